@@ -1,0 +1,1 @@
+//! libupdate (being written).

@@ -1,0 +1,1 @@
+//! update-boot (being written).

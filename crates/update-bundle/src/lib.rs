@@ -1,0 +1,1 @@
+//! update-bundle (being written).

@@ -1,0 +1,346 @@
+//! The driver layer, in libvirt's shape.
+//!
+//! A [`DriverFactory`] is registered for each implementation (native, rauc, swupdate, …). The
+//! facade probes factories once: each answers [`Probe::Declined`] (not for this system),
+//! [`Probe::Available`] with a ready [`Driver`], or [`Probe::Broken`] (installed but unusable).
+//! A [`Driver`] must implement [`Driver::status`] and [`Driver::install`]; every other
+//! operation defaults to a typed [`Error::NotSupported`] naming the driver and a hint.
+//! What a driver can do is data ([`Capabilities`]), from which `update drivers` prints the
+//! support matrix.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::Version;
+use crate::audit::{AuditAction, AuditRecord, Outcome};
+use crate::config::{Config, Verify};
+use crate::error::{Error, Result};
+use crate::keyring::Keyring;
+use crate::paths::Paths;
+
+/// One thing a driver can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capability {
+    /// Installs whole images into an inactive A/B slot.
+    AbImage,
+    /// Installs file trees atomically (deployments).
+    FileTree,
+    /// Downloads only what changed.
+    Delta,
+    /// Installs while downloading, without storing the whole update.
+    Streaming,
+    /// The bootloader counts boot attempts and falls back.
+    BootCounting,
+    /// Commits a booted slot (`update mark-good`).
+    MarkGood,
+    /// Switches back to the other slot (`update rollback`).
+    Rollback,
+    /// Verifies signatures against the keyring.
+    Signatures,
+    /// Reads what an update contains before installing (`update` without `--now`).
+    Inspect,
+}
+
+impl Capability {
+    /// Every capability, in matrix order.
+    pub const ALL: [Capability; 9] = [
+        Capability::AbImage,
+        Capability::FileTree,
+        Capability::Delta,
+        Capability::Streaming,
+        Capability::BootCounting,
+        Capability::MarkGood,
+        Capability::Rollback,
+        Capability::Signatures,
+        Capability::Inspect,
+    ];
+
+    /// The stable name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::AbImage => "ab-image",
+            Capability::FileTree => "file-tree",
+            Capability::Delta => "delta",
+            Capability::Streaming => "streaming",
+            Capability::BootCounting => "boot-counting",
+            Capability::MarkGood => "mark-good",
+            Capability::Rollback => "rollback",
+            Capability::Signatures => "signatures",
+            Capability::Inspect => "inspect",
+        }
+    }
+}
+
+/// A set of capabilities.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Capabilities(BTreeSet<Capability>);
+
+impl Capabilities {
+    /// A set from a list.
+    #[must_use]
+    pub fn of(list: &[Capability]) -> Self {
+        Self(list.iter().copied().collect())
+    }
+
+    /// Whether the set has `c`.
+    #[must_use]
+    pub fn has(&self, c: Capability) -> bool {
+        self.0.contains(&c)
+    }
+
+    /// The capabilities in order.
+    pub fn iter(&self) -> impl Iterator<Item = Capability> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+/// Receives audit records and log lines from drivers. The facade implements it.
+pub trait Events {
+    /// Records a state-changing action in the audit log (and the human log).
+    fn audit(&self, record: AuditRecord);
+    /// Logs a human-readable line at info level.
+    fn info(&self, message: &str);
+    /// Logs a warning.
+    fn warn(&self, message: &str);
+    /// Builds a record stamped with the current time and actor.
+    fn record(&self, action: AuditAction, outcome: Outcome) -> AuditRecord;
+}
+
+/// Reports progress of long operations (a bar on a terminal, nothing otherwise).
+pub trait Progress {
+    /// Starts a phase of `total` bytes (0 when unknown).
+    fn start(&self, label: &str, total: u64);
+    /// Advances the current phase by `n` bytes.
+    fn advance(&self, n: u64);
+    /// Ends the current phase.
+    fn finish(&self);
+}
+
+/// Progress that shows nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// Everything a driver may read: the layout, the effective config (after command-line
+/// overrides), the keyring, and where to report.
+pub struct Context<'a> {
+    /// The file layout (re-rooted under `--root`).
+    pub paths: &'a Paths,
+    /// The effective configuration for this run.
+    pub config: &'a Config,
+    /// The trusted keys.
+    pub keyring: &'a Keyring,
+    /// Audit and log sink.
+    pub events: &'a dyn Events,
+    /// Progress reporting.
+    pub progress: &'a dyn Progress,
+}
+
+/// The state of one slot (A or B) across its slot groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SlotState {
+    /// Committed: known to boot and pass health checks.
+    Good,
+    /// Installed and primary, still being tried (boot attempts left).
+    Trying,
+    /// Failed (ran out of tries, or marked bad).
+    Bad,
+    /// Never written by us, or state unknown.
+    Unknown,
+}
+
+/// One slot in `update status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SlotStatus {
+    /// Slot name (`A`, `B`, or the driver's own name).
+    pub name: String,
+    /// Its state.
+    pub state: SlotState,
+    /// The version installed in it, if known.
+    #[serde(serialize_with = "ser_opt_version")]
+    pub version: Option<Version>,
+    /// Whether the running system booted from it.
+    pub booted: bool,
+    /// Whether the bootloader tries it first on the next boot.
+    pub primary: bool,
+    /// Boot attempts left while trying.
+    pub tries_left: Option<u32>,
+    /// Devices or files, `group=path`.
+    pub devices: Vec<String>,
+}
+
+fn ser_opt_version<S: serde::Serializer>(v: &Option<Version>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_str(&v.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+/// `update status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    /// The driver that answered.
+    pub driver: String,
+    /// The board name updates must be compatible with.
+    pub compatible: Option<String>,
+    /// The running version.
+    #[serde(serialize_with = "ser_opt_version")]
+    pub version: Option<Version>,
+    /// The slot the running system booted from.
+    pub booted: Option<String>,
+    /// The slot the bootloader tries first next time.
+    pub primary: Option<String>,
+    /// Slots.
+    pub slots: Vec<SlotStatus>,
+    /// Set when the bootloader fell back after failed boots and it has not been acknowledged.
+    pub fallback: Option<String>,
+}
+
+/// What an update contains (read from its signed manifest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BundleInfo {
+    /// Its version.
+    #[serde(serialize_with = "ser_version")]
+    pub version: Version,
+    /// The board it is for.
+    pub compatible: String,
+    /// Total bytes it writes.
+    pub size: u64,
+    /// Slot groups it updates.
+    pub images: Vec<String>,
+}
+
+fn ser_version<S: serde::Serializer>(v: &Version, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&v.to_string())
+}
+
+/// What to install.
+#[derive(Debug, Clone)]
+pub struct InstallRequest {
+    /// The update file (bundle, `.raucb`, `.swu`, `.mender`, …) on local storage.
+    pub bundle: PathBuf,
+    /// Signature policy for this run.
+    pub verify: Verify,
+}
+
+/// What an install did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstallOutcome {
+    /// The version installed.
+    #[serde(serialize_with = "ser_version")]
+    pub version: Version,
+    /// The slot it went into.
+    pub slot: String,
+    /// Whether a reboot is needed to run it.
+    pub reboot_required: bool,
+}
+
+/// What a mark-good or rollback changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SlotChange {
+    /// The slot acted on.
+    pub slot: String,
+    /// What it means, for people.
+    pub message: String,
+}
+
+/// An update implementation, ready to use (see the module docs).
+pub trait Driver {
+    /// The driver's name (`native`, `rauc`, …).
+    fn name(&self) -> &'static str;
+
+    /// What it can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// The slots, versions and boot state.
+    ///
+    /// # Errors
+    /// Driver errors.
+    fn status(&mut self, ctx: &Context<'_>) -> Result<Status>;
+
+    /// Installs an update into the inactive slot and makes it primary for the next boot.
+    ///
+    /// # Errors
+    /// Verification, policy and I/O errors; on any error the running slot and boot state are untouched.
+    fn install(&mut self, ctx: &Context<'_>, request: &InstallRequest) -> Result<InstallOutcome>;
+
+    /// Reads an update's signed description without installing it.
+    ///
+    /// # Errors
+    /// [`Error::NotSupported`] by default.
+    fn inspect(&mut self, _ctx: &Context<'_>, _request: &InstallRequest) -> Result<BundleInfo> {
+        Err(self.not_supported("inspecting an update"))
+    }
+
+    /// Commits the booted slot.
+    ///
+    /// # Errors
+    /// [`Error::NotSupported`] by default.
+    fn mark_good(&mut self, _ctx: &Context<'_>) -> Result<SlotChange> {
+        Err(self.not_supported("mark-good"))
+    }
+
+    /// Makes the other good slot primary.
+    ///
+    /// # Errors
+    /// [`Error::NotSupported`] by default.
+    fn rollback(&mut self, _ctx: &Context<'_>) -> Result<SlotChange> {
+        Err(self.not_supported("rollback"))
+    }
+
+    /// Reboots into the primary slot.
+    ///
+    /// # Errors
+    /// [`Error::NotSupported`] by default.
+    fn reboot(&mut self, _ctx: &Context<'_>) -> Result<()> {
+        Err(self.not_supported("reboot"))
+    }
+
+    /// Builds the typed "not supported" error for this driver.
+    fn not_supported(&self, operation: &str) -> Error {
+        Error::NotSupported { driver: self.name().into(), operation: operation.into(), hint: None }
+    }
+}
+
+/// The result of probing a factory.
+pub enum Probe {
+    /// Not for this system (tool absent, not configured); the reason is for logs.
+    Declined(String),
+    /// Ready.
+    Available(Box<dyn Driver>),
+    /// Present but unusable.
+    Broken(Error),
+}
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Probe::Declined(r) => write!(f, "Declined({r})"),
+            Probe::Available(d) => write!(f, "Available({})", d.name()),
+            Probe::Broken(e) => write!(f, "Broken({e})"),
+        }
+    }
+}
+
+/// A registered implementation, probed once per run.
+pub trait DriverFactory: Sync {
+    /// The driver's name, as used in `driver = "…"`.
+    fn name(&self) -> &'static str;
+    /// What to install to make it available (`rauc (apt install rauc)`).
+    fn install_hint(&self) -> &'static str;
+    /// What the driver can do, for the support matrix.
+    fn capabilities(&self) -> Capabilities;
+    /// Decides whether the driver serves this system.
+    fn probe(&self, ctx: &Context<'_>) -> Probe;
+}

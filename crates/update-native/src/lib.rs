@@ -1,0 +1,1 @@
+//! update-native (being written).
