@@ -1,1 +1,5 @@
-fn main() {}
+//! The `update` binary.
+
+fn main() -> std::process::ExitCode {
+    update_cli::main()
+}

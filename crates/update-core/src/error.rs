@@ -104,6 +104,9 @@ pub enum Error {
         /// Why it is refused.
         reason: String,
     },
+    /// The command line is wrong.
+    #[error("{0}")]
+    Usage(String),
     /// A keyring operation was refused.
     #[error("keyring: {0}")]
     Keyring(String),
@@ -168,7 +171,7 @@ impl Error {
         match self {
             Error::Io { .. } => ErrorKind::Io,
             Error::ConfigParse { .. } => ErrorKind::Config,
-            Error::InvalidValue { .. } => ErrorKind::Usage,
+            Error::InvalidValue { .. } | Error::Usage(_) => ErrorKind::Usage,
             Error::Keyring(_) => ErrorKind::Keyring,
             Error::NotImplemented { .. } => ErrorKind::NotImplemented,
             Error::NotSupported { .. } => ErrorKind::NotSupported,

@@ -1,0 +1,92 @@
+//! The settable config keys (`update config <key> <value>`), each validated before it is stored.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use update_core::config::{Config, LogTarget, Schedule, Secure, SourceUrl, Verify};
+
+/// One change to the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setting {
+    /// `source`.
+    Source(SourceUrl),
+    /// `schedule`.
+    Schedule(Schedule),
+    /// `log`.
+    Log(LogTarget),
+    /// `verify`.
+    Verify(Verify),
+    /// `secure`.
+    Secure(Secure),
+    /// `boot-retry-limit` (validated by the caller's parser).
+    BootRetryLimit(u32),
+    /// `signature-threshold`.
+    SignatureThreshold(u32),
+    /// `driver` (`auto` or a name).
+    Driver(String),
+    /// `tls.client-cert`.
+    ClientCert(Option<PathBuf>),
+    /// `tls.client-key`.
+    ClientKey(Option<PathBuf>),
+    /// `tls.server-ca`.
+    ServerCa(Option<PathBuf>),
+}
+
+fn opt_path(p: Option<&PathBuf>) -> Value {
+    p.map_or(Value::Null, |p| json!(p.display().to_string()))
+}
+
+impl Setting {
+    /// The key's name in the file.
+    #[must_use]
+    pub fn key(&self) -> &'static str {
+        match self {
+            Setting::Source(_) => "source",
+            Setting::Schedule(_) => "schedule",
+            Setting::Log(_) => "log",
+            Setting::Verify(_) => "verify",
+            Setting::Secure(_) => "secure",
+            Setting::BootRetryLimit(_) => "boot-retry-limit",
+            Setting::SignatureThreshold(_) => "signature-threshold",
+            Setting::Driver(_) => "driver",
+            Setting::ClientCert(_) => "tls.client-cert",
+            Setting::ClientKey(_) => "tls.client-key",
+            Setting::ServerCa(_) => "tls.server-ca",
+        }
+    }
+
+    /// The key's current value in `config`, as JSON (for the audit record).
+    #[must_use]
+    pub fn current(&self, c: &Config) -> Value {
+        match self {
+            Setting::Source(_) => c.source.as_ref().map_or(Value::Null, |s| json!(s.as_str())),
+            Setting::Schedule(_) => json!(c.schedule.to_string()),
+            Setting::Log(_) => json!(c.log.to_string()),
+            Setting::Verify(_) => json!(bool::from(c.verify)),
+            Setting::Secure(_) => json!(bool::from(c.secure)),
+            Setting::BootRetryLimit(_) => json!(c.boot_retry_limit),
+            Setting::SignatureThreshold(_) => json!(c.signature_threshold),
+            Setting::Driver(_) => json!(c.driver),
+            Setting::ClientCert(_) => opt_path(c.tls.client_cert.as_ref()),
+            Setting::ClientKey(_) => opt_path(c.tls.client_key.as_ref()),
+            Setting::ServerCa(_) => opt_path(c.tls.server_ca.as_ref()),
+        }
+    }
+
+    /// Applies the change.
+    pub fn apply(&self, c: &mut Config) {
+        match self.clone() {
+            Setting::Source(s) => c.source = Some(s),
+            Setting::Schedule(s) => c.schedule = s,
+            Setting::Log(l) => c.log = l,
+            Setting::Verify(v) => c.verify = v,
+            Setting::Secure(s) => c.secure = s,
+            Setting::BootRetryLimit(n) => c.boot_retry_limit = n,
+            Setting::SignatureThreshold(n) => c.signature_threshold = n,
+            Setting::Driver(d) => c.driver = d,
+            Setting::ClientCert(p) => c.tls.client_cert = p,
+            Setting::ClientKey(p) => c.tls.client_key = p,
+            Setting::ServerCa(p) => c.tls.server_ca = p,
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Resolving the update source to local update files.
+//!
+//! `file://PATH` names either one update file or a directory whose regular files are all
+//! candidates (the driver inspects each and the newest eligible one wins). `https://` and
+//! `http://` sources are fetched by the `update-fetch` layer (the repository issue); until it
+//! lands they are refused with a clear error.
+
+use std::path::PathBuf;
+
+use update_core::config::SourceUrl;
+use update_core::{Error, Paths, Result};
+
+/// The local files a source offers.
+///
+/// # Errors
+/// [`Error::Source`] when the source cannot be read or offers nothing.
+pub fn candidates(paths: &Paths, url: &SourceUrl) -> Result<Vec<PathBuf>> {
+    let Some(p) = url.file_path() else {
+        return Err(Error::Source {
+            url: url.to_string(),
+            reason: format!("{}:// sources need the update-fetch layer, which this build does not have yet", url.scheme()),
+        });
+    };
+    let path = paths.resolve(p);
+    let meta = std::fs::metadata(&path).map_err(|e| Error::Source { url: url.to_string(), reason: format!("{}: {e}", path.display()) })?;
+    if meta.is_file() {
+        return Ok(vec![path]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
+        .map_err(|e| Error::Source { url: url.to_string(), reason: format!("{}: {e}", path.display()) })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::Source { url: url.to_string(), reason: format!("{} holds no update files", path.display()) });
+    }
+    Ok(files)
+}
