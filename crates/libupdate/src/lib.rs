@@ -232,16 +232,29 @@ impl Updater {
         match result {
             Ok((old, new, stored)) => {
                 if setting == &Setting::Verify(Verify::IntegrityOnly) {
-                    self.log(Severity::Warning, "verify set to false: updates will be installed without signature checks");
+                    self.log(
+                        Severity::Warning,
+                        "verify set to false: updates will be installed without signature checks",
+                    );
                 }
                 self.log(Severity::Notice, &format!("config {} changed from {old} to {new}", setting.key()));
-                self.write_audit(&self.audit_record(AuditAction::ConfigChange, Outcome::Ok).subject(setting.key()).change(Some(old), Some(new)));
+                self.write_audit(
+                    &self
+                        .audit_record(AuditAction::ConfigChange, Outcome::Ok)
+                        .subject(setting.key())
+                        .change(Some(old), Some(new)),
+                );
                 self.logger = Logger::new(&self.paths, &stored.log);
                 self.config = stored;
                 Ok(())
             }
             Err(e) => {
-                self.write_audit(&self.audit_record(AuditAction::ConfigChange, Outcome::Refused).subject(setting.key()).message(e.to_string()));
+                self.write_audit(
+                    &self
+                        .audit_record(AuditAction::ConfigChange, Outcome::Refused)
+                        .subject(setting.key())
+                        .message(e.to_string()),
+                );
                 self.fail(e)
             }
         }
@@ -273,11 +286,15 @@ impl Updater {
                 self.keyring = ring;
                 self.log(Severity::Notice, &format!("keyring: {action:?} key '{name}'"));
                 let describe = |id: Option<String>| id.map(|id| json!({ "key-id": id }));
-                self.write_audit(&self.audit_record(action, Outcome::Ok).subject(name.as_str()).change(describe(old), describe(new)));
+                self.write_audit(
+                    &self.audit_record(action, Outcome::Ok).subject(name.as_str()).change(describe(old), describe(new)),
+                );
                 Ok(())
             }
             Err(e) => {
-                self.write_audit(&self.audit_record(action, Outcome::Refused).subject(name.as_str()).message(e.to_string()));
+                self.write_audit(
+                    &self.audit_record(action, Outcome::Refused).subject(name.as_str()).message(e.to_string()),
+                );
                 self.fail(e)
             }
         }
@@ -379,11 +396,19 @@ impl Updater {
         match result {
             Ok(change) => {
                 self.log(Severity::Notice, &change.message);
-                self.write_audit(&self.audit_record(action, Outcome::Ok).subject(&change.slot).driver(driver.name()).message(&change.message));
+                self.write_audit(
+                    &self
+                        .audit_record(action, Outcome::Ok)
+                        .subject(&change.slot)
+                        .driver(driver.name())
+                        .message(&change.message),
+                );
                 Ok(change)
             }
             Err(e) => {
-                self.write_audit(&self.audit_record(action, outcome_of(&e)).driver(driver.name()).message(e.to_string()));
+                self.write_audit(
+                    &self.audit_record(action, outcome_of(&e)).driver(driver.name()).message(e.to_string()),
+                );
                 self.fail(e)
             }
         }
@@ -416,10 +441,18 @@ impl Updater {
                     None => "no update available".to_owned(),
                 };
                 self.log(Severity::Info, &msg);
-                self.write_audit(&self.audit_record(AuditAction::Check, Outcome::Ok).driver(driver.name()).message(msg).change(None, found.map(Into::into)));
+                self.write_audit(
+                    &self
+                        .audit_record(AuditAction::Check, Outcome::Ok)
+                        .driver(driver.name())
+                        .message(msg)
+                        .change(None, found.map(Into::into)),
+                );
             }
             Err(e) => {
-                self.write_audit(&self.audit_record(AuditAction::Check, outcome_of(e)).driver(driver.name()).message(e.to_string()));
+                self.write_audit(
+                    &self.audit_record(AuditAction::Check, outcome_of(e)).driver(driver.name()).message(e.to_string()),
+                );
                 self.log(Severity::Error, &e.to_string());
             }
         }
@@ -432,9 +465,9 @@ impl Updater {
             self.log(Severity::Warning, "verify is false: signatures are not checked for this run (hashes still are)");
         }
         let status = driver.status(&ctx)?;
-        let url = self.config.source.clone().ok_or_else(|| Error::Refused(
-            "no update source configured: run `update config source URL` or pass --source URL".into(),
-        ))?;
+        let url = self.config.source.clone().ok_or_else(|| {
+            Error::Refused("no update source configured: run `update config source URL` or pass --source URL".into())
+        })?;
         let files = source::candidates(&self.paths, &url)?;
         let mut best: Option<Candidate> = None;
         let mut skipped = Vec::new();
@@ -486,23 +519,39 @@ impl Updater {
         let lock = match atomic::Lock::try_acquire(&self.paths.lock_file()) {
             Ok(l) => l,
             Err(e) => {
-                self.write_audit(&self.audit_record(AuditAction::Install, Outcome::Refused).driver(driver.name()).message(e.to_string()));
+                self.write_audit(
+                    &self
+                        .audit_record(AuditAction::Install, Outcome::Refused)
+                        .driver(driver.name())
+                        .message(e.to_string()),
+                );
                 return self.fail(e);
             }
         };
         let check = match self.check_with(driver.as_mut()) {
             Ok(c) => c,
             Err(e) => {
-                self.write_audit(&self.audit_record(AuditAction::Install, outcome_of(&e)).driver(driver.name()).message(e.to_string()));
+                self.write_audit(
+                    &self
+                        .audit_record(AuditAction::Install, outcome_of(&e))
+                        .driver(driver.name())
+                        .message(e.to_string()),
+                );
                 return self.fail(e);
             }
         };
         let Some(candidate) = check.available.clone() else {
-            let reasons: Vec<String> = check.skipped.iter().map(|s| format!("{}: {}", s.path.display(), s.reason)).collect();
+            let reasons: Vec<String> =
+                check.skipped.iter().map(|s| format!("{}: {}", s.path.display(), s.reason)).collect();
             self.log(Severity::Info, "no update to install");
             if !reasons.is_empty() {
                 let e = Error::Refused(format!("no eligible update; {}", reasons.join("; ")));
-                self.write_audit(&self.audit_record(AuditAction::Install, Outcome::Refused).driver(driver.name()).message(e.to_string()));
+                self.write_audit(
+                    &self
+                        .audit_record(AuditAction::Install, Outcome::Refused)
+                        .driver(driver.name())
+                        .message(e.to_string()),
+                );
                 return self.fail(e);
             }
             return Ok(InstallReport { check, installed: None, rebooted: false });
@@ -513,14 +562,21 @@ impl Updater {
         let outcome = match driver.install(&ctx, &req) {
             Ok(o) => o,
             Err(e) => {
-                self.write_audit(&self.audit_record(AuditAction::Install, outcome_of(&e)).driver(driver.name()).subject(candidate.path.display().to_string()).message(e.to_string()));
+                self.write_audit(
+                    &self
+                        .audit_record(AuditAction::Install, outcome_of(&e))
+                        .driver(driver.name())
+                        .subject(candidate.path.display().to_string())
+                        .message(e.to_string()),
+                );
                 return self.fail(e);
             }
         };
         let msg = format!("installed {} into slot {}", outcome.version, outcome.slot);
         self.log(Severity::Notice, &msg);
         self.write_audit(
-            &self.audit_record(AuditAction::Install, Outcome::Ok)
+            &self
+                .audit_record(AuditAction::Install, Outcome::Ok)
                 .driver(driver.name())
                 .subject(outcome.slot.clone())
                 .change(check.installed.clone().map(Into::into), Some(outcome.version.to_string().into()))
@@ -530,7 +586,12 @@ impl Updater {
         drop(lock);
         let mut rebooted = false;
         if outcome.reboot_required && !noreboot {
-            self.write_audit(&self.audit_record(AuditAction::Reboot, Outcome::Ok).driver(driver.name()).subject(outcome.slot.clone()));
+            self.write_audit(
+                &self
+                    .audit_record(AuditAction::Reboot, Outcome::Ok)
+                    .driver(driver.name())
+                    .subject(outcome.slot.clone()),
+            );
             self.log(Severity::Notice, "rebooting into the new slot");
             if let Err(e) = driver.reboot(&ctx) {
                 return self.fail(e);
@@ -567,7 +628,14 @@ impl Events for Updater {
 fn outcome_of(e: &Error) -> Outcome {
     use update_core::ErrorKind as K;
     match e.kind() {
-        K::Verification | K::Refused | K::Busy | K::NotImplemented | K::NotSupported | K::Usage | K::Config | K::Keyring => Outcome::Refused,
+        K::Verification
+        | K::Refused
+        | K::Busy
+        | K::NotImplemented
+        | K::NotSupported
+        | K::Usage
+        | K::Config
+        | K::Keyring => Outcome::Refused,
         _ => Outcome::Failed,
     }
 }

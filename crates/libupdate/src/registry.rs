@@ -29,7 +29,9 @@ pub fn not_implemented_message(configured: &str) -> String {
             .to_owned()
     } else {
         let hint = PROBE_ORDER.iter().find(|(n, _)| *n == configured).map_or(configured, |(_, h)| *h);
-        format!("Not implemented. The configured driver '{configured}' is not available here. Consider installing {hint}.")
+        format!(
+            "Not implemented. The configured driver '{configured}' is not available here. Consider installing {hint}."
+        )
     }
 }
 

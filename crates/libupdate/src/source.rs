@@ -18,11 +18,15 @@ pub fn candidates(paths: &Paths, url: &SourceUrl) -> Result<Vec<PathBuf>> {
     let Some(p) = url.file_path() else {
         return Err(Error::Source {
             url: url.to_string(),
-            reason: format!("{}:// sources need the update-fetch layer, which this build does not have yet", url.scheme()),
+            reason: format!(
+                "{}:// sources need the update-fetch layer, which this build does not have yet",
+                url.scheme()
+            ),
         });
     };
     let path = paths.resolve(p);
-    let meta = std::fs::metadata(&path).map_err(|e| Error::Source { url: url.to_string(), reason: format!("{}: {e}", path.display()) })?;
+    let meta = std::fs::metadata(&path)
+        .map_err(|e| Error::Source { url: url.to_string(), reason: format!("{}: {e}", path.display()) })?;
     if meta.is_file() {
         return Ok(vec![path]);
     }
@@ -33,7 +37,10 @@ pub fn candidates(paths: &Paths, url: &SourceUrl) -> Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(Error::Source { url: url.to_string(), reason: format!("{} holds no update files", path.display()) });
+        return Err(Error::Source {
+            url: url.to_string(),
+            reason: format!("{} holds no update files", path.display()),
+        });
     }
     Ok(files)
 }

@@ -58,7 +58,13 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         None => cmd::run::run(&mut updater, &cli.run),
         Some(command) => {
-            if cli.run.now || cli.run.noreboot || cli.run.json || cli.run.source.is_some() || cli.run.verify.is_some() || cli.run.secure.is_some() {
+            if cli.run.now
+                || cli.run.noreboot
+                || cli.run.json
+                || cli.run.source.is_some()
+                || cli.run.verify.is_some()
+                || cli.run.secure.is_some()
+            {
                 return Err(Error::Usage(
                     "--now, --noreboot, --json, --source, --verify and --secure go before no subcommand: `update --now`".into(),
                 ));

@@ -19,7 +19,11 @@ fn path_setting(what: &str, text: &str) -> Result<Option<PathBuf>> {
         return Ok(None);
     }
     if !text.starts_with('/') {
-        return Err(Error::InvalidValue { what: what.into(), value: text.into(), reason: "expected an absolute path or none".into() });
+        return Err(Error::InvalidValue {
+            what: what.into(),
+            value: text.into(),
+            reason: "expected an absolute path or none".into(),
+        });
     }
     Ok(Some(PathBuf::from(text)))
 }
@@ -48,7 +52,11 @@ pub fn run(updater: &mut Updater, command: ConfigCommand) -> Result<()> {
         ConfigCommand::Schedule { unit, count } => Setting::Schedule(match (unit.as_str(), count) {
             ("off", None) => Schedule::Off,
             ("off", Some(_)) => {
-                return Err(Error::InvalidValue { what: "schedule".into(), value: "off".into(), reason: "off takes no number".into() });
+                return Err(Error::InvalidValue {
+                    what: "schedule".into(),
+                    value: "off".into(),
+                    reason: "off takes no number".into(),
+                });
             }
             (unit, Some(count)) => Schedule::every(unit, &count)?,
             (unit, None) => {
@@ -66,11 +74,13 @@ pub fn run(updater: &mut Updater, command: ConfigCommand) -> Result<()> {
         ConfigCommand::ClientCert { path } => Setting::ClientCert(path_setting("client-cert", &path)?),
         ConfigCommand::ClientKey { path } => Setting::ClientKey(path_setting("client-key", &path)?),
         ConfigCommand::ServerCa { path } => Setting::ServerCa(path_setting("server-ca", &path)?),
-        ConfigCommand::SignatureThreshold { count } => Setting::SignatureThreshold(count.parse().map_err(|_| Error::InvalidValue {
-            what: "signature-threshold".into(),
-            value: count.clone(),
-            reason: "expected a whole number from 1 to 16".into(),
-        })?),
+        ConfigCommand::SignatureThreshold { count } => {
+            Setting::SignatureThreshold(count.parse().map_err(|_| Error::InvalidValue {
+                what: "signature-threshold".into(),
+                value: count.clone(),
+                reason: "expected a whole number from 1 to 16".into(),
+            })?)
+        }
         ConfigCommand::Driver { name } => {
             if name != "auto" && !libupdate::PROBE_ORDER.iter().any(|(n, _)| *n == name) {
                 return Err(Error::InvalidValue {

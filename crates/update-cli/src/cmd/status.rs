@@ -29,7 +29,8 @@ pub fn status(updater: &Updater, json: bool) -> Result<()> {
             SlotState::Bad => "bad".to_owned(),
             SlotState::Unknown => "unknown".to_owned(),
         };
-        let marks = format!("{}{}", if slot.booted { " booted" } else { "" }, if slot.primary { " primary" } else { "" });
+        let marks =
+            format!("{}{}", if slot.booted { " booted" } else { "" }, if slot.primary { " primary" } else { "" });
         let ver = slot.version.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string);
         println!("slot {}:     {ver:<10} {state}{marks}", slot.name);
         for d in &slot.devices {
@@ -52,8 +53,10 @@ pub fn history(updater: &Updater, json: bool, last: Option<usize>) -> Result<()>
         return crate::print_json(&records);
     }
     for r in &records {
-        let action = serde_json::to_value(r.action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let outcome = serde_json::to_value(r.outcome).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let action =
+            serde_json::to_value(r.action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let outcome =
+            serde_json::to_value(r.outcome).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         let mut line = format!("{} {action:<13} {outcome:<8}", r.time);
         if let Some(s) = &r.subject {
             line.push_str(&format!(" {s}"));

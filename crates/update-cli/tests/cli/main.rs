@@ -1,0 +1,10 @@
+//! Integration tests of the `update` binary, run as a real process against a re-rooted device.
+//! All in one test binary (ripgrep's layout); one module per property.
+
+mod common;
+
+mod config_crash;
+mod config_roundtrip;
+mod keyring;
+mod logging;
+mod no_driver;
