@@ -1,1 +1,37 @@
-fn main() {}
+//! `cargo xtask <task>`: the project's own commands.
+//!
+//! - `test`  — installs the Debian packages the tests need (when root and missing), then runs
+//!   every test of the workspace. This is the README's "run all tests" command.
+//! - `ci`    — `test`, then fmt, clippy, docs and the generated-files check (what `.ci/run` runs).
+//! - `demo`  — the main job: an end-to-end update of a simulated device from a local signed source.
+//! - `docs`  — regenerates the man page, shell completions and docs/drivers.md.
+
+mod demo;
+mod docs;
+mod sys;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = args.first().map_or("help", String::as_str);
+    let rest = &args[args.len().min(1)..];
+    let result = match task {
+        "test" => sys::test(rest),
+        "ci" => sys::ci(),
+        "demo" => demo::run(rest),
+        "docs" => docs::generate(false),
+        "check-docs" => docs::generate(true),
+        _ => {
+            eprintln!("usage: cargo xtask <test|ci|demo|docs|check-docs>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask {task}: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

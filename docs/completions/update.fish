@@ -1,0 +1,141 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_update_global_optspecs
+    string join \n root= secure= verify= source= now noreboot json h/help V/version
+end
+
+function __fish_update_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_update_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_update_using_subcommand
+    set -l cmd (__fish_update_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c update -n "__fish_update_needs_command" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_needs_command" -l secure -d 'Use mutual TLS (the device certificate) for this run: true or false' -r -f -a "true\t''
+false\t''"
+complete -c update -n "__fish_update_needs_command" -l verify -d 'Require signatures from trusted keys for this run: true or false. false skips signature checks only (hashes are always checked) and is logged as a warning' -r -f -a "true\t''
+false\t''"
+complete -c update -n "__fish_update_needs_command" -l source -d 'Use this source URL for this run (https://, http:// or file://)' -r
+complete -c update -n "__fish_update_needs_command" -l now -d 'Install now instead of only checking'
+complete -c update -n "__fish_update_needs_command" -l noreboot -d 'Do not reboot after a successful install (the new slot boots at the next reboot)'
+complete -c update -n "__fish_update_needs_command" -l json -d 'Print the result as JSON'
+complete -c update -n "__fish_update_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c update -n "__fish_update_needs_command" -s V -l version -d 'Print version'
+complete -c update -n "__fish_update_needs_command" -f -a "config" -d 'Show or change the configuration (/etc/update/update.toml) and the keyring'
+complete -c update -n "__fish_update_needs_command" -f -a "status" -d 'Show the slots, the running version and the boot state'
+complete -c update -n "__fish_update_needs_command" -f -a "history" -d 'Show the audit log: every config change, check, install, switch, mark-good and rollback'
+complete -c update -n "__fish_update_needs_command" -f -a "drivers" -d 'Show the drivers, whether each is available here, and what each can do'
+complete -c update -n "__fish_update_needs_command" -f -a "mark-good" -d 'Commit the running slot after a successful boot (stops the boot-retry countdown)'
+complete -c update -n "__fish_update_needs_command" -f -a "rollback" -d 'Make the other (good) slot boot next, undoing the last update'
+complete -c update -n "__fish_update_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c update -n "__fish_update_using_subcommand config; and not __fish_seen_subcommand_from source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand config; and not __fish_seen_subcommand_from source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand config; and not __fish_seen_subcommand_from source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help" -f -a "source" -d 'Set the update source: an https://, http:// or file:// URL'
+complete -c update -n "__fish_update_using_subcommand config; and not __fish_seen_subcommand_from source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help" -f -a "key" -d 'Manage trusted public keys (ed25519)'
+complete -c update -n "__fish_update_using_subcommand config; and not __fish_seen_subcommand_from source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help" -f -a "schedule" -d 'Check every N units: `schedule hourly 6` checks every six hours; `schedule off` stops scheduled checks'
+complete -c update -n "__fish_update_using_subcommand config; and not __fish_seen_subcommand_from source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help" -f -a "log" -d 'Where log lines go: a file path, or syslog (the default)'
+complete -c update -n "__fish_update_using_subcommand config; and not __fish_seen_subcommand_from source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help" -f -a "verify" -d 'Require signatures from trusted keys: true (the default) or false'
+complete -c update -n "__fish_update_using_subcommand config; and not __fish_seen_subcommand_from source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help" -f -a "boot-retry-limit" -d 'Boot attempts of a new slot before falling back to the old one (1 to 9)'
+complete -c update -n "__fish_update_using_subcommand config; and not __fish_seen_subcommand_from source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help" -f -a "secure" -d 'Use mutual TLS with the device certificate: true or false'
+complete -c update -n "__fish_update_using_subcommand config; and not __fish_seen_subcommand_from source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help" -f -a "client-cert" -d 'The device certificate (PEM) used when secure is true; `none` clears it'
+complete -c update -n "__fish_update_using_subcommand config; and not __fish_seen_subcommand_from source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help" -f -a "client-key" -d 'The device private key (PEM) used when secure is true; `none` clears it'
+complete -c update -n "__fish_update_using_subcommand config; and not __fish_seen_subcommand_from source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help" -f -a "server-ca" -d 'A CA certificate (PEM) that signs the source\'s certificate; `none` uses the system store'
+complete -c update -n "__fish_update_using_subcommand config; and not __fish_seen_subcommand_from source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help" -f -a "signature-threshold" -d 'How many distinct trusted keys must sign an update (1 to 16)'
+complete -c update -n "__fish_update_using_subcommand config; and not __fish_seen_subcommand_from source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help" -f -a "driver" -d 'Which implementation to use: auto (probe), native, rauc, swupdate, mender, ostree, swupd'
+complete -c update -n "__fish_update_using_subcommand config; and not __fish_seen_subcommand_from source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help" -f -a "show" -d 'Show the configuration'
+complete -c update -n "__fish_update_using_subcommand config; and not __fish_seen_subcommand_from source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from source" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from source" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from key" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from key" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from key" -f -a "add" -d 'Trust a new key under a new name'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from key" -f -a "delete" -d 'Remove a trusted key'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from key" -f -a "update" -d 'Replace the key stored under a name'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from key" -f -a "list" -d 'List the trusted keys'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from key" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from schedule" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from schedule" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from log" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from log" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from verify" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from boot-retry-limit" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from boot-retry-limit" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from secure" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from secure" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from client-cert" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from client-cert" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from client-key" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from client-key" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from server-ca" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from server-ca" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from signature-threshold" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from signature-threshold" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from driver" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from driver" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from show" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from show" -l json -d 'Print JSON'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "source" -d 'Set the update source: an https://, http:// or file:// URL'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "key" -d 'Manage trusted public keys (ed25519)'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "schedule" -d 'Check every N units: `schedule hourly 6` checks every six hours; `schedule off` stops scheduled checks'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "log" -d 'Where log lines go: a file path, or syslog (the default)'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Require signatures from trusted keys: true (the default) or false'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "boot-retry-limit" -d 'Boot attempts of a new slot before falling back to the old one (1 to 9)'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "secure" -d 'Use mutual TLS with the device certificate: true or false'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "client-cert" -d 'The device certificate (PEM) used when secure is true; `none` clears it'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "client-key" -d 'The device private key (PEM) used when secure is true; `none` clears it'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "server-ca" -d 'A CA certificate (PEM) that signs the source\'s certificate; `none` uses the system store'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "signature-threshold" -d 'How many distinct trusted keys must sign an update (1 to 16)'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "driver" -d 'Which implementation to use: auto (probe), native, rauc, swupdate, mender, ostree, swupd'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show the configuration'
+complete -c update -n "__fish_update_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c update -n "__fish_update_using_subcommand status" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand status" -l json -d 'Print JSON'
+complete -c update -n "__fish_update_using_subcommand status" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand history" -l last -d 'Show only the last N records' -r
+complete -c update -n "__fish_update_using_subcommand history" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand history" -l json -d 'Print JSON (an array of records)'
+complete -c update -n "__fish_update_using_subcommand history" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand drivers" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand drivers" -l json -d 'Print JSON'
+complete -c update -n "__fish_update_using_subcommand drivers" -l markdown -d 'Print the capability matrix as a Markdown table (docs/drivers.md)'
+complete -c update -n "__fish_update_using_subcommand drivers" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand mark-good" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand mark-good" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand rollback" -l root -d 'Treat DIR as the device\'s root: every path (config, keyring, state, logs, slots, boot environment, the syslog socket) is taken below it' -r -F
+complete -c update -n "__fish_update_using_subcommand rollback" -s h -l help -d 'Print help'
+complete -c update -n "__fish_update_using_subcommand help; and not __fish_seen_subcommand_from config status history drivers mark-good rollback help" -f -a "config" -d 'Show or change the configuration (/etc/update/update.toml) and the keyring'
+complete -c update -n "__fish_update_using_subcommand help; and not __fish_seen_subcommand_from config status history drivers mark-good rollback help" -f -a "status" -d 'Show the slots, the running version and the boot state'
+complete -c update -n "__fish_update_using_subcommand help; and not __fish_seen_subcommand_from config status history drivers mark-good rollback help" -f -a "history" -d 'Show the audit log: every config change, check, install, switch, mark-good and rollback'
+complete -c update -n "__fish_update_using_subcommand help; and not __fish_seen_subcommand_from config status history drivers mark-good rollback help" -f -a "drivers" -d 'Show the drivers, whether each is available here, and what each can do'
+complete -c update -n "__fish_update_using_subcommand help; and not __fish_seen_subcommand_from config status history drivers mark-good rollback help" -f -a "mark-good" -d 'Commit the running slot after a successful boot (stops the boot-retry countdown)'
+complete -c update -n "__fish_update_using_subcommand help; and not __fish_seen_subcommand_from config status history drivers mark-good rollback help" -f -a "rollback" -d 'Make the other (good) slot boot next, undoing the last update'
+complete -c update -n "__fish_update_using_subcommand help; and not __fish_seen_subcommand_from config status history drivers mark-good rollback help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c update -n "__fish_update_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "source" -d 'Set the update source: an https://, http:// or file:// URL'
+complete -c update -n "__fish_update_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "key" -d 'Manage trusted public keys (ed25519)'
+complete -c update -n "__fish_update_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "schedule" -d 'Check every N units: `schedule hourly 6` checks every six hours; `schedule off` stops scheduled checks'
+complete -c update -n "__fish_update_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "log" -d 'Where log lines go: a file path, or syslog (the default)'
+complete -c update -n "__fish_update_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "verify" -d 'Require signatures from trusted keys: true (the default) or false'
+complete -c update -n "__fish_update_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "boot-retry-limit" -d 'Boot attempts of a new slot before falling back to the old one (1 to 9)'
+complete -c update -n "__fish_update_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "secure" -d 'Use mutual TLS with the device certificate: true or false'
+complete -c update -n "__fish_update_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "client-cert" -d 'The device certificate (PEM) used when secure is true; `none` clears it'
+complete -c update -n "__fish_update_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "client-key" -d 'The device private key (PEM) used when secure is true; `none` clears it'
+complete -c update -n "__fish_update_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "server-ca" -d 'A CA certificate (PEM) that signs the source\'s certificate; `none` uses the system store'
+complete -c update -n "__fish_update_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "signature-threshold" -d 'How many distinct trusted keys must sign an update (1 to 16)'
+complete -c update -n "__fish_update_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "driver" -d 'Which implementation to use: auto (probe), native, rauc, swupdate, mender, ostree, swupd'
+complete -c update -n "__fish_update_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Show the configuration'
