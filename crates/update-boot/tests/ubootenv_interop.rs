@@ -9,7 +9,7 @@ use update_boot::ubootenv::{UbootEnv, decode_copy, newer_copy};
 use update_boot::{BootEnv, BootState, Slot, SlotState, UbootBootEnv};
 use update_core::blockdev::{BlockDevice, FileDevice};
 
-const ENV_SIZE: u64 = 0x2000;
+const ENV_SIZE: usize = 0x2000;
 /// Copy 1 sits 4 KiB into its file, copy 2 at the start of another file.
 const OFFSETS: [u64; 2] = [0x1000, 0];
 
@@ -26,7 +26,7 @@ impl Board {
         let dir = tempfile::tempdir().unwrap();
         let files = [dir.path().join("env-a.bin"), dir.path().join("env-b.bin")];
         for (f, off) in files.iter().zip(OFFSETS) {
-            std::fs::write(f, vec![0xff; usize::try_from(off + ENV_SIZE + 512).unwrap()]).unwrap();
+            std::fs::write(f, vec![0xff; usize::try_from(off).unwrap() + ENV_SIZE + 512]).unwrap();
         }
         let config = dir.path().join("fw_env.config");
         let lines: String =
@@ -36,12 +36,12 @@ impl Board {
         let mut env = UbootEnv::new();
         env.set("bootcmd", "run update_script").unwrap();
         env.set("update_boot_a", "load mmc 0:2 ${kernel_addr_r} Image; booti ${kernel_addr_r}").unwrap();
-        board.write_copy(0, &env.encode_copy(ENV_SIZE as usize, Some(1)).unwrap());
+        board.write_copy(0, &env.encode_copy(ENV_SIZE, Some(1)).unwrap());
         board
     }
 
     fn device(&self, i: usize) -> Box<dyn BlockDevice> {
-        Box::new(FileDevice::open_window(&self.files[i], OFFSETS[i], Some(ENV_SIZE), true).unwrap())
+        Box::new(FileDevice::open_window(&self.files[i], OFFSETS[i], Some(ENV_SIZE as u64), true).unwrap())
     }
 
     fn env(&self) -> UbootBootEnv {
@@ -53,7 +53,7 @@ impl Board {
     }
 
     fn read_copy(&self, i: usize) -> Vec<u8> {
-        let mut buf = vec![0; ENV_SIZE as usize];
+        let mut buf = vec![0; ENV_SIZE];
         self.device(i).read_at(0, &mut buf).unwrap();
         buf
     }
@@ -156,7 +156,7 @@ fn newest_copy_rule_matches_libubootenv() {
         for (i, flag) in [(0, f0), (1, f1)] {
             let mut env = UbootEnv::new();
             env.set("who", &format!("copy{}", i + 1)).unwrap();
-            board.write_copy(i, &env.encode_copy(ENV_SIZE as usize, Some(flag)).unwrap());
+            board.write_copy(i, &env.encode_copy(ENV_SIZE, Some(flag)).unwrap());
         }
         let tool_says = board.printenv("who");
         assert_eq!(tool_says, format!("copy{}", newer_copy(f0, f1) + 1), "flags {f0:#x} {f1:#x}");
