@@ -47,6 +47,9 @@ fn the_fragment_parses() {
     run(Command::new("grub-script-check").arg(&file));
 }
 
+/// Per copy (sequence, current?, invalid?), and the loaded state.
+type Summary = (Vec<(Option<u64>, bool, bool)>, Option<BootState>);
+
 /// The two environment files as our Rust code sees them (plain files on the host).
 struct Files {
     _dir: tempfile::TempDir,
@@ -79,8 +82,8 @@ impl Files {
         }
     }
 
-    /// What a load sees: per copy (sequence, problem?) and which is current, and the state.
-    fn summary(&self) -> (Vec<(Option<u64>, bool, bool)>, Option<BootState>) {
+    /// What a load sees: per copy (sequence, current?, problem?), and the state.
+    fn summary(&self) -> Summary {
         let mut env = self.env();
         let copies = env.inspect().unwrap().into_iter().map(|c| (c.sequence, c.current, c.problem.is_some())).collect();
         (copies, env.load().ok())
