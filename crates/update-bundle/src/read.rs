@@ -1,0 +1,197 @@
+//! Reading bundles on the device: structure, then signatures, then verified chunks.
+
+use std::io::Read;
+
+use sha2::{Digest, Sha256};
+use update_core::config::Verify;
+use update_core::keyring::Keyring;
+use update_core::{Error, Result};
+
+use crate::format::{HEADER_LEN, Header, Hook, Manifest, SIGNATURE_ENTRY, signed_message};
+
+/// A bundle whose header, manifest and signature block were read and structurally checked,
+/// but whose signatures are not yet verified. Its manifest is for display only
+/// (`update-tool bundle info`) until [`BundleReader::verify`] succeeds.
+#[derive(Debug)]
+pub struct BundleReader<R> {
+    reader: R,
+    name: String,
+    header_bytes: [u8; HEADER_LEN],
+    manifest_bytes: Vec<u8>,
+    manifest: Manifest,
+    signatures: Vec<([u8; 32], [u8; 64])>,
+}
+
+fn read_exact_or(r: &mut impl Read, buf: &mut [u8], name: &str, what: &str) -> Result<()> {
+    r.read_exact(buf).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            Error::verification(name, format!("truncated: the file ends inside the {what}"))
+        } else {
+            Error::io("read bundle", name, e)
+        }
+    })
+}
+
+impl<R: Read> BundleReader<R> {
+    /// Reads the header, manifest and signature block from the start of `reader`.
+    ///
+    /// # Errors
+    /// [`Error::Verification`] for anything malformed or truncated; I/O errors.
+    pub fn open(mut reader: R, name: &str) -> Result<Self> {
+        let mut header_bytes = [0u8; HEADER_LEN];
+        read_exact_or(&mut reader, &mut header_bytes, name, "header")?;
+        let header = Header::decode(&header_bytes, name)?;
+        let mut manifest_bytes = vec![0u8; usize::try_from(header.manifest_len).expect("at most 16 MiB")];
+        read_exact_or(&mut reader, &mut manifest_bytes, name, "manifest")?;
+        let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+            .map_err(|e| Error::verification(format!("{name}: manifest"), format!("not valid JSON: {e}")))?;
+        manifest.check(&header, name)?;
+        let mut block = vec![0u8; usize::try_from(header.signatures_len).expect("small")];
+        read_exact_or(&mut reader, &mut block, name, "signature block")?;
+        let signatures = block
+            .chunks_exact(SIGNATURE_ENTRY)
+            .map(|e| (e[..32].try_into().expect("32"), e[32..].try_into().expect("64")))
+            .collect();
+        Ok(Self { reader, name: name.to_owned(), header_bytes, manifest_bytes, manifest, signatures })
+    }
+
+    /// The manifest, not yet verified.
+    #[must_use]
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The key ids of the signature block, in order.
+    #[must_use]
+    pub fn signature_key_ids(&self) -> Vec<String> {
+        self.signatures.iter().map(|(id, _)| hex::encode(id)).collect()
+    }
+
+    /// Verifies the signatures: every entry must name a signer listed in the manifest, every
+    /// signature by a trusted key must be valid, and with [`Verify::Signatures`] at least
+    /// `threshold` distinct trusted keys must have signed. Signatures by keys the device does
+    /// not trust are ignored.
+    ///
+    /// # Errors
+    /// [`Error::Verification`] saying which check failed and naming the keys.
+    pub fn verify(self, keyring: &Keyring, threshold: u32, policy: Verify) -> Result<VerifiedBundle<R>> {
+        let message = signed_message(&self.header_bytes, &self.manifest_bytes);
+        let fail = |why: String| Error::verification(&self.name, why);
+        let mut trusted = Vec::new();
+        for (i, (id, sig)) in self.signatures.iter().enumerate() {
+            let key_id = hex::encode(id);
+            if !self.manifest.signers.iter().any(|s| s.key_id == key_id) {
+                return Err(fail(format!("signature {i} is by key {key_id}, which the manifest does not list as a signer")));
+            }
+            if self.signatures[..i].iter().any(|(other, _)| other == id) {
+                return Err(fail(format!("key {key_id} signed twice")));
+            }
+            if let Some(entry) = keyring.by_key_id(&key_id) {
+                if !entry.public_key.verify(&message, sig) {
+                    return Err(fail(format!(
+                        "the signature by trusted key '{}' is invalid: the bundle was changed after signing",
+                        entry.name
+                    )));
+                }
+                trusted.push(entry.name.to_string());
+            }
+        }
+        if policy == Verify::Signatures && trusted.len() < threshold as usize {
+            let signers: Vec<String> = self.manifest.signers.iter().map(|s| format!("{} ({})", s.name, &s.key_id[..16])).collect();
+            return Err(fail(if self.signatures.is_empty() {
+                "the bundle is not signed".to_owned()
+            } else {
+                format!(
+                    "{} valid signature(s) by trusted keys [{}], {threshold} required; the bundle is signed by [{}]",
+                    trusted.len(),
+                    trusted.join(", "),
+                    signers.join(", ")
+                )
+            }));
+        }
+        Ok(VerifiedBundle { inner: self, trusted_signers: trusted, streamed: false })
+    }
+}
+
+/// A bundle whose signatures were verified; its payload is read by [`VerifiedBundle::stream`].
+#[derive(Debug)]
+pub struct VerifiedBundle<R> {
+    inner: BundleReader<R>,
+    trusted_signers: Vec<String>,
+    streamed: bool,
+}
+
+impl<R: Read> VerifiedBundle<R> {
+    /// The verified manifest.
+    #[must_use]
+    pub fn manifest(&self) -> &Manifest {
+        &self.inner.manifest
+    }
+
+    /// Names of the trusted keys whose signatures verified.
+    #[must_use]
+    pub fn trusted_signers(&self) -> &[String] {
+        &self.trusted_signers
+    }
+
+    /// The hook scripts (covered by the signed manifest, hashes checked at open).
+    #[must_use]
+    pub fn hooks(&self) -> &[Hook] {
+        &self.inner.manifest.hooks
+    }
+
+    /// Reads the payload front to back. Each chunk's compressed bytes are hashed, decompressed
+    /// with the output bounded by the declared size, and hashed again; only then is it passed
+    /// to `sink(image index, offset in image, bytes)`. Each image's whole hash is checked at its
+    /// end, and the file must end exactly where the payload ends.
+    ///
+    /// # Errors
+    /// [`Error::Verification`] naming the image, chunk and payload offset; the sink's errors.
+    pub fn stream(&mut self, mut sink: impl FnMut(usize, u64, &[u8]) -> Result<()>) -> Result<()> {
+        if self.streamed {
+            return Err(Error::Other("the payload was already streamed".into()));
+        }
+        self.streamed = true;
+        let name = self.inner.name.clone();
+        let reader = &mut self.inner.reader;
+        let manifest = &self.inner.manifest;
+        let mut zbuf = Vec::new();
+        let mut decompressor = zstd::bulk::Decompressor::new().map_err(|e| Error::Other(format!("zstd: {e}")))?;
+        let mut out = vec![0u8; usize::try_from(manifest.chunk_size).expect("at most 16 MiB")];
+        for (idx, image) in manifest.images.iter().enumerate() {
+            let mut whole = Sha256::new();
+            let mut offset = 0u64;
+            for (c, chunk) in image.chunks.iter().enumerate() {
+                let at = format!("image '{}' chunk {c} (payload offset {})", image.slot_group, chunk.offset);
+                zbuf.resize(usize::try_from(chunk.zsize).expect("bounded by check"), 0);
+                read_exact_or(reader, &mut zbuf, &name, &at)?;
+                if hex::encode(Sha256::digest(&zbuf)) != chunk.zsha256 {
+                    return Err(Error::verification(&name, format!("{at}: compressed bytes do not match the signed hash")));
+                }
+                let size = usize::try_from(chunk.size).expect("bounded by check");
+                let n = decompressor
+                    .decompress_to_buffer(&zbuf, &mut out[..size])
+                    .map_err(|e| Error::verification(&name, format!("{at}: does not decompress to {size} bytes: {e}")))?;
+                if n != size {
+                    return Err(Error::verification(&name, format!("{at}: decompressed to {n} bytes, {size} expected")));
+                }
+                let data = &out[..size];
+                if hex::encode(Sha256::digest(data)) != chunk.sha256 {
+                    return Err(Error::verification(&name, format!("{at}: content does not match the signed hash")));
+                }
+                whole.update(data);
+                sink(idx, offset, data)?;
+                offset += chunk.size;
+            }
+            if hex::encode(whole.finalize()) != image.sha256 {
+                return Err(Error::verification(&name, format!("image '{}' does not match its signed hash", image.slot_group)));
+            }
+        }
+        let mut extra = [0u8; 1];
+        match reader.read(&mut extra) {
+            Ok(0) => Ok(()),
+            Ok(_) => Err(Error::verification(&name, "trailing bytes after the payload".to_owned())),
+            Err(e) => Err(Error::io("read bundle", &name, e)),
+        }
+    }
+}
