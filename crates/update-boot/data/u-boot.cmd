@@ -35,11 +35,9 @@ if test "${upd_valid}" = 0; then
   echo "update: no valid boot state in the environment; booting slot A"
   upd_slot=A
   upd_reason=committed
-  upd_order="A B"
-else
-  upd_order="${UPD_ORDER}"
 fi
-for upd_s in "${upd_order}"; do
+# The loop form is RAUC's field-proven one: the quoted variable is split into A and B.
+for upd_s in "${UPD_ORDER}"; do
   if test -n "${upd_slot}"; then
     # a slot is chosen: skip the rest
   elif test "${upd_s}" = A; then
@@ -75,7 +73,7 @@ done
 
 # 3. Last resort: nothing qualified; boot the first slot in the order anyway (nothing written).
 if test -z "${upd_slot}"; then
-  if test "${upd_order}" = "B A"; then upd_slot=B; else upd_slot=A; fi
+  if test "${UPD_ORDER}" = "B A"; then upd_slot=B; else upd_slot=A; fi
   upd_reason=last-resort
 fi
 

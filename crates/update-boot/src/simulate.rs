@@ -84,3 +84,51 @@ pub fn simulate_boot(env: &mut dyn BootEnv) -> Result<BootDecision> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{GRUB_VARS, UBOOT_VARS, grub_var};
+
+    #[test]
+    fn the_scripts_use_the_stored_names() {
+        for copy in [1, 2] {
+            for suffix in GRUB_VARS {
+                let name = grub_var(copy, suffix);
+                assert!(GRUB_FRAGMENT.contains(&format!("set {name}=")), "the fragment writes {name}");
+                assert!(GRUB_FRAGMENT.contains(&format!("\"${name}\"")), "the fragment reads {name}");
+            }
+        }
+        for name in UBOOT_VARS {
+            assert!(UBOOT_SCRIPT.contains(&format!("${{{name}}}")), "the U-Boot script reads {name}");
+        }
+        for slot in ["A", "B"] {
+            assert!(UBOOT_SCRIPT.contains(&format!("setexpr UPD_{slot}_TRY ${{UPD_{slot}_TRY}} - 1")));
+            assert!(UBOOT_SCRIPT.contains(&format!("run update_boot_{}", slot.to_lowercase())));
+        }
+        assert!(UBOOT_SCRIPT.contains("update.slot=${upd_slot}"));
+        assert!(GRUB_FRAGMENT.contains("set update_cmdline=\"update.slot=$update_slot\""));
+    }
+
+    #[test]
+    fn a_trial_is_skipped_when_the_bootloader_cannot_record_it() {
+        use update_core::blockdev::sim::SimDisk;
+        let disk = SimDisk::new(2048);
+        let mut env = crate::create_env(
+            update_core::config::BootloaderKind::Grub,
+            vec![Box::new(disk.part(0, 1024)), Box::new(disk.part(1024, 1024))],
+            &BootState::initial(),
+        )
+        .unwrap();
+        let trial = BootState::initial().begin_install(Slot::B).unwrap().switch_to(Slot::B, 2).unwrap();
+        env.store(&trial).unwrap(); // copy 1 (SEQ 2) is current; a try goes to copy 2
+        let mut p = disk.part(1024, 1024);
+        update_core::blockdev::BlockDevice::write_at(&mut p, 0, &[0u8; 1024]).unwrap();
+        let d = simulate_boot(env.as_mut()).unwrap();
+        assert_eq!(
+            (d.slot, d.reason, d.skipped.as_slice(), d.state),
+            (Slot::A, BootReason::Committed, &[Slot::B][..], trial)
+        );
+        assert!(d.invalid_env.is_none());
+    }
+}
