@@ -81,17 +81,19 @@ pub struct CopyStatus {
     pub problem: Option<String>,
 }
 
-/// Where a copy is: a device and a window inside it.
+/// The two copies: the devices, and per copy (device index, offset, size).
 struct Copies {
     devs: Vec<Box<dyn BlockDevice>>,
     locs: [(usize, u64, usize); 2],
 }
 
+/// The largest copy read whole into memory (U-Boot environments are at most a few hundred KiB;
+/// a whole disk given by mistake is refused, not read).
 const MAX_COPY: u64 = 16 << 20;
 
 impl Copies {
     /// Two devices, one copy each; or one device split in two halves.
-    fn new(mut devs: Vec<Box<dyn BlockDevice>>, allow_halves: bool, what: &str) -> Result<Self> {
+    fn new(devs: Vec<Box<dyn BlockDevice>>, allow_halves: bool, what: &str) -> Result<Self> {
         let locs = match devs.len() {
             2 => [(0, 0, devs[0].size()), (1, 0, devs[1].size())],
             1 if allow_halves => {
@@ -120,7 +122,6 @@ impl Copies {
             }
             out[i] = (d, off, usize::try_from(size).expect("at most 16 MiB"));
         }
-        devs.shrink_to_fit();
         Ok(Self { devs, locs: out })
     }
 

@@ -10,7 +10,7 @@ use update_core::blockdev::sim::SimDisk;
 use update_core::blockdev::{BlockDevice, sim::SimPart};
 use update_core::config::BootloaderKind;
 
-const SEEDS: u64 = 48;
+const SEEDS: u64 = 128;
 
 /// One change of the boot state, as the daemon or the bootloader makes it.
 #[derive(Debug, Clone, Copy)]
