@@ -52,7 +52,19 @@ pub fn generate(check: bool) -> Result {
 fn driver_matrix() -> Result<String> {
     let out = Command::new(env!("CARGO"))
         .current_dir(workspace())
-        .args(["run", "-q", "-p", "update-cli", "--bin", "update", "--", "--root", "/nonexistent-root", "drivers", "--markdown"])
+        .args([
+            "run",
+            "-q",
+            "-p",
+            "update-cli",
+            "--bin",
+            "update",
+            "--",
+            "--root",
+            "/nonexistent-root",
+            "drivers",
+            "--markdown",
+        ])
         .output()
         .map_err(|e| e.to_string())?;
     if !out.status.success() {

@@ -7,6 +7,7 @@
 //! - `docs`  — regenerates the man page, shell completions and docs/drivers.md.
 
 mod demo;
+mod demo_config;
 mod docs;
 mod sys;
 
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
     let result = match task {
         "test" => sys::test(rest),
         "ci" => sys::ci(),
-        "demo" => demo::run(rest),
+        "demo" => demo::main_job(rest),
         "docs" => docs::generate(false),
         "check-docs" => docs::generate(true),
         _ => {

@@ -14,6 +14,9 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("fdisk", "sfdisk"),
     ("util-linux", "partx"),
     ("zstd", "zstd"),
+    ("grub-emu", "grub-emu"),
+    ("mtools", "mcopy"),
+    ("dosfstools", "mkfs.vfat"),
 ];
 
 /// The workspace root.
@@ -30,7 +33,9 @@ pub fn run(cmd: &mut Command) -> Result {
 }
 
 fn have(tool: &str) -> bool {
-    ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"].iter().any(|d| std::path::Path::new(d).join(tool).exists())
+    ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"]
+        .iter()
+        .any(|d| std::path::Path::new(d).join(tool).exists())
 }
 
 fn is_root() -> bool {
@@ -45,7 +50,11 @@ pub fn ensure_packages() -> Result {
         return Ok(());
     }
     if !is_root() {
-        return Err(format!("the tests need these Debian packages: {} (run as root, or `sudo apt-get install {}`)", missing.join(" "), missing.join(" ")));
+        return Err(format!(
+            "the tests need these Debian packages: {} (run as root, or `sudo apt-get install {}`)",
+            missing.join(" "),
+            missing.join(" ")
+        ));
     }
     run(Command::new("apt-get").args(["update", "-q"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
     run(Command::new("apt-get")

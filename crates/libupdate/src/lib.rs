@@ -51,6 +51,9 @@ pub struct CheckReport {
     pub available: Option<Candidate>,
     /// Updates seen but not eligible, with the reason.
     pub skipped: Vec<Skipped>,
+    /// Whether the source named a single file (an ineligible one is then an error).
+    #[serde(skip)]
+    pub single_file: bool,
 }
 
 /// An eligible update.
@@ -69,6 +72,8 @@ pub struct Skipped {
     pub path: PathBuf,
     /// Why it is skipped.
     pub reason: String,
+    /// The kind of the error that ruled it out (`verification`, `refused`, …).
+    pub kind: &'static str,
 }
 
 /// What `update --now` did.
@@ -468,10 +473,10 @@ impl Updater {
         let url = self.config.source.clone().ok_or_else(|| {
             Error::Refused("no update source configured: run `update config source URL` or pass --source URL".into())
         })?;
-        let files = source::candidates(&self.paths, &url)?;
+        let offer = source::candidates(&self.paths, &url)?;
         let mut best: Option<Candidate> = None;
         let mut skipped = Vec::new();
-        for path in files {
+        for path in offer.files {
             let req = InstallRequest { bundle: path.clone(), verify: self.config.verify };
             let info = match driver.inspect(&ctx, &req) {
                 Ok(info) => info,
@@ -481,16 +486,21 @@ impl Updater {
                         driver: driver.name().into(),
                         installed: status.version.as_ref().map(ToString::to_string),
                         available: None,
-                        skipped: vec![Skipped { path, reason: "the driver cannot inspect updates; use --now".into() }],
+                        skipped: vec![Skipped {
+                            path,
+                            reason: "the driver cannot inspect updates; use --now".into(),
+                            kind: update_core::ErrorKind::NotSupported.as_str(),
+                        }],
+                        single_file: offer.single,
                     });
                 }
                 Err(e) => {
-                    skipped.push(Skipped { path, reason: e.to_string() });
+                    skipped.push(Skipped { path, reason: e.to_string(), kind: e.kind().as_str() });
                     continue;
                 }
             };
             if let Some(reason) = ineligible(&status, &info) {
-                skipped.push(Skipped { path, reason });
+                skipped.push(Skipped { path, reason, kind: update_core::ErrorKind::Refused.as_str() });
                 continue;
             }
             if best.as_ref().is_none_or(|b| info.version > b.info.version) {
@@ -502,6 +512,7 @@ impl Updater {
             installed: status.version.as_ref().map(ToString::to_string),
             available: best,
             skipped,
+            single_file: offer.single,
         })
     }
 
@@ -544,8 +555,20 @@ impl Updater {
             let reasons: Vec<String> =
                 check.skipped.iter().map(|s| format!("{}: {}", s.path.display(), s.reason)).collect();
             self.log(Severity::Info, "no update to install");
-            if !reasons.is_empty() {
-                let e = Error::Refused(format!("no eligible update; {}", reasons.join("; ")));
+            // A bundle that fails verification is an attack or corruption: always an error (exit
+            // code 6). Older or foreign bundles in a directory of releases are normal ("no update");
+            // a single named file that is not eligible is refused (exit code 7).
+            let verification = update_core::ErrorKind::Verification.as_str();
+            let failed_verification = check.skipped.iter().any(|s| s.kind == verification);
+            if failed_verification || (check.single_file && !reasons.is_empty()) {
+                let e = if failed_verification {
+                    Error::verification(
+                        self.config.source.as_ref().map_or_else(String::new, ToString::to_string),
+                        format!("no update in the source verifies; {}", reasons.join("; ")),
+                    )
+                } else {
+                    Error::Refused(format!("no eligible update; {}", reasons.join("; ")))
+                };
                 self.write_audit(
                     &self
                         .audit_record(AuditAction::Install, Outcome::Refused)

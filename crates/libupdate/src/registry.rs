@@ -65,7 +65,8 @@ pub fn select(factories: &[&dyn DriverFactory], ctx: &Context<'_>) -> Result<Box
     for f in factories.iter().filter(|f| wanted == "auto" || f.name() == wanted) {
         match f.probe(ctx) {
             Probe::Available(d) => return Ok(d),
-            Probe::Declined(reason) => ctx.events.info(&format!("driver {}: declined: {reason}", f.name())),
+            // Declines are normal (shown by `update drivers`); logging them would fill syslog.
+            Probe::Declined(_) => {}
             Probe::Broken(e) => {
                 ctx.events.warn(&format!("driver {}: broken: {e}", f.name()));
                 broken.get_or_insert(e);

@@ -10,11 +10,20 @@ use std::path::PathBuf;
 use update_core::config::SourceUrl;
 use update_core::{Error, Paths, Result};
 
+/// What a source offers.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    /// Local update files.
+    pub files: Vec<PathBuf>,
+    /// Whether the source names one file (then an ineligible file is an error, not "no update").
+    pub single: bool,
+}
+
 /// The local files a source offers.
 ///
 /// # Errors
 /// [`Error::Source`] when the source cannot be read or offers nothing.
-pub fn candidates(paths: &Paths, url: &SourceUrl) -> Result<Vec<PathBuf>> {
+pub fn candidates(paths: &Paths, url: &SourceUrl) -> Result<Offer> {
     let Some(p) = url.file_path() else {
         return Err(Error::Source {
             url: url.to_string(),
@@ -28,7 +37,7 @@ pub fn candidates(paths: &Paths, url: &SourceUrl) -> Result<Vec<PathBuf>> {
     let meta = std::fs::metadata(&path)
         .map_err(|e| Error::Source { url: url.to_string(), reason: format!("{}: {e}", path.display()) })?;
     if meta.is_file() {
-        return Ok(vec![path]);
+        return Ok(Offer { files: vec![path], single: true });
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
         .map_err(|e| Error::Source { url: url.to_string(), reason: format!("{}: {e}", path.display()) })?
@@ -42,5 +51,5 @@ pub fn candidates(paths: &Paths, url: &SourceUrl) -> Result<Vec<PathBuf>> {
             reason: format!("{} holds no update files", path.display()),
         });
     }
-    Ok(files)
+    Ok(Offer { files, single: false })
 }

@@ -20,7 +20,10 @@ pub use cli::Cli;
 /// The drivers compiled into this binary, in probing order.
 #[must_use]
 pub fn factories() -> Vec<&'static dyn DriverFactory> {
-    Vec::new()
+    vec![
+        #[cfg(feature = "native")]
+        &update_native::FACTORY,
+    ]
 }
 
 /// The clap command (for man pages and completions).

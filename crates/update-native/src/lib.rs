@@ -1,1 +1,313 @@
-//! update-native (being written).
+//! The native driver: signed bundles into the inactive A/B slot, boot counting, rollback.
+//!
+//! Enabled by a `[native]` table in the config (docs/reference/config.md). The driver:
+//! - tells the booted slot from the kernel command line (`update.slot=A|B` in `/proc/cmdline`,
+//!   put there by the shipped GRUB fragment or U-Boot script);
+//! - keeps the boot state in the bootloader's environment through `update-boot` (two copies,
+//!   power-cut safe) and what each slot holds in `/var/lib/update/slots.json`;
+//! - installs by [`install::plan`] (everything checked, nothing written) then
+//!   [`install::execute`] (mark target unbootable → stream verified chunks → flush → read back
+//!   and hash → record → one atomic switch).
+
+pub mod install;
+pub mod mounts;
+pub mod records;
+
+use std::path::PathBuf;
+
+use update_boot::{BootEnv, BootState, Slot};
+use update_core::audit::{AuditAction, Outcome};
+use update_core::config::NativeConfig;
+use update_core::driver::{
+    BundleInfo, Capabilities, Capability, Context, Driver, DriverFactory, InstallOutcome, InstallRequest, Probe,
+    SlotChange, SlotState as ApiSlotState, SlotStatus, Status,
+};
+use update_core::{Error, Paths, Result};
+
+use crate::records::SlotRecords;
+
+/// What the native driver can do.
+#[must_use]
+pub fn capabilities() -> Capabilities {
+    Capabilities::of(&[
+        Capability::AbImage,
+        Capability::Streaming,
+        Capability::BootCounting,
+        Capability::MarkGood,
+        Capability::Rollback,
+        Capability::Signatures,
+        Capability::Inspect,
+    ])
+}
+
+/// The factory registered with libupdate.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NativeFactory;
+
+/// The static instance for driver tables.
+pub static FACTORY: NativeFactory = NativeFactory;
+
+impl DriverFactory for NativeFactory {
+    fn name(&self) -> &'static str {
+        "native"
+    }
+    fn install_hint(&self) -> &'static str {
+        "the native driver ([native] in /etc/update/update.toml)"
+    }
+    fn capabilities(&self) -> Capabilities {
+        capabilities()
+    }
+    fn probe(&self, ctx: &Context<'_>) -> Probe {
+        let Some(native) = &ctx.config.native else {
+            return Probe::Declined("no [native] table in the config".into());
+        };
+        let driver = NativeDriver { cfg: native.clone(), paths: ctx.paths.clone() };
+        for (group, pair) in &native.slots {
+            for (name, p) in [("a", &pair.a), ("b", &pair.b)] {
+                let full = ctx.paths.resolve(p);
+                if !full.exists() {
+                    return Probe::Broken(Error::Other(format!(
+                        "slot {group}.{name}: {} does not exist",
+                        full.display()
+                    )));
+                }
+            }
+        }
+        if let Err(e) = driver.open_env() {
+            return Probe::Broken(e);
+        }
+        Probe::Available(Box::new(driver))
+    }
+}
+
+/// The native driver for one device.
+#[derive(Debug, Clone)]
+pub struct NativeDriver {
+    cfg: NativeConfig,
+    paths: Paths,
+}
+
+impl NativeDriver {
+    /// A driver for the device described by `cfg` under `paths`.
+    #[must_use]
+    pub fn new(cfg: NativeConfig, paths: Paths) -> Self {
+        Self { cfg, paths }
+    }
+
+    /// The device description.
+    #[must_use]
+    pub fn config(&self) -> &NativeConfig {
+        &self.cfg
+    }
+
+    /// The booted slot, from `update.slot=` on the kernel command line.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when it cannot be told.
+    pub fn booted_slot(&self) -> Result<Slot> {
+        let p = self.paths.kernel_cmdline();
+        let cmdline = std::fs::read_to_string(&p).map_err(|e| Error::io("read", &p, e))?;
+        cmdline
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("update.slot="))
+            .ok_or_else(|| {
+                Error::Refused(format!(
+                    "cannot tell which slot is running: no update.slot= in {} (is the update GRUB fragment or U-Boot script installed?)",
+                    p.display()
+                ))
+            })?
+            .parse()
+    }
+
+    /// Opens the boot environment.
+    ///
+    /// # Errors
+    /// I/O errors naming the environment copy.
+    pub fn open_env(&self) -> Result<Box<dyn BootEnv>> {
+        update_boot::open_configured(&self.cfg.boot, &self.paths)
+    }
+
+    /// The device path of `slot` in slot group `group`, under the root.
+    fn slot_path(&self, group: &str, slot: Slot) -> Option<PathBuf> {
+        self.cfg.slots.iter().find(|(g, _)| g.as_str() == group).map(|(_, pair)| {
+            self.paths.resolve(match slot {
+                Slot::A => &pair.a,
+                Slot::B => &pair.b,
+            })
+        })
+    }
+
+    fn slot_devices(&self, slot: Slot) -> Vec<String> {
+        self.cfg
+            .slots
+            .keys()
+            .filter_map(|g| self.slot_path(g.as_str(), slot).map(|p| format!("{g}={}", p.display())))
+            .collect()
+    }
+
+    /// Records a fallback in the audit log once (remembered in `/var/lib/update/fallback.json`).
+    fn note_fallback(&self, ctx: &Context<'_>, fallback: &update_boot::Fallback, records: &SlotRecords) {
+        let failed_version = records.get(fallback.failed).map(|r| r.version.to_string());
+        let key = format!("{}:{}", fallback.failed, failed_version.clone().unwrap_or_default());
+        let marker = self.paths.state_dir().join("fallback.json");
+        if std::fs::read_to_string(&marker).is_ok_and(|s| s.trim() == key) {
+            return;
+        }
+        let msg = format!(
+            "automatic fallback: {fallback}{} ran out of boot attempts",
+            failed_version.as_ref().map(|v| format!(" ({v})")).unwrap_or_default()
+        );
+        ctx.events.warn(&msg);
+        ctx.events.audit(
+            ctx.events
+                .record(AuditAction::Fallback, Outcome::Ok)
+                .driver("native")
+                .subject(fallback.booted.as_str())
+                .change(
+                    failed_version.map(Into::into),
+                    records.get(fallback.booted).map(|r| r.version.to_string().into()),
+                )
+                .message(msg),
+        );
+        let _ = update_core::atomic::write_atomic(&marker, key.as_bytes(), 0o644);
+    }
+}
+
+impl Driver for NativeDriver {
+    fn name(&self) -> &'static str {
+        "native"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        capabilities()
+    }
+
+    fn status(&mut self, ctx: &Context<'_>) -> Result<Status> {
+        let state = self.open_env()?.load()?;
+        let booted = self.booted_slot().ok();
+        let records = SlotRecords::load(&self.paths)?;
+        let fallback = booted.and_then(|b| update_boot::fallback_happened(&state, b));
+        if let Some(f) = &fallback {
+            self.note_fallback(ctx, f, &records);
+        }
+        let slots = Slot::ALL
+            .iter()
+            .map(|&slot| {
+                let s = state.slot(slot);
+                let record = records.get(slot);
+                let api_state = if s.ok {
+                    ApiSlotState::Good
+                } else if s.tries > 0 {
+                    ApiSlotState::Trying
+                } else if record.is_some() {
+                    ApiSlotState::Bad
+                } else {
+                    ApiSlotState::Unknown
+                };
+                SlotStatus {
+                    name: slot.as_str().into(),
+                    state: api_state,
+                    version: record.map(|r| r.version.clone()),
+                    booted: booted == Some(slot),
+                    primary: state.primary() == slot,
+                    tries_left: (!s.ok && s.tries > 0).then_some(u32::from(s.tries)),
+                    devices: self.slot_devices(slot),
+                }
+            })
+            .collect();
+        Ok(Status {
+            driver: "native".into(),
+            compatible: Some(self.cfg.compatible.clone()),
+            version: booted.and_then(|b| records.get(b)).map(|r| r.version.clone()),
+            booted: booted.map(|b| b.as_str().into()),
+            primary: Some(state.primary().as_str().into()),
+            slots,
+            fallback: fallback.map(|f| f.to_string()),
+        })
+    }
+
+    fn inspect(&mut self, ctx: &Context<'_>, request: &InstallRequest) -> Result<BundleInfo> {
+        install::inspect(ctx, request)
+    }
+
+    fn install(&mut self, ctx: &Context<'_>, request: &InstallRequest) -> Result<InstallOutcome> {
+        install::install(self, ctx, request)
+    }
+
+    fn mark_good(&mut self, ctx: &Context<'_>) -> Result<SlotChange> {
+        let booted = self.booted_slot()?;
+        let mut env = self.open_env()?;
+        let state = env.load()?;
+        let next = state.mark_good(booted);
+        if next != state {
+            env.store(&next)?;
+        }
+        let version = SlotRecords::load(&self.paths)?.get(booted).map(|r| r.version.to_string());
+        let _ = ctx;
+        Ok(SlotChange {
+            slot: booted.as_str().into(),
+            message: format!(
+                "slot {booted}{} marked good; it boots from now on",
+                version.map(|v| format!(" ({v})")).unwrap_or_default()
+            ),
+        })
+    }
+
+    fn rollback(&mut self, ctx: &Context<'_>) -> Result<SlotChange> {
+        let booted = self.booted_slot()?;
+        let mut env = self.open_env()?;
+        let state = env.load()?;
+        let next = state.rollback(booted)?;
+        env.store(&next)?;
+        let other = booted.other();
+        let version = SlotRecords::load(&self.paths)?.get(other).map(|r| r.version.to_string());
+        ctx.events.audit(
+            ctx.events
+                .record(AuditAction::Switch, Outcome::Ok)
+                .driver("native")
+                .subject(other.as_str())
+                .message(format!("boot environment: slot {other} is primary ({state} -> {next})")),
+        );
+        Ok(SlotChange {
+            slot: other.as_str().into(),
+            message: format!(
+                "slot {other}{} boots next; reboot to run it",
+                version.map(|v| format!(" ({v})")).unwrap_or_default()
+            ),
+        })
+    }
+
+    fn reboot(&mut self, ctx: &Context<'_>) -> Result<()> {
+        let cmd = self.cfg.reboot_command.clone().unwrap_or_else(|| vec!["reboot".into()]);
+        let (prog, args) = cmd.split_first().ok_or_else(|| Error::Other("reboot-command is empty".into()))?;
+        ctx.events.info(&format!("running {}", cmd.join(" ")));
+        let status = std::process::Command::new(prog)
+            .args(args)
+            .status()
+            .map_err(|e| Error::io("run reboot command", prog.as_str(), e))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Error::Other(format!("reboot command {cmd:?} failed with {status}")))
+        }
+    }
+}
+
+/// Writes the factory state of a freshly provisioned device: slot A holds `version` and is
+/// committed and primary, slot B is empty. Used by provisioning tools and simulated devices.
+///
+/// # Errors
+/// I/O errors.
+pub fn provision(paths: &Paths, cfg: &NativeConfig, version: &update_core::Version) -> Result<()> {
+    update_boot::create_configured(&cfg.boot, paths, &BootState::initial())?;
+    let mut records = SlotRecords::default();
+    records.set(
+        Slot::A,
+        Some(records::SlotRecord {
+            version: version.clone(),
+            installed: update_core::time_util::now_rfc3339(),
+            images: Default::default(),
+        }),
+    );
+    records.store(paths)
+}

@@ -6,6 +6,18 @@ use std::time::Duration;
 
 use crate::common::Dev;
 
+/// Receives datagrams until one contains `needle` (the read timeout ends the wait).
+fn recv_until(sock: &UnixDatagram, needle: &str) -> String {
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = sock.recv(&mut buf).unwrap();
+        let line = std::str::from_utf8(&buf[..n]).unwrap().to_owned();
+        if line.contains(needle) {
+            return line;
+        }
+    }
+}
+
 #[test]
 fn not_implemented_reaches_syslog() {
     let dev = Dev::new();
@@ -14,9 +26,7 @@ fn not_implemented_reaches_syslog() {
     sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let r = dev.run(&["--now"]);
     assert_eq!(r.code, 4);
-    let mut buf = [0u8; 4096];
-    let n = sock.recv(&mut buf).unwrap();
-    let line = std::str::from_utf8(&buf[..n]).unwrap();
+    let line = recv_until(&sock, "Not implemented");
     // <27> = facility daemon (3) * 8 + severity error (3).
     assert!(line.starts_with("<27>"), "{line}");
     assert!(line.contains(" update["), "{line}");
@@ -30,9 +40,7 @@ fn config_changes_reach_syslog_and_the_log_file() {
     let sock = UnixDatagram::bind(dev.root().join("dev/log")).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     dev.ok(&["config", "source", "https://u.example/r"]);
-    let mut buf = [0u8; 4096];
-    let n = sock.recv(&mut buf).unwrap();
-    let line = std::str::from_utf8(&buf[..n]).unwrap();
+    let line = recv_until(&sock, "config source changed");
     assert!(line.starts_with("<29>") && line.contains("config source changed"), "{line}");
     dev.ok(&["config", "log", "/var/log/update.log"]);
     dev.ok(&["config", "schedule", "hourly", "2"]);

@@ -1,0 +1,9 @@
+//! The native engine end to end: simulated devices on real loop devices (when root) with real
+//! ext4 images, through the libupdate facade. One test binary, one module per property.
+
+mod common;
+
+mod ab_cycle;
+mod refusals;
+mod sigkill;
+mod torture;
