@@ -71,7 +71,7 @@ impl Header {
         if h.manifest_len == 0 || h.manifest_len > MAX_MANIFEST {
             return Err(bad(format!("manifest length {} is outside 1..={MAX_MANIFEST}", h.manifest_len)));
         }
-        if h.signatures_len % SIGNATURE_ENTRY as u64 != 0 || h.signatures_len > MAX_SIGNATURES * SIGNATURE_ENTRY as u64 {
+        if !h.signatures_len.is_multiple_of(SIGNATURE_ENTRY as u64) || h.signatures_len > MAX_SIGNATURES * SIGNATURE_ENTRY as u64 {
             return Err(bad(format!("signature block length {} is not a multiple of {SIGNATURE_ENTRY} up to {MAX_SIGNATURES} entries", h.signatures_len)));
         }
         Ok(h)

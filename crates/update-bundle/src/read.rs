@@ -140,6 +140,31 @@ impl<R: Read> VerifiedBundle<R> {
         &self.inner.manifest.hooks
     }
 
+    /// Checks the whole payload without decompressing: every chunk's compressed bytes against
+    /// its signed hash, and that the file ends where the payload ends. The native driver runs
+    /// this over the local file before writing anything, so a bundle changed anywhere is
+    /// refused with the target slot untouched; [`VerifiedBundle::stream`] checks everything
+    /// again while writing.
+    ///
+    /// # Errors
+    /// [`Error::Verification`] naming the image, chunk and payload offset.
+    pub fn check_payload(mut self) -> Result<()> {
+        let name = self.inner.name.clone();
+        let reader = &mut self.inner.reader;
+        let mut zbuf = Vec::new();
+        for image in &self.inner.manifest.images {
+            for (c, chunk) in image.chunks.iter().enumerate() {
+                let at = format!("image '{}' chunk {c} (payload offset {})", image.slot_group, chunk.offset);
+                zbuf.resize(usize::try_from(chunk.zsize).expect("bounded by check"), 0);
+                read_exact_or(reader, &mut zbuf, &name, &at)?;
+                if hex::encode(Sha256::digest(&zbuf)) != chunk.zsha256 {
+                    return Err(Error::verification(&name, format!("{at}: compressed bytes do not match the signed hash")));
+                }
+            }
+        }
+        expect_end(reader, &name)
+    }
+
     /// Reads the payload front to back. Each chunk's compressed bytes are hashed, decompressed
     /// with the output bounded by the declared size, and hashed again; only then is it passed
     /// to `sink(image index, offset in image, bytes)`. Each image's whole hash is checked at its
@@ -187,11 +212,15 @@ impl<R: Read> VerifiedBundle<R> {
                 return Err(Error::verification(&name, format!("image '{}' does not match its signed hash", image.slot_group)));
             }
         }
-        let mut extra = [0u8; 1];
-        match reader.read(&mut extra) {
-            Ok(0) => Ok(()),
-            Ok(_) => Err(Error::verification(&name, "trailing bytes after the payload".to_owned())),
-            Err(e) => Err(Error::io("read bundle", &name, e)),
-        }
+        expect_end(reader, &name)
+    }
+}
+
+fn expect_end(reader: &mut impl Read, name: &str) -> Result<()> {
+    let mut extra = [0u8; 1];
+    match reader.read(&mut extra) {
+        Ok(0) => Ok(()),
+        Ok(_) => Err(Error::verification(name, "trailing bytes after the payload".to_owned())),
+        Err(e) => Err(Error::io("read bundle", name, e)),
     }
 }

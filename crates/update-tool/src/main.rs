@@ -133,9 +133,24 @@ fn run(cli: Cli) -> Result<()> {
             f.sync_all().map_err(|e| Error::io("fsync", &kpath, e))?;
             let mut f = create_new(&ppath, 0o644)?;
             writeln!(f, "{}", signing::public_text(&key)).map_err(|e| Error::io("write", &ppath, e))?;
-            println!("wrote {} and {} (key id {})", kpath.display(), ppath.display(), signing::public_key(&key).key_id());
+            println!(
+                "wrote {} and {} (key id {})",
+                kpath.display(),
+                ppath.display(),
+                signing::public_key(&key).key_id()
+            );
         }
-        Command::Bundle(BundleCommand::Create { out, version, compatible, keys, min_version, images, hooks, chunk_kib, level }) => {
+        Command::Bundle(BundleCommand::Create {
+            out,
+            version,
+            compatible,
+            keys,
+            min_version,
+            images,
+            hooks,
+            chunk_kib,
+            level,
+        }) => {
             let mut opts = CreateOptions::new(parse_version(&version)?, &compatible);
             opts.min_version = min_version.as_deref().map(parse_version).transpose()?;
             opts.chunk_size = chunk_kib * 1024;
@@ -153,7 +168,8 @@ fn run(cli: Cli) -> Result<()> {
             }
             let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
             let mut scratch = tempfile::tempfile_in(dir).map_err(|e| Error::io("create scratch file in", dir, e))?;
-            let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("create temporary file in", dir, e))?;
+            let tmp =
+                tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("create temporary file in", dir, e))?;
             let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
             let manifest = update_bundle::create(&opts, &mut scratch, &mut w)?;
             drop(w);
@@ -225,7 +241,13 @@ fn run(cli: Cli) -> Result<()> {
                     println!("  signer      {} {}", s.name, s.key_id);
                 }
                 for i in &m.images {
-                    println!("  image       {} {} bytes, {} chunks, sha256 {}", i.slot_group, i.size, i.chunks.len(), i.sha256);
+                    println!(
+                        "  image       {} {} bytes, {} chunks, sha256 {}",
+                        i.slot_group,
+                        i.size,
+                        i.chunks.len(),
+                        i.sha256
+                    );
                 }
                 for h in &m.hooks {
                     println!("  hook        {}", h.kind.as_str());
