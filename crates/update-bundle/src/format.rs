@@ -71,8 +71,13 @@ impl Header {
         if h.manifest_len == 0 || h.manifest_len > MAX_MANIFEST {
             return Err(bad(format!("manifest length {} is outside 1..={MAX_MANIFEST}", h.manifest_len)));
         }
-        if !h.signatures_len.is_multiple_of(SIGNATURE_ENTRY as u64) || h.signatures_len > MAX_SIGNATURES * SIGNATURE_ENTRY as u64 {
-            return Err(bad(format!("signature block length {} is not a multiple of {SIGNATURE_ENTRY} up to {MAX_SIGNATURES} entries", h.signatures_len)));
+        if !h.signatures_len.is_multiple_of(SIGNATURE_ENTRY as u64)
+            || h.signatures_len > MAX_SIGNATURES * SIGNATURE_ENTRY as u64
+        {
+            return Err(bad(format!(
+                "signature block length {} is not a multiple of {SIGNATURE_ENTRY} up to {MAX_SIGNATURES} entries",
+                h.signatures_len
+            )));
         }
         Ok(h)
     }
@@ -138,7 +143,11 @@ impl std::str::FromStr for HookKind {
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "post-install" => Ok(HookKind::PostInstall),
-            _ => Err(Error::InvalidValue { what: "hook kind".into(), value: s.into(), reason: "expected post-install".into() }),
+            _ => Err(Error::InvalidValue {
+                what: "hook kind".into(),
+                value: s.into(),
+                reason: "expected post-install".into(),
+            }),
         }
     }
 }
@@ -210,7 +219,10 @@ impl Manifest {
             return Err(bad(format!("manifest format {} is not supported", self.format)));
         }
         if self.payload_size != header.payload_len {
-            return Err(bad(format!("payload size {} does not match the header's {}", self.payload_size, header.payload_len)));
+            return Err(bad(format!(
+                "payload size {} does not match the header's {}",
+                self.payload_size, header.payload_len
+            )));
         }
         if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK {
             return Err(bad(format!("chunk size {} is outside 1..={MAX_CHUNK}", self.chunk_size)));
@@ -242,7 +254,10 @@ impl Manifest {
                 total = total.checked_add(chunk.size).ok_or_else(|| bad("sizes overflow".into()))?;
             }
             if total != image.size {
-                return Err(bad(format!("image '{}': chunks add up to {total} bytes, the image is {}", image.slot_group, image.size)));
+                return Err(bad(format!(
+                    "image '{}': chunks add up to {total} bytes, the image is {}",
+                    image.slot_group, image.size
+                )));
             }
         }
         if offset != self.payload_size {
@@ -257,7 +272,8 @@ impl Manifest {
             if h.content.len() > MAX_HOOK {
                 return Err(bad(format!("{} hook is larger than {MAX_HOOK} bytes", h.kind.as_str())));
             }
-            if !is_hex_sha256(&h.sha256) || hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&h.content)) != h.sha256 {
+            if !is_hex_sha256(&h.sha256) || hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&h.content)) != h.sha256
+            {
                 return Err(bad(format!("{} hook does not match its sha256", h.kind.as_str())));
             }
         }

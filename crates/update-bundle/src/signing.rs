@@ -30,7 +30,9 @@ pub fn generate() -> Result<SigningKey> {
 /// # Errors
 /// Encoding errors.
 pub fn private_pem(key: &SigningKey) -> Result<String> {
-    key.to_pkcs8_pem(Default::default()).map(|z| z.to_string()).map_err(|e| Error::Other(format!("cannot encode key: {e}")))
+    key.to_pkcs8_pem(Default::default())
+        .map(|z| z.to_string())
+        .map_err(|e| Error::Other(format!("cannot encode key: {e}")))
 }
 
 /// Reads a private key from a PEM file.

@@ -8,7 +8,9 @@ use ed25519_dalek::{Signer as _, SigningKey};
 use sha2::{Digest, Sha256};
 use update_core::{Error, KeyName, Result, SlotGroupName, Version};
 
-use crate::format::{Chunk, HEADER_LEN, Header, Hook, HookKind, Image, Manifest, SIGNATURE_ENTRY, Signer, signed_message};
+use crate::format::{
+    Chunk, HEADER_LEN, Header, Hook, HookKind, Image, Manifest, SIGNATURE_ENTRY, Signer, signed_message,
+};
 use crate::signing::public_key;
 
 /// What goes into a bundle.
@@ -60,10 +62,18 @@ impl CreateOptions {
 /// I/O errors naming the image; [`Error::InvalidValue`] for empty or duplicate inputs.
 pub fn create(opts: &CreateOptions, scratch: &mut File, out: &mut impl Write) -> Result<Manifest> {
     if opts.images.is_empty() {
-        return Err(Error::InvalidValue { what: "images".into(), value: String::new(), reason: "a bundle needs at least one --image".into() });
+        return Err(Error::InvalidValue {
+            what: "images".into(),
+            value: String::new(),
+            reason: "a bundle needs at least one --image".into(),
+        });
     }
     if opts.chunk_size == 0 || opts.chunk_size > crate::format::MAX_CHUNK {
-        return Err(Error::InvalidValue { what: "chunk size".into(), value: opts.chunk_size.to_string(), reason: "1 byte to 16 MiB".into() });
+        return Err(Error::InvalidValue {
+            what: "chunk size".into(),
+            value: opts.chunk_size.to_string(),
+            reason: "1 byte to 16 MiB".into(),
+        });
     }
     scratch.set_len(0).map_err(|e| Error::io("truncate", "scratch file", e))?;
     scratch.seek(SeekFrom::Start(0)).map_err(|e| Error::io("seek", "scratch file", e))?;
@@ -71,7 +81,8 @@ pub fn create(opts: &CreateOptions, scratch: &mut File, out: &mut impl Write) ->
     let mut images = Vec::new();
     let chunk_len = usize::try_from(opts.chunk_size).expect("at most 16 MiB");
     let mut buf = vec![0u8; chunk_len];
-    let mut compressor = zstd::bulk::Compressor::new(opts.zstd_level).map_err(|e| Error::Other(format!("zstd: {e}")))?;
+    let mut compressor =
+        zstd::bulk::Compressor::new(opts.zstd_level).map_err(|e| Error::Other(format!("zstd: {e}")))?;
     for (group, path) in &opts.images {
         let mut f = BufReader::new(File::open(path).map_err(|e| Error::io("open image", path, e))?);
         let mut whole = Sha256::new();
@@ -112,7 +123,11 @@ pub fn create(opts: &CreateOptions, scratch: &mut File, out: &mut impl Write) ->
         compatible: opts.compatible.clone(),
         min_version: opts.min_version.clone(),
         created: if opts.created.is_empty() { update_core::time_util::now_rfc3339() } else { opts.created.clone() },
-        signers: opts.signers.iter().map(|(n, k)| Signer { name: n.to_string(), key_id: public_key(k).key_id() }).collect(),
+        signers: opts
+            .signers
+            .iter()
+            .map(|(n, k)| Signer { name: n.to_string(), key_id: public_key(k).key_id() })
+            .collect(),
         chunk_size: opts.chunk_size,
         images,
         hooks,

@@ -179,22 +179,43 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Hashes the first `len` bytes of a device.
+/// Hashes the first `len` bytes of a device. The device is read on this thread while a
+/// second thread hashes the previous block, so reading and hashing overlap.
 ///
 /// # Errors
 /// Read errors.
 pub fn hash_device(dev: &mut dyn BlockDevice, len: u64, progress: &dyn Progress) -> Result<String> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut off = 0;
-    while off < len {
-        let n = usize::try_from((len - off).min(buf.len() as u64)).expect("at most 1 MiB");
-        dev.read_at(off, &mut buf[..n])?;
-        h.update(&buf[..n]);
-        progress.advance(n as u64);
-        off += n as u64;
+    const BLOCK: usize = 1 << 20;
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(2);
+    let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(3);
+    for _ in 0..3 {
+        empty_tx.send(vec![0u8; BLOCK]).expect("capacity");
     }
-    Ok(hex::encode(h.finalize()))
+    std::thread::scope(|scope| {
+        let hasher = scope.spawn(move || {
+            let mut h = Sha256::new();
+            for (buf, n) in full_rx {
+                h.update(&buf[..n]);
+                let _ = empty_tx.send(buf);
+            }
+            hex::encode(h.finalize())
+        });
+        let mut off = 0;
+        let read = (|| -> Result<()> {
+            while off < len {
+                let n = usize::try_from((len - off).min(BLOCK as u64)).expect("at most 1 MiB");
+                let mut buf = empty_rx.recv().map_err(|_| Error::Other("hasher thread stopped".into()))?;
+                dev.read_at(off, &mut buf[..n])?;
+                full_tx.send((buf, n)).map_err(|_| Error::Other("hasher thread stopped".into()))?;
+                progress.advance(n as u64);
+                off += n as u64;
+            }
+            Ok(())
+        })();
+        drop(full_tx);
+        let digest = hasher.join().map_err(|_| Error::Other("hasher thread panicked".into()))?;
+        read.map(|()| digest)
+    })
 }
 
 /// Writes a verified bundle into the target devices and switches the boot environment:
@@ -204,7 +225,7 @@ pub fn hash_device(dev: &mut dyn BlockDevice, len: u64, progress: &dyn Progress)
 ///
 /// # Errors
 /// Any failure; the running slot stays primary and committed.
-pub fn execute<R: Read>(
+pub fn execute<R: Read + Send>(
     bundle: &mut VerifiedBundle<R>,
     plan: &InstallPlan,
     targets: &mut [Box<dyn BlockDevice>],
@@ -282,7 +303,7 @@ pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallReques
     let mut targets = plan
         .images
         .iter()
-        .map(|i| FileDevice::open(&i.device).map(|d| Box::new(d) as Box<dyn BlockDevice>))
+        .map(|i| crate::direct::SlotDevice::open(&i.device).map(|d| Box::new(d) as Box<dyn BlockDevice>))
         .collect::<Result<Vec<_>>>()?;
     ctx.events.info(&format!(
         "installing {} into slot {} ({})",

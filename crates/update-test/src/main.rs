@@ -40,6 +40,8 @@ enum Command {
     Health,
     /// Detach the loop device of the device's disk image.
     Destroy,
+    /// Back to the factory state: slot A (1.0.0) committed and booted; slot B's content is kept.
+    Reset,
     /// Run the real installer (libupdate + the native driver) like `update --now --noreboot`;
     /// the SIGKILL torture test kills this process at random moments.
     Install,
@@ -93,6 +95,14 @@ fn main() -> ExitCode {
         Command::Install => libupdate::Updater::open(update_core::Paths::new(&cli.root), vec![&update_native::FACTORY])
             .and_then(|u| u.install_now(true))
             .map(|r| format!("installed {:?}", r.installed.map(|o| o.version.to_string()))),
+        Command::Reset => update_core::config::Config::load(&update_core::Paths::new(&cli.root)).and_then(|c| {
+            let paths = update_core::Paths::new(&cli.root);
+            let native = c.native.ok_or_else(|| update_core::Error::Other("not a simulated device".into()))?;
+            update_native::provision(&paths, &native, &update_core::Version::new(1, 0, 0))?;
+            std::fs::write(paths.kernel_cmdline(), "update.slot=A\n")
+                .map_err(|e| update_core::Error::io("write", paths.kernel_cmdline(), e))?;
+            Ok("reset to 1.0.0 in slot A".to_owned())
+        }),
         Command::Destroy => update_test::disk::detach_image(&cli.root.join("disk.img")).map(|()| "detached".to_owned()),
     };
     match result {
