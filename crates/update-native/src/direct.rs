@@ -63,7 +63,7 @@ impl SlotDevice {
 }
 
 fn split_aligned(offset: u64, len: usize) -> usize {
-    if offset % ALIGN as u64 != 0 { 0 } else { len / ALIGN * ALIGN }
+    if offset.is_multiple_of(ALIGN as u64) { len / ALIGN * ALIGN } else { 0 }
 }
 
 impl BlockDevice for SlotDevice {
