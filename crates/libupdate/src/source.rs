@@ -1,7 +1,9 @@
 //! Resolving the update source to local update files.
 //!
-//! `file://PATH` names either one update file or a directory whose regular files are all
-//! candidates (the driver inspects each and the newest eligible one wins). `https://` and
+//! `file://PATH` names either one update file (any name) or a directory whose update files
+//! (by extension, [`UPDATE_EXTENSIONS`]: `.bundle`, `.raucb`, `.swu`, `.mender`) are the
+//! candidates; other files (a README, an index page) are ignored. The driver inspects each
+//! candidate and the newest eligible one wins. `https://` and
 //! `http://` sources are fetched by the `update-fetch` layer (the repository issue); until it
 //! lands they are refused with a clear error.
 
@@ -9,6 +11,9 @@ use std::path::PathBuf;
 
 use update_core::config::SourceUrl;
 use update_core::{Error, Paths, Result};
+
+/// File extensions of update files in a directory source.
+pub const UPDATE_EXTENSIONS: [&str; 4] = ["bundle", "raucb", "swu", "mender"];
 
 /// What a source offers.
 #[derive(Debug, Clone)]
@@ -22,7 +27,7 @@ pub struct Offer {
 /// The local files a source offers.
 ///
 /// # Errors
-/// [`Error::Source`] when the source cannot be read or offers nothing.
+/// [`Error::Source`] when the source cannot be read.
 pub fn candidates(paths: &Paths, url: &SourceUrl) -> Result<Offer> {
     let Some(p) = url.file_path() else {
         return Err(Error::Source {
@@ -43,13 +48,9 @@ pub fn candidates(paths: &Paths, url: &SourceUrl) -> Result<Offer> {
         .map_err(|e| Error::Source { url: url.to_string(), reason: format!("{}: {e}", path.display()) })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| p.extension().is_some_and(|e| UPDATE_EXTENSIONS.iter().any(|x| e == *x)))
         .collect();
     files.sort();
-    if files.is_empty() {
-        return Err(Error::Source {
-            url: url.to_string(),
-            reason: format!("{} holds no update files", path.display()),
-        });
-    }
+    // An empty directory is a source with no releases yet: "no update", not an error.
     Ok(Offer { files, single: false })
 }

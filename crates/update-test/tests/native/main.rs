@@ -4,6 +4,7 @@
 mod common;
 
 mod ab_cycle;
+mod overrides;
 mod refusals;
 mod sigkill;
 mod torture;
