@@ -223,3 +223,35 @@ fn no_space_for_records_is_refused() {
     assert_eq!(fx.fingerprint()["boot/update/env1"], before["boot/update/env1"]);
     assert_eq!(fx.fingerprint()["boot/update/env2"], before["boot/update/env2"]);
 }
+
+/// The tamper matrix at the device level: one byte changed at many offsets spread over the whole
+/// bundle (header, manifest, signatures, every part of the payload); every install is refused and
+/// nothing on the device — both slots, env, records, data — changes. (The exhaustive every-byte
+/// sweep over a small bundle is in update-bundle's tests.)
+#[test]
+fn tamper_matrix_every_changed_byte_is_refused_and_the_device_is_untouched() {
+    let fx = Fixture::new();
+    let path = fx.publish_version("2.0", "ok");
+    let good = std::fs::read(&path).unwrap();
+    let before = fx.fingerprint();
+    let mut offsets: Vec<usize> = (0..64).collect(); // the whole header
+    let mut x = 0x5eed_u64;
+    for _ in 0..48 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        offsets.push(usize::try_from(x % good.len() as u64).unwrap());
+    }
+    offsets.push(good.len() - 1);
+    let mut refused = 0;
+    for &off in &offsets {
+        let mut bytes = good.clone();
+        bytes[off] ^= 1 << (off % 8);
+        std::fs::write(&path, &bytes).unwrap();
+        let e = fx.updater().install_now(true).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Verification, "offset {off}: {e}");
+        refused += 1;
+    }
+    assert_eq!(fx.fingerprint(), before, "a tampered bundle changed the device");
+    eprintln!("tamper matrix (device level): {refused} changed bundles refused, device unchanged");
+}
