@@ -19,6 +19,9 @@ _update() {
             update,config)
                 cmd="update__subcmd__config"
                 ;;
+            update,daemon)
+                cmd="update__subcmd__daemon"
+                ;;
             update,drivers)
                 cmd="update__subcmd__drivers"
                 ;;
@@ -166,6 +169,9 @@ _update() {
             update__subcmd__help,config)
                 cmd="update__subcmd__help__subcmd__config"
                 ;;
+            update__subcmd__help,daemon)
+                cmd="update__subcmd__help__subcmd__daemon"
+                ;;
             update__subcmd__help,drivers)
                 cmd="update__subcmd__help__subcmd__drivers"
                 ;;
@@ -242,7 +248,7 @@ _update() {
 
     case "${cmd}" in
         update)
-            opts="-h -V --root --secure --verify --source --now --noreboot --json --help --version config status history drivers mark-good rollback help"
+            opts="-h -V --root --secure --verify --source --now --noreboot --json --help --version config status history drivers mark-good rollback daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -945,6 +951,24 @@ _update() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        update__subcmd__daemon)
+            opts="-h --once --check-only --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         update__subcmd__drivers)
             opts="-h --json --markdown --root --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -964,7 +988,7 @@ _update() {
             return 0
             ;;
         update__subcmd__help)
-            opts="config status history drivers mark-good rollback help"
+            opts="config status history drivers mark-good rollback daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1218,6 +1242,20 @@ _update() {
         update__subcmd__help__subcmd__config__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        update__subcmd__help__subcmd__daemon)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -7,8 +7,10 @@
 //! record for every state-changing action. With no driver available every driver operation
 //! fails with [`Error::NotImplemented`] and a message that names what to install.
 
+pub mod daemon;
 pub mod log;
 pub mod registry;
+pub mod schedule;
 pub mod settings;
 pub mod source;
 
@@ -28,6 +30,9 @@ use update_core::{Error, KeyName, Paths, Result, Version, atomic};
 pub use log::{Logger, Severity};
 pub use registry::{DriverReport, PROBE_ORDER};
 pub use settings::Setting;
+
+/// How long an operation waits for the install lock before reporting "busy".
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Per-run overrides of the stored config (`update --source … --verify … --secure …`).
 #[derive(Debug, Clone, Default)]
@@ -216,6 +221,30 @@ impl Updater {
         Err(e)
     }
 
+    /// A record stamped with the time and this process as actor.
+    #[must_use]
+    pub fn record(&self, action: AuditAction, outcome: Outcome) -> AuditRecord {
+        self.audit_record(action, outcome)
+    }
+
+    /// Appends a record to the audit log.
+    pub fn audit_event(&self, record: AuditRecord) {
+        self.write_audit(&record);
+    }
+
+    /// Reboots through the driver (audited).
+    ///
+    /// # Errors
+    /// [`Error::NotImplemented`] with no driver; the driver's reboot errors.
+    pub fn reboot(&self) -> Result<()> {
+        let mut driver = match self.driver() {
+            Ok(d) => d,
+            Err(e) => return self.fail(e),
+        };
+        self.write_audit(&self.audit_record(AuditAction::Reboot, Outcome::Ok).driver(driver.name()));
+        driver.reboot(&self.context()).or_else(|e| self.fail(e))
+    }
+
     // ---- configuration and keyring -------------------------------------------------------
 
     /// Changes one config key: locks, re-reads the file strictly (a broken file is refused,
@@ -392,7 +421,7 @@ impl Updater {
             Ok(d) => d,
             Err(e) => return self.fail(e),
         };
-        let lock = match atomic::Lock::try_acquire(&self.paths.lock_file()) {
+        let lock = match atomic::Lock::acquire_within(&self.paths.lock_file(), LOCK_WAIT) {
             Ok(l) => l,
             Err(e) => return self.fail(e),
         };
@@ -527,7 +556,7 @@ impl Updater {
             Ok(d) => d,
             Err(e) => return self.fail(e),
         };
-        let lock = match atomic::Lock::try_acquire(&self.paths.lock_file()) {
+        let lock = match atomic::Lock::acquire_within(&self.paths.lock_file(), LOCK_WAIT) {
             Ok(l) => l,
             Err(e) => {
                 self.write_audit(
@@ -579,6 +608,17 @@ impl Updater {
             }
             return Ok(InstallReport { check, installed: None, rebooted: false });
         };
+        if let Some(waiting) = self.waiting_for_reboot(driver.as_mut(), &candidate.info.version) {
+            self.log(Severity::Info, &waiting);
+            let mut check = check;
+            check.skipped.push(Skipped {
+                path: candidate.path,
+                reason: waiting,
+                kind: update_core::ErrorKind::Refused.as_str(),
+            });
+            check.available = None;
+            return Ok(InstallReport { check, installed: None, rebooted: false });
+        }
         let ctx = self.context();
         let req = InstallRequest { bundle: candidate.path.clone(), verify: self.config.verify };
         self.log(Severity::Notice, &format!("installing {} from {}", candidate.info.version, candidate.path.display()));
@@ -622,6 +662,21 @@ impl Updater {
             rebooted = true;
         }
         Ok(InstallReport { check, installed: Some(outcome), rebooted })
+    }
+
+    /// Whether `version` is already installed in the primary slot, on trial and not yet booted.
+    fn waiting_for_reboot(&self, driver: &mut dyn Driver, version: &Version) -> Option<String> {
+        let status = driver.status(&self.context()).ok()?;
+        status
+            .slots
+            .iter()
+            .find(|s| {
+                s.primary
+                    && !s.booted
+                    && s.state == update_core::driver::SlotState::Trying
+                    && s.version.as_ref() == Some(version)
+            })
+            .map(|s| format!("{version} is already installed in slot {} and boots at the next reboot", s.name))
     }
 
     /// `update history`: the audit log.

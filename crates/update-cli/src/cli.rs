@@ -90,6 +90,17 @@ pub enum Command {
     MarkGood,
     /// Make the other (good) slot boot next, undoing the last update.
     Rollback,
+    /// Run the update daemon: after boot, health-check a slot on trial and mark it good (or
+    /// reboot so the boot counter falls back); then check the source on the configured
+    /// schedule (with jitter; a missed window is caught up at start) and install what it finds.
+    Daemon {
+        /// Do the post-boot step and one scheduled check if it is due, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Check and queue only; never install from the daemon.
+        #[arg(long)]
+        check_only: bool,
+    },
 }
 
 /// `update config …`.

@@ -79,6 +79,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 cli::Command::Drivers { json, markdown } => cmd::status::drivers(&updater, json, markdown),
                 cli::Command::MarkGood => cmd::status::mark_good(&updater),
                 cli::Command::Rollback => cmd::status::rollback(&updater),
+                cli::Command::Daemon { once, check_only } => {
+                    cmd::daemon::run(cli.root.unwrap_or_else(|| "/".into()), once, check_only)
+                }
             }
         }
     }

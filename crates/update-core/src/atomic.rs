@@ -79,6 +79,24 @@ impl Lock {
         }
     }
 
+    /// Takes the lock, retrying for up to `wait` before reporting [`Error::Busy`]. A short wait
+    /// absorbs a lock that lingers for a moment after its holder is done (a child process forked
+    /// while the lock was open keeps the open file description until it calls exec).
+    ///
+    /// # Errors
+    /// [`Error::Busy`] when still held after `wait`; [`Error::Io`] when the file cannot be opened.
+    pub fn acquire_within(path: &Path, wait: std::time::Duration) -> Result<Self> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match Self::try_acquire(path) {
+                Err(Error::Busy { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Takes the lock, waiting for another holder to release it.
     ///
     /// # Errors

@@ -196,9 +196,11 @@ impl Driver for NativeDriver {
             .map(|&slot| {
                 let s = state.slot(slot);
                 let record = records.get(slot);
+                // A slot running on its last try has 0 tries left but is still on trial.
+                let running_last_try = booted == Some(slot) && state.primary() == slot;
                 let api_state = if s.ok {
                     ApiSlotState::Good
-                } else if s.tries > 0 {
+                } else if s.tries > 0 || running_last_try {
                     ApiSlotState::Trying
                 } else if record.is_some() {
                     ApiSlotState::Bad
@@ -211,7 +213,7 @@ impl Driver for NativeDriver {
                     version: record.map(|r| r.version.clone()),
                     booted: booted == Some(slot),
                     primary: state.primary() == slot,
-                    tries_left: (!s.ok && s.tries > 0).then_some(u32::from(s.tries)),
+                    tries_left: (!s.ok && (s.tries > 0 || running_last_try)).then_some(u32::from(s.tries)),
                     devices: self.slot_devices(slot),
                 }
             })

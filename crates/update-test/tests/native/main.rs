@@ -4,6 +4,7 @@
 mod common;
 
 mod ab_cycle;
+mod daemon;
 mod overrides;
 mod refusals;
 mod sigkill;

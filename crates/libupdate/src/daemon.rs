@@ -1,0 +1,192 @@
+//! The daemon's decisions: post-boot health checks, and scheduled checks that survive restarts.
+//!
+//! The loop itself (sleeping, signals) lives in the `update daemon` command; everything here
+//! takes `now` as an argument so tests can drive it with any clock.
+//!
+//! State in `/var/lib/update/daemon.json`: the time of the last scheduled check (written when
+//! the check *starts*, so a daemon restarted in the middle of a window does not run it again)
+//! and how it ended. An update that is installed and waiting for its reboot is never installed
+//! twice: [`crate::Updater::install_now`] skips a candidate that already waits in the primary slot.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use update_core::audit::{AuditAction, Outcome};
+use update_core::config::HealthCheck;
+use update_core::driver::SlotState;
+use update_core::{Error, Result, atomic};
+
+use crate::{Severity, Updater, schedule};
+
+/// What the daemon remembers across restarts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DaemonState {
+    /// When the last scheduled check started (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check: Option<String>,
+    /// How it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_result: Option<String>,
+}
+
+fn parse_time(t: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+}
+
+impl DaemonState {
+    /// Reads the state (missing or unreadable: empty, so the daemon checks at once).
+    #[must_use]
+    pub fn load(updater: &Updater) -> Self {
+        std::fs::read(updater.paths().state_dir().join("daemon.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Writes the state atomically.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn store(&self, updater: &Updater) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::Other(e.to_string()))?;
+        atomic::write_atomic(&updater.paths().state_dir().join("daemon.json"), &bytes, 0o644)
+    }
+
+    /// The last check as a time.
+    #[must_use]
+    pub fn last_check_time(&self) -> Option<OffsetDateTime> {
+        self.last_check.as_deref().and_then(parse_time)
+    }
+}
+
+/// A stable per-device seed for the jitter: from `/etc/machine-id` under the root, else the root path.
+#[must_use]
+pub fn device_seed(updater: &Updater) -> u64 {
+    let id = std::fs::read_to_string(updater.paths().resolve("/etc/machine-id"))
+        .unwrap_or_else(|_| updater.paths().root().display().to_string());
+    id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// What a scheduled tick did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tick {
+    /// Scheduled checks are off.
+    Off,
+    /// Not due yet; due at this time.
+    NotDue(OffsetDateTime),
+    /// Checked; `Some(version)` when an update was installed.
+    Checked(Option<String>),
+}
+
+/// Runs the scheduled check if it is due at `now`. With `install`, an available update is
+/// installed (and rebooted into unless `noreboot`); otherwise it is only queued.
+///
+/// # Errors
+/// The check's or install's error (the state records it too).
+pub fn tick(updater: &Updater, now: OffsetDateTime, install: bool, noreboot: bool) -> Result<Tick> {
+    let mut state = DaemonState::load(updater);
+    let seed = device_seed(updater);
+    let Some(due) = schedule::next_check(updater.config().schedule, state.last_check_time(), now, seed) else {
+        return Ok(Tick::Off);
+    };
+    if due > now {
+        return Ok(Tick::NotDue(due));
+    }
+    state.last_check = Some(update_core::time_util::rfc3339(now));
+    state.last_result = Some("started".into());
+    state.store(updater)?;
+    let result = if install {
+        updater.install_now(noreboot).map(|r| r.installed.map(|o| o.version.to_string()))
+    } else {
+        updater.check().map(|_| None)
+    };
+    state.last_result = Some(match &result {
+        Ok(Some(v)) => format!("installed {v}"),
+        Ok(None) => "no update".into(),
+        Err(e) => format!("failed: {e}"),
+    });
+    state.store(updater)?;
+    result.map(Tick::Checked)
+}
+
+/// The result of the post-boot health checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostBoot {
+    /// The booted slot is already committed (nothing to do).
+    Committed,
+    /// The booted slot was on trial, every check passed, and it is now marked good.
+    MarkedGood,
+    /// A check failed: the slot stays on trial; the caller reboots so the bootloader spends a
+    /// try (and falls back when none are left).
+    Failed(String),
+}
+
+/// After boot: if the booted slot is on trial, run the configured health checks and mark it
+/// good when all pass.
+///
+/// # Errors
+/// Driver errors (status, mark-good).
+pub fn post_boot(updater: &Updater) -> Result<PostBoot> {
+    let status = updater.status()?;
+    let booted = status.booted.clone();
+    let on_trial = status.slots.iter().any(|s| s.booted && s.state == SlotState::Trying);
+    if !on_trial {
+        return Ok(PostBoot::Committed);
+    }
+    for check in &updater.config().health_check {
+        if let Err(reason) = run_check(updater, check) {
+            let msg = format!("health check '{}' failed: {reason}", check.name);
+            updater.log(Severity::Error, &msg);
+            updater.audit_event(
+                updater
+                    .record(AuditAction::HealthCheck, Outcome::Failed)
+                    .subject(booted.clone().unwrap_or_default())
+                    .message(&msg),
+            );
+            return Ok(PostBoot::Failed(msg));
+        }
+        updater.audit_event(
+            updater
+                .record(AuditAction::HealthCheck, Outcome::Ok)
+                .subject(booted.clone().unwrap_or_default())
+                .message(format!("health check '{}' passed", check.name)),
+        );
+    }
+    updater.mark_good()?;
+    Ok(PostBoot::MarkedGood)
+}
+
+fn run_check(updater: &Updater, check: &HealthCheck) -> std::result::Result<(), String> {
+    let (prog, args) = check.command.split_first().ok_or("empty command")?;
+    let mut child = Command::new(prog)
+        .args(args)
+        .env("UPDATE_ROOT", updater.paths().root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {prog}: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(check.timeout_secs);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                return Err(format!("{status}: {}", err.trim()));
+            }
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("timed out after {} s", check.timeout_secs));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
