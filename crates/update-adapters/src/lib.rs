@@ -1,0 +1,72 @@
+//! Drivers that drive the real update tools: rauc, swupdate, mender, ostree and swupd.
+//!
+//! Each module (and cargo feature) is one [`DriverFactory`] plus its [`Driver`]: it runs the
+//! tool's own binary with `std::process` (never a shell), reads its machine-readable output, and
+//! maps failures to [`update_core::Error`] kinds with the tool's messages in the text:
+//!
+//! | driver | tool | config it reads (re-rooted with `--root`) |
+//! |---|---|---|
+//! | [`rauc`] | `rauc` (its D-Bus service must run) | `/etc/rauc/system.conf` |
+//! | [`swupdate`] | `swupdate -i FILE.swu` | `/etc/swupdate.cfg`, `/etc/hwrevision` |
+//! | [`mender`] | `mender install/commit/rollback` (standalone) | `/etc/mender/mender.conf` |
+//! | [`ostree`] | `ostree admin` in the sysroot | `/ostree/repo` |
+//! | [`swupd`] | `swupd update/verify` | `/usr/share/defaults/swupd` |
+//!
+//! Probing never fails loudly: a tool that is not in `PATH`, or is installed but not configured
+//! for this system, makes the factory decline (so `update` prints "Not implemented. Consider
+//! installing …"); a configured tool that cannot be used (service down, broken config) is
+//! `Broken` with the tool's own error.
+//!
+//! What each `update config` key means for each tool is in [`settings`] and docs/drivers.md;
+//! keys a tool cannot honour are refused with "… is not supported by the <driver> driver".
+//!
+//! [`Driver`]: update_core::driver::Driver
+
+pub mod settings;
+pub mod tool;
+
+#[cfg(any(feature = "swupdate", feature = "mender"))]
+pub mod bootenv;
+#[cfg(feature = "mender")]
+pub mod mender;
+#[cfg(feature = "ostree")]
+pub mod ostree;
+#[cfg(feature = "rauc")]
+pub mod rauc;
+#[cfg(feature = "swupd")]
+pub mod swupd;
+#[cfg(feature = "swupdate")]
+pub mod swupdate;
+
+use update_core::driver::{Context, DriverFactory};
+use update_core::{Error, Result};
+
+/// The factories compiled in, in libupdate's probing order (rauc, swupdate, mender, ostree, swupd).
+#[must_use]
+pub fn factories() -> Vec<&'static dyn DriverFactory> {
+    vec![
+        #[cfg(feature = "rauc")]
+        &rauc::FACTORY,
+        #[cfg(feature = "swupdate")]
+        &swupdate::FACTORY,
+        #[cfg(feature = "mender")]
+        &mender::FACTORY,
+        #[cfg(feature = "ostree")]
+        &ostree::FACTORY,
+        #[cfg(feature = "swupd")]
+        &swupd::FACTORY,
+    ]
+}
+
+/// Runs a reboot command (without a shell).
+pub(crate) fn reboot(command: &[String], ctx: &Context<'_>) -> Result<()> {
+    let (prog, args) = command.split_first().ok_or_else(|| Error::Other("the reboot command is empty".into()))?;
+    ctx.events.info(&format!("running {}", command.join(" ")));
+    let status =
+        std::process::Command::new(prog).args(args).status().map_err(|e| Error::io("run reboot command", prog, e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Other(format!("reboot command {command:?} failed with {status}")))
+    }
+}

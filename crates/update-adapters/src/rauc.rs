@@ -1,0 +1,525 @@
+//! The rauc driver: `rauc install`, `rauc status --output-format=json`, `rauc status
+//! mark-good|mark-active`, `rauc info --output-format=json`.
+//!
+//! rauc owns the slots, the bundle signature check (X.509/CMS against the `[keyring]` of its
+//! `system.conf`) and the bootloader integration (`bootloader=` grub, barebox, u-boot, efi or
+//! custom). Installs and status go through rauc's D-Bus service (`rauc service`, normally
+//! started by systemd); `rauc info` reads a bundle directly.
+//!
+//! Slot states come from `rauc status`: rauc reports each bootable slot's boot status as
+//! `good` or `bad` and which slot is primary. A slot that is booted but `bad` is running on
+//! trial (the bootloader falls back on the next boot unless it is marked good); a slot that is
+//! primary, `good` and not booted is installed and waiting for the reboot.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use update_core::driver::{
+    BundleInfo, Capabilities, Capability, Context, Driver, DriverFactory, InstallOutcome, InstallRequest, Probe,
+    SlotChange, SlotState, SlotStatus, Status,
+};
+use update_core::{Error, Result, Version};
+
+use crate::settings::{BootRetry, SettingSupport, UnsignedInstalls};
+use crate::tool::{Failure, Tool, ToolSpec, first_existing};
+
+/// The driver's name.
+pub const NAME: &str = "rauc";
+
+/// Where rauc looks for its system configuration, in its own order.
+pub const SYSTEM_CONF: [&str; 3] = ["/etc/rauc/system.conf", "/run/rauc/system.conf", "/usr/lib/rauc/system.conf"];
+
+/// What the rauc driver can do.
+#[must_use]
+pub fn capabilities() -> Capabilities {
+    Capabilities::of(&[
+        Capability::AbImage,
+        Capability::BootCounting,
+        Capability::MarkGood,
+        Capability::Rollback,
+        Capability::Signatures,
+        Capability::Inspect,
+    ])
+}
+
+/// How the config keys map onto rauc.
+pub const SETTINGS: SettingSupport = SettingSupport {
+    unsigned: UnsignedInstalls::AlwaysVerifies(
+        "rauc always checks a bundle's signature against the [keyring] of its system.conf",
+    ),
+    boot_retry: BootRetry::OwnedByTool(
+        "rauc leaves boot attempts to its bootloader integration (the GRUB script's *_TRY flag, \
+         U-Boot's BOOT_*_LEFT, barebox's remaining_attempts); set the count there",
+    ),
+    keys: "the X.509 [keyring] in rauc's system.conf",
+};
+
+/// How to run rauc.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaucOptions {
+    /// The `rauc` program and its environment (`DBUS_SYSTEM_BUS_ADDRESS` for a private bus).
+    pub tool: ToolSpec,
+    /// The system.conf; the first of [`SYSTEM_CONF`] under the root when `None`.
+    pub system_conf: Option<PathBuf>,
+    /// The command that reboots the device.
+    pub reboot_command: Vec<String>,
+}
+
+impl Default for RaucOptions {
+    fn default() -> Self {
+        Self { tool: ToolSpec::new("rauc"), system_conf: None, reboot_command: vec!["reboot".into()] }
+    }
+}
+
+/// The factory registered with libupdate.
+#[derive(Debug, Clone, Default)]
+pub struct RaucFactory {
+    options: Option<RaucOptions>,
+}
+
+/// The static instance for driver tables (rauc from `PATH`, the system's system.conf).
+pub static FACTORY: RaucFactory = RaucFactory { options: None };
+
+impl RaucFactory {
+    /// A factory with explicit options (tests, embedders).
+    #[must_use]
+    pub fn new(options: RaucOptions) -> Self {
+        Self { options: Some(options) }
+    }
+}
+
+impl DriverFactory for RaucFactory {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn install_hint(&self) -> &'static str {
+        "rauc (apt install rauc)"
+    }
+    fn capabilities(&self) -> Capabilities {
+        capabilities()
+    }
+    fn probe(&self, ctx: &Context<'_>) -> Probe {
+        let options = self.options.clone().unwrap_or_default();
+        let Some(tool) = options.tool.tool(NAME) else {
+            return Probe::Declined(format!("{} not found in PATH", options.tool.program.display()));
+        };
+        let conf = match &options.system_conf {
+            Some(c) => Some(c.clone()).filter(|c| c.exists()),
+            None => first_existing(ctx.paths, &SYSTEM_CONF),
+        };
+        let Some(conf) = conf else {
+            return Probe::Declined(format!(
+                "rauc is installed but not configured: no system.conf ({})",
+                options.system_conf.as_ref().map_or_else(|| SYSTEM_CONF.join(", "), |c| c.display().to_string())
+            ));
+        };
+        let driver = RaucDriver { tool, conf, reboot_command: options.reboot_command };
+        match driver.rauc_status() {
+            Ok(_) => Probe::Available(Box::new(driver)),
+            Err(e) => Probe::Broken(Error::DriverBroken { driver: NAME.into(), reason: e.to_string() }),
+        }
+    }
+}
+
+/// The rauc driver.
+#[derive(Debug, Clone)]
+pub struct RaucDriver {
+    tool: Tool,
+    conf: PathBuf,
+    reboot_command: Vec<String>,
+}
+
+/// Classifies rauc's failure messages.
+#[must_use]
+pub fn classify(text: &str) -> Failure {
+    let t = text.to_ascii_lowercase();
+    if t.contains("signature verification failed")
+        || t.contains("verify error")
+        || t.contains("failed to verify")
+        || t.contains("checksum")
+        || t.contains("invalid bundle")
+        || t.contains("squashfs")
+    {
+        Failure::Verification
+    } else if t.contains("compatible mismatch") || t.contains("already running") || t.contains("not allowed") {
+        Failure::Refused
+    } else {
+        Failure::Other
+    }
+}
+
+/// One slot as `rauc status --detailed --output-format=json` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaucSlot {
+    /// rauc's slot name (`rootfs.0`).
+    pub name: String,
+    /// Its class (`rootfs`).
+    pub class: String,
+    /// The device.
+    pub device: String,
+    /// The bootname (`A`), for bootable slots.
+    pub bootname: Option<String>,
+    /// `booted`, `active` or `inactive`.
+    pub state: String,
+    /// The parent slot, for child slots (`appfs.0` of `rootfs.0`).
+    pub parent: Option<String>,
+    /// `good` or `bad`, when the bootloader integration tells.
+    pub boot_status: Option<String>,
+    /// The version of the bundle last installed into it.
+    pub version: Option<String>,
+    /// When a bundle was last activated in it (RFC 3339), if ever.
+    pub activated: Option<String>,
+}
+
+/// `rauc status --detailed --output-format=json`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaucStatus {
+    /// The system's compatible string.
+    pub compatible: String,
+    /// The booted slot's bootname.
+    pub booted: Option<String>,
+    /// The primary slot's name (`rootfs.1`).
+    pub boot_primary: Option<String>,
+    /// The slots.
+    pub slots: Vec<RaucSlot>,
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(k)).and_then(Value::as_str)
+}
+
+impl RaucStatus {
+    /// Parses rauc's JSON.
+    ///
+    /// # Errors
+    /// [`Error::Other`] when it is not the JSON rauc prints.
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = |why: &str| Error::Other(format!("cannot read `rauc status` output: {why}"));
+        let v: Value = serde_json::from_str(text.trim()).map_err(|e| bad(&e.to_string()))?;
+        let mut slots = Vec::new();
+        for entry in v.get("slots").and_then(Value::as_array).ok_or_else(|| bad("no slots"))? {
+            let Some((name, s)) = entry.as_object().and_then(|o| o.iter().next()) else { continue };
+            let owned = |p: &[&str]| str_at(s, p).map(str::to_owned);
+            slots.push(RaucSlot {
+                name: name.clone(),
+                class: owned(&["class"]).unwrap_or_default(),
+                device: owned(&["device"]).unwrap_or_default(),
+                bootname: owned(&["bootname"]),
+                state: owned(&["state"]).unwrap_or_default(),
+                parent: owned(&["parent"]),
+                boot_status: owned(&["boot_status"]),
+                version: owned(&["slot_status", "bundle", "version"]),
+                activated: owned(&["slot_status", "activated", "timestamp"]),
+            });
+        }
+        slots.sort_by(|a, b| a.bootname.cmp(&b.bootname).then(a.name.cmp(&b.name)));
+        Ok(Self {
+            compatible: str_at(&v, &["compatible"]).unwrap_or_default().to_owned(),
+            booted: str_at(&v, &["booted"]).map(str::to_owned),
+            boot_primary: str_at(&v, &["boot_primary"]).map(str::to_owned),
+            slots,
+        })
+    }
+
+    /// The bootable slot the system runs from.
+    #[must_use]
+    pub fn booted_slot(&self) -> Option<&RaucSlot> {
+        self.slots.iter().find(|s| s.bootname.is_some() && (s.state == "booted" || s.bootname == self.booted))
+    }
+
+    /// The slot that is the booted one's sibling (same class, other bootname).
+    #[must_use]
+    pub fn other_slot(&self) -> Option<&RaucSlot> {
+        let booted = self.booted_slot()?;
+        self.slots.iter().find(|s| s.bootname.is_some() && s.class == booted.class && s.name != booted.name)
+    }
+
+    /// The update API's view.
+    #[must_use]
+    pub fn to_status(&self) -> Status {
+        let booted = self.booted_slot().map(|s| s.name.clone());
+        let version_of = |s: &RaucSlot| s.version.as_deref().and_then(|v| update_core::parse_version(v).ok());
+        let slots: Vec<SlotStatus> = self
+            .slots
+            .iter()
+            .filter(|s| s.bootname.is_some())
+            .map(|s| {
+                let is_booted = booted.as_deref() == Some(&s.name);
+                let primary = self.boot_primary.as_deref() == Some(&s.name);
+                let good = s.boot_status.as_deref() == Some("good");
+                let bad = s.boot_status.as_deref() == Some("bad");
+                let state = match (is_booted, primary, good, bad) {
+                    (true, _, true, _) => SlotState::Good,
+                    (true, _, _, true) => SlotState::Trying,
+                    (false, true, true, _) => SlotState::Trying,
+                    (false, false, true, _) => SlotState::Good,
+                    (false, _, _, true) if s.version.is_some() => SlotState::Bad,
+                    _ => SlotState::Unknown,
+                };
+                let mut devices = vec![format!("{}={}", s.class, s.device)];
+                devices.extend(
+                    self.slots
+                        .iter()
+                        .filter(|c| c.parent.as_deref() == Some(&s.name))
+                        .map(|c| format!("{}={}", c.class, c.device)),
+                );
+                SlotStatus {
+                    name: s.bootname.clone().unwrap_or_default(),
+                    state,
+                    version: version_of(s),
+                    booted: is_booted,
+                    primary,
+                    tries_left: None,
+                    devices,
+                }
+            })
+            .collect();
+        // A fallback: the sibling got a bundle activated after the booted slot's, and is bad.
+        let fallback = match (self.booted_slot(), self.other_slot()) {
+            (Some(b), Some(o))
+                if o.boot_status.as_deref() == Some("bad")
+                    && o.activated.is_some()
+                    && o.activated > b.activated
+                    && self.boot_primary.as_deref() != Some(&o.name) =>
+            {
+                Some(format!(
+                    "slot {}{} failed to boot; running slot {}",
+                    o.bootname.as_deref().unwrap_or(&o.name),
+                    o.version.as_ref().map(|v| format!(" ({v})")).unwrap_or_default(),
+                    b.bootname.as_deref().unwrap_or(&b.name)
+                ))
+            }
+            _ => None,
+        };
+        Status {
+            driver: NAME.into(),
+            compatible: Some(self.compatible.clone()).filter(|c| !c.is_empty()),
+            version: self.booted_slot().and_then(version_of),
+            booted: self.booted_slot().and_then(|s| s.bootname.clone()),
+            primary: self
+                .boot_primary
+                .as_ref()
+                .and_then(|p| self.slots.iter().find(|s| &s.name == p))
+                .and_then(|s| s.bootname.clone()),
+            slots,
+            fallback,
+        }
+    }
+}
+
+/// `rauc info --output-format=json`, as [`BundleInfo`].
+///
+/// # Errors
+/// [`Error::Verification`] when the JSON is not a bundle description or has no usable version.
+pub fn parse_info(text: &str, bundle: &str) -> Result<BundleInfo> {
+    let bad = |why: String| Error::verification(bundle, format!("rauc info: {why}"));
+    let v: Value = serde_json::from_str(text.trim()).map_err(|e| bad(e.to_string()))?;
+    let version = str_at(&v, &["version"]).ok_or_else(|| bad("the manifest has no version".into()))?;
+    let version = update_core::parse_version(version).map_err(|e| bad(e.to_string()))?;
+    let mut size = 0;
+    let mut images = Vec::new();
+    for img in v.get("images").and_then(Value::as_array).into_iter().flatten() {
+        if let Some((class, i)) = img.as_object().and_then(|o| o.iter().next()) {
+            images.push(class.clone());
+            size += i.get("size").and_then(Value::as_u64).unwrap_or(0);
+        }
+    }
+    Ok(BundleInfo { version, compatible: str_at(&v, &["compatible"]).unwrap_or_default().to_owned(), size, images })
+}
+
+/// Reads rauc's `NN% message` progress lines.
+#[must_use]
+pub fn parse_progress(line: &str) -> Option<(u64, &str)> {
+    let (pct, rest) = line.trim_start().split_once('%')?;
+    Some((pct.trim().parse().ok()?, rest.trim()))
+}
+
+impl RaucDriver {
+    fn conf_arg(&self) -> String {
+        format!("--conf={}", self.conf.display())
+    }
+
+    /// `rauc status --detailed --output-format=json`.
+    ///
+    /// # Errors
+    /// rauc's error (typically: its service is not running).
+    pub fn rauc_status(&self) -> Result<RaucStatus> {
+        let out = self.tool.run_ok(
+            "status",
+            [&self.conf_arg(), "status", "--detailed", "--output-format=json"],
+            &classify,
+        )?;
+        RaucStatus::parse(&out.stdout)
+    }
+}
+
+impl Driver for RaucDriver {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        capabilities()
+    }
+
+    fn status(&mut self, _ctx: &Context<'_>) -> Result<Status> {
+        Ok(self.rauc_status()?.to_status())
+    }
+
+    fn inspect(&mut self, ctx: &Context<'_>, request: &InstallRequest) -> Result<BundleInfo> {
+        SETTINGS.check(NAME, ctx.config, request.verify)?;
+        let bundle = request.bundle.display().to_string();
+        let out =
+            self.tool.run_ok("info", [self.conf_arg().as_str(), "info", "--output-format=json", &bundle], &|t| {
+                // Anything `rauc info` refuses is a bundle that does not verify or parse.
+                match classify(t) {
+                    Failure::Other => Failure::Verification,
+                    f => f,
+                }
+            })?;
+        parse_info(&out.stdout, &bundle)
+    }
+
+    fn install(&mut self, ctx: &Context<'_>, request: &InstallRequest) -> Result<InstallOutcome> {
+        SETTINGS.check_ctx(NAME, ctx, request.verify)?;
+        let bundle = request.bundle.display().to_string();
+        ctx.events.info(&format!("rauc install {bundle}"));
+        ctx.progress.start("rauc install", 100);
+        let mut done = 0;
+        let out = self.tool.run_lines([self.conf_arg().as_str(), "install", &bundle], &mut |line| {
+            if let Some((pct, _)) = parse_progress(line)
+                && pct > done
+            {
+                ctx.progress.advance(pct - done);
+                done = pct;
+            }
+        });
+        ctx.progress.finish();
+        let out = out?;
+        if !out.success() {
+            return Err(self.tool.failure("install", &out, &classify));
+        }
+        let after = self.rauc_status()?;
+        let target = after
+            .boot_primary
+            .as_ref()
+            .and_then(|p| after.slots.iter().find(|s| &s.name == p))
+            .ok_or_else(|| Error::Other("rauc install succeeded but rauc reports no primary slot".into()))?;
+        let version = target
+            .version
+            .as_deref()
+            .and_then(|v| update_core::parse_version(v).ok())
+            .unwrap_or_else(|| Version::new(0, 0, 0));
+        Ok(InstallOutcome {
+            version,
+            slot: target.bootname.clone().unwrap_or_else(|| target.name.clone()),
+            reboot_required: after.booted_slot().map(|b| &b.name) != Some(&target.name),
+        })
+    }
+
+    fn mark_good(&mut self, _ctx: &Context<'_>) -> Result<SlotChange> {
+        let before = self.rauc_status()?;
+        let booted =
+            before.booted_slot().cloned().ok_or_else(|| Error::Refused("rauc reports no booted slot".into()))?;
+        let out = self.tool.run_ok(
+            "status mark-good",
+            [self.conf_arg().as_str(), "status", "mark-good", "booted"],
+            &classify,
+        )?;
+        let name = booted.bootname.unwrap_or(booted.name);
+        Ok(SlotChange {
+            slot: name.clone(),
+            message: format!(
+                "slot {name}{} marked good ({})",
+                booted.version.map(|v| format!(" ({v})")).unwrap_or_default(),
+                out.stdout.trim().trim_start_matches("rauc status: ")
+            ),
+        })
+    }
+
+    fn rollback(&mut self, _ctx: &Context<'_>) -> Result<SlotChange> {
+        let st = self.rauc_status()?;
+        let other =
+            st.other_slot().cloned().ok_or_else(|| Error::Refused("rauc reports no other bootable slot".into()))?;
+        if other.version.is_none() && other.boot_status.as_deref() != Some("good") {
+            return Err(Error::Refused(format!(
+                "slot {} holds no installed bundle and is not good; nothing to roll back to",
+                other.bootname.as_deref().unwrap_or(&other.name)
+            )));
+        }
+        self.tool.run_ok(
+            "status mark-active",
+            [self.conf_arg().as_str(), "status", "mark-active", "other"],
+            &classify,
+        )?;
+        let name = other.bootname.unwrap_or(other.name);
+        Ok(SlotChange {
+            slot: name.clone(),
+            message: format!(
+                "slot {name}{} boots next; reboot to run it",
+                other.version.map(|v| format!(" ({v})")).unwrap_or_default()
+            ),
+        })
+    }
+
+    fn reboot(&mut self, ctx: &Context<'_>) -> Result<()> {
+        crate::reboot(&self.reboot_command, ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Printed by rauc 1.8 (Debian 12) for a system with a grub backend, after an install into B.
+    const AFTER_INSTALL: &str = r#"{"compatible":"libupdate-test","variant":"","booted":"A","boot_primary":"rootfs.1","slots":[{"rootfs.1":{"class":"rootfs","device":"/tmp/r/slotB.img","type":"raw","bootname":"B","state":"inactive","parent":null,"mountpoint":null,"boot_status":"good","slot_status":{"bundle":{"compatible":"libupdate-test","version":"2.0.0"},"checksum":{"sha256":"4650f6444d697b3f7c6758aea7d9b7e966e314a4b567693115318c96f1a898fe","size":3145728},"installed":{"timestamp":"2026-11-24T19:49:57Z","count":1},"activated":{"timestamp":"2026-11-24T19:49:57Z","count":1},"status":"ok"}}},{"rootfs.0":{"class":"rootfs","device":"/tmp/r/slotA.img","type":"raw","bootname":"A","state":"booted","parent":null,"mountpoint":null,"boot_status":"good","slot_status":{"bundle":{"compatible":null}}}}]}"#;
+
+    #[test]
+    fn pending_install_is_trying_and_primary() {
+        let s = RaucStatus::parse(AFTER_INSTALL).unwrap().to_status();
+        assert_eq!(s.booted.as_deref(), Some("A"));
+        assert_eq!(s.primary.as_deref(), Some("B"));
+        assert_eq!(s.slots[0].name, "A");
+        assert_eq!(s.slots[0].state, SlotState::Good);
+        assert_eq!(s.slots[1].state, SlotState::Trying);
+        assert_eq!(s.slots[1].version, Some(Version::new(2, 0, 0)));
+        assert_eq!(s.version, None);
+        assert_eq!(s.fallback, None);
+    }
+
+    #[test]
+    fn failed_boot_is_a_fallback() {
+        let text = AFTER_INSTALL.replace(r#""boot_primary":"rootfs.1""#, r#""boot_primary":"rootfs.0""#).replace(
+            r#""state":"inactive","parent":null,"mountpoint":null,"boot_status":"good""#,
+            r#""state":"inactive","parent":null,"mountpoint":null,"boot_status":"bad""#,
+        );
+        let s = RaucStatus::parse(&text).unwrap().to_status();
+        assert_eq!(s.slots[1].state, SlotState::Bad);
+        assert!(s.fallback.as_deref().unwrap().contains("slot B (2.0.0) failed to boot"), "{s:?}");
+    }
+
+    #[test]
+    fn info_and_progress() {
+        let info = parse_info(
+            r#"{"compatible":"c","version":"2.0","images":[{"rootfs":{"filename":"r.img","size":10}}]}"#,
+            "b.raucb",
+        )
+        .unwrap();
+        assert_eq!(info.version, Version::new(2, 0, 0));
+        assert_eq!(info.images, ["rootfs"]);
+        assert_eq!(info.size, 10);
+        assert!(parse_info(r#"{"compatible":"c"}"#, "b").is_err());
+        assert_eq!(parse_progress(" 40% Verifying signature done."), Some((40, "Verifying signature done.")));
+        assert_eq!(parse_progress("installing"), None);
+    }
+
+    #[test]
+    fn failures_are_classified() {
+        assert_eq!(
+            classify("LastError: signature verification failed: Verify error: self-signed"),
+            Failure::Verification
+        );
+        assert_eq!(classify("Compatible mismatch: Expected 'a' but bundle manifest has 'b'"), Failure::Refused);
+        assert_eq!(classify("Failed to connect to the bus"), Failure::Other);
+    }
+}

@@ -1,0 +1,4 @@
+//! One simulated device per tool.
+
+#[cfg(feature = "rauc")]
+pub mod rauc;

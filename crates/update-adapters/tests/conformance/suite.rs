@@ -1,0 +1,258 @@
+//! The conformance tests, written once against [`Rig`] and instantiated per driver by the
+//! `conformance!` macro in main.rs.
+
+use std::path::PathBuf;
+
+use update_core::config::Verify;
+use update_core::driver::{Capability, DriverFactory, InstallRequest, Probe, SlotState, Status};
+use update_core::{ErrorKind, Version};
+
+use crate::support::Harness;
+
+/// A signed update, or one of the ways an update can be bad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Artifact {
+    /// Built and signed with the trusted key.
+    Signed,
+    /// Signed, then one byte of the payload changed.
+    Tampered,
+    /// Signed by a key the device does not trust (or not signed at all).
+    Untrusted,
+}
+
+/// A simulated device for one tool: its files under a temporary root, its services, its
+/// simulated bootloader.
+pub trait Rig: Sized {
+    /// The driver's name.
+    const DRIVER: &'static str;
+    /// The programs the rig needs; missing ones make the tests print SKIPPED.
+    const TOOLS: &'static [&'static str];
+    /// Whether the rig needs root.
+    const NEEDS_ROOT: bool;
+    /// Whether the bootloader the rig simulates falls back after failed boots of a new slot.
+    const FALLS_BACK: bool;
+    /// Whether the driver reports install progress.
+    const PROGRESS: bool;
+    /// The name of the slot the device runs first and the one an update goes into.
+    const SLOTS: (&'static str, &'static str);
+
+    /// Builds the device, running version 1.0.0 from the first slot.
+    fn new() -> Self;
+    /// The driver context (root, config) for this device.
+    fn harness(&self) -> &Harness;
+    /// Changes the config for the next calls.
+    fn harness_mut(&mut self) -> &mut Harness;
+    /// The factory, set up for this device.
+    fn factory(&self) -> Box<dyn DriverFactory>;
+    /// A factory whose program does not exist.
+    fn missing_tool_factory() -> Box<dyn DriverFactory>;
+    /// Builds an update file.
+    fn artifact(&mut self, version: &str, kind: Artifact) -> PathBuf;
+    /// A simulated reboot: the bootloader chooses a slot, the system comes up from it.
+    fn reboot(&mut self);
+    /// Everything an install could change (slot contents, boot environment), for "nothing written".
+    fn snapshot(&self) -> Vec<(String, Vec<u8>)>;
+}
+
+fn slot<'a>(s: &'a Status, name: &str) -> &'a update_core::driver::SlotStatus {
+    s.slots.iter().find(|x| x.name == name).unwrap_or_else(|| panic!("no slot {name} in {s:#?}"))
+}
+
+fn install<R: Rig>(rig: &mut R, version: &str) -> update_core::driver::InstallOutcome {
+    let bundle = rig.artifact(version, Artifact::Signed);
+    let h = rig.harness();
+    let mut d = h.driver(rig.factory().as_ref());
+    d.install(&h.ctx(), &InstallRequest { bundle, verify: Verify::Signatures }).unwrap()
+}
+
+fn status<R: Rig>(rig: &R) -> Status {
+    let h = rig.harness();
+    h.driver(rig.factory().as_ref()).status(&h.ctx()).unwrap()
+}
+
+/// A tool that is not installed makes the factory decline with "… not found in PATH".
+pub fn probe_declines_without_tool<R: Rig>() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::new(dir.path(), R::DRIVER);
+    match R::missing_tool_factory().probe(&h.ctx()) {
+        Probe::Declined(why) => assert!(why.contains("not found in PATH"), "{why}"),
+        other => panic!("expected a decline, got {other:?}"),
+    }
+}
+
+/// A tool that is installed but not configured under the root declines too (so hosts with the
+/// package but no setup fall through to "Not implemented").
+pub fn probe_declines_unconfigured<R: Rig>() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::new(dir.path(), R::DRIVER);
+    match crate::default_factory(R::DRIVER).probe(&h.ctx()) {
+        Probe::Declined(why) => assert!(why.contains("not configured") || why.contains("not found"), "{why}"),
+        other => panic!("expected a decline for an empty root, got {other:?}"),
+    }
+}
+
+/// check → install into the inactive slot → status shows it pending → reboot → mark-good → status.
+pub fn install_cycle<R: Rig>() {
+    let mut rig = R::new();
+    let (first, second) = R::SLOTS;
+    let s = status(&rig);
+    assert_eq!(s.driver, R::DRIVER);
+    assert_eq!(s.booted.as_deref(), Some(first), "{s:#?}");
+    assert_eq!(slot(&s, first).state, SlotState::Good, "{s:#?}");
+
+    // check: the driver reads the update's description (where the tool can).
+    let bundle = rig.artifact("2.0.0", Artifact::Signed);
+    let h = rig.harness();
+    let mut d = h.driver(rig.factory().as_ref());
+    let req = InstallRequest { bundle, verify: Verify::Signatures };
+    if d.capabilities().has(Capability::Inspect) {
+        let info = d.inspect(&h.ctx(), &req).unwrap();
+        assert_eq!(info.version, Version::new(2, 0, 0));
+    }
+    let outcome = d.install(&h.ctx(), &req).unwrap();
+    assert_eq!(outcome.slot, second);
+    assert_eq!(outcome.version, Version::new(2, 0, 0));
+    assert!(outcome.reboot_required);
+    if R::PROGRESS {
+        assert!(*h.progress.advanced.borrow() > 0, "no progress reported");
+    }
+
+    // pending: the new slot boots next, the old one still runs.
+    let s = status(&rig);
+    assert_eq!(s.booted.as_deref(), Some(first), "{s:#?}");
+    assert_eq!(s.primary.as_deref(), Some(second), "{s:#?}");
+    assert_eq!(slot(&s, second).state, SlotState::Trying, "{s:#?}");
+    assert_eq!(slot(&s, second).version, Some(Version::new(2, 0, 0)), "{s:#?}");
+
+    rig.reboot();
+    let s = status(&rig);
+    assert_eq!(s.booted.as_deref(), Some(second), "{s:#?}");
+    assert_eq!(s.version, Some(Version::new(2, 0, 0)), "{s:#?}");
+    let can_mark_good = R::FALLS_BACK;
+    if can_mark_good {
+        assert_eq!(slot(&s, second).state, SlotState::Trying, "booted but not committed: {s:#?}");
+    }
+
+    let h = rig.harness();
+    let mut d = h.driver(rig.factory().as_ref());
+    if d.capabilities().has(Capability::MarkGood) {
+        let change = d.mark_good(&h.ctx()).unwrap();
+        assert_eq!(change.slot, second);
+    } else {
+        let e = d.mark_good(&h.ctx()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+    }
+    let s = status(&rig);
+    assert_eq!(slot(&s, second).state, SlotState::Good, "{s:#?}");
+    assert_eq!(s.primary.as_deref(), Some(second), "{s:#?}");
+    assert_eq!(s.fallback, None);
+
+    // Committed: another reboot stays on the new slot.
+    rig.reboot();
+    let s = status(&rig);
+    assert_eq!(s.booted.as_deref(), Some(second), "{s:#?}");
+}
+
+/// A tampered or untrusted update is refused as a verification failure, and nothing is written:
+/// not the slots, not the boot environment.
+pub fn bad_artifacts_are_refused<R: Rig>() {
+    let mut rig = R::new();
+    for kind in [Artifact::Tampered, Artifact::Untrusted] {
+        let bundle = rig.artifact("2.0.0", kind);
+        let before = rig.snapshot();
+        let h = rig.harness();
+        let mut d = h.driver(rig.factory().as_ref());
+        let req = InstallRequest { bundle, verify: Verify::Signatures };
+        let e = d.install(&h.ctx(), &req).expect_err("a bad update was installed");
+        assert_eq!(e.kind(), ErrorKind::Verification, "{kind:?}: {e}");
+        if d.capabilities().has(Capability::Inspect) {
+            let e = d.inspect(&h.ctx(), &req).expect_err("a bad update was inspected");
+            assert_eq!(e.kind(), ErrorKind::Verification, "{kind:?} inspect: {e}");
+        }
+        let after = rig.snapshot();
+        for ((name, a), (_, b)) in before.iter().zip(&after) {
+            assert!(a == b, "{kind:?}: {name} changed");
+        }
+        let s = status(&rig);
+        assert_eq!(s.booted.as_deref(), Some(R::SLOTS.0));
+        assert_eq!(s.primary.as_deref(), Some(R::SLOTS.0), "{kind:?}: {s:#?}");
+    }
+}
+
+/// A new slot that never gets marked good is abandoned by the bootloader: the device comes back
+/// on the old slot and status reports the fallback.
+pub fn failed_boot_falls_back<R: Rig>() {
+    let mut rig = R::new();
+    let (first, second) = R::SLOTS;
+    install(&mut rig, "2.0.0");
+    rig.reboot();
+    assert_eq!(status(&rig).booted.as_deref(), Some(second));
+    if !R::FALLS_BACK {
+        eprintln!("SKIPPED: {}: the tool has no boot counting; nothing falls back by itself", R::DRIVER);
+        return;
+    }
+    // The new system never passes its health checks: it is rebooted until the bootloader gives up.
+    let mut boots = 0;
+    while status(&rig).booted.as_deref() == Some(second) {
+        boots += 1;
+        assert!(boots <= 10, "the bootloader never fell back");
+        rig.reboot();
+    }
+    let s = status(&rig);
+    assert_eq!(s.booted.as_deref(), Some(first), "{s:#?}");
+    assert_eq!(slot(&s, second).state, SlotState::Bad, "{s:#?}");
+    assert!(s.fallback.as_deref().is_some_and(|f| f.contains(second)), "{s:#?}");
+    assert_eq!(s.version, None, "the old slot runs the factory version: {s:#?}");
+}
+
+/// `update rollback` after a committed update makes the previous slot boot again.
+pub fn rollback_to_previous<R: Rig>() {
+    let mut rig = R::new();
+    let first = R::SLOTS.0;
+    install(&mut rig, "2.0.0");
+    rig.reboot();
+    let h = rig.harness();
+    let mut d = h.driver(rig.factory().as_ref());
+    if d.capabilities().has(Capability::MarkGood) {
+        d.mark_good(&h.ctx()).unwrap();
+    }
+    if !d.capabilities().has(Capability::Rollback) {
+        let e = d.rollback(&h.ctx()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+        return;
+    }
+    let change = d.rollback(&h.ctx()).unwrap();
+    assert_eq!(change.slot, first);
+    let s = status(&rig);
+    assert_eq!(s.primary.as_deref(), Some(first), "{s:#?}");
+    rig.reboot();
+    assert_eq!(status(&rig).booted.as_deref(), Some(first));
+}
+
+/// Keys the tool cannot honour are refused with "… is not supported by the <driver> driver",
+/// before anything is written.
+pub fn unsupported_settings_are_refused<R: Rig>() {
+    let mut rig = R::new();
+    let bundle = rig.artifact("2.0.0", Artifact::Signed);
+    let before = rig.snapshot();
+    rig.harness_mut().config.signature_threshold = 2;
+    let h = rig.harness();
+    let mut d = h.driver(rig.factory().as_ref());
+    let e = d.install(&h.ctx(), &InstallRequest { bundle: bundle.clone(), verify: Verify::Signatures }).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+    assert!(e.to_string().contains(&format!("not supported by the {} driver", R::DRIVER)), "{e}");
+    assert!(before == rig.snapshot(), "a refused install wrote something");
+    rig.harness_mut().config.signature_threshold = 1;
+    rig.harness_mut().config.boot_retry_limit = 7;
+    let h = rig.harness();
+    let mut d = h.driver(rig.factory().as_ref());
+    match d.install(&h.ctx(), &InstallRequest { bundle, verify: Verify::Signatures }) {
+        // The driver writes the limit where the bootloader reads it.
+        Ok(_) => {}
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+            assert!(e.to_string().contains("boot-retry-limit 7 is not supported"), "{e}");
+            assert!(before == rig.snapshot(), "a refused install wrote something");
+        }
+    }
+}
