@@ -28,7 +28,7 @@ fn health_checks_commit_a_good_slot_and_refuse_a_bad_one() {
     let sim = env!("CARGO_BIN_EXE_update-sim");
     // The demo's health check: the booted rootfs must say "ok" in /etc/health.
     set_config(&fx, |c| {
-        c.health_check = vec![check("rootfs health", &[sim, "--root", fx.root().to_str().unwrap(), "health"])]
+        c.health_check = vec![check("rootfs health", &[sim, "--root", fx.root().to_str().unwrap(), "health"])];
     });
     fx.publish_version("2.0", "ok");
     let up = fx.updater();
