@@ -396,6 +396,8 @@ impl Repository {
             }
             _ => {}
         }
+        // Only when empty: anything else in it is not ours to delete.
+        let _ignored = std::fs::remove_dir(self.dir.join("staging"));
         Ok(published)
     }
 

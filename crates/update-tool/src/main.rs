@@ -6,6 +6,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod repo;
+
 use clap::{Parser, Subcommand};
 use update_bundle::{BundleReader, CreateOptions, HookKind, signing};
 use update_core::config::Verify;
@@ -31,6 +33,9 @@ enum Command {
     /// Bundles.
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Signed repositories in TUF's format.
+    #[command(subcommand)]
+    Repo(repo::RepoCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -254,6 +259,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::Repo(cmd) => repo::run(cmd)?,
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 
 mod fixture;
 
+mod canonical_json;
 mod endless_data;
 mod freeze;
 mod mix_and_match;
