@@ -20,13 +20,13 @@
 //! 6. a target ([`TrustedMetadata::verify_target`] or [`TargetInfo::checker`]): exact length and
 //!    every supported digest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use time::OffsetDateTime;
 use update_core::keyring::Keyring;
 
 use crate::error::{Error, Refusal, Result, Role};
-use crate::keys::{KeyId, RootKey, tuf_key_id};
+use crate::keys::{KeyId, RootKey};
 use crate::metadata::{MetaFile, Metadata, Root, Signed, Snapshot, TargetInfo, Targets, Timestamp};
 use crate::target_name::TargetName;
 
@@ -85,8 +85,12 @@ impl TrustedMetadata {
             });
         }
         let trusted = Self::from_root(bytes, file)?;
+        // Keyring keys are matched by their bytes: each is tried against every signature,
+        // whatever key id the repository gave it.
         let keys: Vec<_> = keyring.iter().map(|e| e.public_key).collect();
-        let valid = trusted.root.signers(keys.iter().map(|k| (tuf_key_id(k), k))).len();
+        let sig_ids: BTreeSet<KeyId> = trusted.root.signatures.iter().map(|s| s.keyid.clone()).collect();
+        let candidates = keys.iter().flat_map(|k| sig_ids.iter().map(move |id| (id.clone(), k)));
+        let valid = trusted.root.signers(candidates).len();
         if (valid as u64) < threshold {
             return Err(Error::refused(Role::Root, file, Refusal::Untrusted { valid, threshold }));
         }
@@ -354,6 +358,14 @@ impl TrustedMetadata {
             file: name.to_string(),
             reason: Refusal::Malformed("no sha256 or sha512 digest is listed".into()),
         })?;
+        if hash.is_empty() || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            // The digest becomes part of a path: never let it carry anything but hex.
+            return Err(Error::TargetRefused {
+                name: name.to_string(),
+                file: name.to_string(),
+                reason: Refusal::Malformed(format!("digest {hash:?} is not hexadecimal")),
+            });
+        }
         Ok(name.file_path(Some(hash)))
     }
 

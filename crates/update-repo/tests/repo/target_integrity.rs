@@ -37,3 +37,16 @@ fn unknown_target_is_refused() {
     let err = f.updater("a").fetch_target(&trusted, &TargetName::new("other.upd").unwrap()).unwrap_err();
     assert!(matches!(err, Error::UnknownTarget(ref n) if n == "other.upd"), "{err}");
 }
+
+#[test]
+fn a_digest_that_is_not_hex_never_becomes_a_path() {
+    let f = Fixture::new();
+    let file = f.targets_file();
+    // Even the targets key cannot steer the fetch outside targets/ through the digest.
+    f.edit::<update_repo::Targets>(&file, &[&f.keys.targets], |t| {
+        t.targets.get_mut(BUNDLE).unwrap().hashes.insert("sha256".into(), "../../metadata/root".into());
+    });
+    f.relink();
+    let err = f.fetch_bundle("a").unwrap_err();
+    assert!(matches!(err.refusal(), Some(Refusal::Malformed(m)) if m.contains("not hexadecimal")), "{err}");
+}
