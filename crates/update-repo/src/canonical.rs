@@ -11,7 +11,7 @@
 //! (both orders are exact encodings of the same value, so this admits no other value); strings
 //! that are not NFC are not normalised, so tough-signed metadata with such strings is refused.
 //! The publishing side refuses to sign metadata on which the dialects would disagree
-//! ([`check_portable`]), so what we publish verifies everywhere.
+//! (`check_portable`, feature `publish`), so what we publish verifies everywhere.
 
 use std::cmp::Ordering;
 
@@ -49,6 +49,7 @@ pub(crate) fn signing_forms(value: &Value) -> Result<(Vec<u8>, Option<Vec<u8>>),
     Ok((primary.clone(), (quoted != primary).then_some(quoted)))
 }
 
+#[cfg(feature = "publish")]
 /// Checks that every TUF implementation computes the same canonical bytes for `value`: object
 /// keys order the same both ways and every string is in Unicode NFC. The publishing side runs
 /// this before signing.
@@ -67,6 +68,7 @@ pub fn check_portable(value: &Value) -> Result<(), NotCanonical> {
     check_nfc(value)
 }
 
+#[cfg(feature = "publish")]
 fn check_nfc(value: &Value) -> Result<(), NotCanonical> {
     let bad = |s: &str| {
         (!unicode_normalization::is_nfc(s))
@@ -175,6 +177,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "publish")]
     fn key_order_dialects() {
         let v = json!({"a": 1, "a b": 2});
         assert_eq!(canon(&v), r#"{"a":1,"a b":2}"#);

@@ -14,8 +14,10 @@
 //!   the caller supplies (a directory, HTTPS) and keeps the trusted files in a state directory.
 //!   The device trusts either a pinned `root.json` or — our addition — the first root signed by
 //!   a threshold of its [`update_core::keyring::Keyring`] keys ([`TrustAnchor`]).
-//! - **Tool** ([`publish::Repository`]): create a repository, add targets, sign, re-sign the
-//!   timestamp from cron, rotate keys. `update-tool repo` is a thin front end over it.
+//! - **Tool** (`publish::Repository`, cargo feature `publish`, on by default): create a
+//!   repository, add targets, sign, re-sign the timestamp from cron, rotate keys.
+//!   `update-tool repo` is a thin front end over it. Devices build with
+//!   `default-features = false` and get the verifier alone.
 //!
 //! Signatures cover the canonical JSON ([`canonical`]) of the `signed` object *as parsed*:
 //! metadata is read tolerantly (unknown fields are kept) and is never re-serialised before
@@ -30,6 +32,7 @@ pub mod client;
 pub mod error;
 pub mod keys;
 pub mod metadata;
+#[cfg(feature = "publish")]
 pub mod publish;
 pub mod target_name;
 pub mod transport;

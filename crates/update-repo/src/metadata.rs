@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use ed25519_dalek::{Signer as _, SigningKey};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -15,9 +14,9 @@ use sha2::{Digest, Sha256, Sha512};
 use time::OffsetDateTime;
 use update_core::keyring::PublicKey;
 
-use crate::canonical::{check_portable, signing_forms};
+use crate::canonical::signing_forms;
 use crate::error::{Error, Refusal, Result, Role};
-use crate::keys::{KeyId, RootKey, key_id_of, tuf_key_id};
+use crate::keys::{KeyId, RootKey, key_id_of};
 
 /// The TUF specification version this crate writes (`spec_version`). Files whose major version
 /// is not 1 are refused.
@@ -480,15 +479,20 @@ pub fn signed_value<T: Metadata>(meta: &T) -> Result<Value> {
     Ok(Value::Object(with_type))
 }
 
+#[cfg(feature = "publish")]
 /// Signs metadata with each key and returns the file's bytes (pretty JSON, newline-terminated).
 /// The signatures cover the canonical JSON of the `signed` value, which must be portable
-/// ([`crate::canonical::check_portable`]) so that every TUF client computes the same bytes.
+/// (`canonical::check_portable`) so that every TUF client computes the same bytes.
 ///
 /// # Errors
 /// [`Error::InvalidValue`] when the metadata is not portable canonical JSON.
-pub fn sign<T: Metadata>(meta: &T, keys: &[&SigningKey]) -> Result<Vec<u8>> {
+pub fn sign<T: Metadata>(meta: &T, keys: &[&ed25519_dalek::SigningKey]) -> Result<Vec<u8>> {
+    use ed25519_dalek::Signer as _;
+
+    use crate::keys::tuf_key_id;
+
     let signed = signed_value(meta)?;
-    check_portable(&signed).map_err(|e| Error::InvalidValue {
+    crate::canonical::check_portable(&signed).map_err(|e| Error::InvalidValue {
         what: format!("{} metadata", T::ROLE),
         value: String::new(),
         reason: e.to_string(),
