@@ -312,8 +312,8 @@ impl Repository {
         }
     }
 
-    /// Copies a file into `targets/` under its content-addressed name and stages it in the
-    /// targets metadata (published by the next [`Self::sign`]). Replaces a target of the same
+    /// Copies a file into `targets/` under its content-addressed name (its plain name in a
+    /// repository without consistent snapshots) and stages it in the targets metadata (published by the next [`Self::sign`]). Replaces a target of the same
     /// name.
     ///
     /// # Errors
@@ -330,7 +330,8 @@ impl Repository {
         let (tmp, length, sha256) = self.copy_in(file, name)?;
         let mut info = TargetInfo { length, hashes: BTreeMap::new(), custom, extra: Extra::new() };
         info.hashes.insert("sha256".into(), sha256.clone());
-        let dest = self.dir.join("targets").join(name.file_path(Some(&sha256)));
+        let consistent = self.root.signed.consistent_snapshot.then_some(sha256.as_str());
+        let dest = self.dir.join("targets").join(name.file_path(consistent));
         tmp.persist(&dest).map_err(|e| Error::io("rename into place", &dest, e.error))?;
         update_core::atomic::sync_dir(dest.parent().unwrap_or(&self.dir)).map_err(core_io)?;
         staged.targets.insert(name.as_str().to_owned(), info.clone());

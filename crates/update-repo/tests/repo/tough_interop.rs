@@ -205,6 +205,26 @@ fn our_verifier_accepts_a_tough_written_repository() {
 }
 
 #[test]
+fn our_tool_maintains_a_tough_written_repository() {
+    for consistent in [true, false] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("repo");
+        let key = snakeoil("tough");
+        tough_repository(&dir, &key, consistent, &[("app-2.0.upd", b"app 2.0")], 24);
+        let mut repo = update_repo::publish::Repository::open(&dir).unwrap();
+        let src = tmp.path().join("app-2.1.upd");
+        std::fs::write(&src, b"app 2.1").unwrap();
+        repo.add_target(&src, &TargetName::new("app-2.1.upd").unwrap(), None).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        repo.sign(std::slice::from_ref(&key), &update_repo::publish::Expiries::default(), now).unwrap();
+        assert_eq!(our_read(&dir, &tmp.path().join("state"), "app-2.1.upd").unwrap(), b"app 2.1");
+        assert_eq!(our_read(&dir, &tmp.path().join("state"), "app-2.0.upd").unwrap(), b"app 2.0");
+        let root = std::fs::read(dir.join("metadata/1.root.json")).unwrap();
+        assert_eq!(tough_read(&dir, &root, &tmp.path().join("tough"), "app-2.1.upd").unwrap(), b"app 2.1");
+    }
+}
+
+#[test]
 fn tough_written_attack_repositories_are_refused_by_both() {
     // Expired timestamp.
     let tmp = tempfile::tempdir().unwrap();
