@@ -16,7 +16,6 @@ use time::OffsetDateTime;
 use update_core::keyring::Keyring;
 
 use crate::error::{Error, Refusal, Result, Role};
-use crate::metadata::{Root, Signed};
 use crate::target_name::TargetName;
 use crate::transport::{FetchError, Transport};
 use crate::trusted::TrustedMetadata;
@@ -263,12 +262,4 @@ impl<T: Transport> Updater<T> {
             other => Error::Workflow(other.to_string()),
         })
     }
-}
-
-/// Reads a root file and returns its version without trusting it (for tools and diagnostics).
-///
-/// # Errors
-/// [`Error::Refused`] with [`Refusal::Malformed`].
-pub fn root_version(bytes: &[u8], file: &str) -> Result<u64> {
-    Ok(Signed::<Root>::parse(bytes, file)?.signed.version)
 }
