@@ -502,7 +502,12 @@ impl Updater {
         let url = self.config.source.clone().ok_or_else(|| {
             Error::Refused("no update source configured: run `update config source URL` or pass --source URL".into())
         })?;
-        let offer = source::candidates(&self.paths, &url)?;
+        let trust = source::Trust {
+            keyring: &self.keyring,
+            threshold: self.config.signature_threshold,
+            now: time::OffsetDateTime::now_utc(),
+        };
+        let offer = source::candidates(&self.paths, &url, trust)?;
         let mut best: Option<Candidate> = None;
         let mut skipped = Vec::new();
         for path in offer.files {

@@ -1,16 +1,29 @@
 //! Resolving the update source to local update files.
 //!
-//! `file://PATH` names either one update file (any name) or a directory whose update files
-//! (by extension, [`UPDATE_EXTENSIONS`]: `.bundle`, `.raucb`, `.swu`, `.mender`) are the
-//! candidates; other files (a README, an index page) are ignored. The driver inspects each
-//! candidate and the newest eligible one wins. `https://` and
-//! `http://` sources are fetched by the `update-fetch` layer (the repository issue); until it
-//! lands they are refused with a clear error.
+//! A `file://PATH` source is one of:
+//! - **one update file** (any name): that file;
+//! - **a signed repository** (a directory with `metadata/root.json`, TUF format, see
+//!   docs/reference/repository.md): the client workflow runs first — root chain, timestamp,
+//!   snapshot, targets with their freshness, rollback, mix-and-match and size checks — and the
+//!   candidates are the targets with an update-file extension, each checked against its signed
+//!   length and hashes before it is offered. The trust anchor is `/etc/update/root.json` when
+//!   present, else the first root signed by `signature-threshold` keys of the keyring; trusted
+//!   metadata is kept in `/var/lib/update/tuf/<source>/`;
+//! - **a plain directory**: its update files (by extension, [`UPDATE_EXTENSIONS`]: `.bundle`,
+//!   `.raucb`, `.swu`, `.mender`); other files (a README, an index page) are ignored.
+//!
+//! The driver then inspects each candidate (the bundle's own signatures) and the newest
+//! eligible one wins. `https://` and `http://` sources need the update-fetch transport, which
+//! this build does not have yet; they are refused with a clear error.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
+use sha2::Digest;
 use update_core::config::SourceUrl;
+use update_core::keyring::Keyring;
 use update_core::{Error, Paths, Result};
+use update_repo::{DirTransport, TrustAnchor, TrustedMetadata};
 
 /// File extensions of update files in a directory source.
 pub const UPDATE_EXTENSIONS: [&str; 4] = ["bundle", "raucb", "swu", "mender"];
@@ -24,11 +37,27 @@ pub struct Offer {
     pub single: bool,
 }
 
+/// What resolving a repository needs besides the URL.
+#[derive(Debug, Clone, Copy)]
+pub struct Trust<'a> {
+    /// The device keyring (trust anchor for a repository's first root).
+    pub keyring: &'a Keyring,
+    /// How many keyring keys must sign that root.
+    pub threshold: u32,
+    /// The time metadata expiry is checked against.
+    pub now: time::OffsetDateTime,
+}
+
+fn is_update_file(p: &Path) -> bool {
+    p.extension().is_some_and(|e| UPDATE_EXTENSIONS.iter().any(|x| e == *x))
+}
+
 /// The local files a source offers.
 ///
 /// # Errors
-/// [`Error::Source`] when the source cannot be read.
-pub fn candidates(paths: &Paths, url: &SourceUrl) -> Result<Offer> {
+/// [`Error::Source`] when the source cannot be read; [`Error::Verification`] when repository
+/// metadata or a target fails its checks.
+pub fn candidates(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Offer> {
     let Some(p) = url.file_path() else {
         return Err(Error::Source {
             url: url.to_string(),
@@ -44,13 +73,67 @@ pub fn candidates(paths: &Paths, url: &SourceUrl) -> Result<Offer> {
     if meta.is_file() {
         return Ok(Offer { files: vec![path], single: true });
     }
+    if path.join("metadata/root.json").is_file() || path.join("metadata/1.root.json").is_file() {
+        return repository(paths, url, &path, trust);
+    }
     let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
         .map_err(|e| Error::Source { url: url.to_string(), reason: format!("{}: {e}", path.display()) })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
-        .filter(|p| p.extension().is_some_and(|e| UPDATE_EXTENSIONS.iter().any(|x| e == *x)))
+        .filter(|p| is_update_file(p))
         .collect();
     files.sort();
     // An empty directory is a source with no releases yet: "no update", not an error.
     Ok(Offer { files, single: false })
+}
+
+/// Where the trusted metadata of a source is kept.
+fn state_dir(paths: &Paths, url: &SourceUrl) -> PathBuf {
+    let id = hex::encode(&sha2::Sha256::digest(url.as_str().as_bytes())[..8]);
+    paths.state_dir().join("tuf").join(id)
+}
+
+fn repository(paths: &Paths, url: &SourceUrl, dir: &Path, trust: Trust<'_>) -> Result<Offer> {
+    let pinned = paths.config_dir().join("root.json");
+    let anchor = match std::fs::read(&pinned) {
+        Ok(bytes) => TrustAnchor::PinnedRoot(bytes),
+        Err(_) => TrustAnchor::Keyring { keyring: trust.keyring.clone(), threshold: u64::from(trust.threshold) },
+    };
+    let state = state_dir(paths, url);
+    update_core::atomic::ensure_dir(&state)?;
+    let client = update_repo::Updater::new(DirTransport::new(dir), &state, anchor);
+    let trusted = client.refresh(trust.now)?;
+    let mut files = Vec::new();
+    for name in trusted.target_names() {
+        let candidate = PathBuf::from(name.to_string());
+        if !is_update_file(&candidate) {
+            continue;
+        }
+        let file = dir.join("targets").join(trusted.target_file(&name)?);
+        check_target(&trusted, &name, &file)?;
+        files.push(file);
+    }
+    files.sort();
+    Ok(Offer { files, single: false })
+}
+
+/// Streams a target file through its signed length and hashes.
+fn check_target(trusted: &TrustedMetadata, name: &update_repo::TargetName, file: &Path) -> Result<()> {
+    let info = trusted.target(name)?;
+    let mut checker = info.checker();
+    let f = std::fs::File::open(file).map_err(|e| Error::io("open target", file, e))?;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    let mut buf = vec![0u8; 1 << 20];
+    let refused = |reason: update_repo::Refusal| Error::Verification {
+        what: format!("target {name} ({})", file.display()),
+        reason: reason.to_string(),
+    };
+    loop {
+        let n = r.read(&mut buf).map_err(|e| Error::io("read target", file, e))?;
+        if n == 0 {
+            break;
+        }
+        checker.update(&buf[..n]).map_err(refused)?;
+    }
+    checker.finish().map_err(refused)
 }

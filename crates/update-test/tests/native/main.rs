@@ -7,5 +7,6 @@ mod ab_cycle;
 mod daemon;
 mod overrides;
 mod refusals;
+mod repository;
 mod sigkill;
 mod torture;
