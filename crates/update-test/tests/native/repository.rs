@@ -78,7 +78,8 @@ fn a_repository_not_signed_by_the_keyring_is_refused() {
     let key = update_bundle::signing::public_key(&stranger);
     let now = OffsetDateTime::now_utc();
     let mut repo =
-        Repository::init(&dir, &RoleKeySet::all(&[key]), 1, &[stranger.clone()], &Expiries::default(), now).unwrap();
+        Repository::init(&dir, &RoleKeySet::all(&[key]), 1, std::slice::from_ref(&stranger), &Expiries::default(), now)
+            .unwrap();
     let bundle = fx.publish_version("2.0", "ok");
     repo.add_target(&bundle, &TargetName::new("release-2.0.0.bundle").unwrap(), None).unwrap();
     repo.sign(&[stranger], &Expiries::default(), now).unwrap();
