@@ -1,1 +1,139 @@
-//! Not written yet.
+//! The bootloader environment a tool shares with the bootloader: GRUB's `grubenv` block (read
+//! here, written with `grub-editenv`) or U-Boot's environment (`fw_printenv` / `fw_setenv`).
+//!
+//! Writes go through the bootloader's own tool, all variables in one call, so each switch is one
+//! write of the environment. Note the limit the design brief names: GRUB's environment is one
+//! 1 KiB block rewritten in place, so a power cut during that write can lose it; U-Boot's
+//! redundant environment (two copies) does not have that problem.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use update_core::{Error, Result};
+
+use crate::tool::{Failure, Tool};
+
+/// Where the environment lives and how it is written.
+#[derive(Debug, Clone)]
+pub enum BootEnv {
+    /// A GRUB environment block file, written with `grub-editenv`.
+    Grub {
+        /// The `grubenv` file.
+        file: PathBuf,
+        /// `grub-editenv`.
+        editenv: Tool,
+    },
+    /// The U-Boot environment, through `fw_printenv` and `fw_setenv` (with their `/etc/fw_env.config`).
+    Uboot {
+        /// `fw_printenv`.
+        printenv: Tool,
+        /// `fw_setenv`.
+        setenv: Tool,
+    },
+}
+
+/// Parses a GRUB environment block (`# GRUB Environment Block`, `key=value` lines, `#` padding).
+///
+/// # Errors
+/// [`Error::Other`] when the header is missing.
+pub fn parse_grubenv(bytes: &[u8], path: &Path) -> Result<BTreeMap<String, String>> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines = text.split('\n');
+    if lines.next() != Some("# GRUB Environment Block") {
+        return Err(Error::Other(format!("{} is not a GRUB environment block", path.display())));
+    }
+    let mut vars = BTreeMap::new();
+    for line in lines {
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            vars.insert(k.to_owned(), v.replace("\\\\", "\\"));
+        }
+    }
+    Ok(vars)
+}
+
+/// Parses `fw_printenv` output (`key=value` lines).
+#[must_use]
+pub fn parse_printenv(text: &str) -> BTreeMap<String, String> {
+    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
+
+impl BootEnv {
+    /// Reads every variable.
+    ///
+    /// # Errors
+    /// I/O errors naming the file; the tool's error.
+    pub fn read(&self) -> Result<BTreeMap<String, String>> {
+        match self {
+            BootEnv::Grub { file, .. } => {
+                let bytes = std::fs::read(file).map_err(|e| Error::io("read", file, e))?;
+                parse_grubenv(&bytes, file)
+            }
+            BootEnv::Uboot { printenv, .. } => {
+                let out =
+                    printenv.run_ok("read the U-Boot environment", std::iter::empty::<&str>(), &|_| Failure::Other)?;
+                Ok(parse_printenv(&out.stdout))
+            }
+        }
+    }
+
+    /// Sets variables, all in one write.
+    ///
+    /// # Errors
+    /// The tool's error.
+    pub fn write(&self, vars: &[(&str, String)]) -> Result<()> {
+        match self {
+            BootEnv::Grub { file, editenv } => {
+                let mut args = vec![file.display().to_string(), "set".into()];
+                args.extend(vars.iter().map(|(k, v)| format!("{k}={v}")));
+                editenv.run_ok("write the GRUB environment", &args, &|_| Failure::Other)?;
+            }
+            BootEnv::Uboot { setenv, .. } => {
+                // `fw_setenv -s FILE` applies a script of "name value" lines in one write.
+                static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let script = std::env::temp_dir().join(format!("update-fw_setenv-{}-{n}.txt", std::process::id()));
+                let text: String = vars.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
+                std::fs::write(&script, text).map_err(|e| Error::io("write", &script, e))?;
+                let r = setenv
+                    .run_ok("write the U-Boot environment", ["-s".as_ref(), script.as_os_str()], &|_| Failure::Other);
+                let _ = std::fs::remove_file(&script);
+                r?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads the booted slot from the kernel command line: the value of `key=` (`update.slot=B`).
+///
+/// # Errors
+/// [`Error::Io`] when the command line cannot be read.
+pub fn cmdline_value(cmdline: &Path, key: &str) -> Result<Option<String>> {
+    let text = std::fs::read_to_string(cmdline).map_err(|e| Error::io("read", cmdline, e))?;
+    let prefix = format!("{key}=");
+    Ok(text.split_whitespace().find_map(|w| w.strip_prefix(prefix.as_str())).map(str::to_owned))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grubenv_block() {
+        let mut block = b"# GRUB Environment Block\nupdate_slot=B\nbootcount=1\n".to_vec();
+        block.resize(1024, b'#');
+        let vars = parse_grubenv(&block, Path::new("grubenv")).unwrap();
+        assert_eq!(vars.get("update_slot").map(String::as_str), Some("B"));
+        assert_eq!(vars.len(), 2);
+        assert!(parse_grubenv(b"garbage", Path::new("x")).is_err());
+    }
+
+    #[test]
+    fn printenv_lines() {
+        let v = parse_printenv("bootcount=0\nmender_boot_part=2\n");
+        assert_eq!(v["mender_boot_part"], "2");
+    }
+}

@@ -1,1 +1,631 @@
-//! Not written yet.
+//! The swupdate driver: `swupdate -i FILE.swu -e SET,SLOT` writes the inactive copy; the driver
+//! then switches the boot slot in the bootloader environment.
+//!
+//! swupdate has no notion of "the running slot": a `.swu` describes both copies and the caller
+//! selects one (`-e stable,B`). This driver's contract, documented in docs/drivers.md:
+//!
+//! - **the `.swu`**: a CMS-signed `sw-description` (Debian's swupdate is built for signed
+//!   images) with a software set (default `stable`) holding one mode per slot, named `A` and `B`,
+//!   under the board name of `/etc/hwrevision`;
+//! - **swupdate's config**: `/etc/swupdate.cfg` (`globals.public-key-file`, `globals.bootloader`
+//!   = `grub` or `uboot`); the driver passes it with `-f` and the board with `-H`;
+//! - **the running slot**: `update.slot=A|B` on the kernel command line, put there by the boot script;
+//! - **the boot switch**, one write of the bootloader environment after swupdate succeeds:
+//!   `update_slot=<new> upgrade_available=1 bootcount=0 bootlimit=<boot-retry-limit>` — U-Boot's
+//!   bootcount protocol: the bootloader counts boots while `upgrade_available=1` and, past
+//!   `bootlimit`, switches `update_slot` back and clears `upgrade_available` (`altbootcmd`);
+//!   mark-good clears `upgrade_available` (and swupdate's `ustate`).
+//!
+//! What each slot holds is recorded in `/var/lib/update/swupdate.json`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use update_core::driver::{
+    BundleInfo, Capabilities, Capability, Context, Driver, DriverFactory, InstallOutcome, InstallRequest, Probe,
+    SlotChange, SlotState, SlotStatus, Status,
+};
+use update_core::{Error, Paths, Result};
+
+use crate::bootenv::{BootEnv, cmdline_value};
+use crate::settings::{BootRetry, SettingSupport, UnsignedInstalls};
+use crate::tool::{Failure, Tool, ToolSpec};
+
+/// The driver's name.
+pub const NAME: &str = "swupdate";
+/// swupdate's default configuration file.
+pub const CONFIG: &str = "/etc/swupdate.cfg";
+/// The board name and revision (`board rev`), as swupdate reads it.
+pub const HWREVISION: &str = "/etc/hwrevision";
+/// Where GRUB's environment is (compiled into Debian's swupdate).
+pub const GRUBENV: &str = "/boot/grub/grubenv";
+/// The slots.
+pub const SLOTS: [&str; 2] = ["A", "B"];
+
+/// What the swupdate driver can do.
+#[must_use]
+pub fn capabilities() -> Capabilities {
+    Capabilities::of(&[
+        Capability::AbImage,
+        Capability::BootCounting,
+        Capability::MarkGood,
+        Capability::Rollback,
+        Capability::Signatures,
+        Capability::Inspect,
+    ])
+}
+
+/// How the config keys map onto swupdate.
+pub const SETTINGS: SettingSupport = SettingSupport {
+    unsigned: UnsignedInstalls::AlwaysVerifies(
+        "Debian's swupdate is built for signed images and always checks sw-description.sig against \
+         public-key-file in /etc/swupdate.cfg",
+    ),
+    boot_retry: BootRetry::Mapped,
+    keys: "public-key-file in /etc/swupdate.cfg",
+};
+
+/// How to run swupdate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwupdateOptions {
+    /// The `swupdate` program.
+    pub tool: ToolSpec,
+    /// swupdate's config; [`CONFIG`] under the root when `None`.
+    pub config: Option<PathBuf>,
+    /// The software set of the `.swu` (`-e SET,SLOT`).
+    pub software_set: String,
+    /// `grub-editenv`, for `bootloader = "grub"`.
+    pub grub_editenv: ToolSpec,
+    /// `fw_printenv`, for `bootloader = "uboot"`.
+    pub fw_printenv: ToolSpec,
+    /// `fw_setenv`, for `bootloader = "uboot"`.
+    pub fw_setenv: ToolSpec,
+    /// The command that reboots the device.
+    pub reboot_command: Vec<String>,
+}
+
+impl Default for SwupdateOptions {
+    fn default() -> Self {
+        Self {
+            tool: ToolSpec::new("swupdate"),
+            config: None,
+            software_set: "stable".into(),
+            grub_editenv: ToolSpec::new("grub-editenv"),
+            fw_printenv: ToolSpec::new("fw_printenv"),
+            fw_setenv: ToolSpec::new("fw_setenv"),
+            reboot_command: vec!["reboot".into()],
+        }
+    }
+}
+
+/// The factory registered with libupdate.
+#[derive(Debug, Clone, Default)]
+pub struct SwupdateFactory {
+    options: Option<SwupdateOptions>,
+}
+
+/// The static instance for driver tables.
+pub static FACTORY: SwupdateFactory = SwupdateFactory { options: None };
+
+impl SwupdateFactory {
+    /// A factory with explicit options (tests, embedders).
+    #[must_use]
+    pub fn new(options: SwupdateOptions) -> Self {
+        Self { options: Some(options) }
+    }
+}
+
+/// Reads `key = "value";` (or `key: "value"`) from a libconfig or JSON text. Good enough for the
+/// few flat keys the driver needs; swupdate itself parses the file fully.
+#[must_use]
+pub fn config_string(text: &str, key: &str) -> Option<String> {
+    let mut rest = text;
+    while let Some(i) = rest.find(key) {
+        let before_ok = rest[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '-' || c == '_'));
+        let after = rest[i + key.len()..].trim_start();
+        let after = after.strip_prefix('"').map_or(after, str::trim_start);
+        if before_ok && let Some(v) = after.strip_prefix(['=', ':']) {
+            let v = v.trim_start();
+            if let Some(q) = v.strip_prefix('"') {
+                return q.split('"').next().map(str::to_owned);
+            }
+        }
+        rest = &rest[i + key.len()..];
+    }
+    None
+}
+
+impl DriverFactory for SwupdateFactory {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn install_hint(&self) -> &'static str {
+        "swupdate (apt install swupdate)"
+    }
+    fn capabilities(&self) -> Capabilities {
+        capabilities()
+    }
+    fn probe(&self, ctx: &Context<'_>) -> Probe {
+        let options = self.options.clone().unwrap_or_default();
+        let Some(tool) = options.tool.tool(NAME) else {
+            return Probe::Declined(format!("{} not found in PATH", options.tool.program.display()));
+        };
+        let config = options.config.clone().unwrap_or_else(|| ctx.paths.resolve(CONFIG));
+        let text = match std::fs::read_to_string(&config) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Probe::Declined(format!("swupdate is installed but not configured: no {}", config.display()));
+            }
+            Err(e) => return Probe::Broken(Error::io("read", &config, e)),
+        };
+        let broken = |reason: String| Probe::Broken(Error::DriverBroken { driver: NAME.into(), reason });
+        let env = match config_string(&text, "bootloader").as_deref() {
+            Some("grub") => {
+                let Some(editenv) = options.grub_editenv.tool(NAME) else {
+                    return broken("bootloader = \"grub\" needs grub-editenv (apt install grub-common)".into());
+                };
+                let file = ctx.paths.resolve(GRUBENV);
+                if !file.exists() {
+                    return broken(format!("the GRUB environment {} does not exist", file.display()));
+                }
+                BootEnv::Grub { file, editenv }
+            }
+            Some("uboot") => match (options.fw_printenv.tool(NAME), options.fw_setenv.tool(NAME)) {
+                (Some(printenv), Some(setenv)) => BootEnv::Uboot { printenv, setenv },
+                _ => {
+                    return broken(
+                        "bootloader = \"uboot\" needs fw_printenv and fw_setenv (apt install libubootenv-tool)".into(),
+                    );
+                }
+            },
+            other => {
+                return broken(format!(
+                    "{} sets bootloader = {:?}; the driver switches slots in the bootloader environment and needs \"grub\" or \"uboot\"",
+                    config.display(),
+                    other.unwrap_or("(none)")
+                ));
+            }
+        };
+        if config_string(&text, "public-key-file").is_none() {
+            return broken(format!("{} has no public-key-file: swupdate cannot verify updates", config.display()));
+        }
+        let hwrevision = std::fs::read_to_string(ctx.paths.resolve(HWREVISION))
+            .ok()
+            .and_then(|t| t.lines().next().map(str::to_owned))
+            .and_then(|l| l.split_once(char::is_whitespace).map(|(b, r)| (b.to_owned(), r.trim().to_owned())));
+        Probe::Available(Box::new(SwupdateDriver {
+            tool,
+            config,
+            software_set: options.software_set,
+            env,
+            hwrevision,
+            paths: ctx.paths.clone(),
+            reboot_command: options.reboot_command,
+        }))
+    }
+}
+
+/// What the driver remembers about the slots.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Records {
+    /// The version installed in each slot.
+    #[serde(default)]
+    pub versions: BTreeMap<String, String>,
+    /// The slot of the last install while it is not committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
+}
+
+impl Records {
+    fn path(paths: &Paths) -> PathBuf {
+        paths.state_dir().join("swupdate.json")
+    }
+
+    /// Reads the records (empty when none).
+    ///
+    /// # Errors
+    /// I/O and parse errors naming the file.
+    pub fn load(paths: &Paths) -> Result<Self> {
+        let p = Self::path(paths);
+        match std::fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Other(format!("{}: {e}", p.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(Error::io("read", &p, e)),
+        }
+    }
+
+    /// Writes the records atomically.
+    ///
+    /// # Errors
+    /// I/O errors naming the file.
+    pub fn store(&self, paths: &Paths) -> Result<()> {
+        let text = serde_json::to_vec_pretty(self).map_err(|e| Error::Other(e.to_string()))?;
+        update_core::atomic::write_atomic(&Self::path(paths), &text, 0o644)
+    }
+}
+
+/// One file in a `.swu` (a cpio archive in the `newc` or `crc` format).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpioEntry {
+    /// Its name.
+    pub name: String,
+    /// Its size.
+    pub size: u64,
+    /// Its bytes, for the files the driver reads (`sw-description`).
+    pub data: Option<Vec<u8>>,
+}
+
+/// Lists a `.swu`, keeping the bytes of `sw-description`.
+///
+/// # Errors
+/// [`Error::Verification`] when it is not a cpio archive of the `newc`/`crc` format.
+pub fn read_swu(path: &Path) -> Result<Vec<CpioEntry>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let bad = |why: &str| Error::verification(path.display().to_string(), format!("not a .swu: {why}"));
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut entries = Vec::new();
+    let mut pos = 0u64;
+    loop {
+        let mut header = [0u8; 110];
+        f.read_exact(&mut header).map_err(|_| bad("truncated cpio header"))?;
+        if &header[..6] != b"070701" && &header[..6] != b"070702" {
+            return Err(bad("no cpio newc/crc header"));
+        }
+        let field = |i: usize| {
+            std::str::from_utf8(&header[6 + i * 8..14 + i * 8])
+                .ok()
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+                .ok_or_else(|| bad("bad cpio header field"))
+        };
+        let size = field(6)?;
+        let namesize = field(11)?;
+        if namesize == 0 || namesize > 4096 {
+            return Err(bad("bad name size"));
+        }
+        let mut name = vec![0u8; usize::try_from(namesize).map_err(|_| bad("bad name size"))?];
+        f.read_exact(&mut name).map_err(|_| bad("truncated name"))?;
+        let name = String::from_utf8_lossy(&name[..name.len() - 1]).into_owned();
+        pos += 110 + namesize;
+        pos = pos.div_ceil(4) * 4;
+        if name == "TRAILER!!!" {
+            break;
+        }
+        let data = if name == "sw-description" {
+            if size > 1 << 20 {
+                return Err(bad("sw-description is larger than 1 MiB"));
+            }
+            f.seek(SeekFrom::Start(pos)).map_err(|e| Error::io("seek", path, e))?;
+            let mut d = vec![0u8; usize::try_from(size).map_err(|_| bad("bad size"))?];
+            f.read_exact(&mut d).map_err(|_| bad("truncated sw-description"))?;
+            Some(d)
+        } else {
+            None
+        };
+        entries.push(CpioEntry { name, size, data });
+        pos += size;
+        pos = pos.div_ceil(4) * 4;
+        f.seek(SeekFrom::Start(pos)).map_err(|e| Error::io("seek", path, e))?;
+    }
+    if entries.first().map(|e| e.name.as_str()) != Some("sw-description") {
+        return Err(bad("the first file is not sw-description"));
+    }
+    Ok(entries)
+}
+
+/// What a `.swu` declares, read without verifying (swupdate verifies).
+///
+/// # Errors
+/// [`Error::Verification`] for a file that is not a `.swu` or has no version.
+pub fn describe(path: &Path, board: Option<&str>) -> Result<BundleInfo> {
+    let entries = read_swu(path)?;
+    let desc = String::from_utf8_lossy(entries[0].data.as_deref().unwrap_or_default()).into_owned();
+    let version = config_string(&desc, "version")
+        .ok_or_else(|| Error::verification(path.display().to_string(), "sw-description has no version".to_owned()))?;
+    let version = update_core::parse_version(&version)
+        .map_err(|e| Error::verification(path.display().to_string(), e.to_string()))?;
+    let payload: Vec<&CpioEntry> = entries.iter().filter(|e| !e.name.starts_with("sw-description")).collect();
+    Ok(BundleInfo {
+        version,
+        compatible: board.filter(|b| desc.contains(b)).unwrap_or_default().to_owned(),
+        size: payload.iter().map(|e| e.size).sum(),
+        images: payload.iter().map(|e| e.name.clone()).collect(),
+    })
+}
+
+/// Classifies swupdate's failure messages.
+#[must_use]
+pub fn classify(text: &str) -> Failure {
+    let t = text.to_ascii_lowercase();
+    if t.contains("hash mismatch")
+        || t.contains("signature")
+        || t.contains("authentication")
+        || t.contains("not a .swu")
+        || t.contains("cpio")
+        || t.contains("corrupted")
+    {
+        Failure::Verification
+    } else if t.contains("compatible") || t.contains("hw compatibility") || t.contains("downgrad") {
+        Failure::Refused
+    } else {
+        Failure::Other
+    }
+}
+
+/// The swupdate driver.
+#[derive(Debug, Clone)]
+pub struct SwupdateDriver {
+    tool: Tool,
+    config: PathBuf,
+    software_set: String,
+    env: BootEnv,
+    hwrevision: Option<(String, String)>,
+    paths: Paths,
+    reboot_command: Vec<String>,
+}
+
+fn other(slot: &str) -> Result<&'static str> {
+    match slot {
+        "A" => Ok("B"),
+        "B" => Ok("A"),
+        _ => Err(Error::Refused(format!("the running slot '{slot}' is neither A nor B"))),
+    }
+}
+
+/// The boot variables the driver and the bootloader share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootVars {
+    /// `update_slot`: the slot the bootloader boots.
+    pub primary: String,
+    /// `upgrade_available=1`: the primary is on trial.
+    pub trial: bool,
+    /// `bootcount`.
+    pub bootcount: u32,
+    /// `bootlimit`.
+    pub bootlimit: u32,
+}
+
+impl BootVars {
+    /// Reads them from the environment's variables (defaults: slot A, no trial).
+    #[must_use]
+    pub fn from_env(env: &BTreeMap<String, String>) -> Self {
+        let num = |k: &str| env.get(k).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+        Self {
+            primary: env.get("update_slot").cloned().unwrap_or_else(|| "A".into()),
+            trial: env.get("upgrade_available").map(String::as_str) == Some("1"),
+            bootcount: num("bootcount"),
+            bootlimit: num("bootlimit"),
+        }
+    }
+}
+
+impl SwupdateDriver {
+    fn booted(&self) -> Result<Option<String>> {
+        cmdline_value(&self.paths.kernel_cmdline(), "update.slot")
+    }
+
+    fn booted_required(&self) -> Result<String> {
+        self.booted()?.ok_or_else(|| {
+            Error::Refused(format!(
+                "cannot tell which slot is running: no update.slot= in {} (the boot script must pass it)",
+                self.paths.kernel_cmdline().display()
+            ))
+        })
+    }
+
+    fn swupdate_args(&self, slot: &str, bundle: &Path, check: bool) -> Vec<String> {
+        let mut args = vec!["-f".into(), self.config.display().to_string()];
+        if let Some((board, rev)) = &self.hwrevision {
+            args.extend(["-H".into(), format!("{board}:{rev}")]);
+        }
+        args.extend(["-e".into(), format!("{},{slot}", self.software_set)]);
+        if check {
+            args.push("-c".into());
+        }
+        args.extend(["-i".into(), bundle.display().to_string()]);
+        args
+    }
+
+    /// Runs swupdate with a private TMPDIR (its sockets and extracted images live there).
+    fn run_swupdate(&self, op: &str, args: &[String], limit: Duration) -> Result<crate::tool::Output> {
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = std::env::temp_dir().join(format!("update-swupdate-{}-{run}", std::process::id()));
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+        let out = self.tool.with_timeout(limit).with_env("TMPDIR", &tmp).run(args);
+        let _ = std::fs::remove_dir_all(&tmp);
+        let out = out?;
+        if out.success() { Ok(out) } else { Err(self.tool.failure(op, &out, &classify)) }
+    }
+
+    fn board(&self) -> Option<&str> {
+        self.hwrevision.as_ref().map(|(b, _)| b.as_str())
+    }
+}
+
+impl Driver for SwupdateDriver {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        capabilities()
+    }
+
+    fn status(&mut self, _ctx: &Context<'_>) -> Result<Status> {
+        let vars = BootVars::from_env(&self.env.read()?);
+        let booted = self.booted()?;
+        let records = Records::load(&self.paths)?;
+        let failed = records.pending.clone().filter(|p| *p != vars.primary && booted.as_deref() != Some(p.as_str()));
+        let version_of = |s: &str| records.versions.get(s).and_then(|v| update_core::parse_version(v).ok());
+        let slots = SLOTS
+            .iter()
+            .map(|&s| {
+                let primary = vars.primary == s;
+                let is_booted = booted.as_deref() == Some(s);
+                let state = if failed.as_deref() == Some(s) {
+                    SlotState::Bad
+                } else if primary && vars.trial {
+                    SlotState::Trying
+                } else if is_booted || primary || records.versions.contains_key(s) {
+                    SlotState::Good
+                } else {
+                    SlotState::Unknown
+                };
+                SlotStatus {
+                    name: s.into(),
+                    state: state.clone(),
+                    version: version_of(s),
+                    booted: is_booted,
+                    primary,
+                    tries_left: (state == SlotState::Trying).then(|| vars.bootlimit.saturating_sub(vars.bootcount)),
+                    devices: Vec::new(),
+                }
+            })
+            .collect();
+        Ok(Status {
+            driver: NAME.into(),
+            compatible: None,
+            version: booted.as_deref().and_then(version_of),
+            booted: booted.clone(),
+            primary: Some(vars.primary.clone()),
+            slots,
+            fallback: failed.map(|f| {
+                format!(
+                    "slot {f}{} failed to boot; running slot {}",
+                    records.versions.get(&f).filter(|v| !v.is_empty()).map(|v| format!(" ({v})")).unwrap_or_default(),
+                    booted.as_deref().unwrap_or("?")
+                )
+            }),
+        })
+    }
+
+    fn inspect(&mut self, ctx: &Context<'_>, request: &InstallRequest) -> Result<BundleInfo> {
+        SETTINGS.check(NAME, ctx.config, request.verify)?;
+        let info = describe(&request.bundle, self.board())?;
+        let target = self.booted()?.map_or(Ok("B"), |b| other(&b))?;
+        // `swupdate -c` checks the signature, the board and every image hash, and writes nothing.
+        self.run_swupdate("check", &self.swupdate_args(target, &request.bundle, true), Duration::from_secs(600))?;
+        Ok(info)
+    }
+
+    fn install(&mut self, ctx: &Context<'_>, request: &InstallRequest) -> Result<InstallOutcome> {
+        SETTINGS.check_ctx(NAME, ctx, request.verify)?;
+        let booted = self.booted_required()?;
+        let target = other(&booted)?;
+        let info = describe(&request.bundle, self.board())?;
+        let vars = BootVars::from_env(&self.env.read()?);
+        if vars.primary != booted {
+            // An earlier install into the target is still pending: make the running slot primary
+            // again before its copy is overwritten.
+            self.env.write(&[("update_slot", booted.clone()), ("upgrade_available", "0".into())])?;
+        }
+        ctx.events.info(&format!("swupdate -e {},{target} -i {}", self.software_set, request.bundle.display()));
+        ctx.progress.start("swupdate", 0);
+        let r = self.run_swupdate(
+            "install",
+            &self.swupdate_args(target, &request.bundle, false),
+            Duration::from_secs(3600),
+        );
+        ctx.progress.finish();
+        r?;
+        let mut records = Records::load(&self.paths)?;
+        // The running slot is known to boot, even when its version is not known (factory image).
+        records.versions.entry(booted.clone()).or_default();
+        records.versions.insert(target.into(), info.version.to_string());
+        records.pending = None;
+        records.store(&self.paths)?;
+        self.env.write(&[
+            ("update_slot", target.into()),
+            ("upgrade_available", "1".into()),
+            ("bootcount", "0".into()),
+            ("bootlimit", ctx.config.boot_retry_limit.to_string()),
+        ])?;
+        records.pending = Some(target.into());
+        records.store(&self.paths)?;
+        Ok(InstallOutcome { version: info.version, slot: target.into(), reboot_required: true })
+    }
+
+    fn mark_good(&mut self, _ctx: &Context<'_>) -> Result<SlotChange> {
+        let booted = self.booted_required()?;
+        let vars = BootVars::from_env(&self.env.read()?);
+        let mut records = Records::load(&self.paths)?;
+        let version =
+            records.versions.get(&booted).filter(|v| !v.is_empty()).map(|v| format!(" ({v})")).unwrap_or_default();
+        if vars.primary != booted {
+            return Err(Error::Refused(format!(
+                "slot {booted} is running but slot {} boots next; mark-good commits the slot the bootloader chose",
+                vars.primary
+            )));
+        }
+        if !vars.trial {
+            return Ok(SlotChange { slot: booted.clone(), message: format!("slot {booted}{version} is already good") });
+        }
+        self.env.write(&[("upgrade_available", "0".into()), ("bootcount", "0".into()), ("ustate", "0".into())])?;
+        records.pending = None;
+        records.store(&self.paths)?;
+        Ok(SlotChange {
+            slot: booted.clone(),
+            message: format!("slot {booted}{version} marked good; it boots from now on"),
+        })
+    }
+
+    fn rollback(&mut self, _ctx: &Context<'_>) -> Result<SlotChange> {
+        let booted = self.booted_required()?;
+        let target = other(&booted)?;
+        let mut records = Records::load(&self.paths)?;
+        let Some(version) = records.versions.get(target).cloned() else {
+            return Err(Error::Refused(format!("slot {target} holds no installed update; nothing to roll back to")));
+        };
+        let version = if version.is_empty() { "version unknown".to_owned() } else { version };
+        if records.pending.as_deref() == Some(target) {
+            return Err(Error::Refused(format!("slot {target} ({version}) failed to boot; not rolling back to it")));
+        }
+        self.env.write(&[
+            ("update_slot", target.into()),
+            ("upgrade_available", "0".into()),
+            ("bootcount", "0".into()),
+        ])?;
+        records.pending = None;
+        records.store(&self.paths)?;
+        Ok(SlotChange {
+            slot: target.into(),
+            message: format!("slot {target} ({version}) boots next; reboot to run it"),
+        })
+    }
+
+    fn reboot(&mut self, ctx: &Context<'_>) -> Result<()> {
+        crate::reboot(&self.reboot_command, ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_flat_config_strings() {
+        let cfg =
+            "globals :\n{\n\tverbose = true;\n\tpublic-key-file = \"/etc/k.pem\";\n\tbootloader = \"grub\";\n};\n";
+        assert_eq!(config_string(cfg, "bootloader").as_deref(), Some("grub"));
+        assert_eq!(config_string(cfg, "public-key-file").as_deref(), Some("/etc/k.pem"));
+        assert_eq!(config_string(cfg, "key-file"), None);
+        assert_eq!(config_string("{\"version\": \"2.0\"}", "version").as_deref(), Some("2.0"));
+    }
+
+    #[test]
+    fn boot_vars_defaults() {
+        let v = BootVars::from_env(&BTreeMap::new());
+        assert_eq!(v, BootVars { primary: "A".into(), trial: false, bootcount: 0, bootlimit: 0 });
+    }
+
+    #[test]
+    fn failures_are_classified() {
+        assert_eq!(classify("ERROR : HASH mismatch : c246 <--> 80ff"), Failure::Verification);
+        assert_eq!(classify("ERROR : Authentication of all signatures failed"), Failure::Verification);
+        assert_eq!(classify("ERROR : Compatible SW not found"), Failure::Refused);
+        assert_eq!(classify("cannot open device"), Failure::Other);
+    }
+}

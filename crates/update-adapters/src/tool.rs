@@ -5,6 +5,8 @@ use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use update_core::{Error, Result};
 
@@ -50,7 +52,7 @@ impl ToolSpec {
     /// The tool, located; `None` when it is not installed.
     #[must_use]
     pub fn tool(&self, driver: &'static str) -> Option<Tool> {
-        self.locate().map(|program| Tool { driver, program, spec: self.clone() })
+        self.locate().map(|program| Tool { driver, program, spec: self.clone(), timeout: None })
     }
 }
 
@@ -79,6 +81,7 @@ pub struct Tool {
     driver: &'static str,
     program: PathBuf,
     spec: ToolSpec,
+    timeout: Option<Duration>,
 }
 
 /// What a finished run printed.
@@ -140,6 +143,21 @@ impl Tool {
         self.driver
     }
 
+    /// The same tool with one more environment variable.
+    #[must_use]
+    pub fn with_env(&self, key: impl Into<OsString>, value: impl Into<OsString>) -> Tool {
+        let mut t = self.clone();
+        t.spec.env.push((key.into(), value.into()));
+        t
+    }
+
+    /// The same tool, killed (with everything it started) when a run takes longer than `limit`.
+    /// Some tools hang on bad input (swupdate 2022.12 in check mode on a hardware mismatch).
+    #[must_use]
+    pub fn with_timeout(&self, limit: Duration) -> Tool {
+        Tool { timeout: Some(limit), ..self.clone() }
+    }
+
     /// A command for the tool with the spec's environment; stdin is closed.
     #[must_use]
     pub fn command<I, S>(&self, args: I) -> Command
@@ -182,9 +200,25 @@ impl Tool {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        use std::os::unix::process::CommandExt;
         let mut cmd = self.command(args);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        if self.timeout.is_some() {
+            // Its own process group, so a timeout ends the tool and its helpers, and nothing else.
+            cmd.process_group(0);
+        }
         let mut child = cmd.spawn().map_err(|e| Error::io("run", &self.program, e))?;
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let watchdog = self.timeout.map(|limit| {
+            let pid = child.id();
+            std::thread::spawn(move || {
+                if done_rx.recv_timeout(limit) == Err(mpsc::RecvTimeoutError::Timeout) {
+                    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
+                    return true;
+                }
+                false
+            })
+        });
         let mut err_pipe = child.stderr.take().expect("stderr is piped");
         let err_thread = std::thread::spawn(move || {
             let mut buf = Vec::new();
@@ -210,6 +244,15 @@ impl Tool {
         }
         let status = child.wait().map_err(|e| Error::io("wait for", &self.program, e))?;
         let stderr = String::from_utf8_lossy(&err_thread.join().unwrap_or_default()).into_owned();
+        let _ = done_tx.send(());
+        if watchdog.is_some_and(|w| w.join().unwrap_or(false)) {
+            return Err(Error::Other(format!(
+                "{} did not finish within {} s and was stopped: {}",
+                self.program.display(),
+                self.timeout.unwrap_or_default().as_secs(),
+                tail(format!("{stdout}\n{stderr}").trim(), 10)
+            )));
+        }
         Ok(Output { status, stdout, stderr })
     }
 
@@ -303,6 +346,15 @@ mod tests {
             lines.push(String::from_utf8(l).unwrap());
         }
         assert_eq!(lines, ["10%\r", "20%\r", "done\n", "last"]);
+    }
+
+    #[test]
+    fn a_hanging_tool_is_stopped_with_its_children() {
+        let tool = ToolSpec::new("sh").tool("test").unwrap().with_timeout(Duration::from_millis(300));
+        let start = std::time::Instant::now();
+        let e = tool.run(["-c", "sleep 30 & sleep 30"]).unwrap_err();
+        assert!(e.to_string().contains("did not finish"), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(10));
     }
 
     #[test]

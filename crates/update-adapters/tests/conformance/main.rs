@@ -76,3 +76,4 @@ macro_rules! conformance {
 }
 
 conformance!(rauc, "rauc", rigs::rauc::RaucRig);
+conformance!(swupdate, "swupdate", rigs::swupdate::SwupdateRig);

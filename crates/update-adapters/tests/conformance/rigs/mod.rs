@@ -2,3 +2,5 @@
 
 #[cfg(feature = "rauc")]
 pub mod rauc;
+#[cfg(feature = "swupdate")]
+pub mod swupdate;
