@@ -77,3 +77,4 @@ macro_rules! conformance {
 
 conformance!(rauc, "rauc", rigs::rauc::RaucRig);
 conformance!(swupdate, "swupdate", rigs::swupdate::SwupdateRig);
+conformance!(ostree, "ostree", rigs::ostree::OstreeRig);

@@ -1,5 +1,7 @@
 //! One simulated device per tool.
 
+#[cfg(feature = "ostree")]
+pub mod ostree;
 #[cfg(feature = "rauc")]
 pub mod rauc;
 #[cfg(feature = "swupdate")]

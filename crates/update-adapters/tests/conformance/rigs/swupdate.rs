@@ -78,7 +78,7 @@ impl Rig for SwupdateRig {
     const NEEDS_ROOT: bool = true;
     const FALLS_BACK: bool = true;
     const PROGRESS: bool = false;
-    const SLOTS: (&'static str, &'static str) = ("A", "B");
+    const FACTORY_VERSION: Option<&'static str> = None;
 
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
