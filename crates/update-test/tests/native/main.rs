@@ -5,6 +5,7 @@ mod common;
 
 mod ab_cycle;
 mod daemon;
+mod hooks;
 mod overrides;
 mod refusals;
 mod repository;
