@@ -91,11 +91,12 @@ impl BootEnv {
                 editenv.run_ok("write the GRUB environment", &args, &|_| Failure::Other)?;
             }
             BootEnv::Uboot { setenv, .. } => {
-                // `fw_setenv -s FILE` applies a script of "name value" lines in one write.
+                // `fw_setenv -s FILE` applies a script in one write. libubootenv's fw_setenv (Debian's
+                // libubootenv-tool) reads `name=value` lines; it ignores U-Boot's `name value` form.
                 static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
                 let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let script = std::env::temp_dir().join(format!("update-fw_setenv-{}-{n}.txt", std::process::id()));
-                let text: String = vars.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
+                let text: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
                 std::fs::write(&script, text).map_err(|e| Error::io("write", &script, e))?;
                 let r = setenv
                     .run_ok("write the U-Boot environment", ["-s".as_ref(), script.as_os_str()], &|_| Failure::Other);

@@ -33,6 +33,8 @@ pub mod mender;
 pub mod ostree;
 #[cfg(feature = "rauc")]
 pub mod rauc;
+#[cfg(any(feature = "swupdate", feature = "mender"))]
+pub mod slots;
 #[cfg(feature = "swupd")]
 pub mod swupd;
 #[cfg(feature = "swupdate")]

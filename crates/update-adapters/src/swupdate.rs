@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use update_core::driver::{
     BundleInfo, Capabilities, Capability, Context, Driver, DriverFactory, InstallOutcome, InstallRequest, Probe,
     SlotChange, SlotState, SlotStatus, Status,
@@ -31,6 +30,7 @@ use update_core::{Error, Paths, Result};
 
 use crate::bootenv::{BootEnv, cmdline_value};
 use crate::settings::{BootRetry, SettingSupport, UnsignedInstalls};
+use crate::slots::Records;
 use crate::tool::{Failure, Tool, ToolSpec};
 
 /// The driver's name.
@@ -41,6 +41,8 @@ pub const CONFIG: &str = "/etc/swupdate.cfg";
 pub const HWREVISION: &str = "/etc/hwrevision";
 /// Where GRUB's environment is (compiled into Debian's swupdate).
 pub const GRUBENV: &str = "/boot/grub/grubenv";
+/// Where the driver records what each slot holds (under the state directory).
+pub const RECORDS: &str = "swupdate.json";
 /// The slots.
 pub const SLOTS: [&str; 2] = ["A", "B"];
 
@@ -204,46 +206,6 @@ impl DriverFactory for SwupdateFactory {
             paths: ctx.paths.clone(),
             reboot_command: options.reboot_command,
         }))
-    }
-}
-
-/// What the driver remembers about the slots.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct Records {
-    /// The version installed in each slot.
-    #[serde(default)]
-    pub versions: BTreeMap<String, String>,
-    /// The slot of the last install while it is not committed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending: Option<String>,
-}
-
-impl Records {
-    fn path(paths: &Paths) -> PathBuf {
-        paths.state_dir().join("swupdate.json")
-    }
-
-    /// Reads the records (empty when none).
-    ///
-    /// # Errors
-    /// I/O and parse errors naming the file.
-    pub fn load(paths: &Paths) -> Result<Self> {
-        let p = Self::path(paths);
-        match std::fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Other(format!("{}: {e}", p.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(Error::io("read", &p, e)),
-        }
-    }
-
-    /// Writes the records atomically.
-    ///
-    /// # Errors
-    /// I/O errors naming the file.
-    pub fn store(&self, paths: &Paths) -> Result<()> {
-        let text = serde_json::to_vec_pretty(self).map_err(|e| Error::Other(e.to_string()))?;
-        update_core::atomic::write_atomic(&Self::path(paths), &text, 0o644)
     }
 }
 
@@ -457,7 +419,7 @@ impl Driver for SwupdateDriver {
     fn status(&mut self, _ctx: &Context<'_>) -> Result<Status> {
         let vars = BootVars::from_env(&self.env.read()?);
         let booted = self.booted()?;
-        let records = Records::load(&self.paths)?;
+        let records = Records::load(&self.paths, RECORDS)?;
         let failed = records.pending.clone().filter(|p| *p != vars.primary && booted.as_deref() != Some(p.as_str()));
         let version_of = |s: &str| records.versions.get(s).and_then(|v| update_core::parse_version(v).ok());
         let slots = SLOTS
@@ -531,12 +493,12 @@ impl Driver for SwupdateDriver {
         );
         ctx.progress.finish();
         r?;
-        let mut records = Records::load(&self.paths)?;
+        let mut records = Records::load(&self.paths, RECORDS)?;
         // The running slot is known to boot, even when its version is not known (factory image).
         records.versions.entry(booted.clone()).or_default();
         records.versions.insert(target.into(), info.version.to_string());
         records.pending = None;
-        records.store(&self.paths)?;
+        records.store(&self.paths, RECORDS)?;
         self.env.write(&[
             ("update_slot", target.into()),
             ("upgrade_available", "1".into()),
@@ -544,14 +506,14 @@ impl Driver for SwupdateDriver {
             ("bootlimit", ctx.config.boot_retry_limit.to_string()),
         ])?;
         records.pending = Some(target.into());
-        records.store(&self.paths)?;
+        records.store(&self.paths, RECORDS)?;
         Ok(InstallOutcome { version: info.version, slot: target.into(), reboot_required: true })
     }
 
     fn mark_good(&mut self, _ctx: &Context<'_>) -> Result<SlotChange> {
         let booted = self.booted_required()?;
         let vars = BootVars::from_env(&self.env.read()?);
-        let mut records = Records::load(&self.paths)?;
+        let mut records = Records::load(&self.paths, RECORDS)?;
         let version =
             records.versions.get(&booted).filter(|v| !v.is_empty()).map(|v| format!(" ({v})")).unwrap_or_default();
         if vars.primary != booted {
@@ -565,7 +527,7 @@ impl Driver for SwupdateDriver {
         }
         self.env.write(&[("upgrade_available", "0".into()), ("bootcount", "0".into()), ("ustate", "0".into())])?;
         records.pending = None;
-        records.store(&self.paths)?;
+        records.store(&self.paths, RECORDS)?;
         Ok(SlotChange {
             slot: booted.clone(),
             message: format!("slot {booted}{version} marked good; it boots from now on"),
@@ -575,7 +537,7 @@ impl Driver for SwupdateDriver {
     fn rollback(&mut self, _ctx: &Context<'_>) -> Result<SlotChange> {
         let booted = self.booted_required()?;
         let target = other(&booted)?;
-        let mut records = Records::load(&self.paths)?;
+        let mut records = Records::load(&self.paths, RECORDS)?;
         let Some(version) = records.versions.get(target).cloned() else {
             return Err(Error::Refused(format!("slot {target} holds no installed update; nothing to roll back to")));
         };
@@ -589,7 +551,7 @@ impl Driver for SwupdateDriver {
             ("bootcount", "0".into()),
         ])?;
         records.pending = None;
-        records.store(&self.paths)?;
+        records.store(&self.paths, RECORDS)?;
         Ok(SlotChange {
             slot: target.into(),
             message: format!("slot {target} ({version}) boots next; reboot to run it"),

@@ -63,8 +63,13 @@ macro_rules! conformance {
             }
 
             #[test]
-            fn rollback_to_previous() {
-                run(suite::rollback_to_previous::<$rig>);
+            fn rollback_during_trial() {
+                run(suite::rollback_during_trial::<$rig>);
+            }
+
+            #[test]
+            fn rollback_after_commit() {
+                run(suite::rollback_after_commit::<$rig>);
             }
 
             #[test]
@@ -78,3 +83,4 @@ macro_rules! conformance {
 conformance!(rauc, "rauc", rigs::rauc::RaucRig);
 conformance!(swupdate, "swupdate", rigs::swupdate::SwupdateRig);
 conformance!(ostree, "ostree", rigs::ostree::OstreeRig);
+conformance!(mender, "mender", rigs::mender::MenderRig);

@@ -33,6 +33,8 @@ pub trait Rig: Sized {
     const FALLS_BACK: bool;
     /// Whether the driver reports install progress.
     const PROGRESS: bool;
+    /// Whether the tool can go back to the previous slot after the new one was committed.
+    const ROLLBACK_AFTER_COMMIT: bool = true;
     /// The version status reports for the factory image (`None` where the tool cannot know it).
     const FACTORY_VERSION: Option<&'static str>;
 
@@ -211,8 +213,42 @@ pub fn failed_boot_falls_back<R: Rig>() {
     assert_eq!(s.version.as_ref().map(ToString::to_string), R::FACTORY_VERSION.map(str::to_owned), "{s:#?}");
 }
 
-/// `update rollback` after a committed update makes the previous slot boot again.
-pub fn rollback_to_previous<R: Rig>() {
+/// `update rollback` while a new slot is on trial sends the device back to the previous one.
+pub fn rollback_during_trial<R: Rig>() {
+    let mut rig = R::new();
+    let first = status(&rig).booted.expect("a booted slot");
+    let first = first.as_str();
+    let second = install(&mut rig, "2.0.0").slot;
+    rig.reboot();
+    assert_eq!(status(&rig).booted.as_deref(), Some(second.as_str()));
+    let h = rig.harness();
+    let mut d = h.driver(rig.factory().as_ref());
+    if !d.capabilities().has(Capability::Rollback) {
+        let e = d.rollback(&h.ctx()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+        return;
+    }
+    let change = d.rollback(&h.ctx()).unwrap();
+    assert_eq!(change.slot, first);
+    let s = status(&rig);
+    assert_eq!(s.primary.as_deref(), Some(first), "{s:#?}");
+    rig.reboot();
+    let s = status(&rig);
+    assert_eq!(s.booted.as_deref(), Some(first), "{s:#?}");
+    // The health checks pass on the old slot: it is committed (again) and stays primary.
+    let h = rig.harness();
+    let mut d = h.driver(rig.factory().as_ref());
+    if d.capabilities().has(Capability::MarkGood) {
+        d.mark_good(&h.ctx()).unwrap();
+    }
+    let s = status(&rig);
+    assert_eq!(s.primary.as_deref(), Some(first), "{s:#?}");
+    assert_eq!(slot(&s, first).state, SlotState::Good, "{s:#?}");
+}
+
+/// `update rollback` after a committed update makes the previous slot boot again — or, where the
+/// tool only rolls back uncommitted updates, is refused and changes nothing.
+pub fn rollback_after_commit<R: Rig>() {
     let mut rig = R::new();
     let first = status(&rig).booted.expect("a booted slot");
     let first = first.as_str();
@@ -226,6 +262,13 @@ pub fn rollback_to_previous<R: Rig>() {
     if !d.capabilities().has(Capability::Rollback) {
         let e = d.rollback(&h.ctx()).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+        return;
+    }
+    if !R::ROLLBACK_AFTER_COMMIT {
+        let before = rig.snapshot();
+        let e = d.rollback(&h.ctx()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Refused, "{e}");
+        assert!(before == rig.snapshot(), "a refused rollback wrote something");
         return;
     }
     let change = d.rollback(&h.ctx()).unwrap();

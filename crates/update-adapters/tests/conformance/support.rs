@@ -2,6 +2,7 @@
 //! the SKIPPED/REQUIRE logic, and small process helpers for the rigs.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -291,4 +292,61 @@ pub fn flip_byte(path: &Path, at: u64) {
     f.read_exact(&mut b).unwrap();
     f.seek(SeekFrom::Start(at)).unwrap();
     f.write_all(&[b[0] ^ 0x5a]).unwrap();
+}
+
+/// U-Boot's bootcount protocol: while `upgrade_available=1` every boot increments `bootcount`;
+/// past `bootlimit` the bootloader runs `altbootcmd`, which switches to the other slot and clears
+/// `upgrade_available`. Returns the slot that boots and the variables to write.
+pub fn uboot_bootcount(
+    env: &BTreeMap<String, String>,
+    slot_var: &str,
+    default_slot: &str,
+    other: fn(&str) -> String,
+) -> (String, Vec<String>) {
+    let mut slot = env.get(slot_var).cloned().unwrap_or_else(|| default_slot.to_owned());
+    let mut set = Vec::new();
+    if env.get("upgrade_available").map(String::as_str) == Some("1") {
+        let count: u32 = env.get("bootcount").and_then(|v| v.parse().ok()).unwrap_or(0) + 1;
+        let limit: u32 = env.get("bootlimit").and_then(|v| v.parse().ok()).unwrap_or(1);
+        set.push(format!("bootcount={count}"));
+        if count > limit {
+            slot = other(&slot);
+            set.push(format!("{slot_var}={slot}"));
+            set.push("upgrade_available=0".into());
+        }
+    }
+    (slot, set)
+}
+
+/// Incompressible, deterministic bytes (xorshift), so a flipped byte lands in real payload.
+pub fn noise_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+/// The byte range of `member` inside a tar file.
+pub fn tar_member(path: &Path, member: &str) -> Option<(u64, u64)> {
+    let data = std::fs::read(path).ok()?;
+    let mut off = 0usize;
+    while off + 512 <= data.len() {
+        let h = &data[off..off + 512];
+        if h.iter().all(|&b| b == 0) {
+            return None;
+        }
+        let name = String::from_utf8_lossy(&h[..100]).trim_end_matches('\0').to_owned();
+        let size_text = String::from_utf8_lossy(&h[124..136]).trim_matches(|c: char| c == '\0' || c == ' ').to_owned();
+        let size = u64::from_str_radix(&size_text, 8).ok()?;
+        if name == member {
+            return Some(((off + 512) as u64, size));
+        }
+        off += 512 + usize::try_from(size.div_ceil(512) * 512).ok()?;
+    }
+    None
 }

@@ -1,5 +1,7 @@
 //! One simulated device per tool.
 
+#[cfg(feature = "mender")]
+pub mod mender;
 #[cfg(feature = "ostree")]
 pub mod ostree;
 #[cfg(feature = "rauc")]

@@ -18,7 +18,7 @@ use update_adapters::tool::ToolSpec;
 use update_core::driver::DriverFactory;
 
 use crate::suite::{Artifact, Rig};
-use crate::support::{Harness, Pki, cmd, flip_byte, image_bytes, sh};
+use crate::support::{Harness, Pki, cmd, flip_byte, image_bytes, sh, uboot_bootcount};
 
 const SLOT_SIZE: usize = 2 << 20;
 const IMAGE_SIZE: usize = 1 << 20;
@@ -46,30 +46,6 @@ pub fn grubenv_list(file: &std::path::Path) -> BTreeMap<String, String> {
         .lines()
         .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
         .collect()
-}
-
-/// U-Boot's bootcount protocol: while `upgrade_available=1` every boot increments `bootcount`;
-/// past `bootlimit` the bootloader runs `altbootcmd`, which switches to the other slot and clears
-/// `upgrade_available`. Returns the slot that boots and the variables to write.
-pub fn uboot_bootcount(
-    env: &BTreeMap<String, String>,
-    slot_var: &str,
-    default_slot: &str,
-    other: fn(&str) -> String,
-) -> (String, Vec<String>) {
-    let mut slot = env.get(slot_var).cloned().unwrap_or_else(|| default_slot.to_owned());
-    let mut set = Vec::new();
-    if env.get("upgrade_available").map(String::as_str) == Some("1") {
-        let count: u32 = env.get("bootcount").and_then(|v| v.parse().ok()).unwrap_or(0) + 1;
-        let limit: u32 = env.get("bootlimit").and_then(|v| v.parse().ok()).unwrap_or(1);
-        set.push(format!("bootcount={count}"));
-        if count > limit {
-            slot = other(&slot);
-            set.push(format!("{slot_var}={slot}"));
-            set.push("upgrade_available=0".into());
-        }
-    }
-    (slot, set)
 }
 
 impl Rig for SwupdateRig {
