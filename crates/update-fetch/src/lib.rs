@@ -1,0 +1,339 @@
+//! Transports for libupdate's update sources: `file://` and `https://` (rustls), with mutual
+//! TLS, resumable downloads and hard size limits. Synchronous and small: no async runtime on
+//! the device.
+//!
+//! - [`Fetcher::get_bytes`] reads small files (repository metadata) with a byte limit.
+//! - [`Fetcher::download`] fetches a large file (a bundle) into `DEST.partial`, resuming with
+//!   `Range` after a cut, retrying with exponential backoff and jitter, never writing more than
+//!   the limit the signed metadata allows, checking length and SHA-256, and only then renaming
+//!   it to `DEST` (fsync file and directory). A failed download stays `DEST.partial` with its
+//!   marker `DEST.partial.json`, and is never reported complete.
+//!
+//! Trust: the server is always verified. By default against the platform's CA store
+//! (rustls-platform-verifier); with [`TlsSettings::server_ca`], against that CA only. With
+//! [`Secure::MutualTls`] the device presents [`TlsSettings::client_cert`]/`client_key`.
+//! Plain `http://` is accepted only with [`Plaintext::AllowVerifiedContent`]: the content must
+//! be verified by signed metadata, because the channel is not.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use update_core::config::Secure;
+use update_core::driver::Progress;
+use update_core::{Error, Result};
+use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+
+/// Whether plain `http://` may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Plaintext {
+    /// Refuse `http://` (the default).
+    #[default]
+    Refuse,
+    /// Allow `http://` because everything fetched is verified by signed metadata.
+    AllowVerifiedContent,
+}
+
+/// TLS files (absolute paths on this host).
+#[derive(Debug, Clone, Default)]
+pub struct TlsSettings {
+    /// CA that signs the server's certificate; the platform store when `None`.
+    pub server_ca: Option<PathBuf>,
+    /// The device certificate (PEM), for mutual TLS.
+    pub client_cert: Option<PathBuf>,
+    /// The device key (PEM), for mutual TLS.
+    pub client_key: Option<PathBuf>,
+}
+
+/// How the fetcher behaves.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// TLS files.
+    pub tls: TlsSettings,
+    /// Server-only or mutual TLS.
+    pub secure: Secure,
+    /// `http://` policy.
+    pub plaintext: Plaintext,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Time to the response headers.
+    pub response_timeout: Duration,
+    /// Slowest acceptable body rate, in bytes per second (a body that arrives slower is cut and
+    /// resumed); sets the per-request body timeout from the bytes still expected.
+    pub min_rate: u64,
+    /// Attempts per download (the first try included).
+    pub attempts: u32,
+    /// First backoff delay; doubles each retry, with up to 50% jitter.
+    pub backoff: Duration,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        Self {
+            tls: TlsSettings::default(),
+            secure: Secure::ServerAuth,
+            plaintext: Plaintext::Refuse,
+            connect_timeout: Duration::from_secs(15),
+            response_timeout: Duration::from_secs(30),
+            min_rate: 16 * 1024,
+            attempts: 6,
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The marker beside a partial download.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct PartialMarker {
+    /// Where it comes from.
+    pub url: String,
+    /// The validator to resume against (ETag or Last-Modified), if the server sent one.
+    pub validator: Option<String>,
+    /// Bytes on disk.
+    pub bytes: u64,
+    /// `partial` — never a complete, verified file.
+    pub state: String,
+}
+
+/// Fetches URLs.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    agent: ureq::Agent,
+    opts: FetchOptions,
+}
+
+fn source_err(url: &str, reason: impl Into<String>) -> Error {
+    Error::Source { url: url.to_owned(), reason: reason.into() }
+}
+
+fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(if what == "key" { "read TLS key" } else { "read TLS certificate" }, path, e))
+}
+
+fn certificates(path: &Path) -> Result<Vec<Certificate<'static>>> {
+    let pem = read_pem(path, "certificate")?;
+    let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(Error::InvalidValue { what: "certificate".into(), value: path.display().to_string(), reason: "no PEM certificate in the file".into() });
+    }
+    Ok(certs)
+}
+
+impl Fetcher {
+    /// A fetcher with these options.
+    ///
+    /// # Errors
+    /// When a TLS file cannot be read or parsed, or mutual TLS lacks its certificate or key.
+    pub fn new(opts: FetchOptions) -> Result<Self> {
+        let mut tls = TlsConfig::builder();
+        tls = match &opts.tls.server_ca {
+            Some(ca) => tls.root_certs(RootCerts::new_with_certs(&certificates(ca)?)),
+            None => tls.root_certs(RootCerts::PlatformVerifier),
+        };
+        if opts.secure == Secure::MutualTls {
+            let (Some(cert), Some(key)) = (&opts.tls.client_cert, &opts.tls.client_key) else {
+                return Err(Error::InvalidValue {
+                    what: "secure".into(),
+                    value: "true".into(),
+                    reason: "mutual TLS needs `update config client-cert PATH` and `update config client-key PATH`".into(),
+                });
+            };
+            let chain = certificates(cert)?;
+            let key_pem = read_pem(key, "key")?;
+            // Never echo key material: the message names the file only.
+            let key = PrivateKey::from_pem(&key_pem).map_err(|_| Error::InvalidValue {
+                what: "client-key".into(),
+                value: key.display().to_string(),
+                reason: "not a PEM private key".into(),
+            })?;
+            tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+        }
+        let config = ureq::Agent::config_builder()
+            .tls_config(tls.build())
+            .timeout_connect(Some(opts.connect_timeout))
+            .timeout_recv_response(Some(opts.response_timeout))
+            .http_status_as_error(false)
+            .build();
+        Ok(Self { agent: config.into(), opts })
+    }
+
+    fn check_scheme(&self, url: &str) -> Result<()> {
+        match url.split_once("://").map(|(s, _)| s) {
+            Some("https" | "file") => Ok(()),
+            Some("http") if self.opts.plaintext == Plaintext::AllowVerifiedContent => Ok(()),
+            Some("http") => Err(source_err(url, "plain http:// is refused here; use https:// (or signed repository metadata, which allows http://)")),
+            _ => Err(source_err(url, "expected an https://, http:// or file:// URL")),
+        }
+    }
+
+    /// Reads a small file, refusing more than `max_bytes`. `Ok(None)` for 404 / a missing file.
+    ///
+    /// # Errors
+    /// [`Error::Source`] for network and HTTP errors; [`Error::Verification`] when over the limit.
+    pub fn get_bytes(&self, url: &str, max_bytes: u64) -> Result<Option<Vec<u8>>> {
+        self.check_scheme(url)?;
+        if let Some(path) = url.strip_prefix("file://") {
+            return match File::open(path) {
+                Ok(f) => read_limited(f, max_bytes, url).map(Some),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io("read", path, e)),
+            };
+        }
+        let resp = self.agent.get(url).call().map_err(|e| source_err(url, e.to_string()))?;
+        match resp.status().as_u16() {
+            200 => read_limited(resp.into_body().into_reader(), max_bytes, url).map(Some),
+            404 => Ok(None),
+            s => Err(source_err(url, format!("HTTP status {s}"))),
+        }
+    }
+
+    /// Downloads `url` to `dest` (see the crate docs). `max_bytes` is the most the signed
+    /// metadata allows; `expected` is (exact length, SHA-256 hex) when known.
+    ///
+    /// # Errors
+    /// [`Error::Source`] after the last attempt; [`Error::Verification`] for size or hash
+    /// violations (the partial file is then discarded: it cannot become right by resuming).
+    pub fn download(&self, url: &str, dest: &Path, max_bytes: u64, expected: Option<(u64, &str)>, progress: &dyn Progress) -> Result<()> {
+        self.check_scheme(url)?;
+        let partial = with_suffix(dest, ".partial");
+        let marker = with_suffix(dest, ".partial.json");
+        progress.start("downloading", expected.map_or(0, |e| e.0));
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            match self.attempt(url, &partial, &marker, max_bytes, progress) {
+                Ok(()) => break Ok(()),
+                Err(e) if matches!(e, Error::Verification { .. }) => break Err(e),
+                Err(e) if attempt >= self.opts.attempts => break Err(e),
+                Err(_) => std::thread::sleep(backoff(self.opts.backoff, attempt)),
+            }
+        };
+        progress.finish();
+        result?;
+        let got = std::fs::metadata(&partial).map_err(|e| Error::io("stat", &partial, e))?.len();
+        if let Some((len, sha)) = expected {
+            if got != len {
+                let _ = std::fs::remove_file(&partial);
+                return Err(Error::verification(url, format!("downloaded {got} bytes, the signed length is {len}")));
+            }
+            let digest = sha256_file(&partial)?;
+            if digest != sha {
+                let _ = std::fs::remove_file(&partial);
+                let _ = std::fs::remove_file(&marker);
+                return Err(Error::verification(url, format!("SHA-256 is {digest}, the signed hash is {sha}")));
+            }
+        }
+        File::open(&partial).and_then(|f| f.sync_all()).map_err(|e| Error::io("fsync", &partial, e))?;
+        std::fs::rename(&partial, dest).map_err(|e| Error::io("rename into place", dest, e))?;
+        let _ = std::fs::remove_file(&marker);
+        if let Some(dir) = dest.parent() {
+            update_core::atomic::sync_dir(dir)?;
+        }
+        Ok(())
+    }
+
+    fn attempt(&self, url: &str, partial: &Path, marker: &Path, max_bytes: u64, progress: &dyn Progress) -> Result<()> {
+        if let Some(path) = url.strip_prefix("file://") {
+            let f = File::open(path).map_err(|e| source_err(url, e.to_string()))?;
+            let mut out = File::create(partial).map_err(|e| Error::io("create", partial, e))?;
+            copy_limited(f, &mut out, max_bytes, url, progress)?;
+            return Ok(());
+        }
+        let mark: Option<PartialMarker> = std::fs::read(marker).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let have = match (&mark, std::fs::metadata(partial)) {
+            (Some(m), Ok(meta)) if m.url == url => meta.len(),
+            _ => 0,
+        };
+        let mut req = self.agent.get(url);
+        if have > 0 {
+            req = req.header("Range", format!("bytes={have}-"));
+            if let Some(v) = mark.as_ref().and_then(|m| m.validator.clone()) {
+                req = req.header("If-Range", v);
+            }
+        }
+        let remaining = max_bytes.saturating_sub(have);
+        let body_timeout = Duration::from_secs(60 + remaining / self.opts.min_rate.max(1));
+        let resp = req.config().timeout_recv_body(Some(body_timeout)).build().call().map_err(|e| source_err(url, e.to_string()))?;
+        let status = resp.status().as_u16();
+        let validator = resp
+            .headers()
+            .get("etag")
+            .or_else(|| resp.headers().get("last-modified"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let (mut out, start) = match status {
+            206 if have > 0 => (OpenOptions::new().append(true).open(partial).map_err(|e| Error::io("open", partial, e))?, have),
+            200 => (File::create(partial).map_err(|e| Error::io("create", partial, e))?, 0),
+            416 if have > 0 => return Ok(()), // we already have every byte
+            s => return Err(source_err(url, format!("HTTP status {s}"))),
+        };
+        progress.advance(start);
+        let mark = PartialMarker { url: url.to_owned(), validator, bytes: start, state: "partial".into() };
+        let mark_bytes = serde_json::to_vec(&mark).map_err(|e| Error::Other(e.to_string()))?;
+        update_core::atomic::write_atomic(marker, &mark_bytes, 0o644)?;
+        copy_limited(resp.into_body().into_reader(), &mut out, max_bytes - start, url, progress)?;
+        out.sync_data().map_err(|e| Error::io("fsync", partial, e))
+    }
+}
+
+fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn backoff(first: Duration, attempt: u32) -> Duration {
+    let base = first.saturating_mul(1 << attempt.min(8).saturating_sub(1));
+    // Jitter up to 50% from the clock's low bits: enough to spread a fleet.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
+}
+
+fn read_limited(r: impl Read, max: u64, url: &str) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    r.take(max + 1).read_to_end(&mut out).map_err(|e| source_err(url, e.to_string()))?;
+    if out.len() as u64 > max {
+        return Err(Error::verification(url, format!("more than the {max} bytes allowed")));
+    }
+    Ok(out)
+}
+
+fn copy_limited(mut r: impl Read, out: &mut File, max: u64, url: &str, progress: &dyn Progress) -> Result<u64> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = r.read(&mut buf).map_err(|e| source_err(url, format!("after {total} bytes: {e}")))?;
+        if n == 0 {
+            return Ok(total);
+        }
+        if total + n as u64 > max {
+            return Err(Error::verification(url, format!("the server sent more than the {max} bytes allowed")));
+        }
+        out.write_all(&buf[..n]).map_err(|e| Error::io("write", url, e))?;
+        total += n as u64;
+        progress.advance(n as u64);
+    }
+}
+
+fn sha256_file(p: &Path) -> Result<String> {
+    let mut f = File::open(p).map_err(|e| Error::io("open", p, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io("read", p, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}

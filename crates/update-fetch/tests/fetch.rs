@@ -1,0 +1,302 @@
+//! update-fetch against a real HTTPS server on loopback (rustls, certificates from rcgen) that
+//! injects faults: truncated bodies, 503s, ignored Range, endless data; and mutual TLS.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use sha2::Digest;
+use update_core::config::Secure;
+use update_core::driver::NoProgress;
+use update_core::{Error, ErrorKind};
+use update_fetch::{FetchOptions, Fetcher, Plaintext, TlsSettings};
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    Normal,
+    /// Full Content-Length, then only this many bytes, then close.
+    Truncate(usize),
+    Status503,
+    /// Answer a Range request with 200 and the whole body.
+    IgnoreRange,
+    /// Send the body twice.
+    TooMuch,
+}
+
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+struct Server {
+    port: u16,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(rcgen::DnType::CommonName, name);
+    CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap()
+}
+
+fn leaf(names: &[&str], issuer: &CertifiedIssuer<'static, KeyPair>) -> (rcgen::Certificate, KeyPair) {
+    let key = KeyPair::generate().unwrap();
+    let p = CertificateParams::new(names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()).unwrap();
+    (p.signed_by(&key, issuer).unwrap(), key)
+}
+
+struct World {
+    pki: Pki,
+    server_cert: CertificateDer<'static>,
+    server_key: Vec<u8>,
+    ca1: CertificateDer<'static>,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki { dir };
+    let ca1 = ca("test CA 1");
+    let ca2 = ca("test CA 2");
+    let (server, server_key) = leaf(&["localhost", "127.0.0.1"], &ca1);
+    let (client, client_key) = leaf(&["device-1"], &ca1);
+    let (stranger, stranger_key) = leaf(&["device-x"], &ca2);
+    std::fs::write(pki.path("ca1.pem"), ca1.pem()).unwrap();
+    std::fs::write(pki.path("ca2.pem"), ca2.pem()).unwrap();
+    std::fs::write(pki.path("client.pem"), client.pem()).unwrap();
+    std::fs::write(pki.path("client.key"), client_key.serialize_pem()).unwrap();
+    std::fs::write(pki.path("stranger.pem"), stranger.pem()).unwrap();
+    std::fs::write(pki.path("stranger.key"), stranger_key.serialize_pem()).unwrap();
+    World { pki, server_cert: server.der().clone(), server_key: server_key.serialize_der(), ca1: ca1.der().clone() }
+}
+
+fn serve(w: &World, body: Arc<Vec<u8>>, faults: Vec<Fault>, mutual: bool) -> Server {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
+    let builder = if mutual {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(w.ca1.clone()).unwrap();
+        let v = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
+        builder.with_client_cert_verifier(v)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(w.server_key.clone()));
+    let config = Arc::new(builder.with_single_cert(vec![w.server_cert.clone()], key).unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        let mut n = 0;
+        for stream in listener.incoming() {
+            let Ok(tcp) = stream else { continue };
+            let fault = faults.get(n).copied().unwrap_or(Fault::Normal);
+            n += 1;
+            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else { continue };
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut reader = BufReader::new(&mut tls);
+            let mut range = None;
+            let mut line = String::new();
+            let mut ok = false;
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if line == "\r\n" {
+                    ok = true;
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
+                    range = v.trim().trim_end_matches('-').parse::<usize>().ok();
+                }
+                line.clear();
+            }
+            drop(reader);
+            if !ok {
+                continue; // handshake failed (e.g. no client certificate)
+            }
+            seen.lock().unwrap().push(range.map_or_else(|| "full".to_owned(), |r| format!("from {r}")));
+            let _ = respond(&mut tls, &body, range, fault);
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    });
+    Server { port, requests }
+}
+
+fn respond(out: &mut impl Write, body: &[u8], range: Option<usize>, fault: Fault) -> std::io::Result<()> {
+    let etag = "\"v1\"";
+    match (fault, range) {
+        (Fault::Status503, _) => write!(out, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+        (Fault::TooMuch, _) => {
+            write!(out, "HTTP/1.1 200 OK\r\nConnection: close\r\nETag: {etag}\r\n\r\n")?;
+            out.write_all(body)?;
+            out.write_all(body)
+        }
+        (Fault::IgnoreRange, _) | (_, None) => {
+            write!(out, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: {etag}\r\nConnection: close\r\n\r\n", body.len())?;
+            let n = if let Fault::Truncate(n) = fault { n } else { body.len() };
+            out.write_all(&body[..n])
+        }
+        (_, Some(start)) => {
+            let part = &body[start..];
+            write!(
+                out,
+                "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{}/{}\r\nETag: {etag}\r\nConnection: close\r\n\r\n",
+                part.len(),
+                body.len() - 1,
+                body.len()
+            )?;
+            let n = if let Fault::Truncate(n) = fault { n.min(part.len()) } else { part.len() };
+            out.write_all(&part[..n])
+        }
+    }
+}
+
+fn options(w: &World) -> FetchOptions {
+    FetchOptions {
+        tls: TlsSettings { server_ca: Some(w.pki.path("ca1.pem")), ..TlsSettings::default() },
+        backoff: Duration::from_millis(5),
+        attempts: 4,
+        ..FetchOptions::default()
+    }
+}
+
+fn body() -> Arc<Vec<u8>> {
+    Arc::new((0..600_000u32).flat_map(|i| i.to_le_bytes()).collect())
+}
+
+fn sha(b: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+fn get(f: &Fetcher, s: &Server, dest: &Path, b: &[u8]) -> update_core::Result<()> {
+    f.download(&format!("https://localhost:{}/bundle", s.port), dest, b.len() as u64, Some((b.len() as u64, &sha(b))), &NoProgress)
+}
+
+#[test]
+fn a_cut_download_resumes_with_range() {
+    let w = world();
+    let b = body();
+    let s = serve(&w, b.clone(), vec![Fault::Truncate(100_000), Fault::Truncate(50_000), Fault::Normal], false);
+    let dest = w.pki.path("out.bundle");
+    get(&Fetcher::new(options(&w)).unwrap(), &s, &dest, &b).unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), *b);
+    assert_eq!(*s.requests.lock().unwrap(), ["full", "from 100000", "from 150000"]);
+    assert!(!w.pki.path("out.bundle.partial").exists());
+}
+
+#[test]
+fn service_unavailable_is_retried() {
+    let w = world();
+    let b = body();
+    let s = serve(&w, b.clone(), vec![Fault::Status503, Fault::Status503, Fault::Normal], false);
+    let dest = w.pki.path("out.bundle");
+    get(&Fetcher::new(options(&w)).unwrap(), &s, &dest, &b).unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), *b);
+}
+
+#[test]
+fn a_server_ignoring_range_restarts_cleanly() {
+    let w = world();
+    let b = body();
+    let s = serve(&w, b.clone(), vec![Fault::Truncate(70_000), Fault::IgnoreRange], false);
+    let dest = w.pki.path("out.bundle");
+    get(&Fetcher::new(options(&w)).unwrap(), &s, &dest, &b).unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), *b);
+}
+
+#[test]
+fn endless_data_is_cut_at_the_signed_length() {
+    let w = world();
+    let b = body();
+    let s = serve(&w, b.clone(), vec![Fault::TooMuch; 4], false);
+    let dest = w.pki.path("out.bundle");
+    let e = get(&Fetcher::new(options(&w)).unwrap(), &s, &dest, &b).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Verification, "{e}");
+    assert!(!dest.exists());
+}
+
+#[test]
+fn a_download_that_never_completes_stays_partial_and_marked() {
+    let w = world();
+    let b = body();
+    let s = serve(&w, b.clone(), vec![Fault::Truncate(10_000); 8], false);
+    let dest = w.pki.path("out.bundle");
+    let e = get(&Fetcher::new(options(&w)).unwrap(), &s, &dest, &b).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Source, "{e}");
+    assert!(!dest.exists());
+    assert_eq!(std::fs::metadata(w.pki.path("out.bundle.partial")).unwrap().len(), 40_000);
+    let marker = std::fs::read_to_string(w.pki.path("out.bundle.partial.json")).unwrap();
+    assert!(marker.contains("\"state\":\"partial\""), "{marker}");
+}
+
+#[test]
+fn a_wrong_hash_is_refused_and_not_installed() {
+    let w = world();
+    let b = body();
+    let s = serve(&w, b.clone(), vec![], false);
+    let dest = w.pki.path("out.bundle");
+    let f = Fetcher::new(options(&w)).unwrap();
+    let e = f
+        .download(&format!("https://localhost:{}/b", s.port), &dest, b.len() as u64, Some((b.len() as u64, &sha(b"other"))), &NoProgress)
+        .unwrap_err();
+    assert!(matches!(e, Error::Verification { .. }), "{e}");
+    assert!(!dest.exists());
+}
+
+#[test]
+fn mutual_tls() {
+    let w = world();
+    let b = body();
+    let s = serve(&w, b.clone(), vec![], true);
+    let dest = w.pki.path("out.bundle");
+    // No client certificate: rejected.
+    let e = get(&Fetcher::new(FetchOptions { attempts: 1, ..options(&w) }).unwrap(), &s, &dest, &b).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Source, "{e}");
+    // A certificate from another CA: rejected.
+    let mut o = options(&w);
+    o.secure = Secure::MutualTls;
+    o.attempts = 1;
+    o.tls.client_cert = Some(w.pki.path("stranger.pem"));
+    o.tls.client_key = Some(w.pki.path("stranger.key"));
+    assert!(get(&Fetcher::new(o).unwrap(), &s, &dest, &b).is_err());
+    // The right one: served.
+    let mut o = options(&w);
+    o.secure = Secure::MutualTls;
+    o.tls.client_cert = Some(w.pki.path("client.pem"));
+    o.tls.client_key = Some(w.pki.path("client.key"));
+    get(&Fetcher::new(o).unwrap(), &s, &dest, &b).unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), *b);
+    // Mutual TLS without the files configured is refused up front.
+    let o = FetchOptions { secure: Secure::MutualTls, ..options(&w) };
+    assert!(Fetcher::new(o).unwrap_err().to_string().contains("client-cert"));
+}
+
+#[test]
+fn a_server_from_an_untrusted_ca_is_refused() {
+    let w = world();
+    let b = body();
+    let s = serve(&w, b.clone(), vec![], false);
+    let mut o = options(&w);
+    o.tls.server_ca = Some(w.pki.path("ca2.pem"));
+    o.attempts = 1;
+    let e = get(&Fetcher::new(o).unwrap(), &s, &w.pki.path("out"), &b).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Source, "{e}");
+}
+
+#[test]
+fn plain_http_needs_verified_content() {
+    let w = world();
+    let f = Fetcher::new(options(&w)).unwrap();
+    assert!(f.get_bytes("http://127.0.0.1:9/x", 10).unwrap_err().to_string().contains("plain http"));
+    let f = Fetcher::new(FetchOptions { plaintext: Plaintext::AllowVerifiedContent, attempts: 1, ..options(&w) }).unwrap();
+    assert_eq!(f.get_bytes("http://127.0.0.1:9/x", 10).unwrap_err().kind(), ErrorKind::Source);
+}
