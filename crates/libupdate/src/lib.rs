@@ -506,6 +506,8 @@ impl Updater {
             keyring: &self.keyring,
             threshold: self.config.signature_threshold,
             now: time::OffsetDateTime::now_utc(),
+            config: &self.config,
+            progress: self.progress.as_ref(),
         };
         let offer = source::candidates(&self.paths, &url, trust)?;
         let mut best: Option<Candidate> = None;

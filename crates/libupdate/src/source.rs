@@ -12,9 +12,19 @@
 //! - **a plain directory**: its update files (by extension, [`UPDATE_EXTENSIONS`]: `.bundle`,
 //!   `.raucb`, `.swu`, `.mender`); other files (a README, an index page) are ignored.
 //!
+//! An `https://` (or, for repositories only, `http://`) source is fetched with update-fetch:
+//! - a URL ending in an update-file extension is downloaded (resumable) into
+//!   `/var/cache/update/` and offered as a single file (its own signatures protect it);
+//! - any other URL is a signed repository: metadata is read with size limits through the same
+//!   TUF client workflow, and each update target is downloaded with its signed length and
+//!   SHA-256 as hard limits. Plain `http://` is allowed only here, because every byte is
+//!   verified against signed metadata.
+//!
+//! TLS: the server is verified against the system CA store, or `tls.server-ca`; with
+//! `secure = true` the device presents `tls.client-cert`/`tls.client-key` (mutual TLS).
+//!
 //! The driver then inspects each candidate (the bundle's own signatures) and the newest
-//! eligible one wins. `https://` and `http://` sources need the update-fetch transport, which
-//! this build does not have yet; they are refused with a clear error.
+//! eligible one wins.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -37,8 +47,8 @@ pub struct Offer {
     pub single: bool,
 }
 
-/// What resolving a repository needs besides the URL.
-#[derive(Debug, Clone, Copy)]
+/// What resolving a source needs besides the URL.
+#[derive(Clone, Copy)]
 pub struct Trust<'a> {
     /// The device keyring (trust anchor for a repository's first root).
     pub keyring: &'a Keyring,
@@ -46,7 +56,20 @@ pub struct Trust<'a> {
     pub threshold: u32,
     /// The time metadata expiry is checked against.
     pub now: time::OffsetDateTime,
+    /// TLS files and policy for https:// sources.
+    pub config: &'a update_core::config::Config,
+    /// Download progress.
+    pub progress: &'a dyn update_core::driver::Progress,
 }
+
+impl std::fmt::Debug for Trust<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trust").field("threshold", &self.threshold).field("now", &self.now).finish_non_exhaustive()
+    }
+}
+
+/// The largest single update file fetched without signed metadata giving its length.
+pub const MAX_UNSIGNED_DOWNLOAD: u64 = 16 << 30;
 
 fn is_update_file(p: &Path) -> bool {
     p.extension().is_some_and(|e| UPDATE_EXTENSIONS.iter().any(|x| e == *x))
@@ -59,13 +82,7 @@ fn is_update_file(p: &Path) -> bool {
 /// metadata or a target fails its checks.
 pub fn candidates(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Offer> {
     let Some(p) = url.file_path() else {
-        return Err(Error::Source {
-            url: url.to_string(),
-            reason: format!(
-                "{}:// sources need the update-fetch layer, which this build does not have yet",
-                url.scheme()
-            ),
-        });
+        return remote(paths, url, trust);
     };
     let path = paths.resolve(p);
     let meta = std::fs::metadata(&path)
@@ -93,12 +110,87 @@ fn state_dir(paths: &Paths, url: &SourceUrl) -> PathBuf {
     paths.state_dir().join("tuf").join(id)
 }
 
-fn repository(paths: &Paths, url: &SourceUrl, dir: &Path, trust: Trust<'_>) -> Result<Offer> {
-    let pinned = paths.config_dir().join("root.json");
-    let anchor = match std::fs::read(&pinned) {
+fn anchor(paths: &Paths, trust: Trust<'_>) -> TrustAnchor {
+    match std::fs::read(paths.config_dir().join("root.json")) {
         Ok(bytes) => TrustAnchor::PinnedRoot(bytes),
         Err(_) => TrustAnchor::Keyring { keyring: trust.keyring.clone(), threshold: u64::from(trust.threshold) },
-    };
+    }
+}
+
+fn fetcher(paths: &Paths, trust: Trust<'_>, plaintext: update_fetch::Plaintext) -> Result<update_fetch::Fetcher> {
+    let tls = &trust.config.tls;
+    update_fetch::Fetcher::new(update_fetch::FetchOptions {
+        tls: update_fetch::TlsSettings {
+            server_ca: tls.server_ca.as_ref().map(|p| paths.resolve(p)),
+            client_cert: tls.client_cert.as_ref().map(|p| paths.resolve(p)),
+            client_key: tls.client_key.as_ref().map(|p| paths.resolve(p)),
+        },
+        secure: trust.config.secure,
+        plaintext,
+        ..update_fetch::FetchOptions::default()
+    })
+}
+
+/// A repository over HTTP(S), for the TUF client.
+struct HttpTransport {
+    base: String,
+    fetcher: update_fetch::Fetcher,
+}
+
+impl update_repo::Transport for HttpTransport {
+    fn fetch(&self, path: &str, max_bytes: u64) -> std::result::Result<Vec<u8>, update_repo::FetchError> {
+        let url = format!("{}/{path}", self.base);
+        match self.fetcher.get_bytes(&url, max_bytes) {
+            Ok(Some(b)) => Ok(b),
+            Ok(None) => Err(update_repo::FetchError::NotFound),
+            Err(Error::Verification { .. }) => Err(update_repo::FetchError::TooLarge { limit: max_bytes }),
+            Err(e) => Err(update_repo::FetchError::Failed(e.to_string())),
+        }
+    }
+}
+
+fn cache_name(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect()
+}
+
+fn remote(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Offer> {
+    let cache = paths.cache_dir();
+    update_core::atomic::ensure_dir(&cache)?;
+    let text = url.as_str().trim_end_matches('/');
+    let last = text.rsplit('/').next().unwrap_or("");
+    if is_update_file(Path::new(last)) {
+        let f = fetcher(paths, trust, update_fetch::Plaintext::Refuse)?;
+        let dest = cache.join(cache_name(last));
+        f.download(url.as_str(), &dest, MAX_UNSIGNED_DOWNLOAD, None, trust.progress)?;
+        return Ok(Offer { files: vec![dest], single: true });
+    }
+    let f = fetcher(paths, trust, update_fetch::Plaintext::AllowVerifiedContent)?;
+    let transport = HttpTransport { base: text.to_owned(), fetcher: f.clone() };
+    let state = state_dir(paths, url);
+    update_core::atomic::ensure_dir(&state)?;
+    let client = update_repo::Updater::new(transport, &state, anchor(paths, trust));
+    let trusted = client.refresh(trust.now)?;
+    let mut files = Vec::new();
+    for name in trusted.target_names() {
+        if !is_update_file(Path::new(&name.to_string())) {
+            continue;
+        }
+        let info = trusted.target(&name)?;
+        let sha = info.hashes.get("sha256").ok_or_else(|| Error::Verification {
+            what: format!("target {name}"),
+            reason: "no sha256 in the signed metadata".into(),
+        })?;
+        let dest = cache.join(cache_name(&name.to_string()));
+        let remote_url = format!("{text}/targets/{}", trusted.target_file(&name)?);
+        f.download(&remote_url, &dest, info.length, Some((info.length, sha)), trust.progress)?;
+        files.push(dest);
+    }
+    files.sort();
+    Ok(Offer { files, single: false })
+}
+
+fn repository(paths: &Paths, url: &SourceUrl, dir: &Path, trust: Trust<'_>) -> Result<Offer> {
+    let anchor = anchor(paths, trust);
     let state = state_dir(paths, url);
     update_core::atomic::ensure_dir(&state)?;
     let client = update_repo::Updater::new(DirTransport::new(dir), &state, anchor);

@@ -6,6 +6,7 @@ mod common;
 mod ab_cycle;
 mod daemon;
 mod hooks;
+mod https;
 mod overrides;
 mod refusals;
 mod repository;
