@@ -25,7 +25,7 @@
 pub mod settings;
 pub mod tool;
 
-#[cfg(any(feature = "swupdate", feature = "mender"))]
+#[cfg(any(feature = "swupdate", feature = "mender", feature = "ostree"))]
 pub mod bootenv;
 #[cfg(feature = "mender")]
 pub mod mender;
@@ -60,8 +60,11 @@ pub fn factories() -> Vec<&'static dyn DriverFactory> {
     ]
 }
 
-/// Runs a reboot command (without a shell).
-pub(crate) fn reboot(command: &[String], ctx: &Context<'_>) -> Result<()> {
+/// Runs a reboot command (without a shell): what every adapter's `Driver::reboot` does.
+///
+/// # Errors
+/// [`Error::Io`] when it cannot be started; [`Error::Other`] when it fails.
+pub fn reboot(command: &[String], ctx: &Context<'_>) -> Result<()> {
     let (prog, args) = command.split_first().ok_or_else(|| Error::Other("the reboot command is empty".into()))?;
     ctx.events.info(&format!("running {}", command.join(" ")));
     let status =

@@ -84,3 +84,44 @@ conformance!(rauc, "rauc", rigs::rauc::RaucRig);
 conformance!(swupdate, "swupdate", rigs::swupdate::SwupdateRig);
 conformance!(ostree, "ostree", rigs::ostree::OstreeRig);
 conformance!(mender, "mender", rigs::mender::MenderRig);
+
+/// swupd is not packaged in Debian: there is no device to build here (no `mixer` either), so
+/// only probing is tested against the real system; argument construction and output parsing are
+/// unit tests in `src/swupd.rs`, on outputs quoted from swupd's documentation.
+#[cfg(feature = "swupd")]
+mod swupd {
+    use update_adapters::swupd::{SwupdFactory, SwupdOptions};
+    use update_adapters::tool::ToolSpec;
+    use update_core::driver::{DriverFactory, Probe};
+
+    use crate::support::{self, Harness};
+
+    #[test]
+    fn probe_declines_without_tool() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = Harness::new(dir.path(), "swupd");
+        let f =
+            SwupdFactory::new(SwupdOptions { tool: ToolSpec::new("swupd-not-installed"), ..SwupdOptions::default() });
+        match f.probe(&h.ctx()) {
+            Probe::Declined(why) => assert!(why.contains("not found in PATH"), "{why}"),
+            other => panic!("expected a decline, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn probe_declines_unconfigured() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = Harness::new(dir.path(), "swupd");
+        match crate::default_factory("swupd").probe(&h.ctx()) {
+            Probe::Declined(why) => assert!(why.contains("not found in PATH") || why.contains("not a swupd"), "{why}"),
+            other => panic!("expected a decline, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn conformance_suite() {
+        if support::available("swupd", &["swupd", "mixer"], true) {
+            panic!("swupd and mixer are installed, but this suite has no swupd rig yet: write one (see src/swupd.rs)");
+        }
+    }
+}

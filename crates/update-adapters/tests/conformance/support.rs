@@ -1,5 +1,7 @@
 //! Shared test machinery: the context a driver runs in, recorders for its events and progress,
 //! the SKIPPED/REQUIRE logic, and small process helpers for the rigs.
+// Shared by rigs compiled per cargo feature: with some features off, parts are unused.
+#![allow(dead_code)]
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
