@@ -238,6 +238,8 @@ impl RaucStatus {
     #[must_use]
     pub fn to_status(&self) -> Status {
         let booted = self.booted_slot().map(|s| s.name.clone());
+        // While the booted slot is on trial, a good primary is the fallback, not a pending install.
+        let booted_on_trial = self.booted_slot().is_some_and(|b| b.boot_status.as_deref() == Some("bad"));
         let version_of = |s: &RaucSlot| s.version.as_deref().and_then(|v| update_core::parse_version(v).ok());
         let slots: Vec<SlotStatus> = self
             .slots
@@ -251,8 +253,8 @@ impl RaucStatus {
                 let state = match (is_booted, primary, good, bad) {
                     (true, _, true, _) => SlotState::Good,
                     (true, _, _, true) => SlotState::Trying,
-                    (false, true, true, _) => SlotState::Trying,
-                    (false, false, true, _) => SlotState::Good,
+                    (false, true, true, _) if !booted_on_trial => SlotState::Trying,
+                    (false, _, true, _) => SlotState::Good,
                     (false, _, _, true) if s.version.is_some() => SlotState::Bad,
                     _ => SlotState::Unknown,
                 };
@@ -366,8 +368,9 @@ impl Driver for RaucDriver {
         Ok(self.rauc_status()?.to_status())
     }
 
-    fn inspect(&mut self, ctx: &Context<'_>, request: &InstallRequest) -> Result<BundleInfo> {
-        SETTINGS.check(NAME, ctx.config, request.verify)?;
+    fn inspect(&mut self, _ctx: &Context<'_>, request: &InstallRequest) -> Result<BundleInfo> {
+        // verify, signature-threshold and boot-retry-limit are checked by install (libupdate reads
+        // any NotSupported from inspect as "this driver cannot inspect").
         let bundle = request.bundle.display().to_string();
         let out =
             self.tool.run_ok("info", [self.conf_arg().as_str(), "info", "--output-format=json", &bundle], &|t| {
@@ -484,6 +487,24 @@ mod tests {
         assert_eq!(s.slots[1].state, SlotState::Trying);
         assert_eq!(s.slots[1].version, Some(Version::new(2, 0, 0)));
         assert_eq!(s.version, None);
+        assert_eq!(s.fallback, None);
+    }
+
+    #[test]
+    fn the_fallback_of_a_trial_boot_is_good() {
+        // Booted B on trial (B_TRY=1 reads as bad), A is the primary only as the fallback.
+        let text = AFTER_INSTALL
+            .replace(r#""booted":"A","boot_primary":"rootfs.1""#, r#""booted":"B","boot_primary":"rootfs.0""#)
+            .replace(r#""state":"inactive""#, r#""state":"X""#)
+            .replace(r#""state":"booted""#, r#""state":"inactive""#)
+            .replace(
+                r#""state":"X","parent":null,"mountpoint":null,"boot_status":"good""#,
+                r#""state":"booted","parent":null,"mountpoint":null,"boot_status":"bad""#,
+            );
+        let s = RaucStatus::parse(&text).unwrap().to_status();
+        assert_eq!(s.booted.as_deref(), Some("B"));
+        assert_eq!(s.slots[0].state, SlotState::Good, "{s:#?}");
+        assert_eq!(s.slots[1].state, SlotState::Trying, "{s:#?}");
         assert_eq!(s.fallback, None);
     }
 

@@ -139,6 +139,7 @@ pub fn install_cycle<R: Rig>() {
     if can_mark_good {
         assert_eq!(slot(&s, second).state, SlotState::Trying, "booted but not committed: {s:#?}");
     }
+    assert_eq!(slot(&s, first).state, SlotState::Good, "the old slot is the fallback: {s:#?}");
 
     let h = rig.harness();
     let mut d = h.driver(rig.factory().as_ref());
