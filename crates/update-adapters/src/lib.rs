@@ -18,7 +18,7 @@
 //! `Broken` with the tool's own error.
 //!
 //! What each `update config` key means for each tool is in [`settings`] and docs/drivers.md;
-//! keys a tool cannot honour are refused with "… is not supported by the <driver> driver".
+//! keys a tool cannot honour are refused with "… is not supported by the `<driver>` driver".
 //!
 //! [`Driver`]: update_core::driver::Driver
 

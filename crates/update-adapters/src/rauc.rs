@@ -12,6 +12,7 @@
 //! primary, `good` and not booted is installed and waiting for the reboot.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::Value;
 use update_core::driver::{
@@ -389,7 +390,8 @@ impl Driver for RaucDriver {
         ctx.events.info(&format!("rauc install {bundle}"));
         ctx.progress.start("rauc install", 100);
         let mut done = 0;
-        let out = self.tool.run_lines([self.conf_arg().as_str(), "install", &bundle], &mut |line| {
+        let tool = self.tool.with_timeout(Duration::from_secs(3600));
+        let out = tool.run_lines([self.conf_arg().as_str(), "install", &bundle], &mut |line| {
             if let Some((pct, _)) = parse_progress(line)
                 && pct > done
             {

@@ -4,7 +4,7 @@
 //! and hands the driver a local path), so they work with every adapter. The keys that change what
 //! the tool itself does — `verify`, `signature-threshold`, `boot-retry-limit` — are checked here
 //! before a driver runs the tool: a value the tool cannot honour is refused with
-//! "… is not supported by the <driver> driver" and a hint, never silently ignored.
+//! "… is not supported by the `<driver>` driver" and a hint, never silently ignored.
 
 use update_core::config::{Config, Verify};
 use update_core::driver::Context;
