@@ -199,7 +199,7 @@ pub fn failed_boot_falls_back<R: Rig>() {
     rig.reboot();
     assert_eq!(status(&rig).booted.as_deref(), Some(second));
     if !R::FALLS_BACK {
-        eprintln!("SKIPPED: {}: the tool has no boot counting; nothing falls back by itself", R::DRIVER);
+        crate::support::skipped(&format!("{}: the tool has no boot counting; nothing falls back by itself", R::DRIVER));
         return;
     }
     // The new system never passes its health checks: it is rebooted until the bootloader gives up.

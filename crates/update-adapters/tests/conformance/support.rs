@@ -35,8 +35,14 @@ pub fn available(driver: &str, tools: &[&str], need_root: bool) -> bool {
     let required =
         std::env::var(REQUIRE_VAR).unwrap_or_default().split(',').any(|d| d.trim() == driver || d.trim() == "all");
     assert!(!required, "{REQUIRE_VAR} requires the {driver} driver's tests to run, but {why}");
-    eprintln!("SKIPPED: {driver} conformance test: {why}");
+    skipped(&format!("{driver} conformance test: {why}"));
     false
+}
+
+/// Prints `SKIPPED: …` where it is seen: straight to stderr, past libtest's output capture.
+pub fn skipped(what: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {what}");
 }
 
 fn is_root() -> bool {
