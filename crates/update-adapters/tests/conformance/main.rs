@@ -73,6 +73,11 @@ macro_rules! conformance {
             }
 
             #[test]
+            fn through_the_facade() {
+                run(suite::through_the_facade::<$rig>);
+            }
+
+            #[test]
             fn unsupported_settings_are_refused() {
                 run(suite::unsupported_settings_are_refused::<$rig>);
             }

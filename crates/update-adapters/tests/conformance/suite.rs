@@ -282,6 +282,53 @@ pub fn rollback_after_commit<R: Rig>() {
     assert_eq!(status(&rig).booted.as_deref(), Some(first));
 }
 
+/// The same update through libupdate's `Updater`, the code path of `update`, `update --now`,
+/// `update status`, `update mark-good` and `update history`.
+pub fn through_the_facade<R: Rig>() {
+    let mut rig = R::new();
+    let bundle = rig.artifact("2.0.0", Artifact::Signed);
+    let paths = rig.harness().paths.clone();
+    let rel = bundle.strip_prefix(paths.root()).expect("rigs build update files under the root");
+    let config =
+        format!("driver = \"{}\"\nsource = \"file:///{}\"\nlog = \"/var/log/update.log\"\n", R::DRIVER, rel.display());
+    std::fs::create_dir_all(paths.config_dir()).unwrap();
+    std::fs::write(paths.config_file(), config).unwrap();
+    let factory: &'static dyn DriverFactory = Box::leak(rig.factory());
+    let updater = libupdate::Updater::open(paths.clone(), vec![factory]).unwrap();
+    let before = updater.status().unwrap();
+
+    let check = updater.check().unwrap();
+    assert_eq!(check.driver, R::DRIVER);
+    let found = check.available.as_ref().map(|c| c.info.version.clone());
+    assert_eq!(found, Some(Version::new(2, 0, 0)), "{:?}", check.skipped);
+
+    let report = updater.install_now(true).unwrap();
+    let installed = report.installed.expect("an install");
+    assert!(!report.rebooted);
+    assert_eq!(installed.version, Version::new(2, 0, 0));
+    let s = updater.status().unwrap();
+    assert_eq!(s.primary.as_deref(), Some(installed.slot.as_str()), "{s:#?}");
+    assert_eq!(s.booted, before.booted);
+
+    rig.reboot();
+    let s = updater.status().unwrap();
+    assert_eq!(s.booted.as_deref(), Some(installed.slot.as_str()), "{s:#?}");
+    assert_eq!(s.version, Some(Version::new(2, 0, 0)));
+    if factory.capabilities().has(Capability::MarkGood) {
+        updater.mark_good().unwrap();
+    }
+    // The same file again is not newer: refused, and nothing is written.
+    let snapshot = rig.snapshot();
+    let e = updater.install_now(true).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Refused, "{e}");
+    assert!(snapshot == rig.snapshot());
+
+    let history = updater.history().unwrap();
+    let installs: Vec<_> =
+        history.iter().filter(|r| matches!(r.action, update_core::audit::AuditAction::Install)).collect();
+    assert!(installs.len() >= 2, "an install and a refusal: {history:#?}");
+}
+
 /// Keys the tool cannot honour are refused with "… is not supported by the <driver> driver",
 /// before anything is written.
 pub fn unsupported_settings_are_refused<R: Rig>() {
