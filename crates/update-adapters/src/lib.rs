@@ -40,6 +40,7 @@ pub mod swupd;
 #[cfg(feature = "swupdate")]
 pub mod swupdate;
 
+use update_core::audit::{AuditAction, Outcome};
 use update_core::driver::{Context, DriverFactory};
 use update_core::{Error, Result};
 
@@ -74,4 +75,17 @@ pub fn reboot(command: &[String], ctx: &Context<'_>) -> Result<()> {
     } else {
         Err(Error::Other(format!("reboot command {command:?} failed with {status}")))
     }
+}
+
+/// Records a bootloader fallback (status found the device back on the old slot) as a warning
+/// and an audit record, once per distinct fallback (remembered in
+/// `/var/lib/update/<driver>-fallback`).
+pub fn note_fallback(ctx: &Context<'_>, driver: &str, message: &str) {
+    let marker = ctx.paths.state_dir().join(format!("{driver}-fallback"));
+    if std::fs::read_to_string(&marker).is_ok_and(|s| s.trim() == message) {
+        return;
+    }
+    ctx.events.warn(&format!("automatic fallback: {message}"));
+    ctx.events.audit(ctx.events.record(AuditAction::Fallback, Outcome::Ok).driver(driver).message(message));
+    let _ = update_core::atomic::write_atomic(&marker, message.as_bytes(), 0o644);
 }

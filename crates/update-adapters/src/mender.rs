@@ -453,7 +453,7 @@ impl Driver for MenderDriver {
         capabilities()
     }
 
-    fn status(&mut self, _ctx: &Context<'_>) -> Result<Status> {
+    fn status(&mut self, ctx: &Context<'_>) -> Result<Status> {
         let booted = self.booted()?;
         let (primary, trial, bootcount, bootlimit) = self.boot_vars()?;
         let primary = primary.or(booted);
@@ -484,7 +484,7 @@ impl Driver for MenderDriver {
                 }
             })
             .collect();
-        Ok(Status {
+        let status = Status {
             driver: NAME.into(),
             compatible: None,
             version: booted.and_then(|b| records.versions.get(b)).and_then(|n| version_of_name(n)),
@@ -494,7 +494,11 @@ impl Driver for MenderDriver {
             fallback: failed.map(|f| {
                 format!("slot {f}{} failed to boot; running slot {}", records.label(&f), booted.unwrap_or("?"))
             }),
-        })
+        };
+        if let Some(f) = &status.fallback {
+            crate::note_fallback(ctx, NAME, f);
+        }
+        Ok(status)
     }
 
     fn inspect(&mut self, ctx: &Context<'_>, request: &InstallRequest) -> Result<BundleInfo> {
@@ -518,9 +522,9 @@ impl Driver for MenderDriver {
         let booted = self.booted_required()?;
         let target = if booted == "A" { "B" } else { "A" };
         let mut records = self.records(Some(booted))?;
-        let (primary, trial, _, _) = self.boot_vars()?;
-        if records.pending.is_some() && (trial || primary != Some(booted)) {
-            // An earlier install is uncommitted (or fell back): let mender close it first.
+        if records.pending.is_some() {
+            // An earlier install is uncommitted, or fell back: let mender close it first (mender
+            // answers 2, "nothing to roll back", when there is nothing).
             let _ = self.tool.run(self.args("rollback"));
         }
         self.preverify(ctx, request)?;
@@ -550,11 +554,8 @@ impl Driver for MenderDriver {
         let mut records = self.records(Some(booted))?;
         let (primary, trial, _, _) = self.boot_vars()?;
         if !trial || primary != Some(booted) {
-            if records.pending.as_deref().is_some_and(|p| p != booted) {
-                return Err(Error::Refused(format!(
-                    "slot {booted} runs, but the update went to the other slot; nothing of it to commit"
-                )));
-            }
+            // Nothing on trial here (or the trial is the other slot's, not running): the running
+            // slot is already the committed one, e.g. after a fallback.
             return Ok(SlotChange {
                 slot: booted.into(),
                 message: format!("slot {booted}{} is already good", records.label(booted)),

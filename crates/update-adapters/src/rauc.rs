@@ -365,8 +365,12 @@ impl Driver for RaucDriver {
         capabilities()
     }
 
-    fn status(&mut self, _ctx: &Context<'_>) -> Result<Status> {
-        Ok(self.rauc_status()?.to_status())
+    fn status(&mut self, ctx: &Context<'_>) -> Result<Status> {
+        let status = self.rauc_status()?.to_status();
+        if let Some(f) = &status.fallback {
+            crate::note_fallback(ctx, NAME, f);
+        }
+        Ok(status)
     }
 
     fn inspect(&mut self, _ctx: &Context<'_>, request: &InstallRequest) -> Result<BundleInfo> {

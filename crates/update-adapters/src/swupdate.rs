@@ -416,7 +416,7 @@ impl Driver for SwupdateDriver {
         capabilities()
     }
 
-    fn status(&mut self, _ctx: &Context<'_>) -> Result<Status> {
+    fn status(&mut self, ctx: &Context<'_>) -> Result<Status> {
         let vars = BootVars::from_env(&self.env.read()?);
         let booted = self.booted()?;
         let records = Records::load(&self.paths, RECORDS)?;
@@ -447,7 +447,7 @@ impl Driver for SwupdateDriver {
                 }
             })
             .collect();
-        Ok(Status {
+        let status = Status {
             driver: NAME.into(),
             compatible: None,
             version: booted.as_deref().and_then(version_of),
@@ -461,7 +461,11 @@ impl Driver for SwupdateDriver {
                     booted.as_deref().unwrap_or("?")
                 )
             }),
-        })
+        };
+        if let Some(f) = &status.fallback {
+            crate::note_fallback(ctx, NAME, f);
+        }
+        Ok(status)
     }
 
     fn inspect(&mut self, _ctx: &Context<'_>, request: &InstallRequest) -> Result<BundleInfo> {

@@ -213,7 +213,28 @@ pub fn failed_boot_falls_back<R: Rig>() {
     assert_eq!(s.booted.as_deref(), Some(first), "{s:#?}");
     assert_eq!(slot(&s, second).state, SlotState::Bad, "{s:#?}");
     assert!(s.fallback.as_deref().is_some_and(|f| f.contains(second)), "{s:#?}");
+    let audits = |rig: &R| rig.harness().events.lines.borrow().iter().filter(|l| l.contains("Fallback")).count();
+    assert_eq!(audits(&rig), 1, "the fallback is audited: {:#?}", rig.harness().events.lines.borrow());
+    status(&rig);
+    assert_eq!(audits(&rig), 1, "the fallback is audited once");
     assert_eq!(s.version.as_ref().map(ToString::to_string), R::FACTORY_VERSION.map(str::to_owned), "{s:#?}");
+
+    // The old slot passes its health checks; the device takes the next update normally.
+    let h = rig.harness();
+    let mut d = h.driver(rig.factory().as_ref());
+    if d.capabilities().has(Capability::MarkGood) {
+        d.mark_good(&h.ctx()).unwrap();
+    }
+    let s = status(&rig);
+    assert_eq!(slot(&s, first).state, SlotState::Good, "{s:#?}");
+    assert_eq!(s.primary.as_deref(), Some(first), "{s:#?}");
+    let again = install(&mut rig, "3.0.0");
+    assert_eq!(again.slot, second);
+    rig.reboot();
+    let s = status(&rig);
+    assert_eq!(s.booted.as_deref(), Some(second), "{s:#?}");
+    assert_eq!(s.version, Some(Version::new(3, 0, 0)), "{s:#?}");
+    assert_eq!(s.fallback, None, "{s:#?}");
 }
 
 /// `update rollback` while a new slot is on trial sends the device back to the previous one.
