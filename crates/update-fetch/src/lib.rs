@@ -111,7 +111,8 @@ fn source_err(url: &str, reason: impl Into<String>) -> Error {
 }
 
 fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(if what == "key" { "read TLS key" } else { "read TLS certificate" }, path, e))
+    std::fs::read(path)
+        .map_err(|e| Error::io(if what == "key" { "read TLS key" } else { "read TLS certificate" }, path, e))
 }
 
 fn certificates(path: &Path) -> Result<Vec<Certificate<'static>>> {
@@ -123,7 +124,11 @@ fn certificates(path: &Path) -> Result<Vec<Certificate<'static>>> {
         })
         .collect();
     if certs.is_empty() {
-        return Err(Error::InvalidValue { what: "certificate".into(), value: path.display().to_string(), reason: "no PEM certificate in the file".into() });
+        return Err(Error::InvalidValue {
+            what: "certificate".into(),
+            value: path.display().to_string(),
+            reason: "no PEM certificate in the file".into(),
+        });
     }
     Ok(certs)
 }
@@ -144,7 +149,8 @@ impl Fetcher {
                 return Err(Error::InvalidValue {
                     what: "secure".into(),
                     value: "true".into(),
-                    reason: "mutual TLS needs `update config client-cert PATH` and `update config client-key PATH`".into(),
+                    reason: "mutual TLS needs `update config client-cert PATH` and `update config client-key PATH`"
+                        .into(),
                 });
             };
             let chain = certificates(cert)?;
@@ -170,7 +176,10 @@ impl Fetcher {
         match url.split_once("://").map(|(s, _)| s) {
             Some("https" | "file") => Ok(()),
             Some("http") if self.opts.plaintext == Plaintext::AllowVerifiedContent => Ok(()),
-            Some("http") => Err(source_err(url, "plain http:// is refused here; use https:// (or signed repository metadata, which allows http://)")),
+            Some("http") => Err(source_err(
+                url,
+                "plain http:// is refused here; use https:// (or signed repository metadata, which allows http://)",
+            )),
             _ => Err(source_err(url, "expected an https://, http:// or file:// URL")),
         }
     }
@@ -202,7 +211,14 @@ impl Fetcher {
     /// # Errors
     /// [`Error::Source`] after the last attempt; [`Error::Verification`] for size or hash
     /// violations (the partial file is then discarded: it cannot become right by resuming).
-    pub fn download(&self, url: &str, dest: &Path, max_bytes: u64, expected: Option<(u64, &str)>, progress: &dyn Progress) -> Result<()> {
+    pub fn download(
+        &self,
+        url: &str,
+        dest: &Path,
+        max_bytes: u64,
+        expected: Option<(u64, &str)>,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         self.check_scheme(url)?;
         let partial = with_suffix(dest, ".partial");
         let marker = with_suffix(dest, ".partial.json");
@@ -262,7 +278,12 @@ impl Fetcher {
         }
         let remaining = max_bytes.saturating_sub(have);
         let body_timeout = Duration::from_secs(60 + remaining / self.opts.min_rate.max(1));
-        let resp = req.config().timeout_recv_body(Some(body_timeout)).build().call().map_err(|e| source_err(url, e.to_string()))?;
+        let resp = req
+            .config()
+            .timeout_recv_body(Some(body_timeout))
+            .build()
+            .call()
+            .map_err(|e| source_err(url, e.to_string()))?;
         let status = resp.status().as_u16();
         let validator = resp
             .headers()
@@ -271,7 +292,9 @@ impl Fetcher {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let (mut out, start) = match status {
-            206 if have > 0 => (OpenOptions::new().append(true).open(partial).map_err(|e| Error::io("open", partial, e))?, have),
+            206 if have > 0 => {
+                (OpenOptions::new().append(true).open(partial).map_err(|e| Error::io("open", partial, e))?, have)
+            }
             200 => (File::create(partial).map_err(|e| Error::io("create", partial, e))?, 0),
             416 if have > 0 => return Ok(()), // we already have every byte
             s => return Err(source_err(url, format!("HTTP status {s}"))),

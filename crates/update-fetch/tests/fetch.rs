@@ -81,7 +81,8 @@ fn world() -> World {
 
 fn serve(w: &World, body: Arc<Vec<u8>>, faults: Vec<Fault>, mutual: bool) -> Server {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
+    let builder =
+        rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
     let builder = if mutual {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(w.ca1.clone()).unwrap();
@@ -134,14 +135,20 @@ fn serve(w: &World, body: Arc<Vec<u8>>, faults: Vec<Fault>, mutual: bool) -> Ser
 fn respond(out: &mut impl Write, body: &[u8], range: Option<usize>, fault: Fault) -> std::io::Result<()> {
     let etag = "\"v1\"";
     match (fault, range) {
-        (Fault::Status503, _) => write!(out, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+        (Fault::Status503, _) => {
+            write!(out, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        }
         (Fault::TooMuch, _) => {
             write!(out, "HTTP/1.1 200 OK\r\nConnection: close\r\nETag: {etag}\r\n\r\n")?;
             out.write_all(body)?;
             out.write_all(body)
         }
         (Fault::IgnoreRange, _) | (_, None) => {
-            write!(out, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: {etag}\r\nConnection: close\r\n\r\n", body.len())?;
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: {etag}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )?;
             let n = if let Fault::Truncate(n) = fault { n } else { body.len() };
             out.write_all(&body[..n])
         }
@@ -178,7 +185,13 @@ fn sha(b: &[u8]) -> String {
 }
 
 fn get(f: &Fetcher, s: &Server, dest: &Path, b: &[u8]) -> update_core::Result<()> {
-    f.download(&format!("https://localhost:{}/bundle", s.port), dest, b.len() as u64, Some((b.len() as u64, &sha(b))), &NoProgress)
+    f.download(
+        &format!("https://localhost:{}/bundle", s.port),
+        dest,
+        b.len() as u64,
+        Some((b.len() as u64, &sha(b))),
+        &NoProgress,
+    )
 }
 
 #[test]
@@ -246,7 +259,13 @@ fn a_wrong_hash_is_refused_and_not_installed() {
     let dest = w.pki.path("out.bundle");
     let f = Fetcher::new(options(&w)).unwrap();
     let e = f
-        .download(&format!("https://localhost:{}/b", s.port), &dest, b.len() as u64, Some((b.len() as u64, &sha(b"other"))), &NoProgress)
+        .download(
+            &format!("https://localhost:{}/b", s.port),
+            &dest,
+            b.len() as u64,
+            Some((b.len() as u64, &sha(b"other"))),
+            &NoProgress,
+        )
         .unwrap_err();
     assert!(matches!(e, Error::Verification { .. }), "{e}");
     assert!(!dest.exists());
@@ -297,6 +316,7 @@ fn plain_http_needs_verified_content() {
     let w = world();
     let f = Fetcher::new(options(&w)).unwrap();
     assert!(f.get_bytes("http://127.0.0.1:9/x", 10).unwrap_err().to_string().contains("plain http"));
-    let f = Fetcher::new(FetchOptions { plaintext: Plaintext::AllowVerifiedContent, attempts: 1, ..options(&w) }).unwrap();
+    let f =
+        Fetcher::new(FetchOptions { plaintext: Plaintext::AllowVerifiedContent, attempts: 1, ..options(&w) }).unwrap();
     assert_eq!(f.get_bytes("http://127.0.0.1:9/x", 10).unwrap_err().kind(), ErrorKind::Source);
 }
