@@ -165,6 +165,10 @@ impl Tool {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        self.command_of(args.into_iter().map(|a| a.as_ref().to_owned()).collect())
+    }
+
+    fn command_of(&self, args: Vec<OsString>) -> Command {
         let mut cmd = Command::new(&self.program);
         cmd.args(args).stdin(Stdio::null());
         if let Some(p) = &self.spec.path {
@@ -200,8 +204,13 @@ impl Tool {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        self.run_lines_of(args.into_iter().map(|a| a.as_ref().to_owned()).collect(), on_line)
+    }
+
+    // The one non-generic body behind the generic entry points (keeps the binary small).
+    fn run_lines_of(&self, args: Vec<OsString>, on_line: &mut dyn FnMut(&str)) -> Result<Output> {
         use std::os::unix::process::CommandExt;
-        let mut cmd = self.command(args);
+        let mut cmd = self.command_of(args);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         if self.timeout.is_some() {
             // Its own process group, so a timeout ends the tool and its helpers, and nothing else.
@@ -266,7 +275,7 @@ impl Tool {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let out = self.run(args)?;
+        let out = self.run_lines_of(args.into_iter().map(|a| a.as_ref().to_owned()).collect(), &mut |_| {})?;
         if out.success() { Ok(out) } else { Err(self.failure(op, &out, classify)) }
     }
 
