@@ -23,6 +23,16 @@ pub fn factories() -> Vec<&'static dyn DriverFactory> {
     vec![
         #[cfg(feature = "native")]
         &update_native::FACTORY,
+        #[cfg(feature = "rauc")]
+        &update_adapters::rauc::FACTORY,
+        #[cfg(feature = "swupdate")]
+        &update_adapters::swupdate::FACTORY,
+        #[cfg(feature = "mender")]
+        &update_adapters::mender::FACTORY,
+        #[cfg(feature = "ostree")]
+        &update_adapters::ostree::FACTORY,
+        #[cfg(feature = "swupd")]
+        &update_adapters::swupd::FACTORY,
     ]
 }
 
