@@ -17,6 +17,17 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("grub-emu", "grub-emu"),
     ("mtools", "mcopy"),
     ("dosfstools", "mkfs.vfat"),
+    ("rauc", "rauc"),
+    ("dbus-daemon", "dbus-daemon"),
+    ("squashfs-tools", "mksquashfs"),
+    ("swupdate", "swupdate"),
+    ("cpio", "cpio"),
+    ("openssl", "openssl"),
+    ("mender-client", "mender"),
+    ("mender-artifact", "mender-artifact"),
+    ("ostree", "ostree"),
+    ("gpg", "gpg"),
+    ("gpg-agent", "gpg-agent"),
 ];
 
 /// The workspace root.

@@ -31,6 +31,9 @@ pub use log::{Logger, Severity};
 pub use registry::{DriverReport, PROBE_ORDER};
 pub use settings::Setting;
 
+/// The `operation` of the NotSupported error a driver without `inspect` returns.
+const INSPECT_OPERATION: &str = "inspecting an update";
+
 /// How long an operation waits for the install lock before reporting "busy".
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -59,6 +62,9 @@ pub struct CheckReport {
     /// Whether the source named a single file (an ineligible one is then an error).
     #[serde(skip)]
     pub single_file: bool,
+    /// A single update file the driver cannot inspect (it checks it itself at install).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uninspected: Option<PathBuf>,
 }
 
 /// An eligible update.
@@ -516,19 +522,28 @@ impl Updater {
             let req = InstallRequest { bundle: path.clone(), verify: self.config.verify };
             let info = match driver.inspect(&ctx, &req) {
                 Ok(info) => info,
-                Err(Error::NotSupported { .. }) => {
-                    // The driver cannot look inside: a single file is installed as it is.
-                    return Ok(CheckReport {
-                        driver: driver.name().into(),
-                        installed: status.version.as_ref().map(ToString::to_string),
-                        available: None,
-                        skipped: vec![Skipped {
-                            path,
-                            reason: "the driver cannot inspect updates; use --now".into(),
-                            kind: update_core::ErrorKind::NotSupported.as_str(),
-                        }],
-                        single_file: offer.single,
+                Err(Error::NotSupported { operation, .. }) if operation == INSPECT_OPERATION => {
+                    // The driver cannot look inside: a single named file is installed as it is
+                    // (the driver and its tool verify it); in a directory it cannot be chosen.
+                    if offer.single {
+                        return Ok(CheckReport {
+                            driver: driver.name().into(),
+                            installed: status.version.as_ref().map(ToString::to_string),
+                            available: None,
+                            skipped: Vec::new(),
+                            single_file: true,
+                            uninspected: Some(path),
+                        });
+                    }
+                    skipped.push(Skipped {
+                        path,
+                        reason: format!(
+                            "the {} driver cannot inspect updates; name the file as the source",
+                            driver.name()
+                        ),
+                        kind: update_core::ErrorKind::NotSupported.as_str(),
                     });
+                    continue;
                 }
                 Err(e) => {
                     skipped.push(Skipped { path, reason: e.to_string(), kind: e.kind().as_str() });
@@ -549,6 +564,7 @@ impl Updater {
             available: best,
             skipped,
             single_file: offer.single,
+            uninspected: None,
         })
     }
 
@@ -587,6 +603,10 @@ impl Updater {
                 return self.fail(e);
             }
         };
+        if let (None, Some(path)) = (&check.available, &check.uninspected) {
+            let path = path.clone();
+            return self.install_file(driver.as_mut(), check, &path, "an uninspected update", lock, noreboot);
+        }
         let Some(candidate) = check.available.clone() else {
             let reasons: Vec<String> =
                 check.skipped.iter().map(|s| format!("{}: {}", s.path.display(), s.reason)).collect();
@@ -626,9 +646,23 @@ impl Updater {
             check.available = None;
             return Ok(InstallReport { check, installed: None, rebooted: false });
         }
+        let label = candidate.info.version.to_string();
+        self.install_file(driver.as_mut(), check, &candidate.path, &label, lock, noreboot)
+    }
+
+    /// Installs one chosen file through the driver, audits it, and reboots unless `noreboot`.
+    fn install_file(
+        &self,
+        driver: &mut dyn Driver,
+        check: CheckReport,
+        path: &std::path::Path,
+        label: &str,
+        lock: atomic::Lock,
+        noreboot: bool,
+    ) -> Result<InstallReport> {
         let ctx = self.context();
-        let req = InstallRequest { bundle: candidate.path.clone(), verify: self.config.verify };
-        self.log(Severity::Notice, &format!("installing {} from {}", candidate.info.version, candidate.path.display()));
+        let req = InstallRequest { bundle: path.to_owned(), verify: self.config.verify };
+        self.log(Severity::Notice, &format!("installing {label} from {}", path.display()));
         let outcome = match driver.install(&ctx, &req) {
             Ok(o) => o,
             Err(e) => {
@@ -636,7 +670,7 @@ impl Updater {
                     &self
                         .audit_record(AuditAction::Install, outcome_of(&e))
                         .driver(driver.name())
-                        .subject(candidate.path.display().to_string())
+                        .subject(path.display().to_string())
                         .message(e.to_string()),
                 );
                 return self.fail(e);

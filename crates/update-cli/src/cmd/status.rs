@@ -25,7 +25,10 @@ pub fn status(updater: &Updater, json: bool) -> Result<()> {
     for slot in &s.slots {
         let state = match slot.state {
             SlotState::Good => "good".to_owned(),
-            SlotState::Trying => format!("trying ({} boot attempts left)", slot.tries_left.unwrap_or(0)),
+            SlotState::Trying => match slot.tries_left {
+                Some(n) => format!("trying ({n} boot attempts left)"),
+                None => "trying".to_owned(),
+            },
             SlotState::Bad => "bad".to_owned(),
             SlotState::Unknown => "unknown".to_owned(),
         };
