@@ -581,27 +581,11 @@ impl Updater {
         };
         let lock = match atomic::Lock::acquire_within(&self.paths.lock_file(), LOCK_WAIT) {
             Ok(l) => l,
-            Err(e) => {
-                self.write_audit(
-                    &self
-                        .audit_record(AuditAction::Install, Outcome::Refused)
-                        .driver(driver.name())
-                        .message(e.to_string()),
-                );
-                return self.fail(e);
-            }
+            Err(e) => return self.install_failed(driver.name(), None, e),
         };
         let check = match self.check_with(driver.as_mut()) {
             Ok(c) => c,
-            Err(e) => {
-                self.write_audit(
-                    &self
-                        .audit_record(AuditAction::Install, outcome_of(&e))
-                        .driver(driver.name())
-                        .message(e.to_string()),
-                );
-                return self.fail(e);
-            }
+            Err(e) => return self.install_failed(driver.name(), None, e),
         };
         if let (None, Some(path)) = (&check.available, &check.uninspected) {
             let path = path.clone();
@@ -625,13 +609,7 @@ impl Updater {
                 } else {
                     Error::Refused(format!("no eligible update; {}", reasons.join("; ")))
                 };
-                self.write_audit(
-                    &self
-                        .audit_record(AuditAction::Install, Outcome::Refused)
-                        .driver(driver.name())
-                        .message(e.to_string()),
-                );
-                return self.fail(e);
+                return self.install_failed(driver.name(), None, e);
             }
             return Ok(InstallReport { check, installed: None, rebooted: false });
         };
@@ -650,6 +628,17 @@ impl Updater {
         self.install_file(driver.as_mut(), check, &candidate.path, &label, lock, noreboot)
     }
 
+    /// Audits an install that was refused or failed (outcome from the error's kind), logs the
+    /// error and returns it.
+    fn install_failed<T>(&self, driver: &str, subject: Option<&std::path::Path>, e: Error) -> Result<T> {
+        let mut record = self.audit_record(AuditAction::Install, outcome_of(&e)).driver(driver).message(e.to_string());
+        if let Some(p) = subject {
+            record = record.subject(p.display().to_string());
+        }
+        self.write_audit(&record);
+        self.fail(e)
+    }
+
     /// Installs one chosen file through the driver, audits it, and reboots unless `noreboot`.
     fn install_file(
         &self,
@@ -665,16 +654,7 @@ impl Updater {
         self.log(Severity::Notice, &format!("installing {label} from {}", path.display()));
         let outcome = match driver.install(&ctx, &req) {
             Ok(o) => o,
-            Err(e) => {
-                self.write_audit(
-                    &self
-                        .audit_record(AuditAction::Install, outcome_of(&e))
-                        .driver(driver.name())
-                        .subject(path.display().to_string())
-                        .message(e.to_string()),
-                );
-                return self.fail(e);
-            }
+            Err(e) => return self.install_failed(driver.name(), Some(path), e),
         };
         let msg = format!("installed {} into slot {}", outcome.version, outcome.slot);
         self.log(Severity::Notice, &msg);
