@@ -1,0 +1,49 @@
+//! `update-server`: the repository and fleet server of libupdate (DESIGN §7).
+//!
+//! # Design
+//! - **Transport** ([`serve`]): a tokio accept loop doing the rustls handshake itself, then
+//!   hyper (HTTP/1.1 and HTTP/2). Plain HTTP without TLS flags, for a TLS-terminating proxy.
+//! - **Repository** ([`repo`]): the repository directory read-only under `/repo/`, with byte
+//!   ranges and validators so devices resume downloads.
+//! - **Routes** ([`app`]): one [`Router`] built from an [`AppState`]; `main` and the tests
+//!   build the same one.
+//! - **Errors** ([`error`]): one [`ApiError`](error::ApiError) that becomes the response and
+//!   never shows internals.
+
+pub mod error;
+pub mod repo;
+pub mod serve;
+pub mod tls;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::Uri;
+use axum::routing::get;
+
+use crate::error::ApiError;
+use crate::repo::Repository;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The repository served under `/repo/`.
+    pub repo: Arc<Repository>,
+}
+
+/// Every route of the server.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/repo/{*path}", get(repo::serve_file))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {}", uri.path()))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

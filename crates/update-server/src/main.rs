@@ -1,0 +1,111 @@
+//! `update-server`: serves a libupdate repository and the fleet API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+use update_server::error::ServerError;
+use update_server::repo::Repository;
+use update_server::{AppState, app, serve, tls};
+
+/// The libupdate repository and fleet server.
+///
+/// Exit codes: 0 stopped cleanly, 2 usage, 3 a configuration file (repository, certificate,
+/// key, token) is missing or invalid, 9 the socket or the database cannot be opened.
+/// Logging: RUST_LOG (default `info`), on stderr.
+#[derive(Debug, Parser)]
+#[command(name = "update-server", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the repository and the API until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The repository directory (made by `update-tool repo init`), served read-only under /repo/.
+    #[arg(long, value_name = "DIR")]
+    repo: PathBuf,
+    /// The address to listen on, e.g. 0.0.0.0:8443 or [::]:8443.
+    #[arg(long, value_name = "ADDR")]
+    listen: SocketAddr,
+    /// The server certificate chain (PEM, leaf first). Without --tls-cert/--tls-key the server
+    /// speaks plain HTTP, for use behind a TLS-terminating proxy only.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The server's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("update-server: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Command::Serve(args) = cli.command;
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("update-server: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn run(args: ServeArgs) -> Result<(), ServerError> {
+    let repo = Repository::open(&args.repo)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+        _ => None,
+    };
+    let listener =
+        TcpListener::bind(args.listen).await.map_err(|source| ServerError::Listen { addr: args.listen, source })?;
+    let local = listener.local_addr().unwrap_or(args.listen);
+    if tls.is_none() {
+        tracing::warn!("no --tls-cert/--tls-key: serving plain HTTP; only do this behind a TLS-terminating proxy");
+    }
+    tracing::info!(listen = %local, repo = %repo.root().display(), tls = tls.is_some(), "update-server ready");
+    let state = AppState { repo: Arc::new(repo) };
+    serve::serve(listener, tls, app(state), shutdown_signal()).await;
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested");
+}

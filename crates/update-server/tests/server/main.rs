@@ -1,0 +1,7 @@
+//! update-server end to end: a real server on loopback (rustls, certificates from rcgen, a real
+//! SQLite file), driven by reqwest. One test binary; one module per property.
+
+#[allow(dead_code, reason = "shared helpers; not every module uses each one")]
+mod util;
+
+mod range;

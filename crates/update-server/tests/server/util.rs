@@ -1,0 +1,210 @@
+//! A throwaway PKI, a repository directory, and a server on 127.0.0.1 with its clients.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use update_server::repo::Repository;
+use update_server::{AppState, app, serve, tls};
+
+/// A certificate authority.
+pub struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Self {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(rcgen::DnType::CommonName, name);
+        Self { issuer: CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap() }
+    }
+
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    pub fn der(&self) -> CertificateDer<'static> {
+        self.issuer.der().clone()
+    }
+
+    /// A server certificate for `localhost` and 127.0.0.1.
+    pub fn server(&self) -> Identity {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = p.signed_by(&key, &self.issuer).unwrap();
+        Identity { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+    }
+
+    /// A device certificate whose subject CN is `cn`.
+    pub fn device(&self, cn: &str) -> Identity {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = p.signed_by(&key, &self.issuer).unwrap();
+        Identity { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+    }
+}
+
+/// A certificate and its key, PEM.
+#[derive(Clone)]
+pub struct Identity {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl Identity {
+    pub fn write(&self, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        let cert = dir.join(format!("{name}.crt"));
+        let key = dir.join(format!("{name}.key"));
+        std::fs::write(&cert, &self.cert_pem).unwrap();
+        std::fs::write(&key, &self.key_pem).unwrap();
+        (cert, key)
+    }
+}
+
+/// How the test server speaks.
+#[derive(Clone)]
+pub enum Transport {
+    Plain,
+    Tls,
+}
+
+pub struct Options {
+    pub transport: Transport,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { transport: Transport::Tls }
+    }
+}
+
+/// A running server and everything it was made from.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub ca: Ca,
+    pub dir: tempfile::TempDir,
+    pub state: AppState,
+    transport: Transport,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The bytes of the test bundle: 300 KiB, no two 4 KiB blocks alike.
+pub fn bundle_bytes() -> Vec<u8> {
+    (0..300 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()[0] ^ (i >> 12).to_le_bytes()[0])
+        .collect()
+}
+
+pub const BUNDLE_PATH: &str = "targets/0f1e2d.demo-1.1.0.bundle";
+pub const ROOT_JSON: &str = "{\"signed\":{\"_type\":\"root\"},\"signatures\":[]}\n";
+
+impl TestServer {
+    pub async fn start(options: Options) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        std::fs::create_dir_all(repo.join("metadata")).unwrap();
+        std::fs::create_dir_all(repo.join("targets")).unwrap();
+        std::fs::write(repo.join("metadata/root.json"), ROOT_JSON).unwrap();
+        std::fs::write(repo.join(BUNDLE_PATH), bundle_bytes()).unwrap();
+        std::fs::write(repo.join(".secret"), "hidden").unwrap();
+        std::fs::write(dir.path().join("outside.txt"), "outside the repository").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside.txt"), repo.join("escape.txt")).unwrap();
+
+        let ca = Ca::new("snakeoil server CA");
+        let tls = match options.transport {
+            Transport::Plain => None,
+            Transport::Tls => {
+                let (cert, key) = ca.server().write(dir.path(), "server");
+                Some(tls::server_config(&cert, &key).unwrap())
+            }
+        };
+        let state = AppState { repo: Arc::new(Repository::open(&repo).unwrap()) };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel();
+        let router = app(state.clone());
+        let task = tokio::spawn(serve::serve(listener, tls, router, async {
+            let _ = rx.await;
+        }));
+        Self { addr, ca, dir, state, transport: options.transport, shutdown: Some(tx), task: Some(task) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        let scheme = match self.transport {
+            Transport::Plain => "http",
+            Transport::Tls => "https",
+        };
+        format!("{scheme}://localhost:{}{path}", self.addr.port())
+    }
+
+    /// A client trusting this server's CA, presenting `identity` if given.
+    pub fn client(&self, identity: Option<&Identity>) -> reqwest::Client {
+        client_for(self.addr, &[self.ca.der()], identity)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(std::time::Duration::from_secs(15), task).await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+pub fn client_for(addr: SocketAddr, roots: &[CertificateDer<'static>], identity: Option<&Identity>) -> reqwest::Client {
+    let mut store = rustls::RootCertStore::empty();
+    for r in roots {
+        store.add(r.clone()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(store);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(id) => {
+            let chain = CertificateDer::pem_slice_iter(id.cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap();
+            let key = PrivateKeyDer::from_pem_slice(id.key_pem.as_bytes()).unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+    };
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .resolve("localhost", addr)
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// Sends `GET path` over plain HTTP/1.1 exactly as written (reqwest would normalise `%2e%2e`
+/// away) and returns the status code.
+pub async fn raw_get_status(addr: SocketAddr, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).await.unwrap();
+    response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no status in {response:?}"))
+}
