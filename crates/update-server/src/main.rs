@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use update_server::error::ServerError;
 use update_server::repo::Repository;
+use update_server::tls::ClientAuth;
 use update_server::{AppState, app, serve, tls};
 
 /// The libupdate repository and fleet server.
@@ -44,6 +45,14 @@ struct ServeArgs {
     /// The server's private key (PEM).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Mutual TLS: every client must present a certificate issued by this CA (PEM). The device
+    /// id is the certificate's subject common name.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    client_ca: Option<PathBuf>,
+    /// A certificate revocation list (PEM) from the client CA; repeat for several. A device
+    /// certificate it lists is refused during the handshake.
+    #[arg(long = "client-crl", value_name = "PEM", requires = "client_ca")]
+    client_crls: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -75,7 +84,13 @@ fn main() -> ExitCode {
 async fn run(args: ServeArgs) -> Result<(), ServerError> {
     let repo = Repository::open(&args.repo)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+        (Some(cert), Some(key)) => {
+            let client_auth = match &args.client_ca {
+                Some(ca) => ClientAuth::Required { ca: ca.clone(), crls: args.client_crls.clone() },
+                None => ClientAuth::NotRequested,
+            };
+            Some(tls::server_config(cert, key, &client_auth)?)
+        }
         _ => None,
     };
     let listener =
@@ -84,7 +99,13 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
     if tls.is_none() {
         tracing::warn!("no --tls-cert/--tls-key: serving plain HTTP; only do this behind a TLS-terminating proxy");
     }
-    tracing::info!(listen = %local, repo = %repo.root().display(), tls = tls.is_some(), "update-server ready");
+    tracing::info!(
+        listen = %local,
+        repo = %repo.root().display(),
+        tls = tls.is_some(),
+        mutual_tls = args.client_ca.is_some(),
+        "update-server ready"
+    );
     let state = AppState { repo: Arc::new(repo) };
     serve::serve(listener, tls, app(state), shutdown_signal()).await;
     Ok(())

@@ -20,6 +20,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::tls::ClientCertificate;
+
 /// A client that has not finished the TLS handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that has not sent a request's headers by then is dropped (HTTP/1.1).
@@ -34,6 +36,8 @@ pub struct Peer {
     pub remote: SocketAddr,
     /// Whether the connection is TLS.
     pub tls: bool,
+    /// The client certificate the handshake verified (mutual TLS only).
+    pub client: Option<ClientCertificate>,
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets open connections finish
@@ -91,7 +95,7 @@ struct Connection {
 impl Connection {
     async fn run(self, tcp: TcpStream, remote: SocketAddr) {
         let Some(acceptor) = self.acceptor.clone() else {
-            let peer = Peer { remote, tls: false };
+            let peer = Peer { remote, tls: false, client: None };
             return self.http(TokioIo::new(tcp), peer).await;
         };
         let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -105,7 +109,8 @@ impl Connection {
                 return;
             }
         };
-        let peer = Peer { remote, tls: true };
+        let client = stream.get_ref().1.peer_certificates().and_then(<[_]>::first).map(ClientCertificate::from_der);
+        let peer = Peer { remote, tls: true, client };
         self.http(TokioIo::new(stream), peer).await;
     }
 

@@ -1,13 +1,19 @@
 //! TLS: the server certificate and key from PEM files, rustls with the *ring* provider, ALPN
-//! `h2` and `http/1.1`.
+//! `h2` and `http/1.1`, and mutual TLS.
+//!
+//! With mutual TLS ([`ClientAuth::Required`]) every client must present a certificate that
+//! chains to the configured CA (and is not revoked by a configured CRL), or the handshake fails
+//! and no request is read. A device's identity is its certificate's subject common name
+//! ([`ClientCertificate`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
 
 use crate::error::ServerError;
 
@@ -46,21 +52,153 @@ pub fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, ServerErr
         .map_err(|e| ServerError::Invalid { path: path.to_owned(), reason: format!("no usable private key: {e}") })
 }
 
-/// The rustls configuration for `--tls-cert` and `--tls-key`.
+/// Every CRL in a PEM file.
+///
+/// # Errors
+/// The file cannot be read, or holds no valid `X509 CRL` block.
+pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, ServerError> {
+    let pem = read(path, "read the CRL file")?;
+    let crls = CertificateRevocationListDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ServerError::Invalid { path: path.to_owned(), reason: format!("bad PEM: {e}") })?;
+    if crls.is_empty() {
+        return Err(ServerError::Invalid { path: path.to_owned(), reason: "no X509 CRL block".to_owned() });
+    }
+    Ok(crls)
+}
+
+/// Whether clients must authenticate. There is deliberately no "optional certificate" mode:
+/// a server that identifies devices by certificate refuses clients without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// Server authentication only (devices are not identified by TLS).
+    NotRequested,
+    /// Mutual TLS: every client presents a certificate issued by a CA in `ca` (PEM, one or
+    /// more certificates) that no CRL in `crls` revokes.
+    Required {
+        /// The CA bundle devices' certificates must chain to.
+        ca: PathBuf,
+        /// Revocation lists (PEM) issued by that CA; only the client's own certificate is
+        /// checked, and a certificate whose status no list gives is refused.
+        crls: Vec<PathBuf>,
+    },
+}
+
+/// The rustls configuration for `--tls-cert`, `--tls-key` and the client authentication.
 ///
 /// # Errors
 /// A file is unreadable or invalid, or the key does not match the certificate.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, ServerError> {
+pub fn server_config(cert: &Path, key: &Path, client_auth: &ClientAuth) -> Result<Arc<ServerConfig>, ServerError> {
     let chain = load_certificates(cert)?;
     let private_key = load_private_key(key)?;
     let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| ServerError::Tls(e.to_string()))?;
-    let mut config =
-        builder.with_no_client_auth().with_single_cert(chain, private_key).map_err(|e| ServerError::Invalid {
-            path: key.to_owned(),
-            reason: format!("the key does not fit the certificate {}: {e}", cert.display()),
-        })?;
+    let builder = match client_auth {
+        ClientAuth::NotRequested => builder.with_no_client_auth(),
+        ClientAuth::Required { ca, crls } => {
+            let mut roots = RootCertStore::empty();
+            for anchor in load_certificates(ca)? {
+                roots.add(anchor).map_err(|e| ServerError::Invalid {
+                    path: ca.clone(),
+                    reason: format!("not a usable CA certificate: {e}"),
+                })?;
+            }
+            let mut revoked = Vec::new();
+            for path in crls {
+                revoked.extend(load_crls(path)?);
+            }
+            let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
+            if !revoked.is_empty() {
+                verifier = verifier.with_crls(revoked).only_check_end_entity_revocation();
+            }
+            let verifier = verifier.build().map_err(|e| ServerError::Tls(format!("client verification: {e}")))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_single_cert(chain, private_key).map_err(|e| ServerError::Invalid {
+        path: key.to_owned(),
+        reason: format!("the key does not fit the certificate {}: {e}", cert.display()),
+    })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// What the server takes from a verified client certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    /// The subject's common name, when there is exactly one and it is a string.
+    pub common_name: Option<String>,
+}
+
+impl ClientCertificate {
+    /// Reads the end-entity certificate the handshake verified. A certificate rustls accepted
+    /// but x509-parser cannot read yields no common name (the device is then refused).
+    #[must_use]
+    pub fn from_der(der: &CertificateDer<'_>) -> Self {
+        let common_name = x509_parser::parse_x509_certificate(der.as_ref()).ok().and_then(|(_, cert)| {
+            let mut names = cert.subject().iter_common_name();
+            let first = names.next()?.as_str().ok()?.to_owned();
+            names.next().is_none().then_some(first)
+        });
+        Self { common_name }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{CertificateParams, DnType, KeyPair};
+
+    use super::*;
+
+    fn cert_with(cns: &[&str]) -> (rcgen::Certificate, KeyPair) {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name.push(DnType::OrganizationName, "snakeoil");
+        for cn in cns {
+            p.distinguished_name.push(DnType::CommonName, *cn);
+        }
+        (p.self_signed(&key).unwrap(), key)
+    }
+
+    #[test]
+    fn the_device_id_is_the_single_common_name() {
+        let (cert, _) = cert_with(&["device-0001"]);
+        assert_eq!(ClientCertificate::from_der(cert.der()).common_name.as_deref(), Some("device-0001"));
+        let (cert, _) = cert_with(&[]);
+        assert_eq!(ClientCertificate::from_der(cert.der()).common_name, None);
+        assert_eq!(ClientCertificate::from_der(&CertificateDer::from(vec![0x30, 0x00])).common_name, None);
+    }
+
+    #[test]
+    fn bad_files_are_named_and_never_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let e = server_config(&missing, &missing, &ClientAuth::NotRequested).unwrap_err();
+        assert!(matches!(e, ServerError::Io { .. }) && e.to_string().contains("missing.pem"), "{e}");
+        assert_eq!(e.exit_code(), 3);
+
+        let (cert, key) = cert_with(&["server"]);
+        let (_, other_key) = cert_with(&["server"]);
+        let cert_path = dir.path().join("server.crt");
+        let key_path = dir.path().join("server.key");
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, other_key.serialize_pem()).unwrap();
+        std::fs::write(&garbage, "SECRET-CONTENT").unwrap();
+        let e = server_config(&cert_path, &key_path, &ClientAuth::NotRequested).unwrap_err();
+        assert!(e.to_string().contains("does not fit"), "{e}");
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        server_config(&cert_path, &key_path, &ClientAuth::NotRequested).unwrap();
+
+        for (c, k) in [(&garbage, &key_path), (&cert_path, &garbage)] {
+            let e = server_config(c, k, &ClientAuth::NotRequested).unwrap_err();
+            assert!(matches!(e, ServerError::Invalid { .. }), "{e}");
+            assert!(!e.to_string().contains("SECRET"), "{e}");
+        }
+        let auth = ClientAuth::Required { ca: cert_path.clone(), crls: vec![garbage.clone()] };
+        let e = server_config(&cert_path, &key_path, &auth).unwrap_err();
+        assert!(e.to_string().contains("garbage.pem"), "{e}");
+    }
 }

@@ -4,4 +4,5 @@
 #[allow(dead_code, reason = "shared helpers; not every module uses each one")]
 mod util;
 
+mod mtls;
 mod range;

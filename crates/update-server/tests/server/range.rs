@@ -11,7 +11,7 @@ use crate::util::{BUNDLE_PATH, Options, ROOT_JSON, TestServer, Transport, bundle
 
 #[tokio::test]
 async fn whole_file_with_length_and_validators() {
-    let server = TestServer::start(Options::default()).await;
+    let server = TestServer::start(Options { transport: Transport::Tls, ..Options::default() }).await;
     let client = server.client(None);
     let r = client.get(server.url(&format!("/repo/{BUNDLE_PATH}"))).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
@@ -38,7 +38,7 @@ async fn whole_file_with_length_and_validators() {
 
 #[tokio::test]
 async fn byte_ranges_are_exact() {
-    let server = TestServer::start(Options::default()).await;
+    let server = TestServer::start(Options { transport: Transport::Tls, ..Options::default() }).await;
     let client = server.client(None);
     let url = server.url(&format!("/repo/{BUNDLE_PATH}"));
     let all = bundle_bytes();
@@ -65,7 +65,7 @@ async fn byte_ranges_are_exact() {
 
 #[tokio::test]
 async fn ranges_outside_the_file_are_416() {
-    let server = TestServer::start(Options::default()).await;
+    let server = TestServer::start(Options { transport: Transport::Tls, ..Options::default() }).await;
     let client = server.client(None);
     let url = server.url(&format!("/repo/{BUNDLE_PATH}"));
     let n = bundle_bytes().len();
@@ -79,7 +79,7 @@ async fn ranges_outside_the_file_are_416() {
 
 #[tokio::test]
 async fn if_range_resumes_only_the_same_file() {
-    let server = TestServer::start(Options::default()).await;
+    let server = TestServer::start(Options { transport: Transport::Tls, ..Options::default() }).await;
     let client = server.client(None);
     let url = server.url(&format!("/repo/{BUNDLE_PATH}"));
     let first = client.get(&url).send().await.unwrap();
@@ -111,7 +111,7 @@ async fn if_range_resumes_only_the_same_file() {
 
 #[tokio::test]
 async fn revalidation_is_304() {
-    let server = TestServer::start(Options::default()).await;
+    let server = TestServer::start(Options { transport: Transport::Tls, ..Options::default() }).await;
     let client = server.client(None);
     let url = server.url("/repo/metadata/root.json");
     let first = client.get(&url).send().await.unwrap();
@@ -127,7 +127,7 @@ async fn revalidation_is_304() {
 
 #[tokio::test]
 async fn only_files_inside_the_repository_are_served() {
-    let server = TestServer::start(Options { transport: Transport::Plain }).await;
+    let server = TestServer::start(Options { transport: Transport::Plain, ..Options::default() }).await;
     assert_eq!(raw_get_status(server.addr, "/repo/metadata/root.json").await, 200);
     for path in [
         "/repo/../outside.txt",

@@ -44,13 +44,47 @@ impl Ca {
 
     /// A device certificate whose subject CN is `cn`.
     pub fn device(&self, cn: &str) -> Identity {
+        self.device_with_serial(cn, rand_serial())
+    }
+
+    /// A device certificate with a chosen serial number (to revoke it).
+    pub fn device_with_serial(&self, cn: &str, serial: u64) -> Identity {
         let key = KeyPair::generate().unwrap();
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.serial_number = Some(rcgen::SerialNumber::from(serial));
         p.distinguished_name.push(rcgen::DnType::CommonName, cn);
         p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
         let cert = p.signed_by(&key, &self.issuer).unwrap();
         Identity { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
     }
+
+    /// A CRL (PEM) revoking these serial numbers.
+    pub fn crl(&self, revoked: &[u64]) -> String {
+        let now = time::OffsetDateTime::now_utc();
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: now - time::Duration::hours(1),
+            next_update: now + time::Duration::days(7),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|s| rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from(*s),
+                    revocation_time: now - time::Duration::minutes(5),
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params.signed_by(&self.issuer).unwrap().pem().unwrap()
+    }
+}
+
+fn rand_serial() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1000);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A certificate and its key, PEM.
@@ -71,26 +105,33 @@ impl Identity {
 }
 
 /// How the test server speaks.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Transport {
     Plain,
     Tls,
+    /// Clients must present a certificate from `TestServer::device_ca`.
+    MutualTls,
 }
 
 pub struct Options {
     pub transport: Transport,
+    /// Serial numbers of device certificates the CRL revokes (mutual TLS only).
+    pub revoked: Vec<u64>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { transport: Transport::Tls }
+        Self { transport: Transport::MutualTls, revoked: Vec::new() }
     }
 }
 
 /// A running server and everything it was made from.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Issued the server's certificate.
     pub ca: Ca,
+    /// Issues device certificates (mutual TLS).
+    pub device_ca: Ca,
     pub dir: tempfile::TempDir,
     pub state: AppState,
     transport: Transport,
@@ -121,11 +162,25 @@ impl TestServer {
         std::os::unix::fs::symlink(dir.path().join("outside.txt"), repo.join("escape.txt")).unwrap();
 
         let ca = Ca::new("snakeoil server CA");
+        let device_ca = Ca::new("snakeoil device CA");
+        let client_auth = if options.transport == Transport::MutualTls {
+            let ca_path = dir.path().join("device-ca.crt");
+            std::fs::write(&ca_path, device_ca.pem()).unwrap();
+            let mut crls = Vec::new();
+            if !options.revoked.is_empty() {
+                let crl = dir.path().join("devices.crl");
+                std::fs::write(&crl, device_ca.crl(&options.revoked)).unwrap();
+                crls.push(crl);
+            }
+            tls::ClientAuth::Required { ca: ca_path, crls }
+        } else {
+            tls::ClientAuth::NotRequested
+        };
         let tls = match options.transport {
             Transport::Plain => None,
-            Transport::Tls => {
+            Transport::Tls | Transport::MutualTls => {
                 let (cert, key) = ca.server().write(dir.path(), "server");
-                Some(tls::server_config(&cert, &key).unwrap())
+                Some(tls::server_config(&cert, &key, &client_auth).unwrap())
             }
         };
         let state = AppState { repo: Arc::new(Repository::open(&repo).unwrap()) };
@@ -136,13 +191,13 @@ impl TestServer {
         let task = tokio::spawn(serve::serve(listener, tls, router, async {
             let _ = rx.await;
         }));
-        Self { addr, ca, dir, state, transport: options.transport, shutdown: Some(tx), task: Some(task) }
+        Self { addr, ca, device_ca, dir, state, transport: options.transport, shutdown: Some(tx), task: Some(task) }
     }
 
     pub fn url(&self, path: &str) -> String {
         let scheme = match self.transport {
             Transport::Plain => "http",
-            Transport::Tls => "https",
+            Transport::Tls | Transport::MutualTls => "https",
         };
         format!("{scheme}://localhost:{}{path}", self.addr.port())
     }
@@ -150,6 +205,23 @@ impl TestServer {
     /// A client trusting this server's CA, presenting `identity` if given.
     pub fn client(&self, identity: Option<&Identity>) -> reqwest::Client {
         client_for(self.addr, &[self.ca.der()], identity)
+    }
+
+    /// A TLS handshake and one `GET path` without reqwest, so a refusal is seen as the TLS
+    /// error it is: `Ok(status line)` or `Err(the error)`.
+    pub async fn raw_tls_get(&self, identity: Option<&Identity>, path: &str) -> Result<String, String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let config = client_config(&[self.ca.der()], identity);
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        tls.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+        let mut response = Vec::new();
+        tls.read_to_end(&mut response).await.map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&response);
+        Ok(text.lines().next().unwrap_or_default().to_owned())
     }
 
     pub async fn stop(mut self) {
@@ -171,6 +243,18 @@ impl Drop for TestServer {
 }
 
 pub fn client_for(addr: SocketAddr, roots: &[CertificateDer<'static>], identity: Option<&Identity>) -> reqwest::Client {
+    let mut config = client_config(roots, identity);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .resolve("localhost", addr)
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+pub fn client_config(roots: &[CertificateDer<'static>], identity: Option<&Identity>) -> rustls::ClientConfig {
     let mut store = rustls::RootCertStore::empty();
     for r in roots {
         store.add(r.clone()).unwrap();
@@ -179,21 +263,14 @@ pub fn client_for(addr: SocketAddr, roots: &[CertificateDer<'static>], identity:
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(store);
-    let config = match identity {
+    match identity {
         None => builder.with_no_client_auth(),
         Some(id) => {
             let chain = CertificateDer::pem_slice_iter(id.cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap();
             let key = PrivateKeyDer::from_pem_slice(id.key_pem.as_bytes()).unwrap();
             builder.with_client_auth_cert(chain, key).unwrap()
         }
-    };
-    reqwest::Client::builder()
-        .use_preconfigured_tls(config)
-        .resolve("localhost", addr)
-        .no_proxy()
-        .timeout(std::time::Duration::from_secs(20))
-        .build()
-        .unwrap()
+    }
 }
 
 /// Sends `GET path` over plain HTTP/1.1 exactly as written (reqwest would normalise `%2e%2e`
