@@ -12,6 +12,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::store::StoreError;
+
 /// Why the server could not start. Each kind maps to a documented exit code
 /// ([`ServerError::exit_code`], docs/server.md).
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,9 @@ pub enum ServerError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// The database cannot be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// A command-line value is not acceptable.
     #[error("{0}")]
     Usage(String),
@@ -59,7 +64,7 @@ impl ServerError {
         match self {
             ServerError::Usage(_) => 2,
             ServerError::Io { .. } | ServerError::Invalid { .. } | ServerError::Tls(_) => 3,
-            ServerError::Listen { .. } => 9,
+            ServerError::Listen { .. } | ServerError::Store(_) => 9,
         }
     }
 }
@@ -166,6 +171,12 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"update-server\""));
         }
         response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(Box::new(e))
     }
 }
 

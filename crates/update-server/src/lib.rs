@@ -10,31 +10,49 @@
 //! - **Errors** ([`error`]): one [`ApiError`](error::ApiError) that becomes the response and
 //!   never shows internals.
 
+pub mod api;
+pub mod device;
 pub mod error;
 pub mod repo;
 pub mod serve;
+pub mod store;
 pub mod tls;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
-use axum::routing::get;
+use axum::routing::{get, post};
 
+use crate::device::DeviceIdSource;
 use crate::error::ApiError;
 use crate::repo::Repository;
+use crate::store::Store;
+
+/// Largest accepted request body (check-ins and events are a few hundred bytes).
+const MAX_BODY: usize = 64 * 1024;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     /// The repository served under `/repo/`.
     pub repo: Arc<Repository>,
+    /// Devices and events.
+    pub store: Arc<dyn Store>,
+    /// Where device ids come from.
+    pub device_ids: DeviceIdSource,
 }
 
 /// Every route of the server.
 pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/device/checkin", post(api::device::check_in))
+        .route("/device/events", post(api::device::post_event));
     Router::new()
         .route("/repo/{*path}", get(repo::serve_file))
+        .nest("/api/v1", api)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
+use update_server::device::DeviceIdSource;
 use update_server::error::ServerError;
 use update_server::repo::Repository;
+use update_server::store::SqliteStore;
 use update_server::tls::ClientAuth;
 use update_server::{AppState, app, serve, tls};
 
@@ -53,6 +55,13 @@ struct ServeArgs {
     /// certificate it lists is refused during the handshake.
     #[arg(long = "client-crl", value_name = "PEM", requires = "client_ca")]
     client_crls: Vec<PathBuf>,
+    /// The database: sqlite:PATH (created if missing; WAL mode). PostgreSQL is not supported yet.
+    #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
+    db: String,
+    /// TEST ONLY: trust the `device-id` a client puts in its requests instead of a client
+    /// certificate. Anyone can then speak for any device.
+    #[arg(long, conflicts_with = "client_ca")]
+    insecure_device_ids: bool,
 }
 
 fn main() -> ExitCode {
@@ -93,6 +102,22 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         }
         _ => None,
     };
+    if !args.db.starts_with("sqlite:") {
+        return Err(ServerError::Usage(format!(
+            "--db {}: only sqlite:PATH is supported (PostgreSQL is planned)",
+            args.db
+        )));
+    }
+    let store = SqliteStore::open(&args.db).await?;
+    let device_ids = if args.insecure_device_ids {
+        tracing::warn!("--insecure-device-ids: clients name their own device id; for tests only");
+        DeviceIdSource::InsecureRequestField
+    } else {
+        if args.client_ca.is_none() {
+            tracing::warn!("no --client-ca: devices cannot be identified, the device API will refuse every request");
+        }
+        DeviceIdSource::ClientCertificate
+    };
     let listener =
         TcpListener::bind(args.listen).await.map_err(|source| ServerError::Listen { addr: args.listen, source })?;
     let local = listener.local_addr().unwrap_or(args.listen);
@@ -106,7 +131,7 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         mutual_tls = args.client_ca.is_some(),
         "update-server ready"
     );
-    let state = AppState { repo: Arc::new(repo) };
+    let state = AppState { repo: Arc::new(repo), store: Arc::new(store), device_ids };
     serve::serve(listener, tls, app(state), shutdown_signal()).await;
     Ok(())
 }

@@ -4,5 +4,7 @@
 #[allow(dead_code, reason = "shared helpers; not every module uses each one")]
 mod util;
 
+mod device_api;
+mod internal_errors;
 mod mtls;
 mod range;

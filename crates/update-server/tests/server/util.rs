@@ -9,7 +9,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use update_server::device::DeviceIdSource;
 use update_server::repo::Repository;
+use update_server::store::SqliteStore;
 use update_server::{AppState, app, serve, tls};
 
 /// A certificate authority.
@@ -117,11 +119,13 @@ pub struct Options {
     pub transport: Transport,
     /// Serial numbers of device certificates the CRL revokes (mutual TLS only).
     pub revoked: Vec<u64>,
+    /// `--insecure-device-ids`.
+    pub insecure_device_ids: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { transport: Transport::MutualTls, revoked: Vec::new() }
+        Self { transport: Transport::MutualTls, revoked: Vec::new(), insecure_device_ids: false }
     }
 }
 
@@ -183,7 +187,16 @@ impl TestServer {
                 Some(tls::server_config(&cert, &key, &client_auth).unwrap())
             }
         };
-        let state = AppState { repo: Arc::new(Repository::open(&repo).unwrap()) };
+        let db = format!("sqlite:{}", dir.path().join("server.db").display());
+        let state = AppState {
+            repo: Arc::new(Repository::open(&repo).unwrap()),
+            store: Arc::new(SqliteStore::open(&db).await.unwrap()),
+            device_ids: if options.insecure_device_ids {
+                DeviceIdSource::InsecureRequestField
+            } else {
+                DeviceIdSource::ClientCertificate
+            },
+        };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel();

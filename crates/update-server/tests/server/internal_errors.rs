@@ -1,0 +1,60 @@
+//! A store that fails: the client gets 500 and `{"error": "internal"}`, never the cause.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use time::OffsetDateTime;
+use tower::ServiceExt;
+use update_server::device::{DeviceId, DeviceIdSource, Event, Report};
+use update_server::repo::Repository;
+use update_server::store::{DeviceRecord, Store, StoreError, StoredEvent};
+use update_server::{AppState, app};
+
+struct BrokenStore;
+
+fn broken() -> StoreError {
+    StoreError::Query { op: "SELECT secret FROM /var/lib/update-server/server.db", source: "disk I/O error".into() }
+}
+
+#[async_trait]
+impl Store for BrokenStore {
+    async fn check_in(&self, _: &DeviceId, _: &Report, _: OffsetDateTime) -> Result<bool, StoreError> {
+        Err(broken())
+    }
+    async fn append_event(&self, _: &DeviceId, _: &Event, _: OffsetDateTime) -> Result<i64, StoreError> {
+        Err(broken())
+    }
+    async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        Err(broken())
+    }
+    async fn device(&self, _: &DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+        Err(broken())
+    }
+    async fn events(&self, _: &DeviceId, _: i64, _: u32) -> Result<Option<Vec<StoredEvent>>, StoreError> {
+        Err(broken())
+    }
+    async fn request_check(&self, _: &DeviceId, _: OffsetDateTime) -> Result<bool, StoreError> {
+        Err(broken())
+    }
+}
+
+#[tokio::test]
+async fn internal_errors_hide_their_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = AppState {
+        repo: Arc::new(Repository::open(dir.path()).unwrap()),
+        store: Arc::new(BrokenStore),
+        device_ids: DeviceIdSource::InsecureRequestField,
+    };
+    let request = Request::post("/api/v1/device/checkin")
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"device-id": "d1"}"#))
+        .unwrap();
+    let response = app(state).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body, serde_json::json!({"error": "internal", "message": "internal error"}));
+}
