@@ -5,6 +5,9 @@
 //!   hyper (HTTP/1.1 and HTTP/2). Plain HTTP without TLS flags, for a TLS-terminating proxy.
 //! - **Repository** ([`repo`]): the repository directory read-only under `/repo/`, with byte
 //!   ranges and validators so devices resume downloads.
+//! - **Push** ([`push`]): devices hold a server-sent-events stream; an operator's `check-now`
+//!   reaches them at once, and a flag in the store reaches them at the next check-in anyway.
+//! - **Storage** ([`store`]): a [`Store`] trait object; SQLite by default.
 //! - **Routes** ([`app`]): one [`Router`] built from an [`AppState`]; `main` and the tests
 //!   build the same one.
 //! - **Errors** ([`error`]): one [`ApiError`](error::ApiError) that becomes the response and
@@ -13,6 +16,7 @@
 pub mod api;
 pub mod device;
 pub mod error;
+pub mod push;
 pub mod repo;
 pub mod serve;
 pub mod store;
@@ -27,6 +31,7 @@ use axum::routing::{get, post};
 
 use crate::device::DeviceIdSource;
 use crate::error::ApiError;
+use crate::push::PushHub;
 use crate::repo::Repository;
 use crate::store::Store;
 
@@ -42,13 +47,16 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Where device ids come from.
     pub device_ids: DeviceIdSource,
+    /// The devices' open push streams.
+    pub push: Arc<PushHub>,
 }
 
 /// Every route of the server.
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/device/checkin", post(api::device::check_in))
-        .route("/device/events", post(api::device::post_event));
+        .route("/device/events", post(api::device::post_event))
+        .route("/device/push", get(api::device::push));
     Router::new()
         .route("/repo/{*path}", get(repo::serve_file))
         .nest("/api/v1", api)

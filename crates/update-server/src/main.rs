@@ -4,15 +4,20 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use update_server::device::DeviceIdSource;
 use update_server::error::ServerError;
+use update_server::push::PushHub;
 use update_server::repo::Repository;
 use update_server::store::SqliteStore;
 use update_server::tls::ClientAuth;
 use update_server::{AppState, app, serve, tls};
+
+/// Push streams send a keep-alive comment this often.
+const PUSH_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The libupdate repository and fleet server.
 ///
@@ -131,8 +136,14 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         mutual_tls = args.client_ca.is_some(),
         "update-server ready"
     );
-    let state = AppState { repo: Arc::new(repo), store: Arc::new(store), device_ids };
-    serve::serve(listener, tls, app(state), shutdown_signal()).await;
+    let push = Arc::new(PushHub::new(PUSH_KEEP_ALIVE));
+    let state = AppState { repo: Arc::new(repo), store: Arc::new(store), device_ids, push: Arc::clone(&push) };
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Open push streams would hold their connections until the grace period ends.
+        push.close();
+    };
+    serve::serve(listener, tls, app(state), shutdown).await;
     Ok(())
 }
 

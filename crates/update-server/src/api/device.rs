@@ -1,17 +1,23 @@
-//! The device API: check-in and events. A device is identified by its client certificate
+//! The device API: check-in, events and the push stream. A device is identified by its client certificate
 //! ([`DeviceIdSource::ClientCertificate`]); the `device-id` a request may carry is only
 //! trusted with `--insecure-device-ids`, and must otherwise match the certificate.
 
+use std::convert::Infallible;
+
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use tokio_stream::StreamExt;
 
-use super::{Caller, JsonBody};
+use super::{Caller, JsonBody, QueryParams};
 use crate::AppState;
 use crate::device::{DeviceId, DeviceIdSource, EventRequest, Report};
 use crate::error::ApiError;
+use crate::push::Push;
 
 /// Works out which device is calling.
 pub(crate) fn identify(source: DeviceIdSource, caller: &Caller, claimed: Option<&str>) -> Result<DeviceId, ApiError> {
@@ -87,4 +93,42 @@ pub(crate) async fn post_event(
     let seq = state.store.append_event(&device, &event, OffsetDateTime::now_utc()).await?;
     tracing::info!(%device, kind = event.kind.as_str(), version = ?event.version, seq, "device event");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/device/push` query.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) struct PushQuery {
+    /// Only with `--insecure-device-ids`.
+    #[serde(default)]
+    device_id: Option<String>,
+}
+
+fn sse_event(push: Push) -> SseEvent {
+    SseEvent::default().event(push.event_name()).data("{}")
+}
+
+/// `GET /api/v1/device/push`: server-sent events until the device or the server goes away.
+/// Opens with a `: connected` comment; a `check-now` still pending from before the device
+/// connected is sent at once.
+pub(crate) async fn push(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<PushQuery>,
+) -> Result<Response, ApiError> {
+    let device = identify(state.device_ids, &caller, query.device_id.as_deref())?;
+    // Subscribe before reading the flag: a request landing in between is then seen twice
+    // (harmless), never missed.
+    let subscription = state.push.subscribe(&device);
+    let pending = state.store.device(&device).await?.is_some_and(|d| d.check_now_pending);
+    tracing::info!(%device, pending, "push stream opened");
+    let opening = std::iter::once(SseEvent::default().comment("connected"))
+        .chain(pending.then(|| sse_event(Push::CheckNow)))
+        .map(Ok::<_, Infallible>);
+    let stream = tokio_stream::iter(opening).chain(subscription.map(|push| Ok(sse_event(push))));
+    let keep_alive = KeepAlive::new().interval(state.push.keep_alive()).text("keep-alive");
+    let mut response = Sse::new(stream).keep_alive(keep_alive).into_response();
+    // nginx and friends: do not buffer the stream.
+    response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
 }

@@ -15,6 +15,11 @@ use crate::serve::Peer;
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub(crate) struct JsonBody<T>(pub(crate) T);
 
+/// `axum::extract::Query` whose rejection is an [`ApiError`].
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub(crate) struct QueryParams<T>(pub(crate) T);
+
 /// The connection the request came on; `None` when the router is driven without
 /// [`serve`](crate::serve::serve) (unit tests), which then looks like a client without a
 /// certificate.

@@ -8,6 +8,7 @@ use axum::http::{Request, StatusCode};
 use time::OffsetDateTime;
 use tower::ServiceExt;
 use update_server::device::{DeviceId, DeviceIdSource, Event, Report};
+use update_server::push::PushHub;
 use update_server::repo::Repository;
 use update_server::store::{DeviceRecord, Store, StoreError, StoredEvent};
 use update_server::{AppState, app};
@@ -47,6 +48,7 @@ async fn internal_errors_hide_their_cause() {
         repo: Arc::new(Repository::open(dir.path()).unwrap()),
         store: Arc::new(BrokenStore),
         device_ids: DeviceIdSource::InsecureRequestField,
+        push: Arc::new(PushHub::new(std::time::Duration::from_secs(15))),
     };
     let request = Request::post("/api/v1/device/checkin")
         .header("content-type", "application/json")

@@ -7,4 +7,5 @@ mod util;
 mod device_api;
 mod internal_errors;
 mod mtls;
+mod push;
 mod range;

@@ -10,6 +10,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use update_server::device::DeviceIdSource;
+use update_server::push::PushHub;
 use update_server::repo::Repository;
 use update_server::store::SqliteStore;
 use update_server::{AppState, app, serve, tls};
@@ -106,6 +107,9 @@ impl Identity {
     }
 }
 
+/// Push keep-alive in tests (15 s in production).
+pub const PUSH_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// How the test server speaks.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Transport {
@@ -196,6 +200,7 @@ impl TestServer {
             } else {
                 DeviceIdSource::ClientCertificate
             },
+            push: Arc::new(PushHub::new(PUSH_KEEP_ALIVE)),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -237,12 +242,15 @@ impl TestServer {
         Ok(text.lines().next().unwrap_or_default().to_owned())
     }
 
+    /// Stops the server as `main` does: push streams closed, then a graceful shutdown.
     pub async fn stop(mut self) {
+        self.state.push.close();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
-            tokio::time::timeout(std::time::Duration::from_secs(15), task).await.unwrap().unwrap();
+            // Well under the 10 s grace period: nothing may hold a connection open.
+            tokio::time::timeout(std::time::Duration::from_secs(5), task).await.unwrap().unwrap();
         }
     }
 }
