@@ -16,6 +16,7 @@
 pub mod api;
 pub mod device;
 pub mod error;
+pub mod operator;
 pub mod push;
 pub mod repo;
 pub mod serve;
@@ -27,10 +28,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
+use axum::middleware;
 use axum::routing::{get, post};
 
 use crate::device::DeviceIdSource;
 use crate::error::ApiError;
+use crate::operator::OperatorAccess;
 use crate::push::PushHub;
 use crate::repo::Repository;
 use crate::store::Store;
@@ -49,20 +52,31 @@ pub struct AppState {
     pub device_ids: DeviceIdSource,
     /// The devices' open push streams.
     pub push: Arc<PushHub>,
+    /// Who may use the operator API.
+    pub operator: OperatorAccess,
 }
 
 /// Every route of the server.
 pub fn app(state: AppState) -> Router {
+    let operator = Router::new()
+        .route("/devices", get(api::operator::list_devices))
+        .route("/devices/{id}", get(api::operator::get_device))
+        .route("/devices/{id}/events", get(api::operator::list_events))
+        .route("/devices/{id}/check-now", post(api::operator::check_now))
+        .route_layer(middleware::from_fn_with_state(state.clone(), api::operator::require_token));
     let api = Router::new()
+        .route("/health", get(api::health))
         .route("/device/checkin", post(api::device::check_in))
         .route("/device/events", post(api::device::post_event))
-        .route("/device/push", get(api::device::push));
+        .route("/device/push", get(api::device::push))
+        .merge(operator);
     Router::new()
         .route("/repo/{*path}", get(repo::serve_file))
         .nest("/api/v1", api)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(api::log_request))
         .with_state(state)
 }
 

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use update_server::device::DeviceIdSource;
 use update_server::error::ServerError;
+use update_server::operator::{AdminToken, OperatorAccess};
 use update_server::push::PushHub;
 use update_server::repo::Repository;
 use update_server::store::SqliteStore;
@@ -63,6 +64,10 @@ struct ServeArgs {
     /// The database: sqlite:PATH (created if missing; WAL mode). PostgreSQL is not supported yet.
     #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
     db: String,
+    /// The operator API's bearer token: a file holding one line of at least 16 visible ASCII
+    /// characters (mode 0600). Without it the operator API is disabled.
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
     /// TEST ONLY: trust the `device-id` a client puts in its requests instead of a client
     /// certificate. Anyone can then speak for any device.
     #[arg(long, conflicts_with = "client_ca")]
@@ -123,6 +128,13 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         }
         DeviceIdSource::ClientCertificate
     };
+    let operator = match &args.admin_token_file {
+        Some(path) => OperatorAccess::Token(AdminToken::from_file(path)?),
+        None => {
+            tracing::warn!("no --admin-token-file: the operator API is disabled");
+            OperatorAccess::Disabled
+        }
+    };
     let listener =
         TcpListener::bind(args.listen).await.map_err(|source| ServerError::Listen { addr: args.listen, source })?;
     let local = listener.local_addr().unwrap_or(args.listen);
@@ -137,7 +149,8 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         "update-server ready"
     );
     let push = Arc::new(PushHub::new(PUSH_KEEP_ALIVE));
-    let state = AppState { repo: Arc::new(repo), store: Arc::new(store), device_ids, push: Arc::clone(&push) };
+    let state =
+        AppState { repo: Arc::new(repo), store: Arc::new(store), device_ids, push: Arc::clone(&push), operator };
     let shutdown = async move {
         shutdown_signal().await;
         // Open push streams would hold their connections until the grace period ends.

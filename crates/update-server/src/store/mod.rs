@@ -100,6 +100,11 @@ pub struct StoredEvent {
 /// Where devices and events live.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Whether the store answers (the health check). The default says yes.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Records a check-in: creates the device on first contact, replaces what it reported,
     /// and takes its pending check-now request. Returns whether one was pending.
     async fn check_in(&self, device: &DeviceId, report: &Report, now: OffsetDateTime) -> Result<bool, StoreError>;

@@ -153,6 +153,11 @@ async fn ensure_device(conn: &mut SqliteConnection, device: &DeviceId, now: &str
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(query_error("ping"))?;
+        Ok(())
+    }
+
     async fn check_in(&self, device: &DeviceId, report: &Report, now: OffsetDateTime) -> Result<bool, StoreError> {
         let now = format_time(now)?;
         let slots = serde_json::to_string(&report.slots).map_err(|e| StoreError::Corrupt(e.to_string()))?;

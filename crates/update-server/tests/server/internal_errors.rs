@@ -8,6 +8,7 @@ use axum::http::{Request, StatusCode};
 use time::OffsetDateTime;
 use tower::ServiceExt;
 use update_server::device::{DeviceId, DeviceIdSource, Event, Report};
+use update_server::operator::OperatorAccess;
 use update_server::push::PushHub;
 use update_server::repo::Repository;
 use update_server::store::{DeviceRecord, Store, StoreError, StoredEvent};
@@ -49,6 +50,7 @@ async fn internal_errors_hide_their_cause() {
         store: Arc::new(BrokenStore),
         device_ids: DeviceIdSource::InsecureRequestField,
         push: Arc::new(PushHub::new(std::time::Duration::from_secs(15))),
+        operator: OperatorAccess::Disabled,
     };
     let request = Request::post("/api/v1/device/checkin")
         .header("content-type", "application/json")

@@ -7,5 +7,6 @@ mod util;
 mod device_api;
 mod internal_errors;
 mod mtls;
+mod operator;
 mod push;
 mod range;

@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use update_server::device::DeviceId;
-use update_server::push::Push;
 
-use crate::util::{Options, PUSH_KEEP_ALIVE, TestServer, Transport};
+use crate::util::{ADMIN_TOKEN, Options, PUSH_KEEP_ALIVE, TestServer, Transport};
 
 /// Reads a server-sent-events response as text.
 pub struct SseReader {
@@ -58,11 +57,17 @@ impl SseReader {
     }
 }
 
-/// What `POST /api/v1/devices/{id}/check-now` does.
-async fn ask_check_now(server: &TestServer, device: &str) {
-    let id = DeviceId::parse(device).unwrap();
-    assert!(server.state.store.request_check(&id, time::OffsetDateTime::now_utc()).await.unwrap());
-    server.state.push.send(&id, Push::CheckNow);
+/// The operator asks: `POST /api/v1/devices/{id}/check-now`. Returns the answer.
+async fn ask_check_now(server: &TestServer, device: &str) -> Value {
+    let r = server
+        .operator()
+        .post(server.url(&format!("/api/v1/devices/{device}/check-now")))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    r.json().await.unwrap()
 }
 
 async fn check_in(client: &reqwest::Client, server: &TestServer) -> Value {
@@ -84,7 +89,8 @@ async fn a_connected_device_gets_check_now_within_two_seconds() {
     other.until(": connected\n\n", Duration::from_secs(2)).await;
 
     let asked = Instant::now();
-    ask_check_now(&server, "device-0001").await;
+    let answer = ask_check_now(&server, "device-0001").await;
+    assert_eq!(answer, json!({"device-id": "device-0001", "pushed": 1}));
     stream.until("event: check-now\ndata: {}\n\n", Duration::from_secs(2)).await;
     assert!(asked.elapsed() < Duration::from_secs(2));
     // Only that device: the other stream sees keep-alives and nothing else.
@@ -112,7 +118,7 @@ async fn a_request_made_while_away_arrives_on_connect() {
     let server = TestServer::start(Options::default()).await;
     let device = server.client(Some(&server.device_ca.device("device-0001")));
     check_in(&device, &server).await;
-    ask_check_now(&server, "device-0001").await;
+    assert_eq!(ask_check_now(&server, "device-0001").await["pushed"], 0, "not connected");
     let mut stream = SseReader::open(&device, server.url("/api/v1/device/push")).await;
     let text = stream.until("event: check-now\n", Duration::from_secs(2)).await;
     assert!(text.starts_with(": connected\n\n"), "{text:?}");

@@ -10,6 +10,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use update_server::device::DeviceIdSource;
+use update_server::operator::{AdminToken, OperatorAccess};
 use update_server::push::PushHub;
 use update_server::repo::Repository;
 use update_server::store::SqliteStore;
@@ -125,11 +126,21 @@ pub struct Options {
     pub revoked: Vec<u64>,
     /// `--insecure-device-ids`.
     pub insecure_device_ids: bool,
+    /// The operator token (`None`: no `--admin-token-file`).
+    pub admin_token: Option<&'static str>,
 }
+
+/// The operator token of test servers.
+pub const ADMIN_TOKEN: &str = "snakeoil-admin-token-0123456789";
 
 impl Default for Options {
     fn default() -> Self {
-        Self { transport: Transport::MutualTls, revoked: Vec::new(), insecure_device_ids: false }
+        Self {
+            transport: Transport::MutualTls,
+            revoked: Vec::new(),
+            insecure_device_ids: false,
+            admin_token: Some(ADMIN_TOKEN),
+        }
     }
 }
 
@@ -201,6 +212,10 @@ impl TestServer {
                 DeviceIdSource::ClientCertificate
             },
             push: Arc::new(PushHub::new(PUSH_KEEP_ALIVE)),
+            operator: match options.admin_token {
+                Some(token) => OperatorAccess::Token(AdminToken::new(token).unwrap()),
+                None => OperatorAccess::Disabled,
+            },
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -223,6 +238,12 @@ impl TestServer {
     /// A client trusting this server's CA, presenting `identity` if given.
     pub fn client(&self, identity: Option<&Identity>) -> reqwest::Client {
         client_for(self.addr, &[self.ca.der()], identity)
+    }
+
+    /// An operator client: trusts the server, no client certificate needed for the operator
+    /// API itself, but the server may require mutual TLS, so it presents an `operator` one.
+    pub fn operator(&self) -> reqwest::Client {
+        self.client(Some(&self.device_ca.device("operator-console")))
     }
 
     /// A TLS handshake and one `GET path` without reqwest, so a refusal is seen as the TLS

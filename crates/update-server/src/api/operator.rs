@@ -1,0 +1,141 @@
+//! The operator API: inventory, a device's events, and `check-now`. Every route is behind
+//! [`require_token`].
+
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{Caller, QueryParams};
+use crate::AppState;
+use crate::device::DeviceId;
+use crate::error::ApiError;
+use crate::operator::{OperatorAccess, bearer};
+use crate::push::Push;
+use crate::store::{DeviceRecord, StoredEvent};
+
+/// Most events one request returns.
+pub(crate) const MAX_EVENTS: u32 = 1000;
+
+/// Lets the request through only with the right bearer token. The token is never logged;
+/// a refusal is logged with the remote address.
+pub(crate) async fn require_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let OperatorAccess::Token(token) = &state.operator else {
+        return Err(ApiError::OperatorApiDisabled);
+    };
+    let presented = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
+    if presented.is_some_and(|p| token.verify(p)) {
+        return Ok(next.run(request).await);
+    }
+    let remote = caller.0.map(|p| p.remote.to_string()).unwrap_or_default();
+    tracing::warn!(%remote, path = request.uri().path(), with_token = presented.is_some(), "operator request refused");
+    Err(ApiError::AdminTokenRequired)
+}
+
+/// A device in the inventory, with its push streams.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) struct DeviceView {
+    #[serde(flatten)]
+    record: DeviceRecord,
+    /// Open push streams (0: not connected).
+    push_streams: usize,
+}
+
+impl DeviceView {
+    fn new(state: &AppState, record: DeviceRecord) -> Self {
+        let push_streams = state.push.connected(&record.id);
+        Self { record, push_streams }
+    }
+}
+
+fn device_id(raw: &str) -> Result<DeviceId, ApiError> {
+    DeviceId::parse(raw).map_err(|_| ApiError::NotFound(format!("no device {raw:?}")))
+}
+
+/// `GET /api/v1/devices` answer.
+#[derive(Debug, Serialize)]
+pub(crate) struct Inventory {
+    devices: Vec<DeviceView>,
+}
+
+pub(crate) async fn list_devices(State(state): State<AppState>) -> Result<Json<Inventory>, ApiError> {
+    let records = state.store.devices().await?;
+    Ok(Json(Inventory { devices: records.into_iter().map(|r| DeviceView::new(&state, r)).collect() }))
+}
+
+pub(crate) async fn get_device(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<DeviceView>, ApiError> {
+    let id = device_id(&raw)?;
+    let record = state.store.device(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no device {id}")))?;
+    Ok(Json(DeviceView::new(&state, record)))
+}
+
+/// `GET /api/v1/devices/{id}/events` query.
+#[derive(Debug, Deserialize)]
+pub(crate) struct EventsQuery {
+    /// Only events with a larger `seq` (paging: pass the last `seq` seen).
+    #[serde(default)]
+    after: i64,
+    /// At most this many (default and maximum 1000).
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/devices/{id}/events` answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) struct EventList {
+    device_id: DeviceId,
+    events: Vec<StoredEvent>,
+}
+
+pub(crate) async fn list_events(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    QueryParams(query): QueryParams<EventsQuery>,
+) -> Result<Json<EventList>, ApiError> {
+    let id = device_id(&raw)?;
+    let limit = query.limit.unwrap_or(MAX_EVENTS);
+    if limit == 0 || limit > MAX_EVENTS {
+        return Err(ApiError::InvalidRequest(format!("limit: 1 to {MAX_EVENTS}")));
+    }
+    let events = state
+        .store
+        .events(&id, query.after, limit)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no device {id}")))?;
+    Ok(Json(EventList { device_id: id, events }))
+}
+
+/// `POST /api/v1/devices/{id}/check-now` answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) struct CheckNowAccepted {
+    device_id: DeviceId,
+    /// Push streams the request was sent to (0: the device gets it at its next check-in).
+    pushed: usize,
+}
+
+pub(crate) async fn check_now(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<(StatusCode, Json<CheckNowAccepted>), ApiError> {
+    let id = device_id(&raw)?;
+    if !state.store.request_check(&id, OffsetDateTime::now_utc()).await? {
+        return Err(ApiError::NotFound(format!("no device {id}")));
+    }
+    let pushed = state.push.send(&id, Push::CheckNow);
+    tracing::info!(device = %id, pushed, "check-now requested");
+    Ok((StatusCode::ACCEPTED, Json(CheckNowAccepted { device_id: id, pushed })))
+}
