@@ -5,6 +5,7 @@
 mod util;
 
 mod device_api;
+mod device_transport;
 mod internal_errors;
 mod mtls;
 mod operator;
