@@ -1,5 +1,6 @@
 //! `update-server`: serves a libupdate repository and the fleet API.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,6 +83,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -101,6 +103,12 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: ServeArgs) -> Result<(), ServerError> {
+    if !args.db.starts_with("sqlite:") {
+        return Err(ServerError::Usage(format!(
+            "--db {}: only sqlite:PATH is supported (PostgreSQL is planned)",
+            args.db
+        )));
+    }
     let repo = Repository::open(&args.repo)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
@@ -112,12 +120,6 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         }
         _ => None,
     };
-    if !args.db.starts_with("sqlite:") {
-        return Err(ServerError::Usage(format!(
-            "--db {}: only sqlite:PATH is supported (PostgreSQL is planned)",
-            args.db
-        )));
-    }
     let store = SqliteStore::open(&args.db).await?;
     let device_ids = if args.insecure_device_ids {
         tracing::warn!("--insecure-device-ids: clients name their own device id; for tests only");
@@ -157,6 +159,7 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         push.close();
     };
     serve::serve(listener, tls, app(state), shutdown).await;
+    tracing::info!("stopped");
     Ok(())
 }
 

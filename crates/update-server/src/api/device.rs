@@ -79,7 +79,7 @@ pub(crate) async fn check_in(
     let device = identify(state.device_ids, &caller, request.device_id.as_deref())?;
     request.report.validate().map_err(ApiError::InvalidRequest)?;
     let check_now = state.store.check_in(&device, &request.report, OffsetDateTime::now_utc()).await?;
-    tracing::debug!(%device, version = ?request.report.version, check_now, "check-in");
+    tracing::debug!(%device, version = request.report.version.as_deref().unwrap_or("-"), check_now, "check-in");
     Ok(Json(CheckInResponse { device_id: device, check_now }))
 }
 
@@ -91,7 +91,13 @@ pub(crate) async fn post_event(
     let device = identify(state.device_ids, &caller, request.device_id.as_deref())?;
     let event = request.into_event().map_err(ApiError::InvalidRequest)?;
     let seq = state.store.append_event(&device, &event, OffsetDateTime::now_utc()).await?;
-    tracing::info!(%device, kind = event.kind.as_str(), version = ?event.version, seq, "device event");
+    tracing::info!(
+        %device,
+        kind = event.kind.as_str(),
+        version = event.version.as_deref().unwrap_or("-"),
+        seq,
+        "device event"
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -2,7 +2,7 @@
 //! [`require_token`].
 
 use axum::Json;
-use axum::extract::{Path, Request, State};
+use axum::extract::{OriginalUri, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -36,7 +36,8 @@ pub(crate) async fn require_token(
         return Ok(next.run(request).await);
     }
     let remote = caller.0.map(|p| p.remote.to_string()).unwrap_or_default();
-    tracing::warn!(%remote, path = request.uri().path(), with_token = presented.is_some(), "operator request refused");
+    let path = request.extensions().get::<OriginalUri>().map_or(request.uri(), |o| &o.0).path();
+    tracing::warn!(%remote, path, with_token = presented.is_some(), "operator request refused");
     Err(ApiError::AdminTokenRequired)
 }
 
