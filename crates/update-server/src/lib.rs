@@ -1,19 +1,24 @@
 //! `update-server`: the repository and fleet server of libupdate (DESIGN §7).
 //!
 //! # Design
-//! - **Transport** ([`serve`]): a tokio accept loop doing the rustls handshake itself, then
-//!   hyper (HTTP/1.1 and HTTP/2). Plain HTTP without TLS flags, for a TLS-terminating proxy.
+//! - **Transport** ([`serve`], [`tls`]): a tokio accept loop doing the rustls handshake itself,
+//!   then hyper (HTTP/1.1 and HTTP/2). With mutual TLS a client without a certificate from the
+//!   device CA never gets past the handshake; the verified certificate's CN rides along with
+//!   each request as the device id ([`device::DeviceIdSource`]). Plain HTTP without TLS flags,
+//!   for a TLS-terminating proxy.
 //! - **Repository** ([`repo`]): the repository directory read-only under `/repo/`, with byte
 //!   ranges and validators so devices resume downloads.
 //! - **Push** ([`push`]): devices hold a server-sent-events stream; an operator's `check-now`
 //!   reaches them at once, and a flag in the store reaches them at the next check-in anyway.
 //! - **Storage** ([`store`]): a [`Store`] trait object; SQLite by default.
+//! - **Operators** ([`operator`]): a bearer token compared in constant time, or the operator
+//!   API is disabled.
 //! - **Routes** ([`app`]): one [`Router`] built from an [`AppState`]; `main` and the tests
 //!   build the same one.
-//! - **Errors** ([`error`]): one [`ApiError`](error::ApiError) that becomes the response and
-//!   never shows internals.
+//! - **Errors** ([`error`]): one [`ApiError`] that becomes the response and never shows
+//!   internals.
 
-pub mod api;
+mod api;
 pub mod device;
 pub mod error;
 pub mod operator;
