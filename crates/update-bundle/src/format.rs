@@ -208,8 +208,8 @@ fn is_hex_sha256(s: &str) -> bool {
 }
 
 impl Manifest {
-    /// Checks the structure: chunks contiguous and within limits, sizes adding up, hashes
-    /// well-formed, payload size matching the header, no duplicate slot groups or signers.
+    /// Checks the structure: no empty image, chunks contiguous and within limits, sizes adding
+    /// up, hashes well-formed, payload size matching the header, no duplicate slot groups or signers.
     ///
     /// # Errors
     /// [`Error::Verification`] naming the image and chunk.
@@ -231,6 +231,9 @@ impl Manifest {
         for (i, image) in self.images.iter().enumerate() {
             if self.images[..i].iter().any(|o| o.slot_group == image.slot_group) {
                 return Err(bad(format!("slot group '{}' appears twice", image.slot_group)));
+            }
+            if image.chunks.is_empty() {
+                return Err(bad(format!("image '{}' is empty", image.slot_group)));
             }
             if !is_hex_sha256(&image.sha256) {
                 return Err(bad(format!("image '{}' has a malformed sha256", image.slot_group)));

@@ -73,8 +73,18 @@ impl<R: Read> BundleReader<R> {
     /// not trust are ignored.
     ///
     /// # Errors
-    /// [`Error::Verification`] saying which check failed and naming the keys.
+    /// [`Error::Verification`] saying which check failed and naming the keys;
+    /// [`Error::InvalidValue`] for a threshold of 0 with [`Verify::Signatures`] (that would
+    /// accept an unsigned bundle; [`Verify::IntegrityOnly`] is the explicit way to do so).
     pub fn verify(self, keyring: &Keyring, threshold: u32, policy: Verify) -> Result<VerifiedBundle<R>> {
+        if policy == Verify::Signatures && threshold == 0 {
+            return Err(Error::InvalidValue {
+                what: "signature threshold".into(),
+                value: "0".into(),
+                reason: "at least 1 is required; integrity-only verification is the explicit way to skip signatures"
+                    .into(),
+            });
+        }
         let message = signed_message(&self.header_bytes, &self.manifest_bytes);
         let fail = |why: String| Error::verification(&self.name, why);
         let mut trusted = Vec::new();

@@ -59,7 +59,9 @@ impl CreateOptions {
 /// signed header and manifest. Memory use is bounded by one chunk.
 ///
 /// # Errors
-/// I/O errors naming the image; [`Error::InvalidValue`] for empty or duplicate inputs.
+/// I/O errors naming the image; [`Error::InvalidValue`] for no images, an empty image file or a
+/// chunk size outside 1 byte to 16 MiB; [`Error::Verification`] when the result would not pass
+/// [`Manifest::check`] (e.g. a slot group given twice).
 pub fn create(opts: &CreateOptions, scratch: &mut File, out: &mut impl Write) -> Result<Manifest> {
     if opts.images.is_empty() {
         return Err(Error::InvalidValue {
@@ -109,6 +111,14 @@ pub fn create(opts: &CreateOptions, scratch: &mut File, out: &mut impl Write) ->
             if n < chunk_len {
                 break;
             }
+        }
+        if size == 0 {
+            // Nothing would be written, and the slot would keep stale content under the new version.
+            return Err(Error::InvalidValue {
+                what: "image".into(),
+                value: format!("{group}={}", path.display()),
+                reason: "the file is empty".into(),
+            });
         }
         images.push(Image { slot_group: group.clone(), size, sha256: hex::encode(whole.finalize()), chunks });
     }

@@ -76,8 +76,8 @@ enum BundleCommand {
         /// A hook script: KIND=PATH (KIND: post-install).
         #[arg(long = "hook")]
         hooks: Vec<String>,
-        /// Uncompressed chunk size in KiB.
-        #[arg(long, default_value_t = 1024)]
+        /// Uncompressed chunk size in KiB (1 to 16384).
+        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=16384))]
         chunk_kib: u64,
         /// zstd level (1-19).
         #[arg(long, default_value_t = 3)]
