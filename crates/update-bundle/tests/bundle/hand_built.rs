@@ -57,30 +57,31 @@ fn manifest(images: &[(&str, &[u8])], chunk: usize) -> (Manifest, Vec<u8>) {
     (m, payload)
 }
 
-/// The file: header, manifest bytes, signatures by `keys` (listed as signers first), payload.
-fn assemble(
-    m: &Manifest,
-    extra_json: Option<(&str, serde_json::Value)>,
-    keys: &[&SigningKey],
-    payload: &[u8],
-) -> Vec<u8> {
+type Edit = fn(&mut serde_json::Map<String, serde_json::Value>);
+
+/// The file: header, manifest (edited as JSON), signatures by `keys` (listed as signers), payload.
+fn assemble(m: &Manifest, edit: Option<Edit>, keys: &[&SigningKey], payload: &[u8]) -> Vec<u8> {
     let mut m = m.clone();
     for (i, k) in keys.iter().enumerate() {
         m.signers.push(Signer { name: format!("k{i}"), key_id: update_bundle::signing::public_key(k).key_id() });
     }
     let mut json = serde_json::to_value(&m).unwrap();
-    if let Some((k, v)) = extra_json {
-        json.as_object_mut().unwrap().insert(k.into(), v);
+    if let Some(edit) = edit {
+        edit(json.as_object_mut().unwrap());
     }
-    let manifest_bytes = serde_json::to_vec(&json).unwrap();
+    assemble_bytes(&serde_json::to_vec(&json).unwrap(), keys, payload)
+}
+
+/// The file from raw manifest bytes.
+fn assemble_bytes(manifest_bytes: &[u8], keys: &[&SigningKey], payload: &[u8]) -> Vec<u8> {
     let header = Header {
         manifest_len: manifest_bytes.len() as u64,
         signatures_len: 96 * keys.len() as u64,
         payload_len: payload.len() as u64,
     }
     .encode();
-    let message = signed_message(&header, &manifest_bytes);
-    let mut f = [header.as_slice(), &manifest_bytes].concat();
+    let message = signed_message(&header, manifest_bytes);
+    let mut f = [header.as_slice(), manifest_bytes].concat();
     for k in keys {
         f.extend_from_slice(&hex::decode(update_bundle::signing::public_key(k).key_id()).unwrap());
         f.extend_from_slice(&k.sign(&message).to_bytes());
@@ -212,9 +213,32 @@ fn unknown_manifest_fields_are_kept_under_the_signature() {
     // the bytes as written, so an older device still verifies them.
     let key = snakeoil(1);
     let (m, payload) = manifest(&[("rootfs", &[5u8; 3000])], 1024);
-    let bytes = assemble(&m, Some(("delta_base", serde_json::json!({"version": "0.9.0"}))), &[&key], &payload);
+    let edit: Edit = |j| drop(j.insert("delta_base".into(), serde_json::json!({"version": "0.9.0"})));
+    let bytes = assemble(&m, Some(edit), &[&key], &payload);
     let out = crate::fixture::device_check(&bytes, "x", &keyring(&[("k0", &key)]), 1, Verify::Signatures);
     assert!(out.accepted(), "{:?} {:?}", out.pre, out.stream);
+}
+
+#[test]
+fn min_version_may_be_absent_other_fields_may_not() {
+    let key = snakeoil(1);
+    let ring = keyring(&[("k0", &key)]);
+    let (m, payload) = manifest(&[("rootfs", &[5u8; 3000])], 1024);
+    let edit: Edit = |j| drop(j.remove("min_version"));
+    let out =
+        crate::fixture::device_check(&assemble(&m, Some(edit), &[&key], &payload), "x", &ring, 1, Verify::Signatures);
+    assert!(out.accepted(), "{:?}", out.stream);
+    let edit: Edit = |j| drop(j.remove("hooks"));
+    let e = BundleReader::open(Cursor::new(assemble(&m, Some(edit), &[&key], &payload)), "x").unwrap_err();
+    assert!(e.to_string().contains("x: manifest: not valid JSON: missing field `hooks`"), "{e}");
+}
+
+#[test]
+fn a_manifest_field_given_twice_is_refused() {
+    let (m, payload) = manifest(&[("rootfs", &[5u8; 3000])], 1024);
+    let json = serde_json::to_string(&m).unwrap().replacen('{', r#"{"version":"99.0.0","#, 1);
+    let e = BundleReader::open(Cursor::new(assemble_bytes(json.as_bytes(), &[], &payload)), "x").unwrap_err();
+    assert!(e.to_string().contains("x: manifest: not valid JSON: duplicate field `version`"), "{e}");
 }
 
 /// Streams a hand-built unsigned bundle in integrity-only mode; returns the error and whether
