@@ -17,7 +17,7 @@ use update_core::{Error, KeyName, Result, SlotGroupName, parse_version};
 /// Keys and bundles for libupdate.
 ///
 /// Exit codes are those of `update` (docs/reference/exit-codes.md): 0 success, 2 usage,
-/// 6 verification failed, 9 I/O, 11 key problems.
+/// 6 verification failed, 7 refused (a key file exists), 9 I/O, 11 key problems.
 #[derive(Debug, Parser)]
 #[command(name = "update-tool", version, max_term_width = 100)]
 struct Cli {
