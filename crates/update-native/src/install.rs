@@ -41,8 +41,6 @@ pub struct PlannedImage {
     pub size: u64,
     /// SHA-256 (hex) from the signed manifest.
     pub sha256: String,
-    /// Each chunk's uncompressed size and SHA-256 (hex), in order, from the signed manifest.
-    pub chunks: Vec<(u64, String)>,
     /// The target device (under the root).
     pub device: PathBuf,
 }
@@ -152,8 +150,7 @@ pub fn plan(driver: &NativeDriver, manifest: &Manifest) -> Result<InstallPlan> {
                 )));
             }
         }
-        let chunks = image.chunks.iter().map(|c| (c.size, c.sha256.clone())).collect();
-        images.push(PlannedImage { group, index, size: image.size, sha256: image.sha256.clone(), chunks, device });
+        images.push(PlannedImage { group, index, size: image.size, sha256: image.sha256.clone(), device });
     }
     let state_dir = driver.paths.state_dir();
     if let Ok(st) = rustix::fs::statvfs(&state_dir) {
@@ -218,66 +215,6 @@ pub fn hash_device(dev: &mut dyn BlockDevice, len: u64, progress: &dyn Progress)
         drop(full_tx);
         let digest = hasher.join().map_err(|_| Error::Other("hasher thread panicked".into()))?;
         read.map(|()| digest)
-    })
-}
-
-/// Reads an image back from its slot and checks every chunk against its signed SHA-256
-/// (the signed chunk table fixes every byte of the image). The device is read on this thread
-/// while two threads hash, so reading and hashing overlap on two cores.
-///
-/// # Errors
-/// Read errors; [`Error::Verification`] naming the first chunk that differs.
-pub fn verify_readback(dev: &mut dyn BlockDevice, image: &PlannedImage, progress: &dyn Progress) -> Result<()> {
-    type Job = (usize, Vec<u8>, usize);
-    let max = image.chunks.iter().map(|c| c.0).max().unwrap_or(0);
-    let max = usize::try_from(max).map_err(|_| Error::Other("chunk too large".into()))?;
-    let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-    for _ in 0..4 {
-        empty_tx.send(vec![0u8; max]).expect("capacity");
-    }
-    let (bad_tx, bad_rx) = std::sync::mpsc::channel::<usize>();
-    std::thread::scope(|scope| {
-        let mut senders = Vec::new();
-        for _ in 0..2 {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(1);
-            senders.push(tx);
-            let (empty_tx, bad_tx) = (empty_tx.clone(), bad_tx.clone());
-            let chunks = &image.chunks;
-            scope.spawn(move || {
-                for (i, buf, n) in rx {
-                    if hex::encode(Sha256::digest(&buf[..n])) != chunks[i].1 {
-                        let _ = bad_tx.send(i);
-                    }
-                    let _ = empty_tx.send(buf);
-                }
-            });
-        }
-        drop(bad_tx);
-        let mut offset = 0u64;
-        let read = (|| -> Result<()> {
-            for (i, (size, _)) in image.chunks.iter().enumerate() {
-                let n = usize::try_from(*size).expect("checked above");
-                let mut buf = empty_rx.recv().map_err(|_| Error::Other("hasher threads stopped".into()))?;
-                dev.read_at(offset, &mut buf[..n])?;
-                senders[i % 2].send((i, buf, n)).map_err(|_| Error::Other("hasher threads stopped".into()))?;
-                progress.advance(*size);
-                offset += size;
-            }
-            Ok(())
-        })();
-        drop(senders);
-        read?;
-        let bad: Option<usize> = bad_rx.iter().min();
-        match bad {
-            None => Ok(()),
-            Some(i) => {
-                let at: u64 = image.chunks[..i].iter().map(|c| c.0).sum();
-                Err(Error::verification(
-                    dev.describe(),
-                    format!("read-back of '{}' differs from the signed image in chunk {i} (offset {at})", image.group),
-                ))
-            }
-        }
     })
 }
 

@@ -119,7 +119,6 @@ fn world() -> World {
                 index,
                 size: i.size,
                 sha256: i.sha256.clone(),
-                chunks: i.chunks.iter().map(|c| (c.size, c.sha256.clone())).collect(),
                 device: "sim".into(),
             })
             .collect(),
