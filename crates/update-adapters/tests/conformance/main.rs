@@ -2,9 +2,11 @@
 //! per-provider API tests: the tests in [`suite`] are written once against [`suite::Rig`], and
 //! `conformance!` instantiates all of them for each driver's rig.
 //!
-//! Each rig drives the real tool on a simulated device under a temporary root. A driver whose
-//! tool is not installed prints `SKIPPED` and passes, unless `UPDATE_ADAPTERS_REQUIRE` names it
-//! (`rauc,swupdate,mender,ostree` or `all`): CI sets that so a missing package fails the run.
+//! Each rig drives the real tool on a simulated device under a temporary root; the native
+//! engine's rig drives `update-native` on `update-test`'s simulated device (loop devices). A
+//! driver whose tool is not installed (native: not root, or no loop devices) prints `SKIPPED`
+//! and passes, unless `UPDATE_ADAPTERS_REQUIRE` names it (`rauc,swupdate,mender,ostree,native`
+//! or `all`): CI sets that so a missing package fails the run.
 
 mod rigs;
 mod suite;
@@ -20,10 +22,14 @@ pub fn default_factory(driver: &str) -> &'static dyn DriverFactory {
         .unwrap_or_else(|| panic!("{driver} is not compiled in"))
 }
 
-/// Instantiates every conformance test for one driver.
+/// Instantiates every conformance test for one driver (an adapter behind its cargo feature, or
+/// the native engine, which is always built).
 macro_rules! conformance {
     ($module:ident, $feature:literal, $rig:ty) => {
         #[cfg(feature = $feature)]
+        conformance!($module, $rig);
+    };
+    ($module:ident, $rig:ty) => {
         mod $module {
             use super::*;
 
@@ -32,6 +38,7 @@ macro_rules! conformance {
                     <$rig as suite::Rig>::DRIVER,
                     <$rig as suite::Rig>::TOOLS,
                     <$rig as suite::Rig>::NEEDS_ROOT,
+                    <$rig as suite::Rig>::NEEDS_LOOP_DEVICES,
                 ) {
                     test();
                 }
@@ -89,6 +96,7 @@ conformance!(rauc, "rauc", rigs::rauc::RaucRig);
 conformance!(swupdate, "swupdate", rigs::swupdate::SwupdateRig);
 conformance!(ostree, "ostree", rigs::ostree::OstreeRig);
 conformance!(mender, "mender", rigs::mender::MenderRig);
+conformance!(native, rigs::native::NativeRig);
 
 /// swupd is not packaged in Debian: there is no device to build here (no `mixer` either), so
 /// only probing is tested against the real system; argument construction and output parsing are
@@ -125,7 +133,7 @@ mod swupd {
 
     #[test]
     fn conformance_suite() {
-        if support::available("swupd", &["swupd", "mixer"], true) {
+        if support::available("swupd", &["swupd", "mixer"], true, false) {
             panic!("swupd and mixer are installed, but this suite has no swupd rig yet: write one (see src/swupd.rs)");
         }
     }

@@ -15,22 +15,27 @@ use update_core::config::Config;
 use update_core::driver::{Context, Driver, DriverFactory, Events, Probe, Progress};
 use update_core::keyring::Keyring;
 
-/// The variable that turns a missing tool into a failure (`rauc,swupdate,mender,ostree` or `all`).
+/// The variable that turns a missing tool into a failure (`rauc,swupdate,mender,ostree,native`
+/// or `all`).
 pub const REQUIRE_VAR: &str = "UPDATE_ADAPTERS_REQUIRE";
 
-/// Whether `driver`'s tests can run here. With the tools missing this prints `SKIPPED` and
-/// returns false, unless [`REQUIRE_VAR`] names the driver: then it fails the test.
-pub fn available(driver: &str, tools: &[&str], need_root: bool) -> bool {
+/// Whether `driver`'s tests can run here. With the tools, root or loop devices missing this
+/// prints `SKIPPED` and returns false, unless [`REQUIRE_VAR`] names the driver: then it fails
+/// the test.
+pub fn available(driver: &str, tools: &[&str], need_root: bool, need_loop: bool) -> bool {
     let missing: Vec<&str> =
         tools.iter().copied().filter(|t| update_adapters::tool::locate(Path::new(t), None).is_none()).collect();
     let not_root = need_root && !is_root();
-    if missing.is_empty() && !not_root {
+    let no_loop = need_loop && !Path::new("/dev/loop-control").exists();
+    if missing.is_empty() && !not_root && !no_loop {
         return true;
     }
-    let why = if missing.is_empty() {
+    let why = if !missing.is_empty() {
+        format!("not installed: {}", missing.join(", "))
+    } else if not_root {
         "these tests need root (loop mounts, mount namespaces)".to_owned()
     } else {
-        format!("not installed: {}", missing.join(", "))
+        "these tests need loop devices (no /dev/loop-control)".to_owned()
     };
     let required =
         std::env::var(REQUIRE_VAR).unwrap_or_default().split(',').any(|d| d.trim() == driver || d.trim() == "all");

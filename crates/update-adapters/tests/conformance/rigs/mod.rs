@@ -2,6 +2,7 @@
 
 #[cfg(feature = "mender")]
 pub mod mender;
+pub mod native;
 #[cfg(feature = "ostree")]
 pub mod ostree;
 #[cfg(feature = "rauc")]
