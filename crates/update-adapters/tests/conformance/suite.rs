@@ -20,6 +20,8 @@ pub enum Artifact {
     Tampered,
     /// Signed by a key the device does not trust (or not signed at all).
     Untrusted,
+    /// Not signed at all (only where [`Rig::UNSIGNED_ARTIFACTS`]).
+    Unsigned,
 }
 
 /// A simulated device for one tool: its files under a temporary root, its services, its
@@ -52,6 +54,8 @@ pub trait Rig: Sized {
     /// Whether the driver enforces `signature-threshold` above 1 itself (otherwise it must refuse
     /// the setting as not supported).
     const SIGNATURE_THRESHOLD: bool = false;
+    /// Whether the rig can build an update without any signature ([`Artifact::Unsigned`]).
+    const UNSIGNED_ARTIFACTS: bool = false;
 
     /// Builds the device, running version 1.0.0 from the first slot.
     fn new() -> Self;
@@ -189,7 +193,8 @@ pub fn install_cycle<R: Rig>() {
 pub fn bad_artifacts_are_refused<R: Rig>() {
     let mut rig = R::new();
     let s0 = status(&rig);
-    for kind in [Artifact::Tampered, Artifact::Untrusted] {
+    let unsigned = R::UNSIGNED_ARTIFACTS.then_some(Artifact::Unsigned);
+    for kind in [Artifact::Tampered, Artifact::Untrusted].into_iter().chain(unsigned) {
         let bundle = rig.artifact("2.0.0", kind);
         let before = rig.snapshot();
         let h = rig.harness();

@@ -3,7 +3,8 @@
 //! rootfs 1.0.0 and a kernel image in slot A, user data on the data partition, and two GRUB-format
 //! boot-environment copies. Updates are native bundles made with the `update-bundle` writer from a
 //! fresh ext4 rootfs and kernel image per version, signed with a vendor key that the rig puts into
-//! the device's keyring; the untrusted ones are signed with a second key the device does not know.
+//! the device's keyring; the untrusted ones are signed with a second key the device does not know,
+//! and the unsigned ones have no signature at all.
 //! A reboot runs `update_boot::simulate_boot` (the Rust twin of the shipped GRUB fragment) through
 //! [`SimDevice::reboot`], then checks that the booted slot's rootfs holds the version the slot
 //! records say it does.
@@ -77,6 +78,7 @@ impl Rig for NativeRig {
     const UNCONFIGURED_DECLINES: &'static [&'static str] = &["no [native] table in the config"];
     const INSPECT_CHECKS_PAYLOAD: bool = false;
     const SIGNATURE_THRESHOLD: bool = true;
+    const UNSIGNED_ARTIFACTS: bool = true;
 
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -150,9 +152,11 @@ impl Rig for NativeRig {
         make_kernel(&kernel, version, 256 << 10).unwrap();
         let mut opts = CreateOptions::new(update_core::parse_version(version).unwrap(), &self.dev.native.compatible);
         opts.images = vec![(group("rootfs"), rootfs), (group("kernel"), kernel)];
-        let signer = if kind == Artifact::Untrusted { "stranger" } else { "vendor" };
-        let key = update_bundle::signing::read_private(&self.key_file(signer)).unwrap();
-        opts.signers = vec![(KeyName::new(signer).unwrap(), key)];
+        if kind != Artifact::Unsigned {
+            let signer = if kind == Artifact::Untrusted { "stranger" } else { "vendor" };
+            let key = update_bundle::signing::read_private(&self.key_file(signer)).unwrap();
+            opts.signers = vec![(KeyName::new(signer).unwrap(), key)];
+        }
         opts.chunk_size = 256 << 10;
         let out = self.dev.root.join(format!("srv/update/release-{version}-{}.bundle", self.built));
         let mut tmp = tempfile::tempfile().unwrap();
