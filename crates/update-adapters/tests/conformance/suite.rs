@@ -54,6 +54,8 @@ pub trait Rig: Sized {
     /// Whether the driver enforces `signature-threshold` above 1 itself (otherwise it must refuse
     /// the setting as not supported).
     const SIGNATURE_THRESHOLD: bool = false;
+    /// Whether status reports the tries a new slot has left (checked against `boot-retry-limit`).
+    const REPORTS_TRIES: bool = false;
     /// Whether the rig can build an update without any signature ([`Artifact::Unsigned`]).
     const UNSIGNED_ARTIFACTS: bool = false;
 
@@ -414,7 +416,12 @@ pub fn unsupported_settings_are_refused<R: Rig>() {
     let mut d = h.driver(rig.factory().as_ref());
     match d.install(&h.ctx(), &InstallRequest { bundle, verify: Verify::Signatures }) {
         // The driver writes the limit where the bootloader reads it.
-        Ok(_) => {}
+        Ok(outcome) => {
+            if R::REPORTS_TRIES {
+                let s = status(&rig);
+                assert_eq!(slot(&s, &outcome.slot).tries_left, Some(7), "{s:#?}");
+            }
+        }
         Err(e) => {
             assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
             assert!(e.to_string().contains("boot-retry-limit 7 is not supported"), "{e}");

@@ -79,6 +79,7 @@ impl Rig for NativeRig {
     const INSPECT_CHECKS_PAYLOAD: bool = false;
     const SIGNATURE_THRESHOLD: bool = true;
     const UNSIGNED_ARTIFACTS: bool = true;
+    const REPORTS_TRIES: bool = true;
 
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
