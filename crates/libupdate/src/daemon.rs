@@ -9,6 +9,7 @@
 //! twice: [`crate::Updater::install_now`] skips a candidate that already waits in the primary slot.
 
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,8 @@ use update_core::config::HealthCheck;
 use update_core::driver::SlotState;
 use update_core::{Error, Result, atomic};
 
-use crate::{Severity, Updater, schedule};
+use crate::fleet::Fleet;
+use crate::{Logger, Severity, Updater, schedule};
 
 /// What the daemon remembers across restarts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,7 +89,7 @@ pub enum Tick {
 /// # Errors
 /// The check's or install's error (the state records it too).
 pub fn tick(updater: &Updater, now: OffsetDateTime, install: bool, noreboot: bool) -> Result<Tick> {
-    let mut state = DaemonState::load(updater);
+    let state = DaemonState::load(updater);
     let seed = device_seed(updater);
     let Some(due) = schedule::next_check(updater.config().schedule, state.last_check_time(), now, seed) else {
         return Ok(Tick::Off);
@@ -95,6 +97,16 @@ pub fn tick(updater: &Updater, now: OffsetDateTime, install: bool, noreboot: boo
     if due > now {
         return Ok(Tick::NotDue(due));
     }
+    check_now(updater, now, install, noreboot).map(Tick::Checked)
+}
+
+/// Runs a check at once, whatever the schedule (an operator's push, or a due tick), and
+/// records it as the last check so the schedule counts from it. Returns the version installed.
+///
+/// # Errors
+/// The check's or install's error (the state records it too).
+pub fn check_now(updater: &Updater, now: OffsetDateTime, install: bool, noreboot: bool) -> Result<Option<String>> {
+    let mut state = DaemonState::load(updater);
     state.last_check = Some(update_core::time_util::rfc3339(now));
     state.last_result = Some("started".into());
     state.store(updater)?;
@@ -109,7 +121,7 @@ pub fn tick(updater: &Updater, now: OffsetDateTime, install: bool, noreboot: boo
         Err(e) => format!("failed: {e}"),
     });
     state.store(updater)?;
-    result.map(Tick::Checked)
+    result
 }
 
 /// The result of the post-boot health checks.
@@ -136,10 +148,17 @@ pub fn post_boot(updater: &Updater) -> Result<PostBoot> {
     if !on_trial {
         return Ok(PostBoot::Committed);
     }
+    let version = status.version.as_ref().map(ToString::to_string);
+    updater.report(
+        crate::fleet::EventKind::Rebooted,
+        version.clone(),
+        Some(format!("booted slot {} on trial", booted.clone().unwrap_or_default())),
+    );
     for check in &updater.config().health_check {
         if let Err(reason) = run_check(updater, check) {
             let msg = format!("health check '{}' failed: {reason}", check.name);
             updater.log(Severity::Error, &msg);
+            updater.report(crate::fleet::EventKind::Failed, version.clone(), Some(msg.clone()));
             updater.audit_event(
                 updater
                     .record(AuditAction::HealthCheck, Outcome::Failed)
@@ -189,4 +208,41 @@ fn run_check(updater: &Updater, check: &HealthCheck) -> std::result::Result<(), 
             Err(e) => return Err(e.to_string()),
         }
     }
+}
+
+/// Listens on the fleet server's push channel on a thread, reconnecting with backoff
+/// (1 s doubling to 60 s); sends one message per `check-now` event. The thread ends when the
+/// receiver is dropped and the next event arrives.
+#[must_use]
+pub fn listen_for_pushes(fleet: Fleet, logger: Logger) -> mpsc::Receiver<()> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match fleet.push_stream() {
+                Ok(stream) => {
+                    logger.log(Severity::Info, &format!("push channel open: {}", fleet.base()));
+                    backoff = Duration::from_secs(1);
+                    for event in stream {
+                        match event {
+                            Ok(e) if e.event == "check-now" => {
+                                if tx.send(()).is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                logger.log(Severity::Info, &format!("push channel closed: {e}"));
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => logger.log(Severity::Warning, &format!("push channel: {e}")),
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(60));
+        }
+    });
+    rx
 }

@@ -8,6 +8,7 @@
 //! fails with [`Error::NotImplemented`] and a message that names what to install.
 
 pub mod daemon;
+pub mod fleet;
 pub mod log;
 pub mod registry;
 pub mod schedule;
@@ -107,6 +108,7 @@ pub struct Updater {
     actor: String,
     factories: Vec<&'static dyn DriverFactory>,
     progress: Box<dyn Progress>,
+    fleet: Option<fleet::Fleet>,
 }
 
 impl std::fmt::Debug for Updater {
@@ -155,7 +157,8 @@ impl Updater {
                 return Err(e);
             }
         };
-        Ok(Self { paths, config, keyring, logger, actor: actor(), factories, progress: Box::new(NoProgress) })
+        let fleet = fleet::Fleet::from_config(&paths, &config);
+        Ok(Self { paths, config, keyring, logger, actor: actor(), factories, progress: Box::new(NoProgress), fleet })
     }
 
     /// Sets how long operations report progress.
@@ -197,6 +200,47 @@ impl Updater {
     /// Logs a line.
     pub fn log(&self, severity: Severity, message: &str) {
         self.logger.log(severity, message);
+    }
+
+    /// The fleet server connection (`server` in the config), if any.
+    #[must_use]
+    pub fn fleet(&self) -> Option<&fleet::Fleet> {
+        self.fleet.as_ref()
+    }
+
+    /// Reports one update step to the fleet server (queued in the outbox first, so it is sent
+    /// later when the server cannot be reached now). Without `server`, does nothing. Never
+    /// fails: a report that cannot even be queued is logged.
+    pub fn report(&self, kind: fleet::EventKind, version: Option<String>, reason: Option<String>) {
+        if let Some(f) = &self.fleet
+            && let Err(e) = f.report(fleet::event(kind, version, reason))
+        {
+            self.log(Severity::Warning, &format!("fleet report ({kind:?}) not queued: {e}"));
+        }
+    }
+
+    /// Checks in with the fleet server: sends `update status` and returns the server's answer
+    /// (whether an operator asked for a check). `Ok(None)` without `server`. Also sends the
+    /// queued events.
+    ///
+    /// # Errors
+    /// Driver errors (status) and [`Error::Source`] when the server cannot be reached.
+    pub fn checkin(&self) -> Result<Option<fleet::CheckinAnswer>> {
+        let Some(f) = &self.fleet else { return Ok(None) };
+        let _ = f.flush();
+        let status = self.status()?;
+        f.checkin(&status).map(Some)
+    }
+
+    /// [`Updater::checkin`], with a failure logged as a warning instead of returned.
+    pub fn checkin_logged(&self) -> Option<fleet::CheckinAnswer> {
+        match self.checkin() {
+            Ok(a) => a,
+            Err(e) => {
+                self.log(Severity::Warning, &format!("fleet check-in failed: {e}"));
+                None
+            }
+        }
     }
 
     fn audit_record(&self, action: AuditAction, outcome: Outcome) -> AuditRecord {
@@ -435,6 +479,20 @@ impl Updater {
         drop(lock);
         match result {
             Ok(change) => {
+                if self.fleet.is_some() {
+                    let version = driver
+                        .status(&self.context())
+                        .ok()
+                        .and_then(|s| s.slots.into_iter().find(|x| x.name == change.slot).and_then(|x| x.version))
+                        .map(|v| v.to_string());
+                    match action {
+                        AuditAction::MarkGood => self.report(fleet::EventKind::Committed, version, None),
+                        AuditAction::Rollback => {
+                            self.report(fleet::EventKind::RolledBack, version, Some(change.message.clone()));
+                        }
+                        _ => {}
+                    }
+                }
                 self.log(Severity::Notice, &change.message);
                 self.write_audit(
                     &self
@@ -514,6 +572,9 @@ impl Updater {
             now: time::OffsetDateTime::now_utc(),
             config: &self.config,
             progress: self.progress.as_ref(),
+            on_download: &|name: &str| {
+                self.report(fleet::EventKind::Downloading, None, Some(format!("downloading {name}")));
+            },
         };
         let offer = source::candidates(&self.paths, &url, trust)?;
         let mut best: Option<Candidate> = None;
@@ -636,6 +697,10 @@ impl Updater {
             record = record.subject(p.display().to_string());
         }
         self.write_audit(&record);
+        // Another run holding the lock is not a failure of the update.
+        if e.kind() != update_core::ErrorKind::Busy {
+            self.report(fleet::EventKind::Failed, None, Some(e.to_string()));
+        }
         self.fail(e)
     }
 
@@ -658,6 +723,11 @@ impl Updater {
         };
         let msg = format!("installed {} into slot {}", outcome.version, outcome.slot);
         self.log(Severity::Notice, &msg);
+        self.report(fleet::EventKind::Installed, Some(outcome.version.to_string()), Some(msg.clone()));
+        // The server sees the new slot states before the reboot (best effort).
+        if self.fleet.is_some() {
+            drop(self.checkin_logged());
+        }
         self.write_audit(
             &self
                 .audit_record(AuditAction::Install, Outcome::Ok)
@@ -712,6 +782,11 @@ impl Updater {
 impl Events for Updater {
     fn audit(&self, record: AuditRecord) {
         self.write_audit(&record);
+        // The driver noticed that the bootloader fell back: the fleet hears of the rollback.
+        if record.action == AuditAction::Fallback {
+            let version = record.new.as_ref().and_then(|v| v.as_str()).map(str::to_owned);
+            self.report(fleet::EventKind::RolledBack, version, record.message.clone());
+        }
     }
     fn info(&self, message: &str) {
         self.logger.log(Severity::Info, message);

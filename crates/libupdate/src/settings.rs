@@ -30,6 +30,8 @@ pub enum Setting {
     ClientKey(Option<PathBuf>),
     /// `tls.server-ca`.
     ServerCa(Option<PathBuf>),
+    /// `server` (the fleet server).
+    Server(Option<SourceUrl>),
 }
 
 fn opt_path(p: Option<&PathBuf>) -> Value {
@@ -52,6 +54,7 @@ impl Setting {
             Setting::ClientCert(_) => "tls.client-cert",
             Setting::ClientKey(_) => "tls.client-key",
             Setting::ServerCa(_) => "tls.server-ca",
+            Setting::Server(_) => "server",
         }
     }
 
@@ -70,6 +73,7 @@ impl Setting {
             Setting::ClientCert(_) => opt_path(c.tls.client_cert.as_ref()),
             Setting::ClientKey(_) => opt_path(c.tls.client_key.as_ref()),
             Setting::ServerCa(_) => opt_path(c.tls.server_ca.as_ref()),
+            Setting::Server(_) => c.server.as_ref().map_or(Value::Null, |s| json!(s.as_str())),
         }
     }
 
@@ -87,6 +91,7 @@ impl Setting {
             Setting::ClientCert(p) => c.tls.client_cert = p,
             Setting::ClientKey(p) => c.tls.client_key = p,
             Setting::ServerCa(p) => c.tls.server_ca = p,
+            Setting::Server(s) => c.server = s,
         }
     }
 }

@@ -60,6 +60,8 @@ pub struct Trust<'a> {
     pub config: &'a update_core::config::Config,
     /// Download progress.
     pub progress: &'a dyn update_core::driver::Progress,
+    /// Called with the file name before each download starts (not for a cached file).
+    pub on_download: &'a dyn Fn(&str),
 }
 
 impl std::fmt::Debug for Trust<'_> {
@@ -161,6 +163,7 @@ fn remote(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Offer> {
     if is_update_file(Path::new(last)) {
         let f = fetcher(paths, trust, update_fetch::Plaintext::Refuse)?;
         let dest = cache.join(cache_name(last));
+        (trust.on_download)(last);
         f.download(url.as_str(), &dest, MAX_UNSIGNED_DOWNLOAD, None, trust.progress)?;
         return Ok(Offer { files: vec![dest], single: true });
     }
@@ -181,12 +184,48 @@ fn remote(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Offer> {
             reason: "no sha256 in the signed metadata".into(),
         })?;
         let dest = cache.join(cache_name(&name.to_string()));
+        if cached_matches(&dest, info.length, sha) {
+            files.push(dest);
+            continue;
+        }
+        (trust.on_download)(&name.to_string());
         let remote_url = format!("{text}/targets/{}", trusted.target_file(&name)?);
         f.download(&remote_url, &dest, info.length, Some((info.length, sha)), trust.progress)?;
         files.push(dest);
     }
     files.sort();
+    prune_cache(&cache, &files);
     Ok(Offer { files, single: false })
+}
+
+/// Removes update files from the cache that the repository no longer lists (old releases),
+/// with their partial downloads, so the cache holds at most the current targets.
+fn prune_cache(cache: &Path, keep: &[PathBuf]) {
+    let Ok(entries) = std::fs::read_dir(cache) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let base = name.strip_suffix(".partial.json").or_else(|| name.strip_suffix(".partial")).unwrap_or(&name);
+        let target = cache.join(base);
+        if is_update_file(&target) && !keep.contains(&target) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+/// Whether `dest` already holds exactly the signed target (length, then SHA-256): a target
+/// downloaded by an earlier check is not fetched again.
+fn cached_matches(dest: &Path, length: u64, sha256_hex: &str) -> bool {
+    let Ok(meta) = std::fs::metadata(dest) else { return false };
+    if meta.len() != length {
+        return false;
+    }
+    let Ok(mut f) = std::fs::File::open(dest) else { return false };
+    let mut h = sha2::Sha256::new();
+    if std::io::copy(&mut f, &mut h).is_err() {
+        return false;
+    }
+    hex::encode(h.finalize()).eq_ignore_ascii_case(sha256_hex)
 }
 
 fn repository(paths: &Paths, url: &SourceUrl, dir: &Path, trust: Trust<'_>) -> Result<Offer> {

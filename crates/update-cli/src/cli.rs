@@ -157,6 +157,12 @@ pub enum ConfigCommand {
         /// An absolute path, or none.
         path: String,
     },
+    /// The fleet server (update-server) to check in with, report each update step to and take
+    /// pushed checks from: an https:// URL, or `none`. Uses the [tls] client certificate.
+    Server {
+        /// The server's base URL (https://host:port), or none.
+        url: String,
+    },
     /// How many distinct trusted keys must sign an update (1 to 16).
     SignatureThreshold {
         /// The threshold.

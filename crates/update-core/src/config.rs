@@ -468,6 +468,10 @@ pub struct Config {
     /// Health checks run after a new slot boots.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub health_check: Vec<HealthCheck>,
+    /// The fleet server (`update-server`) the device checks in with, reports each update step
+    /// to and listens to for pushed checks: its base URL, `https://` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<SourceUrl>,
 }
 
 fn default_driver() -> String {
@@ -491,6 +495,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             native: None,
             health_check: Vec::new(),
+            server: None,
         }
     }
 }
@@ -507,6 +512,22 @@ pub fn check_boot_retry_limit(v: u32) -> Result<u32> {
             what: "boot-retry-limit".into(),
             value: v.to_string(),
             reason: format!("expected a whole number from 1 to {MAX_BOOT_RETRY_LIMIT}"),
+        })
+    }
+}
+
+/// Checks a fleet server URL: `https://` with a host (device identity and reports need TLS).
+///
+/// # Errors
+/// [`Error::InvalidValue`] for any other scheme.
+pub fn check_server_url(url: &SourceUrl) -> Result<()> {
+    if url.scheme() == "https" {
+        Ok(())
+    } else {
+        Err(Error::InvalidValue {
+            what: "server".into(),
+            value: url.as_str().into(),
+            reason: "the fleet server must be an https:// URL (reports carry the device's identity)".into(),
         })
     }
 }
@@ -597,6 +618,9 @@ impl Config {
                     reason: "expected one or two environment copies".into(),
                 });
             }
+        }
+        if let Some(server) = &self.server {
+            check_server_url(server)?;
         }
         for hc in &self.health_check {
             if hc.command.is_empty() {
@@ -718,8 +742,17 @@ mod tests {
             "log = \"relative.log\"",
             "verify = \"yes\"",
             "source = \"gopher://x/\"",
+            "server = \"http://fleet.example\"",
+            "server = \"file:///srv\"",
         ] {
             assert!(Config::parse(text, Path::new("f")).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn server_url_round_trips() {
+        let c = Config::parse("server = \"https://fleet.example:8443\"\n", Path::new("f")).unwrap();
+        assert_eq!(c.server.as_ref().map(SourceUrl::as_str), Some("https://fleet.example:8443"));
+        assert_eq!(Config::parse(&c.to_toml(), Path::new("f")).unwrap(), c);
     }
 }

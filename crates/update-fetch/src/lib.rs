@@ -205,6 +205,59 @@ impl Fetcher {
         }
     }
 
+    /// Sends a JSON body with `POST` (one attempt: callers that must not lose the message keep
+    /// it and send it again later) and returns the HTTP status and at most `max_bytes` of the
+    /// answer. Only `https://` (or `http://` where allowed): a report is never sent to a file.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when the server cannot be reached or the answer cannot be read;
+    /// [`Error::Verification`] when the answer is over the limit.
+    pub fn post_json(&self, url: &str, body: &serde_json::Value, max_bytes: u64) -> Result<(u16, Vec<u8>)> {
+        self.check_scheme(url)?;
+        if url.starts_with("file://") {
+            return Err(source_err(url, "cannot POST to a file:// URL"));
+        }
+        let bytes = serde_json::to_vec(body).map_err(|e| source_err(url, e.to_string()))?;
+        let resp = self
+            .agent
+            .post(url)
+            .header("Content-Type", "application/json")
+            .send(&bytes[..])
+            .map_err(|e| source_err(url, e.to_string()))?;
+        let status = resp.status().as_u16();
+        let answer = read_limited(resp.into_body().into_reader(), max_bytes, url)?;
+        Ok((status, answer))
+    }
+
+    /// Opens a stream of server-sent events (`text/event-stream`). The stream ends, with an
+    /// error, after `lifetime` even if the server keeps it open: a connection that died without
+    /// a word (a NAT dropping it) is noticed at the latest then, and the caller reconnects.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when the server cannot be reached or does not answer 200.
+    pub fn event_stream(&self, url: &str, lifetime: Duration) -> Result<EventStream> {
+        self.check_scheme(url)?;
+        if url.starts_with("file://") {
+            return Err(source_err(url, "cannot stream events from a file:// URL"));
+        }
+        let resp = self
+            .agent
+            .get(url)
+            .header("Accept", "text/event-stream")
+            .config()
+            .timeout_recv_body(Some(lifetime))
+            .build()
+            .call()
+            .map_err(|e| source_err(url, e.to_string()))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let answer = read_limited(resp.into_body().into_reader(), 4096, url).unwrap_or_default();
+            return Err(source_err(url, format!("HTTP status {status}: {}", String::from_utf8_lossy(&answer).trim())));
+        }
+        let reader: Box<dyn Read + Send> = Box::new(resp.into_body().into_reader());
+        Ok(EventStream { reader: std::io::BufReader::new(reader), url: url.to_owned() })
+    }
+
     /// Downloads `url` to `dest` (see the crate docs). `max_bytes` is the most the signed
     /// metadata allows; `expected` is (exact length, SHA-256 hex) when known.
     ///
@@ -319,6 +372,95 @@ fn backoff(first: Duration, attempt: u32) -> Duration {
     // Jitter up to 50% from the clock's low bits: enough to spread a fleet.
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
+}
+
+/// One server-sent event: its `event:` name (`message` when the server names none) and its
+/// `data:` lines joined with newlines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerEvent {
+    /// The event name.
+    pub event: String,
+    /// The data.
+    pub data: String,
+}
+
+/// The longest line (and event) a stream may send; a longer one ends the stream with an error.
+const MAX_EVENT_BYTES: usize = 64 * 1024;
+
+/// An open event stream; iterate it for events. Comments (`: keep-alive`) are skipped.
+pub struct EventStream {
+    reader: std::io::BufReader<Box<dyn Read + Send>>,
+    url: String,
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl EventStream {
+    /// Reads one line (without its line ending); `None` at the end of the stream.
+    fn line(&mut self) -> Result<Option<String>> {
+        use std::io::BufRead;
+        let mut buf = Vec::new();
+        let n = (&mut self.reader)
+            .take(MAX_EVENT_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| source_err(&self.url, format!("event stream: {e}")))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if buf.len() > MAX_EVENT_BYTES {
+            return Err(Error::verification(&self.url, format!("an event line over {MAX_EVENT_BYTES} bytes")));
+        }
+        while matches!(buf.last(), Some(b'\n' | b'\r')) {
+            buf.pop();
+        }
+        Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
+    }
+}
+
+impl Iterator for EventStream {
+    type Item = Result<ServerEvent>;
+
+    /// The next event; `None` when the server closed the stream.
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut event = String::new();
+        let mut data: Vec<String> = Vec::new();
+        loop {
+            let line = match self.line() {
+                Ok(Some(l)) => l,
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e)),
+            };
+            if line.is_empty() {
+                if data.is_empty() && event.is_empty() {
+                    continue;
+                }
+                let event = if event.is_empty() { "message".to_owned() } else { event };
+                return Some(Ok(ServerEvent { event, data: data.join("\n") }));
+            }
+            if line.starts_with(':') {
+                continue;
+            }
+            let (field, value) = line.split_once(':').unwrap_or((line.as_str(), ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match field {
+                "event" => value.clone_into(&mut event),
+                "data" => {
+                    if data.iter().map(String::len).sum::<usize>() + value.len() > MAX_EVENT_BYTES {
+                        return Some(Err(Error::verification(
+                            &self.url,
+                            format!("an event over {MAX_EVENT_BYTES} bytes"),
+                        )));
+                    }
+                    data.push(value.to_owned());
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 fn read_limited(r: impl Read, max: u64, url: &str) -> Result<Vec<u8>> {

@@ -6,6 +6,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod cert;
 mod repo;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,9 @@ enum Command {
     /// Signed repositories in TUF's format.
     #[command(subcommand)]
     Repo(repo::RepoCommand),
+    /// A small PKI for a fleet: a CA, update-server's certificate, device certificates.
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -260,6 +264,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Repo(cmd) => repo::run(cmd)?,
+        Command::Cert(cmd) => cert::run(cmd)?,
     }
     Ok(())
 }

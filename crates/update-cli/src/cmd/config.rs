@@ -73,6 +73,13 @@ pub fn run(updater: &mut Updater, command: ConfigCommand) -> Result<()> {
         ConfigCommand::Secure { value } => Setting::Secure(bool_setting("secure", &value)?.into()),
         ConfigCommand::ClientCert { path } => Setting::ClientCert(path_setting("client-cert", &path)?),
         ConfigCommand::ClientKey { path } => Setting::ClientKey(path_setting("client-key", &path)?),
+        ConfigCommand::Server { url } => Setting::Server(if url == "none" {
+            None
+        } else {
+            let url = SourceUrl::new(&url)?;
+            config::check_server_url(&url)?;
+            Some(url)
+        }),
         ConfigCommand::ServerCa { path } => Setting::ServerCa(path_setting("server-ca", &path)?),
         ConfigCommand::SignatureThreshold { count } => {
             Setting::SignatureThreshold(count.parse().map_err(|_| Error::InvalidValue {

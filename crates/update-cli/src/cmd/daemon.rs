@@ -1,15 +1,18 @@
 //! `update daemon`.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libupdate::daemon::{self, PostBoot, Tick};
-use libupdate::{Severity, Updater};
+use libupdate::{Logger, Severity, Updater};
 use update_core::audit::{AuditAction, Outcome};
 use update_core::{Paths, Result};
 
 /// Longest single sleep, so config changes and clock jumps are noticed.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// How often the daemon checks in with the fleet server when nothing else happens.
+const CHECKIN_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
 fn open(root: &PathBuf) -> Result<Updater> {
     Updater::open(Paths::new(root), crate::factories())
@@ -32,25 +35,49 @@ pub fn run(root: PathBuf, once: bool, check_only: bool) -> Result<()> {
         Ok(PostBoot::Committed) => {}
         Err(e) => updater.log(Severity::Warning, &format!("post-boot check skipped: {e}")),
     }
+    let pushes = if once {
+        None
+    } else {
+        updater
+            .fleet()
+            .cloned()
+            .map(|f| daemon::listen_for_pushes(f, Logger::new(updater.paths(), &updater.config().log)))
+    };
+    let mut next_checkin = Instant::now();
     loop {
         // Re-read the config each round so `update config schedule …` applies without a restart.
         let updater = open(&root)?;
+        let mut forced = false;
+        if updater.fleet().is_some() && Instant::now() >= next_checkin {
+            if let Some(answer) = updater.checkin_logged() {
+                if answer.check_now {
+                    updater.log(Severity::Notice, "the fleet server asked for a check now");
+                }
+                forced = answer.check_now;
+            }
+            next_checkin = Instant::now() + CHECKIN_INTERVAL;
+        }
         let now = time::OffsetDateTime::now_utc();
-        match daemon::tick(&updater, now, !check_only, false) {
+        let result = if forced {
+            daemon::check_now(&updater, now, !check_only, false).map(Tick::Checked)
+        } else {
+            daemon::tick(&updater, now, !check_only, false)
+        };
+        let wait = match result {
             Ok(Tick::Off) => {
                 if once {
                     println!("scheduled checks are off");
                     return Ok(());
                 }
-                std::thread::sleep(MAX_SLEEP);
+                MAX_SLEEP
             }
             Ok(Tick::NotDue(due)) => {
                 if once {
                     println!("next check at {}", update_core::time_util::rfc3339(due));
                     return Ok(());
                 }
-                let wait = (due - now).try_into().unwrap_or(Duration::ZERO);
-                std::thread::sleep(wait.min(MAX_SLEEP));
+                let wait: Duration = (due - now).try_into().unwrap_or(Duration::ZERO);
+                wait.min(MAX_SLEEP)
             }
             Ok(Tick::Checked(installed)) => {
                 println!(
@@ -60,14 +87,28 @@ pub fn run(root: PathBuf, once: bool, check_only: bool) -> Result<()> {
                 if once {
                     return Ok(());
                 }
+                Duration::ZERO
             }
             Err(e) => {
                 updater.log(Severity::Error, &format!("scheduled check failed: {e}"));
                 if once {
                     return Err(e);
                 }
-                std::thread::sleep(MAX_SLEEP);
+                MAX_SLEEP
             }
+        };
+        // Sleep, but wake at once when the server pushes `check-now`: the next round checks in,
+        // which returns (and clears) the server's flag, and runs the check.
+        let pushed = match &pushes {
+            Some(rx) => rx.recv_timeout(wait).is_ok(),
+            None => {
+                std::thread::sleep(wait);
+                false
+            }
+        };
+        if pushed {
+            while pushes.as_ref().is_some_and(|rx| rx.try_recv().is_ok()) {}
+            next_checkin = Instant::now();
         }
     }
 }

@@ -6,6 +6,7 @@ mod util;
 
 mod device_api;
 mod device_transport;
+mod fleet_client;
 mod internal_errors;
 mod mtls;
 mod operator;
