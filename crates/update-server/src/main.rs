@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
-use update_server::device::DeviceIdSource;
+use update_server::device::{DeviceId, DeviceIdSource};
 use update_server::error::ServerError;
 use update_server::operator::{AdminToken, OperatorAccess};
 use update_server::push::PushHub;
 use update_server::repo::Repository;
 use update_server::store::SqliteStore;
+use update_server::store::Store;
 use update_server::tls::ClientAuth;
 use update_server::{AppState, app, serve, tls};
 
@@ -37,6 +38,22 @@ struct Cli {
 enum Command {
     /// Serve the repository and the API until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Print a device's events from the database, oldest first, as JSON lines (the fields of
+    /// `GET /api/v1/devices/{id}/events`). Safe while the server runs.
+    Events {
+        /// The device id.
+        device: String,
+        /// The database, as for `serve`.
+        #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
+        db: String,
+    },
+    /// Print every device the database knows, as JSON lines (the fields of
+    /// `GET /api/v1/devices`). Safe while the server runs.
+    Devices {
+        /// The database, as for `serve`.
+        #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
+        db: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -92,14 +109,57 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Command::Serve(args) = cli.command;
-    match runtime.block_on(run(args)) {
+    let result = match cli.command {
+        Command::Serve(args) => runtime.block_on(run(args)),
+        Command::Events { device, db } => runtime.block_on(print_events(&device, &db)),
+        Command::Devices { db } => runtime.block_on(print_devices(&db)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("update-server: {e}");
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+async fn open_store(db: &str) -> Result<SqliteStore, ServerError> {
+    if !db.starts_with("sqlite:") {
+        return Err(ServerError::Usage(format!("--db {db}: only sqlite:PATH is supported (PostgreSQL is planned)")));
+    }
+    let path = db.trim_start_matches("sqlite:");
+    if !std::path::Path::new(path).exists() {
+        return Err(ServerError::Usage(format!("--db {db}: no such database")));
+    }
+    Ok(SqliteStore::open(db).await?)
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string(value).unwrap_or_default());
+}
+
+async fn print_events(device: &str, db: &str) -> Result<(), ServerError> {
+    let id = DeviceId::parse(device).map_err(|e| ServerError::Usage(format!("device id {device:?}: {e}")))?;
+    let store = open_store(db).await?;
+    let mut after = 0;
+    loop {
+        let Some(events) = store.events(&id, after, 1000).await? else {
+            return Err(ServerError::Usage(format!("no device {device:?} in {db}")));
+        };
+        let Some(last) = events.last() else { return Ok(()) };
+        after = last.seq;
+        for e in &events {
+            print_json(e);
+        }
+    }
+}
+
+async fn print_devices(db: &str) -> Result<(), ServerError> {
+    let store = open_store(db).await?;
+    for d in store.devices().await? {
+        print_json(&d);
+    }
+    Ok(())
 }
 
 async fn run(args: ServeArgs) -> Result<(), ServerError> {

@@ -2,6 +2,7 @@
 //! (docs/reference/update-tool.md). One binary, one module per command group.
 
 mod bundle;
+mod cert;
 mod key;
 
 use std::path::Path;
