@@ -67,6 +67,9 @@ _update() {
             update__subcmd__config,secure)
                 cmd="update__subcmd__config__subcmd__secure"
                 ;;
+            update__subcmd__config,server)
+                cmd="update__subcmd__config__subcmd__server"
+                ;;
             update__subcmd__config,server-ca)
                 cmd="update__subcmd__config__subcmd__server__subcmd__ca"
                 ;;
@@ -108,6 +111,9 @@ _update() {
                 ;;
             update__subcmd__config__subcmd__help,secure)
                 cmd="update__subcmd__config__subcmd__help__subcmd__secure"
+                ;;
+            update__subcmd__config__subcmd__help,server)
+                cmd="update__subcmd__config__subcmd__help__subcmd__server"
                 ;;
             update__subcmd__config__subcmd__help,server-ca)
                 cmd="update__subcmd__config__subcmd__help__subcmd__server__subcmd__ca"
@@ -214,6 +220,9 @@ _update() {
             update__subcmd__help__subcmd__config,secure)
                 cmd="update__subcmd__help__subcmd__config__subcmd__secure"
                 ;;
+            update__subcmd__help__subcmd__config,server)
+                cmd="update__subcmd__help__subcmd__config__subcmd__server"
+                ;;
             update__subcmd__help__subcmd__config,server-ca)
                 cmd="update__subcmd__help__subcmd__config__subcmd__server__subcmd__ca"
                 ;;
@@ -278,7 +287,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config)
-            opts="-h --root --help source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help"
+            opts="-h --root --help source key schedule log verify boot-retry-limit secure client-cert client-key server-ca server signature-threshold driver show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -368,7 +377,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__help)
-            opts="source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show help"
+            opts="source key schedule log verify boot-retry-limit secure client-cert client-key server-ca server signature-threshold driver show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -550,6 +559,20 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__help__subcmd__secure)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        update__subcmd__config__subcmd__help__subcmd__server)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -861,6 +884,24 @@ _update() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        update__subcmd__config__subcmd__server)
+            opts="-h --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         update__subcmd__config__subcmd__server__subcmd__ca)
             opts="-h --root --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1002,7 +1043,7 @@ _update() {
             return 0
             ;;
         update__subcmd__help__subcmd__config)
-            opts="source key schedule log verify boot-retry-limit secure client-cert client-key server-ca signature-threshold driver show"
+            opts="source key schedule log verify boot-retry-limit secure client-cert client-key server-ca server signature-threshold driver show"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1170,6 +1211,20 @@ _update() {
             return 0
             ;;
         update__subcmd__help__subcmd__config__subcmd__secure)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        update__subcmd__help__subcmd__config__subcmd__server)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
