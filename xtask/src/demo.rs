@@ -12,6 +12,9 @@ use std::process::Command;
 
 use crate::sys::{Result, run, workspace};
 
+#[path = "demo_fleet.rs"]
+mod fleet;
+
 struct Demo {
     bin: PathBuf,
     root: PathBuf,
@@ -55,10 +58,13 @@ fn say(s: &str) {
     eprintln!("\n\x1b[1;34m== {s}\x1b[0m");
 }
 
-/// `cargo xtask demo [--keep]`.
+/// `cargo xtask demo [--server] [--keep]`.
 pub fn main_job(args: &[String]) -> Result {
     crate::sys::ensure_packages()?;
     let keep = args.iter().any(|a| a == "--keep");
+    if args.iter().any(|a| a == "--server") {
+        return fleet::main_job(keep);
+    }
     say("building update, update-tool and update-sim (release)");
     run(Command::new(env!("CARGO")).args([
         "build",
