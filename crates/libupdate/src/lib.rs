@@ -309,6 +309,7 @@ impl Updater {
             let old = setting.current(&stored);
             setting.apply(&mut stored);
             stored.validate()?;
+            self.check_driver_accepts(&stored)?;
             let new = setting.current(&stored);
             stored.store(&self.paths)?;
             Ok((old, new, stored))
@@ -341,6 +342,18 @@ impl Updater {
                 );
                 self.fail(e)
             }
+        }
+    }
+
+    /// Refuses a config the driver it selects cannot honour (a tool-facing key such as
+    /// `boot-retry-limit` where the tool owns boot counting). With no driver available there is
+    /// nothing to check against: the change is stored, and operations fail with "Not implemented".
+    fn check_driver_accepts(&self, config: &Config) -> Result<()> {
+        let ctx = Context { config, ..self.context() };
+        let Ok(driver) = registry::select(&self.factories, &ctx) else { return Ok(()) };
+        match self.factories.iter().find(|f| f.name() == driver.name()) {
+            Some(factory) => factory.check_config(config),
+            None => Ok(()),
         }
     }
 

@@ -143,6 +143,9 @@ impl DriverFactory for MenderFactory {
     fn name(&self) -> &'static str {
         NAME
     }
+    fn check_config(&self, config: &update_core::config::Config) -> update_core::Result<()> {
+        SETTINGS.check(NAME, config, config.verify)
+    }
     fn install_hint(&self) -> &'static str {
         "mender-client (apt install mender-client)"
     }

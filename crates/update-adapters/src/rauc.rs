@@ -93,6 +93,9 @@ impl DriverFactory for RaucFactory {
     fn name(&self) -> &'static str {
         NAME
     }
+    fn check_config(&self, config: &update_core::config::Config) -> update_core::Result<()> {
+        SETTINGS.check(NAME, config, config.verify)
+    }
     fn install_hint(&self) -> &'static str {
         "rauc (apt install rauc)"
     }

@@ -81,6 +81,9 @@ impl DriverFactory for SwupdFactory {
     fn name(&self) -> &'static str {
         NAME
     }
+    fn check_config(&self, config: &update_core::config::Config) -> update_core::Result<()> {
+        SETTINGS.check(NAME, config, config.verify)
+    }
     fn install_hint(&self) -> &'static str {
         "swupd (Clear Linux; not packaged in Debian)"
     }

@@ -343,4 +343,14 @@ pub trait DriverFactory: Sync {
     fn capabilities(&self) -> Capabilities;
     /// Decides whether the driver serves this system.
     fn probe(&self, ctx: &Context<'_>) -> Probe;
+    /// Whether the driver can honour `config` (its tool-facing keys: `verify`,
+    /// `signature-threshold`, `boot-retry-limit`). `update config` calls it before storing a
+    /// change, so a value the driver cannot honour is refused when it is set, not at the next
+    /// install. The default accepts everything.
+    ///
+    /// # Errors
+    /// [`crate::Error::NotSupported`] naming the key, the value and the driver.
+    fn check_config(&self, _config: &crate::config::Config) -> crate::Result<()> {
+        Ok(())
+    }
 }

@@ -389,6 +389,26 @@ pub fn through_the_facade<R: Rig>() {
     let installs: Vec<_> =
         history.iter().filter(|r| matches!(r.action, update_core::audit::AuditAction::Install)).collect();
     assert!(installs.len() >= 2, "an install and a refusal: {history:#?}");
+
+    // A tool-facing key the driver cannot honour is refused when it is set, and the file is
+    // untouched; one it can honour is stored.
+    let mut updater = updater;
+    let file_before = std::fs::read(paths.config_file()).unwrap();
+    let mut wanted = updater.stored_config().unwrap();
+    wanted.boot_retry_limit = 7;
+    match factory.check_config(&wanted) {
+        Ok(()) => {
+            updater.set(&libupdate::Setting::BootRetryLimit(7)).unwrap();
+            assert_eq!(updater.stored_config().unwrap().boot_retry_limit, 7);
+        }
+        Err(expected) => {
+            let e = updater.set(&libupdate::Setting::BootRetryLimit(7)).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+            assert_eq!(e.to_string(), expected.to_string());
+            assert!(e.to_string().contains(&format!("not supported by the {} driver", R::DRIVER)), "{e}");
+            assert_eq!(std::fs::read(paths.config_file()).unwrap(), file_before, "a refused change wrote the file");
+        }
+    }
 }
 
 /// Keys the tool cannot honour are refused with "… is not supported by the <driver> driver",
