@@ -9,6 +9,7 @@
 //! twice: [`crate::Updater::install_now`] skips a candidate that already waits in the primary slot.
 
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,8 @@ use time::OffsetDateTime;
 use update_core::audit::{AuditAction, Outcome};
 use update_core::config::HealthCheck;
 use update_core::driver::SlotState;
-use update_core::{Error, Result, atomic};
+use update_core::driver::DriverFactory;
+use update_core::{Error, Paths, Result, atomic};
 
 use crate::fleet::Fleet;
 use crate::{Logger, Severity, Updater, schedule};
@@ -206,6 +208,164 @@ fn run_check(updater: &Updater, check: &HealthCheck) -> std::result::Result<(), 
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(50)),
             Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// What `update daemon` was asked to do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Do the post-boot step, a check-in and one due check, then return.
+    pub once: bool,
+    /// Check and queue only; never install.
+    pub check_only: bool,
+}
+
+/// Longest single sleep, so config changes and clock jumps are noticed.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// How often the daemon checks in with the fleet server when nothing else happens.
+const CHECKIN_INTERVAL: Duration = Duration::from_secs(15 * 60);
+
+/// Waits up to `wait` for a push; `true` when one came. Returns early when `stop` is set.
+fn wait_for_push(rx: &mpsc::Receiver<()>, wait: Duration, stop: &AtomicBool) -> bool {
+    let end = Instant::now() + wait;
+    while !stop.load(Ordering::Relaxed) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        match rx.recv_timeout(left.min(Duration::from_millis(200))) {
+            Ok(()) => return true,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            // The listener never ends while the receiver lives; if it did, sleep instead.
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                sleep_unless_stopped(left, stop);
+                return false;
+            }
+        }
+    }
+    false
+}
+
+fn sleep_unless_stopped(wait: Duration, stop: &AtomicBool) {
+    let end = Instant::now() + wait;
+    while !stop.load(Ordering::Relaxed) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(200)));
+    }
+}
+
+/// The daemon (`update daemon`): after boot, health-check a slot on trial and mark it good (or
+/// reboot so the bootloader falls back); then, round after round, check in with the fleet
+/// server, run the scheduled check when it is due or at once when the server asks (push or
+/// check-in answer), and sleep. `say` gets the lines a person running it should see. Returns
+/// when `stop` is set (checked between rounds and while sleeping without a push channel), or
+/// after one round with `once`.
+///
+/// # Errors
+/// Start-up errors; errors of single checks are logged and the loop goes on.
+pub fn run(
+    paths: &Paths,
+    factories: &[&'static dyn DriverFactory],
+    options: RunOptions,
+    stop: &AtomicBool,
+    say: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let RunOptions { once, check_only } = options;
+    let open = || Updater::open(paths.clone(), factories.to_vec());
+    let updater = open()?;
+    updater.log(Severity::Notice, "daemon started");
+    updater.audit_event(updater.record(AuditAction::Daemon, Outcome::Ok).message("started"));
+    match post_boot(&updater) {
+        Ok(PostBoot::Failed(msg)) => {
+            updater.log(Severity::Error, &format!("{msg}; rebooting so the bootloader can fall back"));
+            return updater.reboot();
+        }
+        Ok(PostBoot::MarkedGood) => say("the booted slot passed its health checks and is marked good"),
+        Ok(PostBoot::Committed) => {}
+        Err(e) => updater.log(Severity::Warning, &format!("post-boot check skipped: {e}")),
+    }
+    let pushes = if once {
+        None
+    } else {
+        updater
+            .fleet()
+            .cloned()
+            .map(|f| listen_for_pushes(f, Logger::new(updater.paths(), &updater.config().log)))
+    };
+    let mut next_checkin = Instant::now();
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        // Re-read the config each round so `update config schedule …` applies without a restart.
+        let updater = open()?;
+        let mut forced = false;
+        if updater.fleet().is_some() && Instant::now() >= next_checkin {
+            if let Some(answer) = updater.checkin_logged() {
+                if answer.check_now {
+                    updater.log(Severity::Notice, "the fleet server asked for a check now");
+                }
+                forced = answer.check_now;
+            }
+            next_checkin = Instant::now() + CHECKIN_INTERVAL;
+        }
+        let now = OffsetDateTime::now_utc();
+        let result = if forced {
+            check_now(&updater, now, !check_only, false).map(Tick::Checked)
+        } else {
+            tick(&updater, now, !check_only, false)
+        };
+        let wait = match result {
+            Ok(Tick::Off) => {
+                if once {
+                    say("scheduled checks are off");
+                    return Ok(());
+                }
+                MAX_SLEEP
+            }
+            Ok(Tick::NotDue(due)) => {
+                if once {
+                    say(&format!("next check at {}", update_core::time_util::rfc3339(due)));
+                    return Ok(());
+                }
+                let wait: Duration = (due - now).try_into().unwrap_or(Duration::ZERO);
+                wait.min(MAX_SLEEP)
+            }
+            Ok(Tick::Checked(installed)) => {
+                say(&format!(
+                    "checked: {}",
+                    installed.map_or_else(|| "no update installed".to_owned(), |v| format!("installed {v}"))
+                ));
+                if once {
+                    return Ok(());
+                }
+                Duration::ZERO
+            }
+            Err(e) => {
+                updater.log(Severity::Error, &format!("scheduled check failed: {e}"));
+                if once {
+                    return Err(e);
+                }
+                MAX_SLEEP
+            }
+        };
+        // Sleep, but wake at once when the server pushes `check-now`: the next round checks in,
+        // which returns (and clears) the server's flag, and runs the check.
+        let pushed = match &pushes {
+            Some(rx) => wait_for_push(rx, wait, stop),
+            None => {
+                sleep_unless_stopped(wait, stop);
+                false
+            }
+        };
+        if pushed {
+            while pushes.as_ref().is_some_and(|rx| rx.try_recv().is_ok()) {}
+            next_checkin = Instant::now();
         }
     }
 }

@@ -5,6 +5,7 @@ mod common;
 
 mod ab_cycle;
 mod daemon;
+mod fleet;
 mod hooks;
 mod https;
 mod overrides;
