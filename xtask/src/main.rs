@@ -4,12 +4,15 @@
 //!   every test of the workspace. This is the README's "run all tests" command.
 //! - `ci`    — `test`, then fmt, clippy, docs and the generated-files check (what `.ci/run` runs).
 //! - `demo`  — the main job: an end-to-end update of a simulated device from a local signed source.
+//! - `system-test` — proof on a real boot: a GPT disk with GRUB under QEMU, updated over HTTPS
+//!   from update-server, with real power cuts (docs/system-test.md).
 //! - `docs`  — regenerates the man page, shell completions and docs/drivers.md.
 
 mod demo;
 mod demo_config;
 mod docs;
 mod sys;
+mod system_test;
 
 use std::process::ExitCode;
 
@@ -21,10 +24,11 @@ fn main() -> ExitCode {
         "test" => sys::test(rest),
         "ci" => sys::ci(),
         "demo" => demo::main_job(rest),
+        "system-test" => system_test::main(rest),
         "docs" => docs::generate(false),
         "check-docs" => docs::generate(true),
         _ => {
-            eprintln!("usage: cargo xtask <test|ci|demo|docs|check-docs>");
+            eprintln!("usage: cargo xtask <test|ci|demo|system-test|docs|check-docs>");
             return ExitCode::from(2);
         }
     };
