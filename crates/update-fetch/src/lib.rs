@@ -254,8 +254,7 @@ impl Fetcher {
             let answer = read_limited(resp.into_body().into_reader(), 4096, url).unwrap_or_default();
             return Err(source_err(url, format!("HTTP status {status}: {}", String::from_utf8_lossy(&answer).trim())));
         }
-        let reader: Box<dyn Read + Send> = Box::new(resp.into_body().into_reader());
-        Ok(EventStream { reader: std::io::BufReader::new(reader), url: url.to_owned() })
+        Ok(EventStream::from_reader(Box::new(resp.into_body().into_reader()), url))
     }
 
     /// Downloads `url` to `dest` (see the crate docs). `max_bytes` is the most the signed
@@ -400,6 +399,11 @@ impl std::fmt::Debug for EventStream {
 }
 
 impl EventStream {
+    /// A stream over any reader (the body of an HTTP response; tests use plain bytes).
+    fn from_reader(reader: Box<dyn Read + Send>, url: &str) -> Self {
+        Self { reader: std::io::BufReader::new(reader), url: url.to_owned() }
+    }
+
     /// Reads one line (without its line ending); `None` at the end of the stream.
     fn line(&mut self) -> Result<Option<String>> {
         use std::io::BufRead;
@@ -501,4 +505,74 @@ fn sha256_file(p: &Path) -> Result<String> {
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
+}
+
+#[cfg(test)]
+mod sse_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Hands out the bytes in chunks of the given sizes (as a network would).
+    struct Chunked {
+        data: Vec<u8>,
+        at: usize,
+        sizes: Vec<usize>,
+        turn: usize,
+    }
+
+    impl Read for Chunked {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let size = self.sizes.get(self.turn % self.sizes.len().max(1)).copied().unwrap_or(1).max(1);
+            self.turn += 1;
+            let n = size.min(buf.len()).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    fn events(text: &[u8], sizes: Vec<usize>) -> Vec<Result<ServerEvent>> {
+        let r = Chunked { data: text.to_vec(), at: 0, sizes, turn: 0 };
+        EventStream::from_reader(Box::new(r), "https://s/push").collect()
+    }
+
+    fn ev(event: &str, data: &str) -> ServerEvent {
+        ServerEvent { event: event.into(), data: data.into() }
+    }
+
+    const STREAM: &[u8] = b": connected\n\nevent: check-now\ndata: {}\n\n: keep-alive\n\n\
+data: line one\r\ndata:line two\r\n\r\nevent: bye\n\nretry: 10\nid: 7\nevent: last\ndata: x\n\n";
+
+    #[test]
+    fn comments_are_skipped_and_fields_are_parsed() {
+        let got: Vec<ServerEvent> = events(STREAM, vec![4096]).into_iter().map(Result::unwrap).collect();
+        assert_eq!(got, [ev("check-now", "{}"), ev("message", "line one\nline two"), ev("bye", ""), ev("last", "x")]);
+    }
+
+    #[test]
+    fn an_event_cut_off_by_the_end_of_the_stream_is_not_delivered() {
+        let got: Vec<_> = events(b"event: check-now\ndata: {}\n", vec![7]).into_iter().collect();
+        assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn an_endless_line_is_refused() {
+        let mut text = b"data: ".to_vec();
+        text.extend(std::iter::repeat_n(b'a', MAX_EVENT_BYTES + 10));
+        text.extend(b"\n\n");
+        let got = events(&text, vec![1000]);
+        assert_eq!(got.len(), 1);
+        let e = got.into_iter().next().unwrap().unwrap_err();
+        assert!(e.to_string().contains("over 65536 bytes"), "{e}");
+    }
+
+    proptest! {
+        /// However the network splits the bytes, the same events come out.
+        #[test]
+        fn chunking_does_not_change_the_events(sizes in proptest::collection::vec(1usize..40, 1..20)) {
+            let whole: Vec<ServerEvent> = events(STREAM, vec![4096]).into_iter().map(Result::unwrap).collect();
+            let split: Vec<ServerEvent> = events(STREAM, sizes).into_iter().map(Result::unwrap).collect();
+            prop_assert_eq!(whole, split);
+        }
+    }
 }
