@@ -264,13 +264,7 @@ impl SimDevice {
     }
 
     fn write_cmdline(&self, slot: Slot) -> Result<()> {
-        let p = self.paths().kernel_cmdline();
-        std::fs::create_dir_all(p.parent().expect("has parent")).map_err(|e| Error::io("create", &p, e))?;
-        std::fs::write(
-            &p,
-            format!("console=ttyS0 root=PARTLABEL=rootfs-{} update.slot={slot}\n", slot.as_str().to_lowercase()),
-        )
-        .map_err(|e| Error::io("write", &p, e))
+        write_cmdline(&self.paths(), slot)
     }
 
     /// "Reboots": runs the bootloader algorithm against the environment (writing what the
@@ -303,13 +297,19 @@ pub fn reboot_root(root: &Path) -> Result<Slot> {
     let mut env = driver.open_env()?;
     let decision = update_boot::simulate_boot(env.as_mut())?;
     let slot = decision.slot;
+    write_cmdline(&paths, slot)?;
+    Ok(slot)
+}
+
+/// Writes the kernel command line the shipped bootloader scripts give a booted slot.
+fn write_cmdline(paths: &Paths, slot: Slot) -> Result<()> {
     let p = paths.kernel_cmdline();
+    std::fs::create_dir_all(p.parent().expect("has parent")).map_err(|e| Error::io("create", &p, e))?;
     std::fs::write(
         &p,
         format!("console=ttyS0 root=PARTLABEL=rootfs-{} update.slot={slot}\n", slot.as_str().to_lowercase()),
     )
-    .map_err(|e| Error::io("write", &p, e))?;
-    Ok(slot)
+    .map_err(|e| Error::io("write", &p, e))
 }
 
 /// The health check of the demo: the booted rootfs's `/etc/health` must say `ok`.
