@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use update_core::audit::{AuditAction, Outcome};
 use update_core::config::HealthCheck;
-use update_core::driver::SlotState;
 use update_core::driver::DriverFactory;
+use update_core::driver::SlotState;
 use update_core::{Error, Paths, Result, atomic};
 
 use crate::fleet::Fleet;
@@ -292,10 +292,7 @@ pub fn run(
     let pushes = if once {
         None
     } else {
-        updater
-            .fleet()
-            .cloned()
-            .map(|f| listen_for_pushes(f, Logger::new(updater.paths(), &updater.config().log)))
+        updater.fleet().cloned().map(|f| listen_for_pushes(f, Logger::new(updater.paths(), &updater.config().log)))
     };
     let mut next_checkin = Instant::now();
     loop {
