@@ -51,6 +51,7 @@ const GRUB_MODULES: &[&str] = &[
     "test",
     "echo",
     "linux",
+    "linux16",
     "serial",
     "terminal",
     "reboot",

@@ -111,15 +111,15 @@ pub fn main(args: &[String]) -> Result {
         port: server.port,
         repo_root: server.repo_root.clone(),
         vm: vm::VmOptions { smp: 1, mem_mib: 384, deadline: Duration::from_secs(300) },
-        fleet: false,
+        fleet: true,
         retry_limit: 2,
     });
-    let result = run(&ctx, &pki, &opts, &mut rng, t0);
+    let result = run(&ctx, &pki, &server, &opts, &mut rng, t0);
     server.stop();
     result
 }
 
-fn run(ctx: &Arc<Ctx>, pki: &pki::Pki, opts: &Options, rng: &mut Rng, t0: Instant) -> Result {
+fn run(ctx: &Arc<Ctx>, pki: &pki::Pki, server: &server::Server, opts: &Options, rng: &mut Rng, t0: Instant) -> Result {
     let mut dev1 = Device::create(ctx.clone(), "device-1", &pki.client("device-1")?, rng)?;
     let mut dev2 = Device::create(ctx.clone(), "device-2", &pki.client("device-2")?, rng)?;
     let t_images = t0.elapsed();
@@ -142,7 +142,12 @@ fn run(ctx: &Arc<Ctx>, pki: &pki::Pki, opts: &Options, rng: &mut Rng, t0: Instan
         r
     });
     let mut report = scenarios::Report::default();
-    let scen = scenarios::happy_and_bad(&mut dev1, &mut report);
+    let fleet = if ctx.fleet {
+        Some(scenarios::Fleet { server, pki, operator: pki.client("operator-console")? })
+    } else {
+        None
+    };
+    let scen = scenarios::happy_and_bad(&mut dev1, &mut report, fleet.as_ref());
     let t_scen = report.seconds;
     if scen.is_ok() {
         let mut s = lock(&shared);
@@ -209,7 +214,7 @@ fn run(ctx: &Arc<Ctx>, pki: &pki::Pki, opts: &Options, rng: &mut Rng, t0: Instan
         total.as_secs_f64(),
         t_images.as_secs_f64(),
         (total - t_images).as_secs_f64(),
-        dev1_boots(&report, &s)
+        report.boots + s.boots
     );
     println!("console logs: {}", ctx.work.join("logs").display());
     let enough = s.done();
@@ -226,8 +231,4 @@ fn run(ctx: &Arc<Ctx>, pki: &pki::Pki, opts: &Options, rng: &mut Rng, t0: Instan
     }
     println!("PASS: 0 unbootable");
     Ok(())
-}
-
-fn dev1_boots(report: &scenarios::Report, s: &Shared) -> u32 {
-    report.boots + s.boots
 }

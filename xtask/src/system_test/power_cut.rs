@@ -261,6 +261,13 @@ impl Shared {
     }
 }
 
+/// Where a cut landed.
+struct Landed {
+    phase: Phase,
+    after_trigger_ms: u64,
+    after_start_ms: u64,
+}
+
 enum Plan {
     Cut { class: Class, trigger: Phase, delay_ms: u64 },
     Complete,
@@ -280,7 +287,7 @@ fn follow(
     phase_of: fn(&str) -> Option<Phase>,
     end_marker: &str,
     timeout: Duration,
-) -> Result<(Option<(Phase, u64, u64)>, Timeline)> {
+) -> Result<(Option<Landed>, Timeline)> {
     let mut timeline = Timeline { started: Some(start), seen: BTreeMap::new() };
     let mut current = Phase::Check;
     let mut kill_at: Option<(Instant, Instant)> = None; // (trigger time, kill time)
@@ -323,7 +330,9 @@ fn follow(
                     vm.kill();
                     let after_trigger = u64::try_from(k.duration_since(trigger).as_millis()).unwrap_or(u64::MAX);
                     let after_start = u64::try_from(k.duration_since(start).as_millis()).unwrap_or(u64::MAX);
-                    return Ok((Some((current, after_trigger, after_start)), timeline));
+                    let landed =
+                        Landed { phase: current, after_trigger_ms: after_trigger, after_start_ms: after_start };
+                    return Ok((Some(landed), timeline));
                 }
                 if Instant::now() >= give_up {
                     vm.kill();
@@ -422,7 +431,7 @@ pub fn run(
         if info.reason == "trial" && end.is_none() {
             lock(shared).windows.learn(&timeline);
         }
-        if let Some((phase, after_trigger_ms, after_start_ms)) = end {
+        if let Some(Landed { phase, after_trigger_ms, after_start_ms }) = end {
             let cut = Cut {
                 device: dev.name.clone(),
                 boot: dev.boots,
@@ -492,7 +501,7 @@ pub fn run(
             dev.downloaded = true;
         }
         match end {
-            Some((phase, after_trigger_ms, after_start_ms)) => {
+            Some(Landed { phase, after_trigger_ms, after_start_ms }) => {
                 let planned = match plan {
                     Plan::Cut { class, .. } => class,
                     Plan::Complete => Class::Other,

@@ -13,7 +13,9 @@
 use std::time::{Duration, Instant};
 
 use super::device::{BootInfo, Device, Health};
+use super::pki::{Identity, Pki};
 use super::power_cut::{Phase, Timeline};
+use super::server::Server;
 use super::vm::Vm;
 use crate::sys::Result;
 
@@ -90,8 +92,41 @@ fn slot_state(status: &serde_json::Value, slot: &str) -> (String, String) {
     (s["state"].as_str().unwrap_or("?").to_owned(), s["version"].as_str().unwrap_or("?").to_owned())
 }
 
+/// The server's operator API, to check what the device reported (fleet reporting).
+pub struct Fleet<'a> {
+    /// The server.
+    pub server: &'a Server,
+    /// The run's PKI.
+    pub pki: &'a Pki,
+    /// An operator certificate (the server asks every client for one from the device CA).
+    pub operator: Identity,
+}
+
+impl Fleet<'_> {
+    /// The device's events as (kind, version), oldest first, without `checking`.
+    fn events(&self, device: &str) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .server
+            .device_events(self.pki, &self.operator, device)?
+            .iter()
+            .map(|e| (e["kind"].as_str().unwrap_or("?").to_owned(), e["version"].as_str().unwrap_or("-").to_owned()))
+            .filter(|(k, _)| k != "checking")
+            .collect())
+    }
+}
+
+fn show(events: &[(String, String)]) -> String {
+    events.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Whether `want` occurs in `events` in this order (other events may come between).
+fn in_order(events: &[(String, String)], want: &[(&str, &str)]) -> bool {
+    let mut it = events.iter();
+    want.iter().all(|(k, v)| it.any(|(ek, ev)| ek == k && (v.is_empty() || ev == v)))
+}
+
 /// Runs the scenarios on `dev` (fresh, at 1.0.0).
-pub fn happy_and_bad(dev: &mut Device, report: &mut Report) -> Result {
+pub fn happy_and_bad(dev: &mut Device, report: &mut Report, fleet: Option<&Fleet<'_>>) -> Result {
     let t0 = Instant::now();
     let user_file = "user/written-at-1.0.bin";
     let check = |report: &mut Report, s: String| {
@@ -135,6 +170,21 @@ pub fn happy_and_bad(dev: &mut Device, report: &mut Report) -> Result {
     vm.command("systest-off", Duration::from_secs(30)).ok();
     vm.wait_exit(Duration::from_secs(30))?;
     check(report, "GRUB booted slot B on trial (2.0.0, kernel and rootfs together); the agent marked it good".into());
+    if let Some(f) = fleet {
+        let events = f.events(&dev.name)?;
+        let want = [("downloading", ""), ("installed", "2.0.0"), ("rebooted", "2.0.0"), ("committed", "2.0.0")];
+        let got: Vec<(&str, &str)> = events.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let same =
+            got.len() == want.len() && got.iter().zip(&want).all(|(g, w)| g.0 == w.0 && (w.1.is_empty() || g.1 == w.1));
+        if !same {
+            return Err(format!(
+                "the server's events for {} are [{}], expected downloading, installed 2.0.0, rebooted 2.0.0, committed 2.0.0",
+                dev.name,
+                show(&events)
+            ));
+        }
+        check(report, format!("the server lists the device's events in order: {}", show(&events)));
+    }
 
     // Boot 3: committed 2.0.0; the user file survived; install the broken 3.0.0.
     let (mut vm, info) = dev.boot("2.0-committed")?;
@@ -197,6 +247,20 @@ pub fn happy_and_bad(dev: &mut Device, report: &mut Report) -> Result {
         return Err(format!("the audit log has no fallback record:\n{joined}"));
     }
     check(report, format!("update status on 2.0.0 reports \"{fallback}\"; the audit log records the fallback"));
+    if let Some(f) = fleet {
+        let events = f.events(&dev.name)?;
+        let want = [("installed", "3.0.0"), ("rebooted", "3.0.0"), ("failed", "3.0.0"), ("rolled-back", "")];
+        let rolled_back = events.iter().filter(|(k, _)| k == "rolled-back").count();
+        if !in_order(&events, &want) || rolled_back != 1 {
+            return Err(format!(
+                "the server's events for {} are [{}]; expected installed 3.0.0, rebooted 3.0.0, failed 3.0.0 and one rolled-back, in that order",
+                dev.name,
+                show(&events)
+            ));
+        }
+        let after: Vec<(String, String)> = events.iter().skip(4).cloned().collect();
+        check(report, format!("the server records the bad update and the rollback: {}", show(&after)));
+    }
     let out = vm.ok(&format!("sha256sum /data/{user_file}"), Duration::from_secs(30))?;
     if sha_of(&out, &format!("/data/{user_file}"))? != user_sha {
         return Err(format!("/data/{user_file} changed by the rollback"));

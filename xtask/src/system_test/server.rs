@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::pki::Pki;
+use super::pki::{Identity, Pki};
 use super::util::{io, p, quiet};
 use crate::sys::Result;
 
@@ -88,6 +88,44 @@ impl Server {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// `GET /api/v1/devices/{id}/events` on the operator API: the bearer token from
+    /// `--admin-token-file`, over mutual TLS with an operator certificate from the device CA.
+    pub fn device_events(&self, pki: &Pki, operator: &Identity, device: &str) -> Result<Vec<serde_json::Value>> {
+        use ureq::tls::{ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+        let pem = |path: &Path| std::fs::read(path).map_err(io("read", path));
+        let certs = |bytes: &[u8]| -> Vec<ureq::tls::Certificate<'static>> {
+            ureq::tls::parse_pem(bytes)
+                .filter_map(|i| match i {
+                    Ok(PemItem::Certificate(c)) => Some(c.to_owned()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let key = PrivateKey::from_pem(&pem(&operator.key)?).map_err(|e| format!("operator key: {e}"))?.to_owned();
+        let tls = TlsConfig::builder()
+            .root_certs(RootCerts::new_with_certs(&certs(&pem(&pki.server_ca)?)))
+            .client_cert(Some(ClientCert::new_with_certs(&certs(&pem(&operator.cert)?), key)))
+            .build();
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().tls_config(tls).http_status_as_error(false).build().into();
+        let token = std::fs::read_to_string(&self.token_file).map_err(io("read", &self.token_file))?;
+        let url = format!("https://127.0.0.1:{}/api/v1/devices/{device}/events", self.port);
+        let mut resp = agent
+            .get(&url)
+            .header("Authorization", &format!("Bearer {}", token.trim()))
+            .call()
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        let status = resp.status();
+        let body = resp.body_mut().read_to_string().map_err(|e| format!("GET {url}: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("GET {url}: {status}: {body}"));
+        }
+        let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| format!("GET {url}: {e}: {body}"))?;
+        Ok(v["events"].as_array().cloned().unwrap_or_default())
     }
 }
 
