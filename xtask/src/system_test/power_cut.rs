@@ -54,27 +54,30 @@ pub enum Phase {
 impl Phase {
     /// The phase a console line of `update --now` opens.
     pub fn of_update_line(text: &str) -> Option<Phase> {
-        if text.starts_with("downloading [") {
-            Some(Phase::Download)
-        } else if text.contains("notice: installing ") && text.contains(" from ") {
-            Some(Phase::Verify)
-        } else if text.contains("info: installing ") && text.contains(" into slot ") {
-            Some(Phase::EnvBegin)
-        } else if text.starts_with("installing [") {
-            Some(Phase::Write)
-        } else if text.starts_with("verifying [") {
-            Some(Phase::ReadBack)
-        } else if text.contains("SYSTEST-HOOK") {
-            Some(Phase::EnvSwitch)
+        // Log lines first: one written while a progress bar is drawn shares its console line,
+        // and it happened after the bar.
+        if text.contains("SYSTEST-REBOOT") {
+            Some(Phase::Reboot)
         } else if text.contains("notice: installed ") {
             Some(Phase::Switched)
-        } else if text.contains("SYSTEST-REBOOT") {
-            Some(Phase::Reboot)
+        } else if text.contains("SYSTEST-HOOK") {
+            Some(Phase::EnvSwitch)
+        } else if text.contains("info: installing ") && text.contains(" into slot ") {
+            Some(Phase::EnvBegin)
+        } else if text.contains("notice: installing ") && text.contains(" from ") {
+            Some(Phase::Verify)
+        } else if text.starts_with("verifying [") {
+            Some(Phase::ReadBack)
+        } else if text.starts_with("installing [") {
+            Some(Phase::Write)
+        } else if text.starts_with("downloading [") {
+            Some(Phase::Download)
         } else {
             None
         }
     }
 
+    /// The phase a console line of the agent's post-boot step opens.
     pub fn of_daemon_line(text: &str) -> Option<Phase> {
         if text.contains("SYSTEST-DAEMON-START") {
             Some(Phase::AgentStart)
