@@ -158,7 +158,7 @@ pub enum ConfigCommand {
         path: String,
     },
     /// The fleet server (update-server) to check in with, report each update step to and take
-    /// pushed checks from: an https:// URL, or `none`. Uses the [tls] client certificate.
+    /// pushed checks from: an https:// URL, or `none`. Uses the client certificate of `tls.client-cert`.
     Server {
         /// The server's base URL (https://host:port), or none.
         url: String,
