@@ -202,3 +202,21 @@ pub fn read_data_file(disk: &Path, path: &str) -> Result<Vec<u8>> {
     }
     Ok(out.stdout)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_follow_each_other_from_one_mib() {
+        assert_eq!(offset(1), MIB);
+        assert_eq!(offset(2), 2 * MIB);
+        assert_eq!(offset(3), 10 * MIB);
+        for n in 2..=7 {
+            assert_eq!(offset(n), offset(n - 1) + size(n - 1), "partition {n}");
+        }
+        assert_eq!(slot_parts('A'), (3, 5));
+        assert_eq!(slot_parts('B'), (4, 6));
+        assert_eq!(part(DATA).name, "data");
+    }
+}

@@ -577,3 +577,85 @@ pub fn summary(s: &Shared) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_lines_open_phases() {
+        let cases = [
+            ("downloading [==    ] 2/13 MiB 11 MiB/s", Some(Phase::Download)),
+            (
+                "2026-11-30T17:02:52Z update[148] notice: installing 2.0.0 from /var/cache/update/system.bundle",
+                Some(Phase::Verify),
+            ),
+            (
+                "2026-11-30T17:02:53Z update[148] info: installing 2.0.0 into slot B (boot=/dev/vda4, rootfs=/dev/vda6)",
+                Some(Phase::EnvBegin),
+            ),
+            ("installing [=     ] 3/48 MiB 10 MiB/s", Some(Phase::Write)),
+            ("verifying [====   ] 7/48 MiB 50 MiB/s", Some(Phase::ReadBack)),
+            ("SYSTEST-HOOK version=2.0.0 slot=B", Some(Phase::EnvSwitch)),
+            ("2026-11-30T17:02:57Z update[148] notice: installed 2.0.0 into slot B", Some(Phase::Switched)),
+            ("SYSTEST-REBOOT", Some(Phase::Reboot)),
+            ("scheduled checks are off", None),
+            // A log line written while a bar is drawn shares the console line; it came later.
+            (
+                "downloading [=====] 13/13 MiB 12 MiB/s 2026-11-30T17:02:52Z update[148] notice: installing 2.0.0 from /x",
+                Some(Phase::Verify),
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(Phase::of_update_line(line), want, "{line}");
+        }
+        assert_eq!(Phase::of_daemon_line("SYSTEST-DAEMON-START"), Some(Phase::AgentStart));
+        assert_eq!(
+            Phase::of_daemon_line("2026-11-30T17:03:23Z update[144] notice: daemon started"),
+            Some(Phase::MarkGood)
+        );
+        assert_eq!(
+            Phase::of_daemon_line("the booted slot passed its health checks and is marked good"),
+            Some(Phase::MarkedGood)
+        );
+    }
+
+    #[test]
+    fn every_phase_has_a_class_and_required_classes_are_covered() {
+        assert_eq!(Phase::Check.class(), Class::Download);
+        assert_eq!(Phase::ReadBack.class(), Class::Install);
+        assert_eq!(Phase::EnvSwitch.class(), Class::EnvWrite);
+        assert_eq!(Phase::MarkGood.class(), Class::MarkGood);
+        assert_eq!(Phase::Switched.class(), Class::Other);
+        let mut s = Shared { want_total: 4, want_per_class: 1, ..Shared::default() };
+        assert!(!s.done());
+        for phase in [Phase::Download, Phase::Write, Phase::EnvBegin, Phase::MarkGood] {
+            s.cuts.push(Cut {
+                device: "d".into(),
+                boot: 1,
+                planned: phase.class(),
+                phase,
+                after_trigger_ms: 1,
+                after_start_ms: 2,
+                from: "1.0.0".into(),
+                to: "2.0.0".into(),
+                outcome: Some("old version 1.0.0 in slot A (committed)".into()),
+            });
+        }
+        assert!(s.done());
+        assert!(summary(&s)[0].contains("1× old version (committed)"), "{:?}", summary(&s));
+    }
+
+    #[test]
+    fn windows_are_learned_from_a_timeline() {
+        let t0 = Instant::now();
+        let mut t = Timeline::default();
+        t.mark(Phase::EnvSwitch, t0);
+        t.mark(Phase::Switched, t0 + Duration::from_millis(18));
+        t.mark(Phase::Switched, t0 + Duration::from_millis(500)); // the first time counts
+        let mut w = Windows::default();
+        w.learn(&t);
+        assert_eq!(w.get(Phase::EnvSwitch), 18);
+        assert_eq!(w.get(Phase::Download), 4000);
+    }
+}

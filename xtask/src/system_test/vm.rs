@@ -286,3 +286,14 @@ impl Drop for Vm {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn console_text_is_cleaned() {
+        assert_eq!(clean(b"\x1b[0m\x1b[?25lupdate: booting slot B (trial)\x1b[K  "), "update: booting slot B (trial)");
+        assert_eq!(clean(b"  downloading [==  ] 1/13 MiB\x07"), "downloading [==  ] 1/13 MiB");
+    }
+}
