@@ -78,7 +78,16 @@ impl LoopDisk {
         }
         let device = sh(Command::new("losetup").args(["-f", "--show"]).arg(image))?.trim().to_owned();
         let mut disk = LoopDisk { image: image.to_owned(), device: device.clone(), partitions: Vec::new() };
-        sh(Command::new("partx").args(["-a", &device]))?;
+        if let Err(e) = sh(Command::new("partx").args(["-a", &device])) {
+            // Something else (udev reacting to the new loop device) may add some partitions
+            // first, and `partx -a` then fails for those: `-u` adds what is missing and keeps
+            // what is there. Fail only if a partition is still absent.
+            let _ = sh(Command::new("partx").args(["-u", &device]));
+            let name = device.trim_start_matches("/dev/");
+            if (1..=parts.len()).any(|i| !Path::new(&format!("/sys/block/{name}/{name}p{i}")).exists()) {
+                return Err(e);
+            }
+        }
         let partitions: Vec<PathBuf> = (1..=parts.len()).map(|i| PathBuf::from(format!("{device}p{i}"))).collect();
         for p in &partitions {
             // udev may create nodes late or not at all: wait briefly, then make them by hand.
