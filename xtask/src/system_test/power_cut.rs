@@ -264,6 +264,16 @@ impl Shared {
     }
 }
 
+/// How following the console ended.
+enum End {
+    /// The power was cut.
+    Cut(Landed),
+    /// The end marker (the guest's prompt) came.
+    Prompt,
+    /// QEMU exited by itself (the reboot after an install, under -no-reboot).
+    Exited,
+}
+
 /// Where a cut landed.
 struct Landed {
     phase: Phase,
@@ -290,7 +300,7 @@ fn follow(
     phase_of: fn(&str) -> Option<Phase>,
     end_marker: &str,
     timeout: Duration,
-) -> Result<(Option<Landed>, Timeline)> {
+) -> Result<(End, Timeline)> {
     let mut timeline = Timeline { started: Some(start), seen: BTreeMap::new() };
     let mut current = Phase::Check;
     let mut kill_at: Option<(Instant, Instant)> = None; // (trigger time, kill time)
@@ -319,13 +329,13 @@ fn follow(
                     }
                 }
                 if l.text.contains(end_marker) {
-                    return Ok((None, timeline));
+                    return Ok((End::Prompt, timeline));
                 }
                 if l.text.contains("SYSTEST-RC ") && !l.text.contains("SYSTEST-RC 0") {
                     return Err(format!("the update command failed ({}):\n{}", l.text, vm.tail(15)));
                 }
             }
-            Next::Exited => return Ok((None, timeline)),
+            Next::Exited => return Ok((End::Exited, timeline)),
             Next::Timeout => {
                 if let Some((trigger, k)) = kill_at
                     && Instant::now() >= k
@@ -335,7 +345,7 @@ fn follow(
                     let after_start = u64::try_from(k.duration_since(start).as_millis()).unwrap_or(u64::MAX);
                     let landed =
                         Landed { phase: current, after_trigger_ms: after_trigger, after_start_ms: after_start };
-                    return Ok((Some(landed), timeline));
+                    return Ok((End::Cut(landed), timeline));
                 }
                 if Instant::now() >= give_up {
                     vm.kill();
@@ -407,7 +417,9 @@ pub fn run(
                 "SYSTEST-READY",
                 Duration::from_secs(120),
             )?;
-            debug_assert!(end.is_none());
+            if !matches!(end, End::Prompt) {
+                return Err(format!("{}: the last boot did not reach the prompt:\n{}", dev.name, vm.tail(15)));
+            }
             vm.command("systest-off", Duration::from_secs(30)).ok();
             vm.wait_exit(Duration::from_secs(30))?;
             dev.check_data_from_host(&[])?;
@@ -431,10 +443,10 @@ pub fn run(
             "SYSTEST-READY",
             Duration::from_secs(180),
         )?;
-        if info.reason == "trial" && end.is_none() {
+        if info.reason == "trial" && matches!(end, End::Prompt) {
             lock(shared).windows.learn(&timeline);
         }
-        if let Some(Landed { phase, after_trigger_ms, after_start_ms }) = end {
+        if let End::Cut(Landed { phase, after_trigger_ms, after_start_ms }) = end {
             let cut = Cut {
                 device: dev.name.clone(),
                 boot: dev.boots,
@@ -459,8 +471,8 @@ pub fn run(
             dev.check_data_from_host(&[])?;
             continue;
         }
-        if vm.lines.iter().any(|l| l.text.contains("SYSTEST-REBOOT")) {
-            return Err(format!("{}: the agent rebooted a good release:\n{}", dev.name, vm.tail(20)));
+        if matches!(end, End::Exited) {
+            return Err(format!("{}: the guest stopped during the agent's post-boot step:\n{}", dev.name, vm.tail(20)));
         }
 
         let plan = {
@@ -504,7 +516,7 @@ pub fn run(
             dev.downloaded = true;
         }
         match end {
-            Some(Landed { phase, after_trigger_ms, after_start_ms }) => {
+            End::Cut(Landed { phase, after_trigger_ms, after_start_ms }) => {
                 let planned = match plan {
                     Plan::Cut { class, .. } => class,
                     Plan::Complete => Class::Other,
@@ -528,8 +540,8 @@ pub fn run(
                 });
                 pending = Some(s.cuts.len() - 1);
             }
-            None => {
-                if vm.lines.iter().rev().take(40).any(|l| l.text.contains("SYSTEST-READY")) {
+            End::Prompt | End::Exited => {
+                if matches!(end, End::Prompt) {
                     // The command finished without a reboot (nothing to install): reboot.
                     vm.send("systest-reboot")?;
                 }
