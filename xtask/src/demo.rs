@@ -66,16 +66,7 @@ pub fn main_job(args: &[String]) -> Result {
         return fleet::main_job(keep);
     }
     say("building update, update-tool and update-sim (release)");
-    run(Command::new(env!("CARGO")).args([
-        "build",
-        "--release",
-        "-p",
-        "update-cli",
-        "-p",
-        "update-tool",
-        "-p",
-        "update-test",
-    ]))?;
+    build_binaries()?;
     let ws = workspace();
     let out = ws.join("target/demo");
     if out.join("device/disk.img").exists() {
@@ -97,6 +88,20 @@ pub fn main_job(args: &[String]) -> Result {
         "demo finished: 1.0 -> 2.0 installed, committed; broken 3.0 rolled back automatically; tampered bundle refused",
     );
     Ok(())
+}
+
+/// Builds `update`, `update-tool` and `update-sim` (release) into target/release.
+fn build_binaries() -> Result {
+    run(Command::new(env!("CARGO")).args([
+        "build",
+        "--release",
+        "-p",
+        "update-cli",
+        "-p",
+        "update-tool",
+        "-p",
+        "update-test",
+    ]))
 }
 
 fn p(path: &Path) -> String {

@@ -13,22 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::{build_binaries, p, say, step};
 use crate::sys::{Result, run, workspace};
 
 /// The device id: the CN of the device's certificate.
 const DEVICE: &str = "device-0001";
-
-fn step(s: &str) {
-    eprintln!("\n\x1b[1m$ {s}\x1b[0m");
-}
-
-fn say(s: &str) {
-    eprintln!("\n\x1b[1;34m== {s}\x1b[0m");
-}
-
-fn p(path: &Path) -> String {
-    path.display().to_string()
-}
 
 /// Kills the server when the demo ends, however it ends.
 struct Server(Child);
@@ -87,16 +76,7 @@ fn free_port() -> Result<u16> {
 /// `cargo xtask demo --server [--keep]`.
 pub fn main_job(keep: bool) -> Result {
     say("building update, update-tool, update-sim (release) and update-server");
-    run(Command::new(env!("CARGO")).args([
-        "build",
-        "--release",
-        "-p",
-        "update-cli",
-        "-p",
-        "update-tool",
-        "-p",
-        "update-test",
-    ]))?;
+    build_binaries()?;
     run(Command::new(env!("CARGO")).args(["build", "-p", "update-server"]))?;
     let ws = workspace();
     let out = ws.join("target/demo-fleet");
