@@ -16,6 +16,9 @@ _update() {
             ",$1")
                 cmd="update"
                 ;;
+            update,cancel)
+                cmd="update__subcmd__cancel"
+                ;;
             update,config)
                 cmd="update__subcmd__config"
                 ;;
@@ -172,6 +175,9 @@ _update() {
             update__subcmd__config__subcmd__key__subcmd__help,update)
                 cmd="update__subcmd__config__subcmd__key__subcmd__help__subcmd__update"
                 ;;
+            update__subcmd__help,cancel)
+                cmd="update__subcmd__help__subcmd__cancel"
+                ;;
             update__subcmd__help,config)
                 cmd="update__subcmd__help__subcmd__config"
                 ;;
@@ -257,7 +263,7 @@ _update() {
 
     case "${cmd}" in
         update)
-            opts="-h -V --root --secure --verify --source --now --noreboot --json --help --version config status history drivers mark-good rollback daemon help"
+            opts="-h -V --root --json --secure --verify --source --now --noreboot --help --version config status history drivers mark-good cancel rollback daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -286,8 +292,26 @@ _update() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        update__subcmd__cancel)
+            opts="-h --root --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         update__subcmd__config)
-            opts="-h --root --help source key schedule log verify boot-retry-limit secure client-cert client-key server-ca server signature-threshold driver show help"
+            opts="-h --root --json --help source key schedule log verify boot-retry-limit secure client-cert client-key server-ca server signature-threshold driver show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -305,7 +329,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__boot__subcmd__retry__subcmd__limit)
-            opts="-h --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -323,7 +347,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__client__subcmd__cert)
-            opts="-h --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -341,7 +365,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__client__subcmd__key)
-            opts="-h --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -359,7 +383,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__driver)
-            opts="-h --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -657,7 +681,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__key)
-            opts="-h --root --help add delete update list help"
+            opts="-h --root --json --help add delete update list help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -675,7 +699,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__key__subcmd__add)
-            opts="-h --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -693,7 +717,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__key__subcmd__delete)
-            opts="-h --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -795,7 +819,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__key__subcmd__list)
-            opts="-h --json --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -813,7 +837,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__key__subcmd__update)
-            opts="-h --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -831,7 +855,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__log)
-            opts="-h --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -849,7 +873,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__schedule)
-            opts="-h --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -867,7 +891,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__secure)
-            opts="-h --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -885,7 +909,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__server)
-            opts="-h --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -903,7 +927,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__server__subcmd__ca)
-            opts="-h --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -921,7 +945,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__show)
-            opts="-h --json --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -939,7 +963,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__signature__subcmd__threshold)
-            opts="-h --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -957,7 +981,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__source)
-            opts="-h --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -975,7 +999,7 @@ _update() {
             return 0
             ;;
         update__subcmd__config__subcmd__verify)
-            opts="-h --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -993,7 +1017,7 @@ _update() {
             return 0
             ;;
         update__subcmd__daemon)
-            opts="-h --once --check-only --root --help"
+            opts="-h --once --check-only --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1011,7 +1035,7 @@ _update() {
             return 0
             ;;
         update__subcmd__drivers)
-            opts="-h --json --markdown --root --help"
+            opts="-h --markdown --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1029,8 +1053,22 @@ _update() {
             return 0
             ;;
         update__subcmd__help)
-            opts="config status history drivers mark-good rollback daemon help"
+            opts="config status history drivers mark-good cancel rollback daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        update__subcmd__help__subcmd__cancel)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1407,7 +1445,7 @@ _update() {
             return 0
             ;;
         update__subcmd__history)
-            opts="-h --json --last --root --help"
+            opts="-h --last --verify --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1429,7 +1467,7 @@ _update() {
             return 0
             ;;
         update__subcmd__mark__subcmd__good)
-            opts="-h --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1447,7 +1485,7 @@ _update() {
             return 0
             ;;
         update__subcmd__rollback)
-            opts="-h --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1465,7 +1503,7 @@ _update() {
             return 0
             ;;
         update__subcmd__status)
-            opts="-h --json --root --help"
+            opts="-h --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

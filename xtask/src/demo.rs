@@ -120,8 +120,6 @@ fn script(d: &Demo, out: &Path) -> Result {
 
     say("a simulated device at version 1.0: slot A committed, slot B empty");
     d.sim(&["create", "--version", "1.0.0"])?;
-    let reboot_cmd = format!("[\"{}\", \"--root\", \"{}\", \"reboot\"]", p(&d.bin.join("update-sim")), p(&d.root));
-    crate::demo_config::set_reboot_command(&d.root, &reboot_cmd)?;
     d.update(&["config", "key", "add", "vendor", &format!("@{}", p(&keys.join("vendor.pub")))])?;
     d.update(&["config", "source", "file:///srv/update"])?;
     d.update(&["config", "boot-retry-limit", "3"])?;
@@ -157,19 +155,24 @@ fn script(d: &Demo, out: &Path) -> Result {
         say("health check failed: not marking good; the watchdog reboots");
         d.sim(&["reboot"])?;
     }
-    say("the bootloader ran out of tries for 3.0 and fell back to 2.0");
-    d.update(&["status"])?;
+    say(
+        "the bootloader ran out of tries for 3.0 and fell back to 2.0: `update status` says so (exit 12) until mark-good",
+    );
+    d.update_expect(&["status"], 12)?;
     d.update(&["mark-good"])?;
     d.update(&["history"])?;
 
     say("a tampered bundle is refused: nothing is written");
     let tampered = d.root.join("srv/tampered");
     std::fs::create_dir_all(&tampered).map_err(|e| e.to_string())?;
-    let mut bytes = std::fs::read(source.join("demo-3.0.0.bundle")).map_err(|e| e.to_string())?;
+    // A new release (3.0 already failed here and would be skipped before any byte is read).
+    let fresh = build.join("demo-4.0.0.bundle");
+    make_release(d, &build, &keys, "4.0.0", "ok", &fresh)?;
+    let mut bytes = std::fs::read(&fresh).map_err(|e| e.to_string())?;
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x01;
-    std::fs::write(tampered.join("demo-9.0.0.bundle"), bytes).map_err(|e| e.to_string())?;
-    d.update_expect(&["--source", "file:///srv/tampered/demo-9.0.0.bundle", "--now"], 6)?;
+    std::fs::write(tampered.join("demo-4.0.0.bundle"), bytes).map_err(|e| e.to_string())?;
+    d.update_expect(&["--source", "file:///srv/tampered/demo-4.0.0.bundle", "--now"], 6)?;
     d.update(&["status"])?;
     Ok(())
 }

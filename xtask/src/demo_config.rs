@@ -4,14 +4,6 @@ use std::path::Path;
 
 use crate::sys::Result;
 
-/// Sets `[native] reboot-command` so `update --now` reboots the simulated device.
-pub fn set_reboot_command(root: &Path, toml_array: &str) -> Result {
-    let file = root.join("etc/update/update.toml");
-    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let text = text.replacen("[native]\n", &format!("[native]\nreboot-command = {toml_array}\n"), 1);
-    std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))
-}
-
 /// Appends a `[[health-check]]` the daemon runs after booting a new slot.
 pub fn add_health_check(root: &Path, name: &str, command_toml_array: &str) -> Result {
     let file = root.join("etc/update/update.toml");

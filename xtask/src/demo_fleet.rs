@@ -180,10 +180,9 @@ fn script(f: &Fleet) -> Result {
 
     say("a simulated device at 1.0, with its certificate, the fleet CA, the source and the server");
     f.sim(&["create", "--version", "1.0.0"])?;
-    let reboot_cmd = format!("[\"{}\", \"--root\", \"{}\", \"reboot\"]", p(&f.bin.join("update-sim")), p(&f.root));
-    crate::demo_config::set_reboot_command(&f.root, &reboot_cmd)?;
-    let health = format!("[\"{}\", \"--root\", \"{}\", \"health\"]", p(&f.bin.join("update-sim")), p(&f.root));
-    crate::demo_config::add_health_check(&f.root, "rootfs answers", &health)?;
+    // `update-sim create` put itself into the root and made it the reboot command: under
+    // --root only programs inside the root run (the host's reboot never does).
+    crate::demo_config::add_health_check(&f.root, "rootfs answers", "[\"/usr/sbin/update-sim\", \"health\"]")?;
     let etc = f.root.join("etc/update");
     for (from, to) in [
         (pki.join("fleet-ca.crt"), "fleet-ca.crt"),

@@ -6,11 +6,14 @@
 //! - `demo`  — the main job: an end-to-end update of a simulated device from a local signed source.
 //! - `system-test` — proof on a real boot: a GPT disk with GRUB under QEMU, updated over HTTPS
 //!   from update-server, with real power cuts (docs/system-test.md).
+//! - `fuzz [--long] [--seconds N] [TARGET]` — the cargo-fuzz targets in `fuzz/`, a bounded time
+//!   each (CI) or at least 10 million executions each (`--long`); docs/security.md.
 //! - `docs`  — regenerates the man page, shell completions and docs/drivers.md.
 
 mod demo;
 mod demo_config;
 mod docs;
+mod fuzz;
 mod sys;
 mod system_test;
 
@@ -25,10 +28,14 @@ fn main() -> ExitCode {
         "ci" => sys::ci(),
         "demo" => demo::main_job(rest),
         "system-test" => system_test::main(rest),
+        "fuzz" => fuzz::main(rest),
         "docs" => docs::generate(false),
         "check-docs" => docs::generate(true),
+        // The public TUF conformance suite, then python-tuf interop (docs/security.md).
+        "tuf-conformance" => sys::run(std::process::Command::new("tests/tuf-conformance/run.sh").args(rest))
+            .and_then(|()| sys::run(&mut std::process::Command::new("tests/tuf-conformance/python-tuf-interop.sh"))),
         _ => {
-            eprintln!("usage: cargo xtask <test|ci|demo|system-test|docs|check-docs>");
+            eprintln!("usage: cargo xtask <test|ci|demo|system-test|fuzz|docs|check-docs>");
             return ExitCode::from(2);
         }
     };

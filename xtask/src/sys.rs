@@ -49,7 +49,8 @@ fn have(tool: &str) -> bool {
         .any(|d| std::path::Path::new(d).join(tool).exists())
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }

@@ -8,20 +8,19 @@
 //! and how it ended. An update that is installed and waiting for its reboot is never installed
 //! twice: [`crate::Updater::install_now`] skips a candidate that already waits in the primary slot.
 
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::registry::DriverTable;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use update_core::audit::{AuditAction, Outcome};
 use update_core::config::HealthCheck;
-use update_core::driver::DriverFactory;
 use update_core::driver::SlotState;
 use update_core::{Error, Paths, Result, atomic};
 
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, PushEvent};
 use crate::{Logger, Severity, Updater, schedule};
 
 /// What the daemon remembers across restarts.
@@ -161,6 +160,9 @@ pub fn post_boot(updater: &Updater) -> Result<PostBoot> {
             let msg = format!("health check '{}' failed: {reason}", check.name);
             updater.log(Severity::Error, &msg);
             updater.report(crate::fleet::EventKind::Failed, version.clone(), Some(msg.clone()));
+            if let Some(v) = &version {
+                updater.remember_failed(v, &msg);
+            }
             updater.audit_event(
                 updater
                     .record(AuditAction::HealthCheck, Outcome::Failed)
@@ -182,33 +184,19 @@ pub fn post_boot(updater: &Updater) -> Result<PostBoot> {
 
 fn run_check(updater: &Updater, check: &HealthCheck) -> std::result::Result<(), String> {
     let (prog, args) = check.command.split_first().ok_or("empty command")?;
-    let mut child = Command::new(prog)
+    let out = update_core::process::Command::new(prog)
         .args(args)
-        .env("UPDATE_ROOT", updater.paths().root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {prog}: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(check.timeout_secs);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) if status.success() => return Ok(()),
-            Ok(Some(status)) => {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
-                }
-                return Err(format!("{status}: {}", err.trim()));
-            }
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("timed out after {} s", check.timeout_secs));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => return Err(e.to_string()),
-        }
+        .under_root(updater.paths().root())
+        .timeout(Duration::from_secs(check.timeout_secs))
+        .run()
+        .map_err(|e| match e {
+            Error::TimedOut { .. } => format!("timed out after {} s", check.timeout_secs),
+            e => e.to_string(),
+        })?;
+    if out.success() {
+        Ok(())
+    } else {
+        Err(format!("{}: {}", out.status, update_core::process::tail(out.stderr.trim(), 30)))
     }
 }
 
@@ -270,13 +258,13 @@ fn sleep_unless_stopped(wait: Duration, stop: &AtomicBool) {
 /// Start-up errors; errors of single checks are logged and the loop goes on.
 pub fn run(
     paths: &Paths,
-    factories: &[&'static dyn DriverFactory],
+    drivers: &DriverTable,
     options: RunOptions,
     stop: &AtomicBool,
     say: &mut dyn FnMut(&str),
 ) -> Result<()> {
     let RunOptions { once, check_only } = options;
-    let open = || Updater::open(paths.clone(), factories.to_vec());
+    let open = || Updater::open(paths.clone(), drivers.clone());
     let updater = open()?;
     updater.log(Severity::Notice, "daemon started");
     updater.audit_event(updater.record(AuditAction::Daemon, Outcome::Ok).message("started"));
@@ -368,7 +356,8 @@ pub fn run(
 }
 
 /// Listens on the fleet server's push channel on a thread, reconnecting with backoff
-/// (1 s doubling to 60 s); sends one message per `check-now` event. The thread ends when the
+/// (1 s doubling to 60 s); sends one message per [`PushEvent::CheckNow`] and ignores events
+/// it does not know (a newer server may push more). The thread ends when the
 /// receiver is dropped and the next event arrives.
 #[must_use]
 pub fn listen_for_pushes(fleet: Fleet, logger: Logger) -> mpsc::Receiver<()> {
@@ -382,7 +371,7 @@ pub fn listen_for_pushes(fleet: Fleet, logger: Logger) -> mpsc::Receiver<()> {
                     backoff = Duration::from_secs(1);
                     for event in stream {
                         match event {
-                            Ok(e) if e.event == "check-now" => {
+                            Ok(e) if PushEvent::from_name(&e.event) == Some(PushEvent::CheckNow) => {
                                 if tx.send(()).is_err() {
                                     return;
                                 }

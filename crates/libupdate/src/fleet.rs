@@ -13,16 +13,23 @@
 //! certificate (mutual TLS) and the server takes the device id from it; without one, the
 //! device names itself with `device-id` (its `/etc/machine-id`), which only a server started
 //! with `--insecure-device-ids` accepts.
+//!
+//! What goes over the wire (event kinds, events, the check-in and its answer, push event
+//! names, routes) is the `update-protocol` crate, shared with the server; this module only
+//! sends it. An outbox line with an event kind this build does not know (written by newer
+//! software before a rollback) is kept and sent like any other.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::Serialize;
 use update_core::config::{Config, Secure};
-use update_core::driver::Status;
+use update_core::driver::{SlotState, Status};
 use update_core::{Error, Paths, Result, atomic};
 use update_fetch::{EventStream, FetchOptions, Fetcher, TlsSettings};
+pub use update_protocol::push::PushEvent;
+pub use update_protocol::{CheckInAnswer as CheckinAnswer, Event as FleetEvent, EventKind};
+use update_protocol::{Identified, Report, SlotReport, routes};
 
 /// The most events the outbox keeps (the oldest are dropped first).
 pub const OUTBOX_LIMIT: usize = 1000;
@@ -33,52 +40,6 @@ const MAX_ANSWER: u64 = 64 * 1024;
 /// How long a push stream is used before it is reopened (bounds how long a silently dead
 /// connection goes unnoticed; the server sends a keep-alive every 15 s).
 pub const PUSH_STREAM_LIFETIME: Duration = Duration::from_secs(300);
-
-/// One step of an update, as the server's `POST /api/v1/device/events` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EventKind {
-    /// A check of the source started.
-    Checking,
-    /// An update is being downloaded.
-    Downloading,
-    /// An update was installed into the inactive slot.
-    Installed,
-    /// The device booted a newly installed slot (on trial).
-    Rebooted,
-    /// The booted slot passed its checks and was committed.
-    Committed,
-    /// The device went back to the other slot (failed boots or a requested rollback).
-    RolledBack,
-    /// A step failed; `reason` says which and why.
-    Failed,
-}
-
-/// An event waiting in the outbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct FleetEvent {
-    /// What happened.
-    pub kind: EventKind,
-    /// The version concerned.
-    pub version: Option<String>,
-    /// Why (for failures and rollbacks).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// When, by the device's clock (RFC 3339).
-    pub time: String,
-}
-
-/// The server's answer to a check-in.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct CheckinAnswer {
-    /// The device id the server knows this device by.
-    pub device_id: String,
-    /// Whether an operator asked for a check.
-    #[serde(default)]
-    pub check_now: bool,
-}
 
 /// The connection to the fleet server.
 #[derive(Debug, Clone)]
@@ -138,16 +99,12 @@ impl Fleet {
         })
     }
 
-    fn with_identity(&self, mut body: Value) -> Value {
-        if let (Some(id), Some(map)) = (&self.device_id, body.as_object_mut()) {
-            map.insert("device-id".into(), json!(id));
-        }
-        body
-    }
-
-    fn post(&self, fetcher: &Fetcher, path: &str, body: Value) -> Result<(u16, Vec<u8>)> {
+    fn post(&self, fetcher: &Fetcher, path: &str, body: impl Serialize) -> Result<(u16, Vec<u8>)> {
         let url = format!("{}{path}", self.base);
-        fetcher.post_json(&url, &self.with_identity(body), MAX_ANSWER)
+        let request = Identified { device_id: self.device_id.clone(), body };
+        let json =
+            serde_json::to_value(&request).map_err(|e| Error::Source { url: url.clone(), reason: e.to_string() })?;
+        fetcher.post_json(&url, &json, MAX_ANSWER)
     }
 
     /// Appends an event to the outbox (fsynced), then tries to send the outbox.
@@ -166,7 +123,8 @@ impl Fleet {
         Ok(())
     }
 
-    /// The events not yet delivered, oldest first. Unreadable lines are dropped.
+    /// The events not yet delivered, oldest first. Unreadable lines are dropped; an event of
+    /// a kind this build does not know is kept.
     ///
     /// # Errors
     /// I/O errors reading the outbox.
@@ -202,8 +160,7 @@ impl Fleet {
         let mut sent = 0;
         let mut result = Ok(());
         for event in &queued {
-            let body = serde_json::to_value(event).unwrap_or(Value::Null);
-            match self.post(&fetcher, "/api/v1/device/events", body) {
+            match self.post(&fetcher, routes::EVENTS, event) {
                 Ok((s, _)) if (200..300).contains(&s) => sent += 1,
                 // Refused for good (malformed, forbidden): sending it again cannot help.
                 Ok((s, _)) if (400..500).contains(&s) && s != 401 && s != 408 && s != 429 => sent += 1,
@@ -232,26 +189,8 @@ impl Fleet {
     /// # Errors
     /// [`Error::Source`] when the server cannot be reached or refuses the check-in.
     pub fn checkin(&self, status: &Status) -> Result<CheckinAnswer> {
-        let slots: Vec<Value> = status
-            .slots
-            .iter()
-            .map(|s| {
-                json!({
-                    "name": s.name,
-                    "state": s.state,
-                    "version": s.version.as_ref().map(ToString::to_string),
-                })
-            })
-            .collect();
-        let body = json!({
-            "compatible": status.compatible,
-            "version": status.version.as_ref().map(ToString::to_string),
-            "booted": status.booted,
-            "primary": status.primary,
-            "slots": slots,
-        });
         let fetcher = self.fetcher(Duration::from_secs(15))?;
-        let (s, answer) = self.post(&fetcher, "/api/v1/device/checkin", body)?;
+        let (s, answer) = self.post(&fetcher, routes::CHECKIN, report(status))?;
         if s != 200 {
             return Err(Error::Source {
                 url: self.base.clone(),
@@ -269,12 +208,42 @@ impl Fleet {
     /// # Errors
     /// [`Error::Source`] when the server cannot be reached or refuses the stream.
     pub fn push_stream(&self) -> Result<EventStream> {
-        let mut url = format!("{}/api/v1/device/push", self.base);
+        let mut url = format!("{}{}", self.base, routes::PUSH);
         if let Some(id) = &self.device_id {
-            url.push_str("?device-id=");
+            url.push_str(&format!("?{}=", routes::PUSH_DEVICE_ID));
             url.push_str(&id.chars().filter(char::is_ascii_alphanumeric).collect::<String>());
         }
         self.fetcher(Duration::from_secs(30))?.event_stream(&url, PUSH_STREAM_LIFETIME)
+    }
+}
+
+/// What `status` looks like on the wire.
+#[must_use]
+pub fn report(status: &Status) -> Report {
+    Report {
+        compatible: status.compatible.clone(),
+        version: status.version.as_ref().map(ToString::to_string),
+        booted: status.booted.clone(),
+        primary: status.primary.clone(),
+        slots: status
+            .slots
+            .iter()
+            .map(|s| SlotReport {
+                name: s.name.clone(),
+                state: wire_state(&s.state),
+                version: s.version.as_ref().map(ToString::to_string),
+            })
+            .collect(),
+    }
+}
+
+/// A slot state on the wire (one arm per state: a new one must be given its wire name here).
+fn wire_state(state: &SlotState) -> update_protocol::SlotState {
+    match state {
+        SlotState::Good => update_protocol::SlotState::Good,
+        SlotState::Trying => update_protocol::SlotState::Trying,
+        SlotState::Bad => update_protocol::SlotState::Bad,
+        SlotState::Unknown => update_protocol::SlotState::Unknown,
     }
 }
 

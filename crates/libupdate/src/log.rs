@@ -2,7 +2,6 @@
 //! `syslog(3)` sends them) or appended to a file. The audit trail is separate ([`crate::Updater`]
 //! writes it through `update_core::audit`).
 
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
@@ -64,8 +63,11 @@ impl Logger {
 
     /// Writes one line. Logging never fails the operation: a logger that cannot write
     /// (no syslog daemon, read-only file) reports that once on stderr and carries on.
+    /// Messages carry text from outside (versions, file names, tool output): every control
+    /// character is escaped ([`update_core::text`]), so no message forges a line or a terminal
+    /// sequence.
     pub fn log(&self, severity: Severity, message: &str) {
-        let message = message.replace(['\n', '\r'], " ");
+        let message = update_core::text::escape(message);
         let result = match self {
             Logger::Syslog { socket } => send_syslog(socket, severity, &message),
             Logger::File { path } => append_line(path, severity, &message),
@@ -108,7 +110,10 @@ fn append_line(path: &std::path::Path, severity: Severity, message: &str) -> std
         std::fs::create_dir_all(dir)?;
     }
     let line = format!("{} {} {}: {message}\n", update_core::time_util::now_rfc3339(), ident_pid(), severity.word());
-    OpenOptions::new().create(true).append(true).open(path)?.write_all(line.as_bytes())
+    // Never through a symbolic link planted at the log path (O_NOFOLLOW); the console is fine.
+    update_core::atomic::open_log(path, 0o640, "open log file")
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+        .write_all(line.as_bytes())
 }
 
 #[cfg(test)]

@@ -9,8 +9,9 @@
 //!   length and hashes before it is offered. The trust anchor is `/etc/update/root.json` when
 //!   present, else the first root signed by `signature-threshold` keys of the keyring; trusted
 //!   metadata is kept in `/var/lib/update/tuf/<source>/`;
-//! - **a plain directory**: its update files (by extension, [`UPDATE_EXTENSIONS`]: `.bundle`,
-//!   `.raucb`, `.swu`, `.mender`); other files (a README, an index page) are ignored.
+//! - **a plain directory**: its update files (by extension: the ones the registered drivers
+//!   name, [`update_core::driver::DriverFactory::update_extensions`], e.g. `.bundle`, `.raucb`,
+//!   `.swu`, `.mender`); other files (a README, an index page) are ignored.
 //!
 //! An `https://` (or, for repositories only, `http://`) source is fetched with update-fetch:
 //! - a URL ending in an update-file extension is downloaded (resumable) into
@@ -34,9 +35,6 @@ use update_core::config::SourceUrl;
 use update_core::keyring::Keyring;
 use update_core::{Error, Paths, Result};
 use update_repo::{DirTransport, TrustAnchor, TrustedMetadata};
-
-/// File extensions of update files in a directory source.
-pub const UPDATE_EXTENSIONS: [&str; 4] = ["bundle", "raucb", "swu", "mender"];
 
 /// What a source offers.
 #[derive(Debug, Clone)]
@@ -62,6 +60,8 @@ pub struct Trust<'a> {
     pub progress: &'a dyn update_core::driver::Progress,
     /// Called with the file name before each download starts (not for a cached file).
     pub on_download: &'a dyn Fn(&str),
+    /// Whether a file extension (without the dot) names an update file.
+    pub is_update_extension: &'a dyn Fn(&str) -> bool,
 }
 
 impl std::fmt::Debug for Trust<'_> {
@@ -73,8 +73,10 @@ impl std::fmt::Debug for Trust<'_> {
 /// The largest single update file fetched without signed metadata giving its length.
 pub const MAX_UNSIGNED_DOWNLOAD: u64 = 16 << 30;
 
-fn is_update_file(p: &Path) -> bool {
-    p.extension().is_some_and(|e| UPDATE_EXTENSIONS.iter().any(|x| e == *x))
+impl Trust<'_> {
+    fn is_update_file(&self, p: &Path) -> bool {
+        p.extension().and_then(|e| e.to_str()).is_some_and(|e| (self.is_update_extension)(e))
+    }
 }
 
 /// The local files a source offers.
@@ -99,7 +101,7 @@ pub fn candidates(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Of
         .map_err(|e| Error::Source { url: url.to_string(), reason: format!("{}: {e}", path.display()) })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
-        .filter(|p| is_update_file(p))
+        .filter(|p| trust.is_update_file(p))
         .collect();
     files.sort();
     // An empty directory is a source with no releases yet: "no update", not an error.
@@ -160,7 +162,7 @@ fn remote(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Offer> {
     update_core::atomic::ensure_dir(&cache)?;
     let text = url.as_str().trim_end_matches('/');
     let last = text.rsplit('/').next().unwrap_or("");
-    if is_update_file(Path::new(last)) {
+    if trust.is_update_file(Path::new(last)) {
         let f = fetcher(paths, trust, update_fetch::Plaintext::Refuse)?;
         let dest = cache.join(cache_name(last));
         (trust.on_download)(last);
@@ -175,7 +177,7 @@ fn remote(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Offer> {
     let trusted = client.refresh(trust.now)?;
     let mut files = Vec::new();
     for name in trusted.target_names() {
-        if !is_update_file(Path::new(&name.to_string())) {
+        if !trust.is_update_file(Path::new(&name.to_string())) {
             continue;
         }
         let info = trusted.target(&name)?;
@@ -194,20 +196,20 @@ fn remote(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Offer> {
         files.push(dest);
     }
     files.sort();
-    prune_cache(&cache, &files);
+    prune_cache(&cache, &files, trust);
     Ok(Offer { files, single: false })
 }
 
 /// Removes update files from the cache that the repository no longer lists (old releases),
 /// with their partial downloads, so the cache holds at most the current targets.
-fn prune_cache(cache: &Path, keep: &[PathBuf]) {
+fn prune_cache(cache: &Path, keep: &[PathBuf], trust: Trust<'_>) {
     let Ok(entries) = std::fs::read_dir(cache) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
         let base = name.strip_suffix(".partial.json").or_else(|| name.strip_suffix(".partial")).unwrap_or(&name);
         let target = cache.join(base);
-        if is_update_file(&target) && !keep.contains(&target) {
+        if trust.is_update_file(&target) && !keep.contains(&target) {
             let _ = std::fs::remove_file(&path);
         }
     }
@@ -237,7 +239,7 @@ fn repository(paths: &Paths, url: &SourceUrl, dir: &Path, trust: Trust<'_>) -> R
     let mut files = Vec::new();
     for name in trusted.target_names() {
         let candidate = PathBuf::from(name.to_string());
-        if !is_update_file(&candidate) {
+        if !trust.is_update_file(&candidate) {
             continue;
         }
         let file = dir.join("targets").join(trusted.target_file(&name)?);

@@ -1,5 +1,6 @@
 //! The bootloader environment a tool shares with the bootloader: GRUB's `grubenv` block (read
-//! here, written with `grub-editenv`) or U-Boot's environment (`fw_printenv` / `fw_setenv`).
+//! with update-boot's parser, written with `grub-editenv`) or U-Boot's environment (`fw_printenv`,
+//! read with update-boot's parser, and `fw_setenv`).
 //!
 //! Writes go through the bootloader's own tool, all variables in one call, so each switch is one
 //! write of the environment. Note the limit the design brief names: GRUB's environment is one
@@ -9,6 +10,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use update_boot::grubenv::GrubEnvBlock;
+use update_boot::ubootenv::UbootEnv;
 use update_core::{Error, Result};
 
 use crate::tool::{Failure, Tool};
@@ -32,34 +35,6 @@ pub enum BootEnv {
     },
 }
 
-/// Parses a GRUB environment block (`# GRUB Environment Block`, `key=value` lines, `#` padding).
-///
-/// # Errors
-/// [`Error::Other`] when the header is missing.
-pub fn parse_grubenv(bytes: &[u8], path: &Path) -> Result<BTreeMap<String, String>> {
-    let text = String::from_utf8_lossy(bytes);
-    let mut lines = text.split('\n');
-    if lines.next() != Some("# GRUB Environment Block") {
-        return Err(Error::Other(format!("{} is not a GRUB environment block", path.display())));
-    }
-    let mut vars = BTreeMap::new();
-    for line in lines {
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            vars.insert(k.to_owned(), v.replace("\\\\", "\\"));
-        }
-    }
-    Ok(vars)
-}
-
-/// Parses `fw_printenv` output (`key=value` lines).
-#[must_use]
-pub fn parse_printenv(text: &str) -> BTreeMap<String, String> {
-    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
-}
-
 impl BootEnv {
     /// Reads every variable.
     ///
@@ -69,12 +44,14 @@ impl BootEnv {
         match self {
             BootEnv::Grub { file, .. } => {
                 let bytes = std::fs::read(file).map_err(|e| Error::io("read", file, e))?;
-                parse_grubenv(&bytes, file)
+                let block = GrubEnvBlock::parse(&bytes)
+                    .map_err(|_| Error::Other(format!("{} is not a GRUB environment block", file.display())))?;
+                Ok(block.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
             }
             BootEnv::Uboot { printenv, .. } => {
                 let out =
                     printenv.run_ok("read the U-Boot environment", std::iter::empty::<&str>(), &|_| Failure::Other)?;
-                Ok(parse_printenv(&out.stdout))
+                Ok(UbootEnv::parse_printenv(&out.stdout).iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
             }
         }
     }
@@ -123,18 +100,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grubenv_block() {
-        let mut block = b"# GRUB Environment Block\nupdate_slot=B\nbootcount=1\n".to_vec();
+    fn grubenv_is_read_with_update_boots_parser() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("grubenv");
+        let mut block = b"# GRUB Environment Block\nupdate_slot=B\nbootcount=1\npath=C:\\\\x\n".to_vec();
         block.resize(1024, b'#');
-        let vars = parse_grubenv(&block, Path::new("grubenv")).unwrap();
+        std::fs::write(&file, &block).unwrap();
+        let editenv = crate::tool::ToolSpec::new("true").tool("test").unwrap();
+        let env = BootEnv::Grub { file: file.clone(), editenv };
+        let vars = env.read().unwrap();
         assert_eq!(vars.get("update_slot").map(String::as_str), Some("B"));
-        assert_eq!(vars.len(), 2);
-        assert!(parse_grubenv(b"garbage", Path::new("x")).is_err());
-    }
-
-    #[test]
-    fn printenv_lines() {
-        let v = parse_printenv("bootcount=0\nmender_boot_part=2\n");
-        assert_eq!(v["mender_boot_part"], "2");
+        assert_eq!(vars.get("path").map(String::as_str), Some("C:\\x"));
+        assert_eq!(vars.len(), 3);
+        std::fs::write(&file, b"garbage").unwrap();
+        let e = env.read().unwrap_err();
+        assert!(e.to_string().contains("is not a GRUB environment block"), "{e}");
     }
 }

@@ -1,8 +1,10 @@
 //! Drivers that drive the real update tools: rauc, swupdate, mender, ostree and swupd.
 //!
-//! Each module (and cargo feature) is one [`DriverFactory`] plus its [`Driver`]: it runs the
-//! tool's own binary with `std::process` (never a shell), reads its machine-readable output, and
-//! maps failures to [`update_core::Error`] kinds with the tool's messages in the text:
+//! Each module (and cargo feature) is one [`adapter::Adapter`] plus its [`Driver`]: the
+//! generic [`adapter::Factory`] probes it, and the driver runs the tool's own binary with
+//! update-core's process runner (never a shell), reads its machine-readable output, and maps
+//! failures to [`update_core::Error`] kinds with the tool's messages in the text (word tables,
+//! [`tool::FailureWords`]):
 //!
 //! | driver | tool | config it reads (re-rooted with `--root`) |
 //! |---|---|---|
@@ -22,6 +24,7 @@
 //!
 //! [`Driver`]: update_core::driver::Driver
 
+pub mod adapter;
 pub mod settings;
 pub mod tool;
 
@@ -42,7 +45,6 @@ pub mod swupdate;
 
 use update_core::audit::{AuditAction, Outcome};
 use update_core::driver::{Context, DriverFactory};
-use update_core::{Error, Result};
 
 /// The factories compiled in, in libupdate's probing order (rauc, swupdate, mender, ostree, swupd).
 #[must_use]
@@ -59,22 +61,6 @@ pub fn factories() -> Vec<&'static dyn DriverFactory> {
         #[cfg(feature = "swupd")]
         &swupd::FACTORY,
     ]
-}
-
-/// Runs a reboot command (without a shell): what every adapter's `Driver::reboot` does.
-///
-/// # Errors
-/// [`Error::Io`] when it cannot be started; [`Error::Other`] when it fails.
-pub fn reboot(command: &[String], ctx: &Context<'_>) -> Result<()> {
-    let (prog, args) = command.split_first().ok_or_else(|| Error::Other("the reboot command is empty".into()))?;
-    ctx.events.info(&format!("running {}", command.join(" ")));
-    let status =
-        std::process::Command::new(prog).args(args).status().map_err(|e| Error::io("run reboot command", prog, e))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Error::Other(format!("reboot command {command:?} failed with {status}")))
-    }
 }
 
 /// Records a bootloader fallback (status found the device back on the old slot) as a warning

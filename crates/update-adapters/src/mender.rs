@@ -19,15 +19,15 @@ use std::time::Duration;
 use serde_json::Value;
 use update_core::config::Verify;
 use update_core::driver::{
-    BundleInfo, Capabilities, Capability, Context, Driver, DriverFactory, InstallOutcome, InstallRequest, Probe,
-    SlotChange, SlotState, SlotStatus, Status,
+    BundleInfo, Capability, Context, Driver, InstallOutcome, InstallRequest, SlotChange, Status,
 };
 use update_core::{Error, Paths, Result};
 
+use crate::adapter::{AB_IMAGE_TOOL, Adapter, Factory, adapter_driver_basics, existing, read_config};
 use crate::bootenv::BootEnv;
 use crate::settings::{BootRetry, SettingSupport, UnsignedInstalls};
-use crate::slots::Records;
-use crate::tool::{Failure, Tool, ToolSpec};
+use crate::slots::{AbBoot, Records};
+use crate::tool::{Failure, FailureWords, Tool, ToolSpec};
 
 /// The driver's name.
 pub const NAME: &str = "mender";
@@ -37,29 +37,6 @@ pub const CONFIG: &str = "/etc/mender/mender.conf";
 pub const DATA_DIR: &str = "/var/lib/mender";
 /// Where the driver records what each partition holds (under the state directory).
 pub const RECORDS: &str = "mender.json";
-
-/// What the mender driver can do.
-#[must_use]
-pub fn capabilities() -> Capabilities {
-    Capabilities::of(&[
-        Capability::AbImage,
-        Capability::BootCounting,
-        Capability::MarkGood,
-        Capability::Rollback,
-        Capability::Signatures,
-        Capability::Inspect,
-    ])
-}
-
-/// How the config keys map onto mender.
-pub const SETTINGS: SettingSupport = SettingSupport {
-    unsigned: UnsignedInstalls::Supported,
-    boot_retry: BootRetry::OwnedByTool(
-        "mender's bootloader integration owns the count (U-Boot's bootlimit in the default environment; \
-         grub-mender-grubenv tries once)",
-    ),
-    keys: "ArtifactVerifyKey in mender.conf",
-};
 
 /// How to run mender.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,22 +62,15 @@ impl Default for MenderOptions {
     }
 }
 
+/// The mender adapter: what is particular to mender behind the generic [`Factory`].
+#[derive(Debug, Clone, Copy)]
+pub struct Mender;
+
 /// The factory registered with libupdate.
-#[derive(Debug, Clone, Default)]
-pub struct MenderFactory {
-    options: Option<MenderOptions>,
-}
+pub type MenderFactory = Factory<Mender>;
 
 /// The static instance for driver tables.
-pub static FACTORY: MenderFactory = MenderFactory { options: None };
-
-impl MenderFactory {
-    /// A factory with explicit options (tests, embedders).
-    #[must_use]
-    pub fn new(options: MenderOptions) -> Self {
-        Self { options: Some(options) }
-    }
-}
+pub static FACTORY: MenderFactory = Factory::SYSTEM;
 
 /// The parts of mender.conf the driver needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,51 +109,57 @@ impl MenderConf {
     }
 }
 
-impl DriverFactory for MenderFactory {
-    fn name(&self) -> &'static str {
-        NAME
+impl Adapter for Mender {
+    const NAME: &'static str = NAME;
+    const INSTALL_HINT: &'static str = "mender-client (apt install mender-client)";
+    const UPDATE_EXTENSIONS: &'static [&'static str] = &["mender"];
+    // Update modules: `directory`/`single-file` (files), `docker`/`deb` (applications), and any
+    // module installed on the device (out-of-tree).
+    const COMPONENT_KINDS: &'static [&'static str] = &["files", "app", "external"];
+    const CAPABILITIES: &'static [Capability] = AB_IMAGE_TOOL;
+    const SETTINGS: SettingSupport = SettingSupport {
+        unsigned: UnsignedInstalls::Supported,
+        boot_retry: BootRetry::OwnedByTool(
+            "mender's bootloader integration owns the count (U-Boot's bootlimit in the default environment; \
+             grub-mender-grubenv tries once)",
+        ),
+        keys: "ArtifactVerifyKey in mender.conf",
+    };
+    // mender's failure messages, as words. Whole words: "tar" is the archive reader's
+    // (`archive/tar: invalid tar header`), never a piece of "start" or "target".
+    const FAILURES: FailureWords = FailureWords {
+        other: &[],
+        verification: &[
+            "signature",
+            "verif*",
+            "checksum",
+            "invalid artifact",
+            "error reading artifact",
+            "can not read",
+            "unexpected eof",
+            "gzip",
+            "tar",
+        ],
+        refused: &["device type*", "not compatible", "does not match"],
+    };
+    type Options = MenderOptions;
+
+    fn tool(options: &MenderOptions) -> &ToolSpec {
+        &options.tool
     }
-    fn check_config(&self, config: &update_core::config::Config) -> update_core::Result<()> {
-        SETTINGS.check(NAME, config, config.verify)
+    fn config_path(_options: &MenderOptions, paths: &Paths) -> std::result::Result<PathBuf, String> {
+        existing(NAME, paths.resolve(CONFIG))
     }
-    fn install_hint(&self) -> &'static str {
-        "mender-client (apt install mender-client)"
-    }
-    fn capabilities(&self) -> Capabilities {
-        capabilities()
-    }
-    fn probe(&self, ctx: &Context<'_>) -> Probe {
-        let options = self.options.clone().unwrap_or_default();
-        let Some(tool) = options.tool.tool(NAME) else {
-            return Probe::Declined(format!("{} not found in PATH", options.tool.program.display()));
-        };
-        let config = ctx.paths.resolve(CONFIG);
-        let text = match std::fs::read_to_string(&config) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Probe::Declined(format!("mender is installed but not configured: no {}", config.display()));
-            }
-            Err(e) => return Probe::Broken(Error::io("read", &config, e)),
-        };
-        let broken = |reason: String| Probe::Broken(Error::DriverBroken { driver: NAME.into(), reason });
-        let conf = match MenderConf::parse(&text, &config) {
-            Ok(c) => c,
-            Err(e) => return broken(e.to_string()),
-        };
-        let with_path = |mut spec: ToolSpec| {
-            spec.path = spec.path.or_else(|| options.tool.path.clone());
-            spec
-        };
-        let (Some(printenv), Some(setenv)) =
-            (with_path(ToolSpec::new("fw_printenv")).tool(NAME), with_path(ToolSpec::new("fw_setenv")).tool(NAME))
-        else {
-            return broken(
+    fn open(options: MenderOptions, tool: Tool, config: PathBuf, ctx: &Context<'_>) -> Result<Box<dyn Driver>> {
+        let conf = MenderConf::parse(&read_config(&config)?, &config)?;
+        // mender finds `fw_printenv`, `fw_setenv` and `mount` in its own PATH.
+        let helper = |program: &str| ToolSpec { path: options.tool.path.clone(), ..ToolSpec::new(program) }.tool(NAME);
+        let (Some(printenv), Some(setenv)) = (helper("fw_printenv"), helper("fw_setenv")) else {
+            return Err(Error::Other(
                 "fw_printenv and fw_setenv are needed (apt install libubootenv-tool, or grub-mender-grubenv)".into(),
-            );
+            ));
         };
-        let Some(mount) = with_path(ToolSpec::new("mount")).tool(NAME) else {
-            return broken("mount not found in PATH".into());
-        };
+        let mount = helper("mount").ok_or_else(|| Error::Other("mount not found in PATH".into()))?;
         let driver = MenderDriver {
             tool,
             mender_artifact: options.mender_artifact.tool(NAME),
@@ -195,33 +171,15 @@ impl DriverFactory for MenderFactory {
             paths: ctx.paths.clone(),
             reboot_command: options.reboot_command,
         };
-        match driver.env.read() {
-            Ok(_) => Probe::Available(Box::new(driver)),
-            Err(e) => broken(format!("cannot read the boot environment: {e}")),
-        }
+        driver.env.read().map_err(|e| Error::Other(format!("cannot read the boot environment: {e}")))?;
+        Ok(Box::new(driver))
     }
 }
 
 /// Classifies mender's failure messages.
 #[must_use]
 pub fn classify(text: &str) -> Failure {
-    let t = text.to_ascii_lowercase();
-    if t.contains("signature")
-        || t.contains("verif")
-        || t.contains("checksum")
-        || t.contains("invalid artifact")
-        || t.contains("error reading artifact")
-        || t.contains("can not read")
-        || t.contains("unexpected eof")
-        || t.contains("gzip")
-        || t.contains("tar")
-    {
-        Failure::Verification
-    } else if t.contains("device type") || t.contains("not compatible") || t.contains("does not match") {
-        Failure::Refused
-    } else {
-        Failure::Other
-    }
+    Mender::FAILURES.classify(text)
 }
 
 /// The version an artifact name stands for: everything from its first digit.
@@ -448,56 +406,16 @@ impl MenderDriver {
 }
 
 impl Driver for MenderDriver {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        capabilities()
-    }
+    adapter_driver_basics!(Mender);
 
     fn status(&mut self, ctx: &Context<'_>) -> Result<Status> {
         let booted = self.booted()?;
         let (primary, trial, bootcount, bootlimit) = self.boot_vars()?;
-        let primary = primary.or(booted);
-        let records = self.records(booted)?;
-        let failed = records.pending.clone().filter(|p| Some(p.as_str()) != primary && Some(p.as_str()) != booted);
-        let slots = ["A", "B"]
-            .iter()
-            .map(|&s| {
-                let is_primary = primary == Some(s);
-                let is_booted = booted == Some(s);
-                let state = if failed.as_deref() == Some(s) {
-                    SlotState::Bad
-                } else if is_primary && trial {
-                    SlotState::Trying
-                } else if is_booted || is_primary || records.versions.contains_key(s) {
-                    SlotState::Good
-                } else {
-                    SlotState::Unknown
-                };
-                SlotStatus {
-                    name: s.into(),
-                    tries_left: (state == SlotState::Trying).then(|| bootlimit.saturating_sub(bootcount)),
-                    state,
-                    version: records.versions.get(s).and_then(|n| version_of_name(n)),
-                    booted: is_booted,
-                    primary: is_primary,
-                    devices: vec![format!("rootfs={}", self.device(s))],
-                }
-            })
-            .collect();
-        let status = Status {
-            driver: NAME.into(),
-            compatible: None,
-            version: booted.and_then(|b| records.versions.get(b)).and_then(|n| version_of_name(n)),
-            booted: booted.map(Into::into),
-            primary: primary.map(Into::into),
-            slots,
-            fallback: failed.map(|f| {
-                format!("slot {f}{} failed to boot; running slot {}", records.label(&f), booted.unwrap_or("?"))
-            }),
-        };
+        let boot =
+            AbBoot { booted, primary: primary.or(booted), trial, tries_left: bootlimit.saturating_sub(bootcount) };
+        let status = self
+            .records(booted)?
+            .ab_status(NAME, &boot, version_of_name, &|s| vec![format!("rootfs={}", self.device(s))]);
         if let Some(f) = &status.fallback {
             crate::note_fallback(ctx, NAME, f);
         }
@@ -520,7 +438,7 @@ impl Driver for MenderDriver {
     }
 
     fn install(&mut self, ctx: &Context<'_>, request: &InstallRequest) -> Result<InstallOutcome> {
-        SETTINGS.check_ctx(NAME, ctx, request.verify)?;
+        Mender::SETTINGS.check_ctx(NAME, ctx, request.verify)?;
         self.check_verify(request.verify)?;
         let booted = self.booted_required()?;
         let target = if booted == "A" { "B" } else { "A" };
@@ -598,10 +516,6 @@ impl Driver for MenderDriver {
             message: format!("slot {slot}{} boots next (mender rollback)", records.label(slot)),
         })
     }
-
-    fn reboot(&mut self, ctx: &Context<'_>) -> Result<()> {
-        crate::reboot(&self.reboot_command, ctx)
-    }
 }
 
 #[cfg(test)]
@@ -627,6 +541,39 @@ mod tests {
             (name.as_str(), devices, payloads),
             ("2.0.0", vec!["libupdate-test".to_owned()], vec!["rootfs-image".to_owned()])
         );
+    }
+
+    #[test]
+    fn failures_are_classified() {
+        // Printed by mender 3.4.0 (Debian 12, standalone mode), LC_ALL=C.
+        for (text, want) in [
+            // An ordinary failure (a data directory without scripts/), at mender's default log
+            // level: no verification word in it. It was "verification failed" (exit 6) while "tar"
+            // was matched inside "Start".
+            (
+                r#"level=error msg="Failed to read the current active partition: No match between boot and root partitions.: exit status 247"
+level=info msg="Start updating from local image file: [same.mender]"
+Installing Artifact of size 5120...
+level=info msg="No public key was provided for authenticating the artifact"
+level=error msg="Installer: Error initializing directory for scripts [mdata2/scripts]: Invalid scripts directory path: mdata2/scripts"
+level=error msg="Reading headers failed: installer: error initializing directory for scripts: Invalid scripts directory path: mdata2/scripts""#,
+                Failure::Other,
+            ),
+            (r#"level=error msg="Could not commit Artifact: There is nothing to commit""#, Failure::Other),
+            // A file that is not an artifact, and an artifact for another device type.
+            (
+                r#"level=error msg="Failed to read the current active partition: No match between boot and root partitions.: exit status 247"
+Installing Artifact of size 10000...
+level=error msg="Reading headers failed: installer: failed to read Artifact: reader: can not read version file: readNext: Failed to get next header: reader: error reading archive: archive/tar: invalid tar header""#,
+                Failure::Verification,
+            ),
+            (
+                r#"level=error msg="Reading headers failed: installer: failed to read Artifact: readHeaderV3: handleHeaderReads: installer: image (device types [other-device]) not compatible with device libupdate-test""#,
+                Failure::Refused,
+            ),
+        ] {
+            assert_eq!(classify(text), want, "{text}");
+        }
     }
 
     #[test]

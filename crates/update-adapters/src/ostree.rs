@@ -21,32 +21,17 @@ use std::time::Duration;
 
 use update_core::config::Verify;
 use update_core::driver::{
-    BundleInfo, Capabilities, Capability, Context, Driver, DriverFactory, InstallOutcome, InstallRequest, Probe,
-    SlotChange, SlotState, SlotStatus, Status,
+    BundleInfo, Capability, Context, Driver, InstallOutcome, InstallRequest, SlotChange, SlotState, SlotStatus, Status,
 };
 use update_core::{Error, Paths, Result};
 
+use crate::adapter::{Adapter, Factory, adapter_driver_basics};
 use crate::bootenv::cmdline_value;
 use crate::settings::{BootRetry, SettingSupport, UnsignedInstalls};
-use crate::tool::{Failure, Tool, ToolSpec};
+use crate::tool::{Failure, FailureWords, Tool, ToolSpec};
 
 /// The driver's name.
 pub const NAME: &str = "ostree";
-
-/// What the ostree driver can do.
-#[must_use]
-pub fn capabilities() -> Capabilities {
-    Capabilities::of(&[Capability::FileTree, Capability::Rollback, Capability::Signatures, Capability::Inspect])
-}
-
-/// How the config keys map onto ostree.
-pub const SETTINGS: SettingSupport = SettingSupport {
-    unsigned: UnsignedInstalls::Supported,
-    boot_retry: BootRetry::None(
-        "ostree 2022.7 has no boot counting (Debian ships no greenboot); a deployment is final once it is the default",
-    ),
-    keys: "the GPG keys of the ostree remote (ostree remote gpg-import)",
-};
 
 /// How to run ostree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,56 +50,66 @@ impl Default for OstreeOptions {
     }
 }
 
+/// The ostree adapter: what is particular to ostree behind the generic [`Factory`].
+#[derive(Debug, Clone, Copy)]
+pub struct Ostree;
+
 /// The factory registered with libupdate.
-#[derive(Debug, Clone, Default)]
-pub struct OstreeFactory {
-    options: Option<OstreeOptions>,
-}
+pub type OstreeFactory = Factory<Ostree>;
 
 /// The static instance for driver tables.
-pub static FACTORY: OstreeFactory = OstreeFactory { options: None };
+pub static FACTORY: OstreeFactory = Factory::SYSTEM;
 
-impl OstreeFactory {
-    /// A factory with explicit options (tests, embedders).
-    #[must_use]
-    pub fn new(options: OstreeOptions) -> Self {
-        Self { options: Some(options) }
-    }
-}
+impl Adapter for Ostree {
+    const NAME: &'static str = NAME;
+    const INSTALL_HINT: &'static str = "ostree (apt install ostree)";
+    const CAPABILITIES: &'static [Capability] =
+        &[Capability::FileTree, Capability::Rollback, Capability::Signatures, Capability::Inspect];
+    const SETTINGS: SettingSupport = SettingSupport {
+        unsigned: UnsignedInstalls::Supported,
+        boot_retry: BootRetry::None(
+            "ostree 2022.7 has no boot counting (Debian ships no greenboot); a deployment is final once it is the default",
+        ),
+        keys: "the GPG keys of the ostree remote (ostree remote gpg-import)",
+    };
+    // ostree's failure messages, as words. A full disk or a permission problem is never a bad update.
+    const FAILURES: FailureWords = FailureWords {
+        other: &["no space left", "permission denied", "min-free-space-percent", "min-free-space-size"],
+        verification: &[
+            "signature",
+            "gpg",
+            "writing content object",
+            "need more input",
+            "zlib",
+            "corrupted",
+            "checksum",
+            "invalid",
+            "not a repo",
+            "no such metadata object",
+        ],
+        refused: &[],
+    };
+    type Options = OstreeOptions;
 
-impl DriverFactory for OstreeFactory {
-    fn name(&self) -> &'static str {
-        NAME
+    fn tool(options: &OstreeOptions) -> &ToolSpec {
+        &options.tool
     }
-    fn check_config(&self, config: &update_core::config::Config) -> update_core::Result<()> {
-        SETTINGS.check(NAME, config, config.verify)
-    }
-    fn install_hint(&self) -> &'static str {
-        "ostree (apt install ostree)"
-    }
-    fn capabilities(&self) -> Capabilities {
-        capabilities()
-    }
-    fn probe(&self, ctx: &Context<'_>) -> Probe {
-        let options = self.options.clone().unwrap_or_default();
-        let Some(tool) = options.tool.tool(NAME) else {
-            return Probe::Declined(format!("{} not found in PATH", options.tool.program.display()));
-        };
-        let repo = ctx.paths.resolve("/ostree/repo");
-        if !repo.join("config").is_file() || !ctx.paths.resolve("/ostree/deploy").is_dir() {
-            return Probe::Declined(format!(
+    fn config_path(_options: &OstreeOptions, paths: &Paths) -> std::result::Result<PathBuf, String> {
+        let repo = paths.resolve("/ostree/repo");
+        if repo.join("config").is_file() && paths.resolve("/ostree/deploy").is_dir() {
+            Ok(repo)
+        } else {
+            Err(format!(
                 "ostree is installed but not configured: {} is not an ostree sysroot (no /ostree/repo)",
-                ctx.paths.root().display()
-            ));
+                paths.root().display()
+            ))
         }
-        let Some(tar) = options.tar.tool(NAME) else {
-            return Probe::Broken(Error::DriverBroken { driver: NAME.into(), reason: "tar not found in PATH".into() });
-        };
+    }
+    fn open(options: OstreeOptions, tool: Tool, repo: PathBuf, ctx: &Context<'_>) -> Result<Box<dyn Driver>> {
+        let tar = options.tar.tool(NAME).ok_or_else(|| Error::Other("tar not found in PATH".into()))?;
         let driver = OstreeDriver { tool, tar, repo, paths: ctx.paths.clone(), reboot_command: options.reboot_command };
-        match driver.deployments() {
-            Ok(_) => Probe::Available(Box::new(driver)),
-            Err(e) => Probe::Broken(Error::DriverBroken { driver: NAME.into(), reason: e.to_string() }),
-        }
+        driver.deployments()?;
+        Ok(Box::new(driver))
     }
 }
 
@@ -189,25 +184,7 @@ pub fn parse_status(text: &str) -> Vec<Deployment> {
 /// Classifies ostree's failure messages.
 #[must_use]
 pub fn classify(text: &str) -> Failure {
-    let t = text.to_ascii_lowercase();
-    if t.contains("no space left") || t.contains("permission denied") {
-        return Failure::Other;
-    }
-    if t.contains("signature")
-        || t.contains("gpg")
-        || t.contains("writing content object")
-        || t.contains("need more input")
-        || t.contains("zlib")
-        || t.contains("corrupted")
-        || t.contains("checksum")
-        || t.contains("invalid")
-        || t.contains("not a repo")
-        || t.contains("no such metadata object")
-    {
-        Failure::Verification
-    } else {
-        Failure::Other
-    }
+    Ostree::FAILURES.classify(text)
 }
 
 /// The ostree driver.
@@ -349,13 +326,7 @@ impl OstreeDriver {
 }
 
 impl Driver for OstreeDriver {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        capabilities()
-    }
+    adapter_driver_basics!(Ostree);
 
     fn status(&mut self, _ctx: &Context<'_>) -> Result<Status> {
         let list = self.deployments()?;
@@ -381,6 +352,7 @@ impl Driver for OstreeDriver {
             primary: list.first().map(Deployment::slot_name),
             slots,
             fallback: None,
+            components: Vec::new(),
         })
     }
 
@@ -404,7 +376,7 @@ impl Driver for OstreeDriver {
     }
 
     fn install(&mut self, ctx: &Context<'_>, request: &InstallRequest) -> Result<InstallOutcome> {
-        SETTINGS.check_ctx(NAME, ctx, request.verify)?;
+        Ostree::SETTINGS.check_ctx(NAME, ctx, request.verify)?;
         if request.verify == Verify::IntegrityOnly {
             ctx.events
                 .warn("ostree: pulling without GPG verification (verify false); object checksums are still checked");
@@ -482,10 +454,6 @@ impl Driver for OstreeDriver {
             ),
         })
     }
-
-    fn reboot(&mut self, ctx: &Context<'_>) -> Result<()> {
-        crate::reboot(&self.reboot_command, ctx)
-    }
 }
 
 #[cfg(test)]
@@ -519,10 +487,33 @@ mod tests {
 
     #[test]
     fn failures_are_classified() {
-        assert_eq!(
-            classify("error: Commit 6e3c: Signature made … Can't check signature: public key not found"),
-            Failure::Verification
-        );
-        assert_eq!(classify("error: Installing kernel: Reading /etc/os-release"), Failure::Other);
+        // Printed by ostree 2022.7 (Debian 12), LC_ALL=C.
+        for (text, want) in [
+            // `pull-local --gpg-verify` of an unsigned commit.
+            (
+                "error: Commit 4d00031479a7fc8c9faee2a193b6a129d12962b02dc7baf0180f3596bebf3222: GPG verification \
+                 enabled, but no signatures found (use gpg-verify=false in remote config to disable)",
+                Failure::Verification,
+            ),
+            // `pull-local` and `fsck` of a repository with a changed object.
+            (
+                "error: Writing content object: Corrupted file object; checksum \
+                 expected='fbf7cf77a1b50d9f074cb6e9ef6ddb65b6532ea89e4f4ca1b07a05b4cd1be259' \
+                 actual='3dde384c5e318e9924dd9d0d9a955dd5a39618be61211a7ba4507fc4b3e2621b'",
+                Failure::Verification,
+            ),
+            ("error: Commit 6e3c: Signature made … Can't check signature: public key not found", Failure::Verification),
+            // Not a bad update: a directory that is not a repository, a full disk (the repository's
+            // free-space reserve, then the disk itself).
+            ("error: opening repo: opendir(objects): No such file or directory", Failure::Other),
+            (
+                "error: Writing content object: min-free-space-percent '3%' would be exceeded, at least 303.1 kB requested",
+                Failure::Other,
+            ),
+            ("error: Writing content object: fallocate: No space left on device", Failure::Other),
+            ("error: Installing kernel: Reading /etc/os-release", Failure::Other),
+        ] {
+            assert_eq!(classify(text), want, "{text}");
+        }
     }
 }

@@ -16,44 +16,19 @@ use std::time::Duration;
 
 use serde_json::Value;
 use update_core::driver::{
-    BundleInfo, Capabilities, Capability, Context, Driver, DriverFactory, InstallOutcome, InstallRequest, Probe,
-    SlotChange, SlotState, SlotStatus, Status,
+    BundleInfo, Capability, Context, Driver, InstallOutcome, InstallRequest, SlotChange, SlotState, SlotStatus, Status,
 };
-use update_core::{Error, Result, Version};
+use update_core::{Error, Paths, Result, Version};
 
+use crate::adapter::{AB_IMAGE_TOOL, Adapter, Factory, adapter_driver_basics};
 use crate::settings::{BootRetry, SettingSupport, UnsignedInstalls};
-use crate::tool::{Failure, Tool, ToolSpec, first_existing};
+use crate::tool::{Failure, FailureWords, Tool, ToolSpec, first_existing};
 
 /// The driver's name.
 pub const NAME: &str = "rauc";
 
 /// Where rauc looks for its system configuration, in its own order.
 pub const SYSTEM_CONF: [&str; 3] = ["/etc/rauc/system.conf", "/run/rauc/system.conf", "/usr/lib/rauc/system.conf"];
-
-/// What the rauc driver can do.
-#[must_use]
-pub fn capabilities() -> Capabilities {
-    Capabilities::of(&[
-        Capability::AbImage,
-        Capability::BootCounting,
-        Capability::MarkGood,
-        Capability::Rollback,
-        Capability::Signatures,
-        Capability::Inspect,
-    ])
-}
-
-/// How the config keys map onto rauc.
-pub const SETTINGS: SettingSupport = SettingSupport {
-    unsigned: UnsignedInstalls::AlwaysVerifies(
-        "rauc always checks a bundle's signature against the [keyring] of its system.conf",
-    ),
-    boot_retry: BootRetry::OwnedByTool(
-        "rauc leaves boot attempts to its bootloader integration (the GRUB script's *_TRY flag, \
-         U-Boot's BOOT_*_LEFT, barebox's remaining_attempts); set the count there",
-    ),
-    keys: "the X.509 [keyring] in rauc's system.conf",
-};
 
 /// How to run rauc.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,56 +47,67 @@ impl Default for RaucOptions {
     }
 }
 
+/// The rauc adapter: what is particular to rauc behind the generic [`Factory`].
+#[derive(Debug, Clone, Copy)]
+pub struct Rauc;
+
 /// The factory registered with libupdate.
-#[derive(Debug, Clone, Default)]
-pub struct RaucFactory {
-    options: Option<RaucOptions>,
-}
+pub type RaucFactory = Factory<Rauc>;
 
 /// The static instance for driver tables (rauc from `PATH`, the system's system.conf).
-pub static FACTORY: RaucFactory = RaucFactory { options: None };
+pub static FACTORY: RaucFactory = Factory::SYSTEM;
 
-impl RaucFactory {
-    /// A factory with explicit options (tests, embedders).
-    #[must_use]
-    pub fn new(options: RaucOptions) -> Self {
-        Self { options: Some(options) }
-    }
-}
+impl Adapter for Rauc {
+    const NAME: &'static str = NAME;
+    const INSTALL_HINT: &'static str = "rauc (apt install rauc)";
+    const UPDATE_EXTENSIONS: &'static [&'static str] = &["raucb"];
+    const CAPABILITIES: &'static [Capability] = AB_IMAGE_TOOL;
+    const SETTINGS: SettingSupport = SettingSupport {
+        unsigned: UnsignedInstalls::AlwaysVerifies(
+            "rauc always checks a bundle's signature against the [keyring] of its system.conf",
+        ),
+        boot_retry: BootRetry::OwnedByTool(
+            "rauc leaves boot attempts to its bootloader integration (the GRUB script's *_TRY flag, \
+             U-Boot's BOOT_*_LEFT, barebox's remaining_attempts); set the count there",
+        ),
+        keys: "the X.509 [keyring] in rauc's system.conf",
+    };
+    // rauc's failure messages, as words (tested against rauc 1.8's own output).
+    const FAILURES: FailureWords = FailureWords {
+        other: &[],
+        verification: &[
+            "signature verification failed",
+            "verify error",
+            "failed to verify",
+            "checksum",
+            "invalid bundle",
+            "squashfs",
+        ],
+        refused: &["compatible mismatch", "already running", "not allowed"],
+    };
+    type Options = RaucOptions;
 
-impl DriverFactory for RaucFactory {
-    fn name(&self) -> &'static str {
-        NAME
+    fn tool(options: &RaucOptions) -> &ToolSpec {
+        &options.tool
     }
-    fn check_config(&self, config: &update_core::config::Config) -> update_core::Result<()> {
-        SETTINGS.check(NAME, config, config.verify)
-    }
-    fn install_hint(&self) -> &'static str {
-        "rauc (apt install rauc)"
-    }
-    fn capabilities(&self) -> Capabilities {
-        capabilities()
-    }
-    fn probe(&self, ctx: &Context<'_>) -> Probe {
-        let options = self.options.clone().unwrap_or_default();
-        let Some(tool) = options.tool.tool(NAME) else {
-            return Probe::Declined(format!("{} not found in PATH", options.tool.program.display()));
-        };
+    fn config_path(options: &RaucOptions, paths: &Paths) -> std::result::Result<PathBuf, String> {
         let conf = match &options.system_conf {
             Some(c) => Some(c.clone()).filter(|c| c.exists()),
-            None => first_existing(ctx.paths, &SYSTEM_CONF),
+            None => first_existing(paths, &SYSTEM_CONF),
         };
-        let Some(conf) = conf else {
-            return Probe::Declined(format!(
+        conf.ok_or_else(|| {
+            format!(
                 "rauc is installed but not configured: no system.conf ({})",
                 options.system_conf.as_ref().map_or_else(|| SYSTEM_CONF.join(", "), |c| c.display().to_string())
-            ));
-        };
-        let driver = RaucDriver { tool, conf, reboot_command: options.reboot_command };
-        match driver.rauc_status() {
-            Ok(_) => Probe::Available(Box::new(driver)),
-            Err(e) => Probe::Broken(Error::DriverBroken { driver: NAME.into(), reason: e.to_string() }),
-        }
+            )
+        })
+    }
+    fn open(options: RaucOptions, tool: Tool, conf: PathBuf, _ctx: &Context<'_>) -> Result<Box<dyn Driver>> {
+        let mut driver = RaucDriver { tool, conf, reboot_command: options.reboot_command, probed: None };
+        // The probe's `rauc status` answers the first status question too: one `update --now`
+        // asks rauc twice (probe, then after the install), not four times.
+        driver.probed = Some(driver.rauc_status()?);
+        Ok(Box::new(driver))
     }
 }
 
@@ -131,25 +117,14 @@ pub struct RaucDriver {
     tool: Tool,
     conf: PathBuf,
     reboot_command: Vec<String>,
+    /// What the probe read, handed out once by the first `status`.
+    probed: Option<RaucStatus>,
 }
 
 /// Classifies rauc's failure messages.
 #[must_use]
 pub fn classify(text: &str) -> Failure {
-    let t = text.to_ascii_lowercase();
-    if t.contains("signature verification failed")
-        || t.contains("verify error")
-        || t.contains("failed to verify")
-        || t.contains("checksum")
-        || t.contains("invalid bundle")
-        || t.contains("squashfs")
-    {
-        Failure::Verification
-    } else if t.contains("compatible mismatch") || t.contains("already running") || t.contains("not allowed") {
-        Failure::Refused
-    } else {
-        Failure::Other
-    }
+    Rauc::FAILURES.classify(text)
 }
 
 /// One slot as `rauc status --detailed --output-format=json` reports it.
@@ -309,6 +284,7 @@ impl RaucStatus {
                 .and_then(|s| s.bootname.clone()),
             slots,
             fallback,
+            components: Vec::new(),
         }
     }
 }
@@ -360,16 +336,14 @@ impl RaucDriver {
 }
 
 impl Driver for RaucDriver {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        capabilities()
-    }
+    adapter_driver_basics!(Rauc);
 
     fn status(&mut self, ctx: &Context<'_>) -> Result<Status> {
-        let status = self.rauc_status()?.to_status();
+        let status = match self.probed.take() {
+            Some(s) => s,
+            None => self.rauc_status()?,
+        }
+        .to_status();
         if let Some(f) = &status.fallback {
             crate::note_fallback(ctx, NAME, f);
         }
@@ -392,7 +366,7 @@ impl Driver for RaucDriver {
     }
 
     fn install(&mut self, ctx: &Context<'_>, request: &InstallRequest) -> Result<InstallOutcome> {
-        SETTINGS.check_ctx(NAME, ctx, request.verify)?;
+        Rauc::SETTINGS.check_ctx(NAME, ctx, request.verify)?;
         let bundle = request.bundle.display().to_string();
         ctx.events.info(&format!("rauc install {bundle}"));
         ctx.progress.start("rauc install", 100);
@@ -473,10 +447,6 @@ impl Driver for RaucDriver {
             ),
         })
     }
-
-    fn reboot(&mut self, ctx: &Context<'_>) -> Result<()> {
-        crate::reboot(&self.reboot_command, ctx)
-    }
 }
 
 #[cfg(test)]
@@ -545,11 +515,31 @@ mod tests {
 
     #[test]
     fn failures_are_classified() {
-        assert_eq!(
-            classify("LastError: signature verification failed: Verify error: self-signed"),
-            Failure::Verification
-        );
-        assert_eq!(classify("Compatible mismatch: Expected 'a' but bundle manifest has 'b'"), Failure::Refused);
-        assert_eq!(classify("Failed to connect to the bus"), Failure::Other);
+        // Printed by rauc 1.8 (Debian 12), LC_ALL=C.
+        for (text, want) in [
+            // `rauc install` of a bundle signed by a key outside the keyring.
+            (
+                " 20% Verifying signature\n 40% Verifying signature failed.\n 40% Checking bundle failed.\n\
+                 100% Installing failed.\nLastError: signature verification failed: Verify error: self-signed certificate\n\
+                 idle\nInstalling `/tmp/.tmpkh5seG/build/update-2.0.0-2.raucb` failed",
+                Failure::Verification,
+            ),
+            // `rauc info` of a bundle with a changed byte.
+            (
+                "rauc-Message: 18:32:04.890: Reading bundle: /tmp/.tmpkh5seG/build/update-2.0.0-1.raucb\n\
+                 rauc-Message: 18:32:04.891: Payload size (4170) is not a multiple of 4KiB.\n\
+                 Invalid bundle format: Signature data is no valid CMS",
+                Failure::Verification,
+            ),
+            ("Compatible mismatch: Expected 'a' but bundle manifest has 'b'", Failure::Refused),
+            // No service, no keyring: the system, not the bundle.
+            (
+                "Error retrieving slot status via D-Bus: error creating proxy: Could not connect: No such file or directory",
+                Failure::Other,
+            ),
+            ("No keyring file or directory provided", Failure::Other),
+        ] {
+            assert_eq!(classify(text), want, "{text}");
+        }
     }
 }

@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use update_core::config::Verify;
 use update_core::driver::{
-    BundleInfo, Capabilities, Capability, Context, Driver, DriverFactory, InstallOutcome, InstallRequest, Probe,
-    SlotState, SlotStatus, Status,
+    BundleInfo, Capability, Context, Driver, InstallOutcome, InstallRequest, SlotState, SlotStatus, Status,
 };
 use update_core::{Error, Paths, Result};
 
+use crate::adapter::{Adapter, Factory, adapter_driver_basics};
 use crate::settings::{BootRetry, SettingSupport, UnsignedInstalls};
-use crate::tool::{Tool, ToolSpec};
+use crate::tool::{FailureWords, Tool, ToolSpec};
 
 /// The driver's name.
 pub const NAME: &str = "swupd";
@@ -31,19 +31,6 @@ pub const NAME: &str = "swupd";
 pub const DEFAULTS: &str = "/usr/share/defaults/swupd";
 /// The os-release file swupd reads the running version from.
 pub const OS_RELEASE: &str = "/usr/lib/os-release";
-
-/// What the swupd driver can do.
-#[must_use]
-pub fn capabilities() -> Capabilities {
-    Capabilities::of(&[Capability::FileTree, Capability::Delta, Capability::Signatures, Capability::Inspect])
-}
-
-/// How the config keys map onto swupd.
-pub const SETTINGS: SettingSupport = SettingSupport {
-    unsigned: UnsignedInstalls::Supported,
-    boot_retry: BootRetry::None("swupd updates the running system in place; there is no boot counting"),
-    keys: "swupd's certificate store (-C, default /usr/share/clear/update-ca/Swupd_Root.pem)",
-};
 
 /// How to run swupd.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,51 +47,43 @@ impl Default for SwupdOptions {
     }
 }
 
+/// The swupd adapter: what is particular to swupd behind the generic [`Factory`].
+#[derive(Debug, Clone, Copy)]
+pub struct Swupd;
+
 /// The factory registered with libupdate.
-#[derive(Debug, Clone, Default)]
-pub struct SwupdFactory {
-    options: Option<SwupdOptions>,
-}
+pub type SwupdFactory = Factory<Swupd>;
 
 /// The static instance for driver tables.
-pub static FACTORY: SwupdFactory = SwupdFactory { options: None };
+pub static FACTORY: SwupdFactory = Factory::SYSTEM;
 
-impl SwupdFactory {
-    /// A factory with explicit options (tests, embedders).
-    #[must_use]
-    pub fn new(options: SwupdOptions) -> Self {
-        Self { options: Some(options) }
-    }
-}
+impl Adapter for Swupd {
+    const NAME: &'static str = NAME;
+    const INSTALL_HINT: &'static str = "swupd (Clear Linux; not packaged in Debian)";
+    const CAPABILITIES: &'static [Capability] =
+        &[Capability::FileTree, Capability::Delta, Capability::Signatures, Capability::Inspect];
+    const SETTINGS: SettingSupport = SettingSupport {
+        unsigned: UnsignedInstalls::Supported,
+        boot_retry: BootRetry::None("swupd updates the running system in place; there is no boot counting"),
+        keys: "swupd's certificate store (-C, default /usr/share/clear/update-ca/Swupd_Root.pem)",
+    };
+    // swupd's failures are told by its exit status ([`exit_error`]), not by its words.
+    const FAILURES: FailureWords = FailureWords { other: &[], verification: &[], refused: &[] };
+    type Options = SwupdOptions;
 
-impl DriverFactory for SwupdFactory {
-    fn name(&self) -> &'static str {
-        NAME
+    fn tool(options: &SwupdOptions) -> &ToolSpec {
+        &options.tool
     }
-    fn check_config(&self, config: &update_core::config::Config) -> update_core::Result<()> {
-        SETTINGS.check(NAME, config, config.verify)
-    }
-    fn install_hint(&self) -> &'static str {
-        "swupd (Clear Linux; not packaged in Debian)"
-    }
-    fn capabilities(&self) -> Capabilities {
-        capabilities()
-    }
-    fn probe(&self, ctx: &Context<'_>) -> Probe {
-        let options = self.options.clone().unwrap_or_default();
-        let Some(tool) = options.tool.tool(NAME) else {
-            return Probe::Declined(format!("{} not found in PATH", options.tool.program.display()));
-        };
-        if !ctx.paths.resolve(DEFAULTS).exists() {
-            return Probe::Declined(format!(
-                "swupd is installed but this is not a swupd-managed system: no {DEFAULTS}"
-            ));
+    fn config_path(_options: &SwupdOptions, paths: &Paths) -> std::result::Result<PathBuf, String> {
+        let defaults = paths.resolve(DEFAULTS);
+        if defaults.exists() {
+            Ok(defaults)
+        } else {
+            Err(format!("swupd is installed but this is not a swupd-managed system: no {DEFAULTS}"))
         }
-        Probe::Available(Box::new(SwupdDriver {
-            tool,
-            paths: ctx.paths.clone(),
-            reboot_command: options.reboot_command,
-        }))
+    }
+    fn open(options: SwupdOptions, tool: Tool, _defaults: PathBuf, ctx: &Context<'_>) -> Result<Box<dyn Driver>> {
+        Ok(Box::new(SwupdDriver { tool, paths: ctx.paths.clone(), reboot_command: options.reboot_command }))
     }
 }
 
@@ -260,13 +239,7 @@ impl SwupdDriver {
 }
 
 impl Driver for SwupdDriver {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        capabilities()
-    }
+    adapter_driver_basics!(Swupd);
 
     fn status(&mut self, _ctx: &Context<'_>) -> Result<Status> {
         let version = self.running_version();
@@ -287,6 +260,7 @@ impl Driver for SwupdDriver {
                 devices: vec![format!("os={}", self.paths.root().display())],
             }],
             fallback: None,
+            components: Vec::new(),
         })
     }
 
@@ -301,7 +275,7 @@ impl Driver for SwupdDriver {
     }
 
     fn install(&mut self, ctx: &Context<'_>, request: &InstallRequest) -> Result<InstallOutcome> {
-        SETTINGS.check_ctx(NAME, ctx, request.verify)?;
+        Swupd::SETTINGS.check_ctx(NAME, ctx, request.verify)?;
         let content = Self::content_dir(request)?;
         let latest = self.latest_in(&content)?;
         let args = update_args(self.paths.root(), &content, request.verify, Some(&latest));
@@ -312,10 +286,6 @@ impl Driver for SwupdDriver {
         let version = update_core::parse_version(&latest).map_err(|e| Error::Other(e.to_string()))?;
         // swupd changes the running system's files; a reboot picks up a new kernel.
         Ok(InstallOutcome { version, slot: "system".into(), reboot_required: true })
-    }
-
-    fn reboot(&mut self, ctx: &Context<'_>) -> Result<()> {
-        crate::reboot(&self.reboot_command, ctx)
     }
 }
 

@@ -23,15 +23,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use update_core::driver::{
-    BundleInfo, Capabilities, Capability, Context, Driver, DriverFactory, InstallOutcome, InstallRequest, Probe,
-    SlotChange, SlotState, SlotStatus, Status,
+    BundleInfo, Capability, Context, Driver, InstallOutcome, InstallRequest, SlotChange, Status,
 };
 use update_core::{Error, Paths, Result};
 
+use crate::adapter::{AB_IMAGE_TOOL, Adapter, Factory, adapter_driver_basics, existing, read_config};
 use crate::bootenv::{BootEnv, cmdline_value};
 use crate::settings::{BootRetry, SettingSupport, UnsignedInstalls};
-use crate::slots::Records;
-use crate::tool::{Failure, Tool, ToolSpec};
+use crate::slots::{AbBoot, Records};
+use crate::tool::{Failure, FailureWords, Tool, ToolSpec};
 
 /// The driver's name.
 pub const NAME: &str = "swupdate";
@@ -45,29 +45,6 @@ pub const GRUBENV: &str = "/boot/grub/grubenv";
 pub const RECORDS: &str = "swupdate.json";
 /// The slots.
 pub const SLOTS: [&str; 2] = ["A", "B"];
-
-/// What the swupdate driver can do.
-#[must_use]
-pub fn capabilities() -> Capabilities {
-    Capabilities::of(&[
-        Capability::AbImage,
-        Capability::BootCounting,
-        Capability::MarkGood,
-        Capability::Rollback,
-        Capability::Signatures,
-        Capability::Inspect,
-    ])
-}
-
-/// How the config keys map onto swupdate.
-pub const SETTINGS: SettingSupport = SettingSupport {
-    unsigned: UnsignedInstalls::AlwaysVerifies(
-        "Debian's swupdate is built for signed images and always checks sw-description.sig against \
-         public-key-file in /etc/swupdate.cfg",
-    ),
-    boot_retry: BootRetry::Mapped,
-    keys: "public-key-file in /etc/swupdate.cfg",
-};
 
 /// How to run swupdate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,22 +79,15 @@ impl Default for SwupdateOptions {
     }
 }
 
+/// The swupdate adapter: what is particular to swupdate behind the generic [`Factory`].
+#[derive(Debug, Clone, Copy)]
+pub struct Swupdate;
+
 /// The factory registered with libupdate.
-#[derive(Debug, Clone, Default)]
-pub struct SwupdateFactory {
-    options: Option<SwupdateOptions>,
-}
+pub type SwupdateFactory = Factory<Swupdate>;
 
 /// The static instance for driver tables.
-pub static FACTORY: SwupdateFactory = SwupdateFactory { options: None };
-
-impl SwupdateFactory {
-    /// A factory with explicit options (tests, embedders).
-    #[must_use]
-    pub fn new(options: SwupdateOptions) -> Self {
-        Self { options: Some(options) }
-    }
-}
+pub static FACTORY: SwupdateFactory = Factory::SYSTEM;
 
 /// Reads `key = "value";` (or `key: "value"`) from a libconfig or JSON text. Good enough for the
 /// few flat keys the driver needs; swupdate itself parses the file fully.
@@ -139,68 +109,76 @@ pub fn config_string(text: &str, key: &str) -> Option<String> {
     None
 }
 
-impl DriverFactory for SwupdateFactory {
-    fn name(&self) -> &'static str {
-        NAME
+impl Adapter for Swupdate {
+    const NAME: &'static str = NAME;
+    const INSTALL_HINT: &'static str = "swupdate (apt install swupdate)";
+    const UPDATE_EXTENSIONS: &'static [&'static str] = &["swu"];
+    // Its handlers: `archive`/`rawfile` (file trees and files) and `ucfw` (microcontroller
+    // firmware over a serial line); no per-file data policy, no app handler with its own A/B.
+    const COMPONENT_KINDS: &'static [&'static str] = &["files", "firmware"];
+    const CAPABILITIES: &'static [Capability] = AB_IMAGE_TOOL;
+    const SETTINGS: SettingSupport = SettingSupport {
+        unsigned: UnsignedInstalls::AlwaysVerifies(
+            "Debian's swupdate is built for signed images and always checks sw-description.sig against \
+             public-key-file in /etc/swupdate.cfg",
+        ),
+        boot_retry: BootRetry::Mapped,
+        keys: "public-key-file in /etc/swupdate.cfg",
+    };
+    // swupdate's failure messages, as words.
+    const FAILURES: FailureWords = FailureWords {
+        other: &[],
+        verification: &["hash mismatch", "signature", "authentication", "not a .swu", "cpio", "corrupted"],
+        refused: &["compatible", "hw compatibility", "downgrad*"],
+    };
+    type Options = SwupdateOptions;
+
+    fn tool(options: &SwupdateOptions) -> &ToolSpec {
+        &options.tool
     }
-    fn check_config(&self, config: &update_core::config::Config) -> update_core::Result<()> {
-        SETTINGS.check(NAME, config, config.verify)
+    fn config_path(options: &SwupdateOptions, paths: &Paths) -> std::result::Result<PathBuf, String> {
+        existing(NAME, options.config.clone().unwrap_or_else(|| paths.resolve(CONFIG)))
     }
-    fn install_hint(&self) -> &'static str {
-        "swupdate (apt install swupdate)"
-    }
-    fn capabilities(&self) -> Capabilities {
-        capabilities()
-    }
-    fn probe(&self, ctx: &Context<'_>) -> Probe {
-        let options = self.options.clone().unwrap_or_default();
-        let Some(tool) = options.tool.tool(NAME) else {
-            return Probe::Declined(format!("{} not found in PATH", options.tool.program.display()));
-        };
-        let config = options.config.clone().unwrap_or_else(|| ctx.paths.resolve(CONFIG));
-        let text = match std::fs::read_to_string(&config) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Probe::Declined(format!("swupdate is installed but not configured: no {}", config.display()));
-            }
-            Err(e) => return Probe::Broken(Error::io("read", &config, e)),
-        };
-        let broken = |reason: String| Probe::Broken(Error::DriverBroken { driver: NAME.into(), reason });
+    fn open(options: SwupdateOptions, tool: Tool, config: PathBuf, ctx: &Context<'_>) -> Result<Box<dyn Driver>> {
+        let text = read_config(&config)?;
         let env = match config_string(&text, "bootloader").as_deref() {
             Some("grub") => {
-                let Some(editenv) = options.grub_editenv.tool(NAME) else {
-                    return broken("bootloader = \"grub\" needs grub-editenv (apt install grub-common)".into());
-                };
+                let editenv = options.grub_editenv.tool(NAME).ok_or_else(|| {
+                    Error::Other("bootloader = \"grub\" needs grub-editenv (apt install grub-common)".into())
+                })?;
                 let file = ctx.paths.resolve(GRUBENV);
                 if !file.exists() {
-                    return broken(format!("the GRUB environment {} does not exist", file.display()));
+                    return Err(Error::Other(format!("the GRUB environment {} does not exist", file.display())));
                 }
                 BootEnv::Grub { file, editenv }
             }
             Some("uboot") => match (options.fw_printenv.tool(NAME), options.fw_setenv.tool(NAME)) {
                 (Some(printenv), Some(setenv)) => BootEnv::Uboot { printenv, setenv },
                 _ => {
-                    return broken(
+                    return Err(Error::Other(
                         "bootloader = \"uboot\" needs fw_printenv and fw_setenv (apt install libubootenv-tool)".into(),
-                    );
+                    ));
                 }
             },
             other => {
-                return broken(format!(
+                return Err(Error::Other(format!(
                     "{} sets bootloader = {:?}; the driver switches slots in the bootloader environment and needs \"grub\" or \"uboot\"",
                     config.display(),
                     other.unwrap_or("(none)")
-                ));
+                )));
             }
         };
         if config_string(&text, "public-key-file").is_none() {
-            return broken(format!("{} has no public-key-file: swupdate cannot verify updates", config.display()));
+            return Err(Error::Other(format!(
+                "{} has no public-key-file: swupdate cannot verify updates",
+                config.display()
+            )));
         }
         let hwrevision = std::fs::read_to_string(ctx.paths.resolve(HWREVISION))
             .ok()
             .and_then(|t| t.lines().next().map(str::to_owned))
             .and_then(|l| l.split_once(char::is_whitespace).map(|(b, r)| (b.to_owned(), r.trim().to_owned())));
-        Probe::Available(Box::new(SwupdateDriver {
+        Ok(Box::new(SwupdateDriver {
             tool,
             config,
             software_set: options.software_set,
@@ -303,20 +281,7 @@ pub fn describe(path: &Path, board: Option<&str>) -> Result<BundleInfo> {
 /// Classifies swupdate's failure messages.
 #[must_use]
 pub fn classify(text: &str) -> Failure {
-    let t = text.to_ascii_lowercase();
-    if t.contains("hash mismatch")
-        || t.contains("signature")
-        || t.contains("authentication")
-        || t.contains("not a .swu")
-        || t.contains("cpio")
-        || t.contains("corrupted")
-    {
-        Failure::Verification
-    } else if t.contains("compatible") || t.contains("hw compatibility") || t.contains("downgrad") {
-        Failure::Refused
-    } else {
-        Failure::Other
-    }
+    Swupdate::FAILURES.classify(text)
 }
 
 /// The swupdate driver.
@@ -411,60 +376,23 @@ impl SwupdateDriver {
 }
 
 impl Driver for SwupdateDriver {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        capabilities()
-    }
+    adapter_driver_basics!(Swupdate);
 
     fn status(&mut self, ctx: &Context<'_>) -> Result<Status> {
         let vars = BootVars::from_env(&self.env.read()?);
         let booted = self.booted()?;
-        let records = Records::load(&self.paths, RECORDS)?;
-        let failed = records.pending.clone().filter(|p| *p != vars.primary && booted.as_deref() != Some(p.as_str()));
-        let version_of = |s: &str| records.versions.get(s).and_then(|v| update_core::parse_version(v).ok());
-        let slots = SLOTS
-            .iter()
-            .map(|&s| {
-                let primary = vars.primary == s;
-                let is_booted = booted.as_deref() == Some(s);
-                let state = if failed.as_deref() == Some(s) {
-                    SlotState::Bad
-                } else if primary && vars.trial {
-                    SlotState::Trying
-                } else if is_booted || primary || records.versions.contains_key(s) {
-                    SlotState::Good
-                } else {
-                    SlotState::Unknown
-                };
-                SlotStatus {
-                    name: s.into(),
-                    state: state.clone(),
-                    version: version_of(s),
-                    booted: is_booted,
-                    primary,
-                    tries_left: (state == SlotState::Trying).then(|| vars.bootlimit.saturating_sub(vars.bootcount)),
-                    devices: Vec::new(),
-                }
-            })
-            .collect();
-        let status = Status {
-            driver: NAME.into(),
-            compatible: None,
-            version: booted.as_deref().and_then(version_of),
-            booted: booted.clone(),
-            primary: Some(vars.primary.clone()),
-            slots,
-            fallback: failed.map(|f| {
-                format!(
-                    "slot {f}{} failed to boot; running slot {}",
-                    records.versions.get(&f).filter(|v| !v.is_empty()).map(|v| format!(" ({v})")).unwrap_or_default(),
-                    booted.as_deref().unwrap_or("?")
-                )
-            }),
+        let boot = AbBoot {
+            booted: booted.as_deref(),
+            primary: Some(&vars.primary),
+            trial: vars.trial,
+            tries_left: vars.bootlimit.saturating_sub(vars.bootcount),
         };
+        let status = Records::load(&self.paths, RECORDS)?.ab_status(
+            NAME,
+            &boot,
+            |v| update_core::parse_version(v).ok(),
+            &|_| Vec::new(),
+        );
         if let Some(f) = &status.fallback {
             crate::note_fallback(ctx, NAME, f);
         }
@@ -482,7 +410,7 @@ impl Driver for SwupdateDriver {
     }
 
     fn install(&mut self, ctx: &Context<'_>, request: &InstallRequest) -> Result<InstallOutcome> {
-        SETTINGS.check_ctx(NAME, ctx, request.verify)?;
+        Swupdate::SETTINGS.check_ctx(NAME, ctx, request.verify)?;
         let booted = self.booted_required()?;
         let target = other(&booted)?;
         let info = describe(&request.bundle, self.board())?;
@@ -522,8 +450,7 @@ impl Driver for SwupdateDriver {
         let booted = self.booted_required()?;
         let vars = BootVars::from_env(&self.env.read()?);
         let mut records = Records::load(&self.paths, RECORDS)?;
-        let version =
-            records.versions.get(&booted).filter(|v| !v.is_empty()).map(|v| format!(" ({v})")).unwrap_or_default();
+        let version = records.label(&booted);
         if vars.primary != booted {
             return Err(Error::Refused(format!(
                 "slot {booted} is running but slot {} boots next; mark-good commits the slot the bootloader chose",
@@ -565,10 +492,6 @@ impl Driver for SwupdateDriver {
             message: format!("slot {target} ({version}) boots next; reboot to run it"),
         })
     }
-
-    fn reboot(&mut self, ctx: &Context<'_>) -> Result<()> {
-        crate::reboot(&self.reboot_command, ctx)
-    }
 }
 
 #[cfg(test)]
@@ -593,9 +516,30 @@ mod tests {
 
     #[test]
     fn failures_are_classified() {
-        assert_eq!(classify("ERROR : HASH mismatch : c246 <--> 80ff"), Failure::Verification);
-        assert_eq!(classify("ERROR : Authentication of all signatures failed"), Failure::Verification);
-        assert_eq!(classify("ERROR : Compatible SW not found"), Failure::Refused);
-        assert_eq!(classify("cannot open device"), Failure::Other);
+        // Printed by swupdate 2022.12 (Debian 12) for `swupdate -c -i FILE.swu`, LC_ALL=C.
+        for (text, want) in [
+            // A file that is not a cpio archive.
+            (
+                "[ERROR] : SWUPDATE failed [0] ERROR : CPIO Header corrupted, cannot be parsed\n\
+                 [ERROR] : SWUPDATE failed [1] Image invalid or corrupted. Not installing ...",
+                Failure::Verification,
+            ),
+            // Signed by a key the device does not trust.
+            (
+                "[ERROR] : SWUPDATE failed [0] ERROR : Authentication of all signatures failed\n\
+                 [ERROR] : SWUPDATE failed [0] ERROR : Compatible SW not found\n\
+                 [ERROR] : SWUPDATE failed [1] Image invalid or corrupted. Not installing ...",
+                Failure::Verification,
+            ),
+            // A payload whose hash does not match.
+            ("[ERROR] : SWUPDATE failed [0] ERROR : HASH mismatch : c246 <--> 80ff", Failure::Verification),
+            // Another board: the image is fine, swupdate refuses it.
+            ("[ERROR] : SWUPDATE failed [0] ERROR : Compatible SW not found", Failure::Refused),
+            // Without a key swupdate does not start at all: a setup problem, not a bad update.
+            ("Error: SWUpdate is built for signed images, provide a public key file.", Failure::Other),
+            ("cannot open device", Failure::Other),
+        ] {
+            assert_eq!(classify(text), want, "{text}");
+        }
     }
 }

@@ -1,13 +1,12 @@
-//! Running a tool: locate it in `PATH`, run it without a shell, collect its output, and turn a
-//! failure into an [`Error`] of the right kind with the tool's own words in the message.
+//! Running a tool: locate it in `PATH`, run it with update-core's process runner
+//! ([`update_core::process`]), and turn a failure into an [`Error`] of the right kind with the
+//! tool's own words in the message.
 
 use std::ffi::{OsStr, OsString};
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
+use update_core::process::Command;
 use update_core::{Error, Result};
 
 /// How a tool is found and run: the program (a name looked up in `PATH`, or a path), extra
@@ -56,23 +55,10 @@ impl ToolSpec {
     }
 }
 
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
 /// Finds `program` in `path` (the process's `PATH` when `None`). A program with a `/` is checked as is.
 #[must_use]
 pub fn locate(program: &Path, path: Option<&OsStr>) -> Option<PathBuf> {
-    if program.as_os_str().is_empty() {
-        return None;
-    }
-    if program.components().count() > 1 || program.is_absolute() {
-        return is_executable(program).then(|| program.to_owned());
-    }
-    let env_path = std::env::var_os("PATH");
-    let search = path.or(env_path.as_deref()).unwrap_or(OsStr::new("/usr/sbin:/usr/bin:/sbin:/bin"));
-    std::env::split_paths(search).map(|d| d.join(program)).find(|p| is_executable(p))
+    update_core::process::locate(program, path)
 }
 
 /// A located tool, bound to the driver that runs it (for error messages).
@@ -84,40 +70,7 @@ pub struct Tool {
     timeout: Option<Duration>,
 }
 
-/// What a finished run printed.
-#[derive(Debug, Clone)]
-pub struct Output {
-    /// How it exited.
-    pub status: ExitStatus,
-    /// Standard output (lossy UTF-8).
-    pub stdout: String,
-    /// Standard error (lossy UTF-8).
-    pub stderr: String,
-}
-
-impl Output {
-    /// Whether it exited 0.
-    #[must_use]
-    pub fn success(&self) -> bool {
-        self.status.success()
-    }
-
-    /// The tool's explanation: standard error, or the end of standard output when that is empty.
-    #[must_use]
-    pub fn detail(&self) -> String {
-        let err = self.stderr.trim();
-        if !err.is_empty() {
-            return tail(err, 30);
-        }
-        tail(self.stdout.trim(), 10)
-    }
-}
-
-/// The last `n` lines of `text`.
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
+pub use update_core::process::Output;
 
 /// How a failed run is classified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +81,53 @@ pub enum Failure {
     Refused,
     /// Anything else: [`Error::Other`].
     Other,
+}
+
+/// A tool's failure messages as word tables. Each entry is a word or a phrase of consecutive
+/// words, matched whole and case-insensitively (`tar` matches "archive/tar: invalid tar header"
+/// but not "start" or "target"); an entry ending in `*` matches every word that begins with it
+/// (`verif*`: "verify", "verification"). The tables are tried in order: `other` (messages that
+/// look like a check failing but are not, such as a full disk), `verification`, `refused`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureWords {
+    /// Words that make a failure [`Failure::Other`] whatever else it says.
+    pub other: &'static [&'static str],
+    /// Words of a failed signature, digest or format check.
+    pub verification: &'static [&'static str],
+    /// Words of a refusal by policy.
+    pub refused: &'static [&'static str],
+}
+
+impl FailureWords {
+    /// Classifies a tool's output.
+    #[must_use]
+    pub fn classify(&self, text: &str) -> Failure {
+        let lower = text.to_lowercase();
+        let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+        let found = |table: &[&str]| table.iter().any(|entry| has_phrase(&words, entry));
+        if found(self.other) {
+            Failure::Other
+        } else if found(self.verification) {
+            Failure::Verification
+        } else if found(self.refused) {
+            Failure::Refused
+        } else {
+            Failure::Other
+        }
+    }
+}
+
+/// Whether `words` holds the words of `entry` one after another.
+fn has_phrase(words: &[&str], entry: &str) -> bool {
+    let (entry, prefix) = entry.strip_suffix('*').map_or((entry, false), |e| (e, true));
+    let want: Vec<String> =
+        entry.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+    let Some((last, _)) = want.split_last() else { return false };
+    words.windows(want.len()).any(|w| {
+        w.iter().zip(&want).enumerate().all(|(i, (have, want))| {
+            if prefix && i == w.len() - 1 { have.starts_with(last.as_str()) } else { have == want }
+        })
+    })
 }
 
 impl Tool {
@@ -158,7 +158,8 @@ impl Tool {
         Tool { timeout: Some(limit), ..self.clone() }
     }
 
-    /// A command for the tool with the spec's environment; stdin is closed.
+    /// The runner's command for the tool with the spec's environment and time limit; stdin is
+    /// closed and messages are in the C locale.
     #[must_use]
     pub fn command<I, S>(&self, args: I) -> Command
     where
@@ -169,17 +170,18 @@ impl Tool {
     }
 
     fn command_of(&self, args: Vec<OsString>) -> Command {
-        let mut cmd = Command::new(&self.program);
-        cmd.args(args).stdin(Stdio::null());
+        let mut cmd = Command::new(&self.program).args(args);
         if let Some(p) = &self.spec.path {
-            cmd.env("PATH", p);
+            cmd = cmd.search_path(p);
         }
         for (k, v) in &self.spec.env {
-            cmd.env(k, v);
+            cmd = cmd.env(k, v);
+        }
+        if let Some(limit) = self.timeout {
+            cmd = cmd.timeout(limit);
         }
         // Tools print in the C locale so their messages can be matched.
-        cmd.env("LC_ALL", "C");
-        cmd
+        cmd.env("LC_ALL", "C")
     }
 
     /// Runs the tool to completion.
@@ -209,60 +211,7 @@ impl Tool {
 
     // The one non-generic body behind the generic entry points (keeps the binary small).
     fn run_lines_of(&self, args: Vec<OsString>, on_line: &mut dyn FnMut(&str)) -> Result<Output> {
-        use std::os::unix::process::CommandExt;
-        let mut cmd = self.command_of(args);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        if self.timeout.is_some() {
-            // Its own process group, so a timeout ends the tool and its helpers, and nothing else.
-            cmd.process_group(0);
-        }
-        let mut child = cmd.spawn().map_err(|e| Error::io("run", &self.program, e))?;
-        let (done_tx, done_rx) = mpsc::channel::<()>();
-        let watchdog = self.timeout.map(|limit| {
-            let pid = child.id();
-            std::thread::spawn(move || {
-                if done_rx.recv_timeout(limit) == Err(mpsc::RecvTimeoutError::Timeout) {
-                    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
-                    return true;
-                }
-                false
-            })
-        });
-        let mut err_pipe = child.stderr.take().expect("stderr is piped");
-        let err_thread = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = err_pipe.read_to_end(&mut buf);
-            buf
-        });
-        let mut stdout = String::new();
-        if let Some(out) = child.stdout.take() {
-            let mut reader = BufReader::new(out);
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                // Progress lines may end in `\r` (a redrawn bar) or `\n`.
-                let n =
-                    read_line_cr(&mut reader, &mut line).map_err(|e| Error::io("read output of", &self.program, e))?;
-                if n == 0 {
-                    break;
-                }
-                let text = String::from_utf8_lossy(&line);
-                on_line(text.trim_end_matches(['\r', '\n']));
-                stdout.push_str(&text);
-            }
-        }
-        let status = child.wait().map_err(|e| Error::io("wait for", &self.program, e))?;
-        let stderr = String::from_utf8_lossy(&err_thread.join().unwrap_or_default()).into_owned();
-        let _ = done_tx.send(());
-        if watchdog.is_some_and(|w| w.join().unwrap_or(false)) {
-            return Err(Error::Other(format!(
-                "{} did not finish within {} s and was stopped: {}",
-                self.program.display(),
-                self.timeout.unwrap_or_default().as_secs(),
-                tail(format!("{stdout}\n{stderr}").trim(), 10)
-            )));
-        }
-        Ok(Output { status, stdout, stderr })
+        self.command_of(args).run_lines(on_line)
     }
 
     /// Runs the tool and returns its output when it exits 0; otherwise the error `classify`
@@ -293,38 +242,6 @@ impl Tool {
     }
 }
 
-/// Reads up to and including the next `\n` or `\r`.
-fn read_line_cr(reader: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<usize> {
-    let mut total = 0;
-    loop {
-        let (done, used) = {
-            let buf = match reader.fill_buf() {
-                Ok(b) => b,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if buf.is_empty() {
-                return Ok(total);
-            }
-            match buf.iter().position(|&b| b == b'\n' || b == b'\r') {
-                Some(i) => {
-                    out.extend_from_slice(&buf[..=i]);
-                    (true, i + 1)
-                }
-                None => {
-                    out.extend_from_slice(buf);
-                    (false, buf.len())
-                }
-            }
-        };
-        reader.consume(used);
-        total += used;
-        if done {
-            return Ok(total);
-        }
-    }
-}
-
 /// The first of `candidates` (device paths, re-rooted by `paths`) that exists.
 #[must_use]
 pub fn first_existing(paths: &update_core::Paths, candidates: &[&str]) -> Option<PathBuf> {
@@ -344,20 +261,6 @@ mod tests {
     }
 
     #[test]
-    fn splits_progress_on_cr_and_lf() {
-        let mut r = std::io::Cursor::new(b"10%\r20%\rdone\nlast".to_vec());
-        let mut lines = Vec::new();
-        loop {
-            let mut l = Vec::new();
-            if read_line_cr(&mut r, &mut l).unwrap() == 0 {
-                break;
-            }
-            lines.push(String::from_utf8(l).unwrap());
-        }
-        assert_eq!(lines, ["10%\r", "20%\r", "done\n", "last"]);
-    }
-
-    #[test]
     fn a_hanging_tool_is_stopped_with_its_children() {
         let tool = ToolSpec::new("sh").tool("test").unwrap().with_timeout(Duration::from_millis(300));
         let start = std::time::Instant::now();
@@ -366,15 +269,39 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(10));
     }
 
+    const WORDS: FailureWords = FailureWords {
+        other: &["no space left"],
+        verification: &["signature", "tar", "verif*", "not a .swu"],
+        refused: &["compatible"],
+    };
+
+    #[test]
+    fn words_match_whole() {
+        for (text, want) in [
+            ("archive/tar: invalid tar header", Failure::Verification),
+            ("Bad Signature", Failure::Verification),
+            ("Verification failed", Failure::Verification),
+            ("ERROR: not a .swu file", Failure::Verification),
+            // Parts of words are not words.
+            ("failed to start the target", Failure::Other),
+            ("signatures", Failure::Other),
+            ("unverified", Failure::Other),
+            ("not a swupdate image", Failure::Other),
+            ("incompatible", Failure::Other),
+            ("board not compatible", Failure::Refused),
+            // `other` wins over everything.
+            ("verify: no space left on device", Failure::Other),
+            ("", Failure::Other),
+        ] {
+            assert_eq!(WORDS.classify(text), want, "{text:?}");
+        }
+    }
+
     #[test]
     fn failure_keeps_the_tools_words() {
         let spec = ToolSpec::new("sh");
         let tool = spec.tool("test").unwrap();
-        let e = tool
-            .run_ok("check", ["-c", "echo bad signature >&2; exit 3"], &|t| {
-                if t.contains("signature") { Failure::Verification } else { Failure::Other }
-            })
-            .unwrap_err();
+        let e = tool.run_ok("check", ["-c", "echo bad signature >&2; exit 3"], &|t| WORDS.classify(t)).unwrap_err();
         assert_eq!(e.kind(), update_core::ErrorKind::Verification);
         assert!(e.to_string().contains("bad signature"), "{e}");
     }

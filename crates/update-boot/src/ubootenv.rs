@@ -92,14 +92,28 @@ impl UbootEnv {
             if entry.is_empty() {
                 break;
             }
-            let text = String::from_utf8_lossy(entry);
-            if let Some((n, v)) = text.split_once('=')
-                && !n.is_empty()
-            {
-                env.vars.insert(n.to_owned(), v.to_owned());
-            }
+            env.import(&String::from_utf8_lossy(entry));
         }
         env
+    }
+
+    /// Parses what `fw_printenv` prints: one `name=value` line per variable, read with the
+    /// rules of [`UbootEnv::parse_data`] (lines without `=` are skipped).
+    #[must_use]
+    pub fn parse_printenv(text: &str) -> Self {
+        let mut env = Self::new();
+        for line in text.lines() {
+            env.import(line);
+        }
+        env
+    }
+
+    fn import(&mut self, entry: &str) {
+        if let Some((n, v)) = entry.split_once('=')
+            && !n.is_empty()
+        {
+            self.vars.insert(n.to_owned(), v.to_owned());
+        }
     }
 
     /// The data area of `len` bytes: entries, the terminating empty entry, zero padding.
@@ -177,6 +191,17 @@ pub fn newer_copy(flag0: u8, flag1: u8) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printenv_output() {
+        // As libubootenv 0.3.2's fw_printenv prints it.
+        let env =
+            UbootEnv::parse_printenv("bootcount=0\nbootcmd=run a; run b\nmender_boot_part=2\nnot a variable\n=x\n");
+        assert_eq!(env.get("mender_boot_part"), Some("2"));
+        assert_eq!(env.get("bootcmd"), Some("run a; run b"));
+        assert_eq!(env.iter().count(), 3);
+        assert_eq!(UbootEnv::parse_printenv("").iter().count(), 0);
+    }
 
     #[test]
     fn copy_round_trip_and_crc() {

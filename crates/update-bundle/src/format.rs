@@ -1,12 +1,16 @@
 //! The bytes on disk: header, manifest and signature-block layouts, and their strict checks.
 
 use serde::{Deserialize, Serialize};
+use update_core::component::{Component, Kind};
 use update_core::{Error, Result, SlotGroupName, Version};
 
 /// The first eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"LIBUPDB\0";
-/// The format version this code reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version this code reads and writes: 2 (components beside images). A bundle
+/// without components is written as version 1, which every device reads.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this code reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 64;
 /// Largest manifest accepted (bytes).
@@ -25,6 +29,8 @@ pub const SIGNING_DOMAIN: &[u8] = b"libupdate bundle v1\0";
 /// The fixed header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// Format version (1 or 2); the manifest's `format` must be the same.
+    pub format: u32,
     /// Manifest length in bytes.
     pub manifest_len: u64,
     /// Signature block length in bytes (a multiple of 96).
@@ -40,7 +46,7 @@ impl Header {
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0..8].copy_from_slice(&MAGIC);
-        b[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b[8..12].copy_from_slice(&self.format.to_le_bytes());
         b[16..24].copy_from_slice(&self.manifest_len.to_le_bytes());
         b[24..32].copy_from_slice(&self.signatures_len.to_le_bytes());
         b[32..40].copy_from_slice(&self.payload_len.to_le_bytes());
@@ -58,8 +64,11 @@ impl Header {
         }
         let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
         let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
-        if u32_at(8) != FORMAT_VERSION {
-            return Err(bad(format!("format version {} is not supported (this reads {FORMAT_VERSION})", u32_at(8))));
+        let format = u32_at(8);
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&format) {
+            return Err(bad(format!(
+                "format version {format} is not supported (this reads {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION})"
+            )));
         }
         if u32_at(12) != 0 {
             return Err(bad(format!("unknown flags {:#x}", u32_at(12))));
@@ -67,7 +76,7 @@ impl Header {
         if b[40..].iter().any(|&x| x != 0) {
             return Err(bad("reserved bytes 40..64 are not zero".into()));
         }
-        let h = Header { manifest_len: u64_at(16), signatures_len: u64_at(24), payload_len: u64_at(32) };
+        let h = Header { format, manifest_len: u64_at(16), signatures_len: u64_at(24), payload_len: u64_at(32) };
         if h.manifest_len == 0 || h.manifest_len > MAX_MANIFEST {
             return Err(bad(format!("manifest length {} is outside 1..={MAX_MANIFEST}", h.manifest_len)));
         }
@@ -116,6 +125,17 @@ pub struct Image {
     pub size: u64,
     /// Hex SHA-256 of the whole image.
     pub sha256: String,
+    /// The chunks, in order and contiguous.
+    pub chunks: Vec<Chunk>,
+}
+
+/// One component beside the images (format 2): what the handler of its kind installs, and the
+/// chunks of its payload, which follow the images' in the payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentPayload {
+    /// Name, kind, version, size, whole-payload SHA-256, requirements and options.
+    #[serde(flatten)]
+    pub component: Component,
     /// The chunks, in order and contiguous.
     pub chunks: Vec<Chunk>,
 }
@@ -181,7 +201,7 @@ mod b64 {
 /// The signed description of a bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Manifest format (1).
+    /// Manifest format (1 or 2, as the header's).
     pub format: u32,
     /// Release version.
     pub version: Version,
@@ -197,6 +217,9 @@ pub struct Manifest {
     pub chunk_size: u64,
     /// Images in payload order.
     pub images: Vec<Image>,
+    /// Components after the images, in payload order (format 2; absent in format 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<ComponentPayload>,
     /// Hook scripts.
     pub hooks: Vec<Hook>,
     /// Payload length (equals the header's).
@@ -215,8 +238,14 @@ impl Manifest {
     /// [`Error::Verification`] naming the image and chunk.
     pub fn check(&self, header: &Header, name: &str) -> Result<()> {
         let bad = |why: String| Error::verification(format!("{name}: manifest"), why);
-        if self.format != 1 {
-            return Err(bad(format!("manifest format {} is not supported", self.format)));
+        if self.format != header.format {
+            return Err(bad(format!("manifest format {} is not the header's {}", self.format, header.format)));
+        }
+        if self.format == 1 && !self.components.is_empty() {
+            return Err(bad("a format 1 manifest cannot list components".into()));
+        }
+        if self.images.is_empty() && self.components.is_empty() {
+            return Err(bad("the bundle has no images and no components".into()));
         }
         if self.payload_size != header.payload_len {
             return Err(bad(format!(
@@ -227,20 +256,31 @@ impl Manifest {
         if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK {
             return Err(bad(format!("chunk size {} is outside 1..={MAX_CHUNK}", self.chunk_size)));
         }
-        let mut offset = 0u64;
         for (i, image) in self.images.iter().enumerate() {
             if self.images[..i].iter().any(|o| o.slot_group == image.slot_group) {
                 return Err(bad(format!("slot group '{}' appears twice", image.slot_group)));
             }
-            if image.chunks.is_empty() {
-                return Err(bad(format!("image '{}' is empty", image.slot_group)));
+        }
+        for (i, c) in self.components.iter().enumerate() {
+            let name = &c.component.name;
+            if self.components[..i].iter().any(|o| o.component.name == *name) {
+                return Err(bad(format!("component '{name}' appears twice")));
             }
-            if !is_hex_sha256(&image.sha256) {
-                return Err(bad(format!("image '{}' has a malformed sha256", image.slot_group)));
+            if c.component.kind == Kind::Image {
+                return Err(bad(format!("component '{name}' has kind image: images are listed under \"images\"")));
+            }
+        }
+        let mut offset = 0u64;
+        for part in self.parts() {
+            if part.chunks.is_empty() {
+                return Err(bad(format!("{} is empty", part.label)));
+            }
+            if !is_hex_sha256(part.sha256) {
+                return Err(bad(format!("{} has a malformed sha256", part.label)));
             }
             let mut total = 0u64;
-            for (c, chunk) in image.chunks.iter().enumerate() {
-                let at = || format!("image '{}' chunk {c}", image.slot_group);
+            for (c, chunk) in part.chunks.iter().enumerate() {
+                let at = || format!("{} chunk {c}", part.label);
                 if chunk.offset != offset {
                     return Err(bad(format!("{}: offset {} where {offset} was expected", at(), chunk.offset)));
                 }
@@ -256,11 +296,8 @@ impl Manifest {
                 offset = offset.checked_add(chunk.zsize).ok_or_else(|| bad("offsets overflow".into()))?;
                 total = total.checked_add(chunk.size).ok_or_else(|| bad("sizes overflow".into()))?;
             }
-            if total != image.size {
-                return Err(bad(format!(
-                    "image '{}': chunks add up to {total} bytes, the image is {}",
-                    image.slot_group, image.size
-                )));
+            if total != part.size {
+                return Err(bad(format!("{}: chunks add up to {total} bytes, it is {}", part.label, part.size)));
             }
         }
         if offset != self.payload_size {
@@ -281,6 +318,44 @@ impl Manifest {
             }
         }
         Ok(())
+    }
+}
+
+/// One stretch of the payload: an image or a component, as the readers walk them.
+#[derive(Debug, Clone)]
+pub struct Part<'a> {
+    /// For messages: `image 'rootfs'` or `component 'mcu'`.
+    pub label: String,
+    /// Uncompressed size.
+    pub size: u64,
+    /// Hex SHA-256 of the whole uncompressed part.
+    pub sha256: &'a str,
+    /// Its chunks.
+    pub chunks: &'a [Chunk],
+}
+
+impl Manifest {
+    /// The images, then the components: the payload's order.
+    pub fn parts(&self) -> impl Iterator<Item = Part<'_>> {
+        let images = self.images.iter().map(|i| Part {
+            label: format!("image '{}'", i.slot_group),
+            size: i.size,
+            sha256: &i.sha256,
+            chunks: &i.chunks,
+        });
+        let components = self.components.iter().map(|c| Part {
+            label: format!("component '{}'", c.component.name),
+            size: c.component.size,
+            sha256: &c.component.sha256,
+            chunks: &c.chunks,
+        });
+        images.chain(components)
+    }
+
+    /// Where the payload starts in the file: after the header, manifest and signature block.
+    #[must_use]
+    pub fn payload_start(header: &Header) -> u64 {
+        HEADER_LEN as u64 + header.manifest_len + header.signatures_len
     }
 }
 

@@ -3,8 +3,11 @@
 //! One file per release, readable front to back in one pass:
 //!
 //! ```text
-//! | header (64 bytes) | manifest (JSON) | signature block | payload: zstd chunks, image after image |
+//! | header (64 bytes) | manifest (JSON) | signature block | payload: zstd chunks, image after image, then component after component |
 //! ```
+//!
+//! Format 2 adds components (firmware, apps, file trees, device data) after the images; a bundle
+//! without components is still written as format 1.
 //!
 //! The signatures cover the header and the manifest; the manifest carries the SHA-256 of every
 //! chunk (compressed and uncompressed) and of every whole image, so every byte of the file is
@@ -18,6 +21,6 @@ pub mod read;
 pub mod signing;
 pub mod write;
 
-pub use format::{Chunk, HEADER_LEN, Header, Hook, HookKind, Image, MAGIC, Manifest, Signer};
-pub use read::{BundleReader, VerifiedBundle};
-pub use write::{CreateOptions, create};
+pub use format::{Chunk, ComponentPayload, HEADER_LEN, Header, Hook, HookKind, Image, MAGIC, Manifest, Signer};
+pub use read::{BundleReader, ComponentReader, VerifiedBundle};
+pub use write::{ComponentSource, CreateOptions, create};

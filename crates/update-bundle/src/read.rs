@@ -1,13 +1,13 @@
 //! Reading bundles on the device: structure, then signatures, then verified chunks.
 
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 
 use sha2::{Digest, Sha256};
 use update_core::config::Verify;
 use update_core::keyring::Keyring;
 use update_core::{Error, Result};
 
-use crate::format::{HEADER_LEN, Header, Hook, Manifest, SIGNATURE_ENTRY, signed_message};
+use crate::format::{Chunk, ComponentPayload, HEADER_LEN, Header, Hook, Manifest, SIGNATURE_ENTRY, signed_message};
 
 /// A bundle whose header, manifest and signature block were read and structurally checked,
 /// but whose signatures are not yet verified. Its manifest is for display only
@@ -20,6 +20,7 @@ pub struct BundleReader<R> {
     manifest_bytes: Vec<u8>,
     manifest: Manifest,
     signatures: Vec<([u8; 32], [u8; 64])>,
+    payload_start: u64,
 }
 
 fn read_exact_or(r: &mut impl Read, buf: &mut [u8], name: &str, what: &str) -> Result<()> {
@@ -52,7 +53,8 @@ impl<R: Read> BundleReader<R> {
             .chunks_exact(SIGNATURE_ENTRY)
             .map(|e| (e[..32].try_into().expect("32"), e[32..].try_into().expect("64")))
             .collect();
-        Ok(Self { reader, name: name.to_owned(), header_bytes, manifest_bytes, manifest, signatures })
+        let payload_start = Manifest::payload_start(&header);
+        Ok(Self { reader, name: name.to_owned(), header_bytes, manifest_bytes, manifest, signatures, payload_start })
     }
 
     /// The manifest, not yet verified.
@@ -109,8 +111,17 @@ impl<R: Read> BundleReader<R> {
             }
         }
         if policy == Verify::Signatures && trusted.len() < threshold as usize {
-            let signers: Vec<String> =
-                self.manifest.signers.iter().map(|s| format!("{} ({})", s.name, &s.key_id[..16])).collect();
+            // The names a bundle gives its signers are unverified text: show the device's own key
+            // name where the keyring knows the key, else only the key id (hex, checked at parse).
+            let signers: Vec<String> = self
+                .manifest
+                .signers
+                .iter()
+                .map(|s| match keyring.by_key_id(&s.key_id) {
+                    Some(entry) => format!("{} ({})", entry.name, &s.key_id[..16]),
+                    None => format!("an untrusted key ({})", &s.key_id[..16]),
+                })
+                .collect();
             return Err(fail(if self.signatures.is_empty() {
                 "the bundle is not signed".to_owned()
             } else {
@@ -165,9 +176,9 @@ impl<R: Read> VerifiedBundle<R> {
         let name = self.inner.name.clone();
         let reader = &mut self.inner.reader;
         let mut zbuf = Vec::new();
-        for image in &self.inner.manifest.images {
-            for (c, chunk) in image.chunks.iter().enumerate() {
-                let at = format!("image '{}' chunk {c} (payload offset {})", image.slot_group, chunk.offset);
+        for part in self.inner.manifest.parts() {
+            for (c, chunk) in part.chunks.iter().enumerate() {
+                let at = format!("{} chunk {c} (payload offset {})", part.label, chunk.offset);
                 zbuf.resize(usize::try_from(chunk.zsize).expect("bounded by check"), 0);
                 read_exact_or(reader, &mut zbuf, &name, &at)?;
                 if hex::encode(Sha256::digest(&zbuf)) != chunk.zsha256 {
@@ -181,7 +192,8 @@ impl<R: Read> VerifiedBundle<R> {
         expect_end(reader, &name)
     }
 
-    /// Reads the payload front to back. Each chunk's compressed bytes are hashed, decompressed
+    /// Reads the images' payload front to back (the components' follow it and are read with
+    /// [`VerifiedBundle::component_reader`]). Each chunk's compressed bytes are hashed, decompressed
     /// with the output bounded by the declared size, and hashed again; only then is it passed
     /// to `sink(image index, offset in image, bytes)`. The file must end exactly where the
     /// payload ends. Reading and decompressing run on a worker thread while the caller's thread
@@ -263,7 +275,9 @@ impl<R: Read> VerifiedBundle<R> {
                         offset += chunk.size;
                     }
                 }
-                if let Err(e) = expect_end(reader, &name) {
+                if manifest.components.is_empty()
+                    && let Err(e) = expect_end(reader, &name)
+                {
                     let _ = full_tx.send(Err(e));
                 }
                 Ok(())
@@ -301,5 +315,139 @@ fn expect_end(reader: &mut impl Read, name: &str) -> Result<()> {
         Ok(0) => Ok(()),
         Ok(_) => Err(Error::verification(name, "trailing bytes after the payload".to_owned())),
         Err(e) => Err(Error::io("read bundle", name, e)),
+    }
+}
+
+impl<R: Read + Seek> VerifiedBundle<R> {
+    /// The verified payload of component `index` (in manifest order) as a reader: each chunk is
+    /// read at its offset, its compressed bytes hashed, decompressed with the output bounded by
+    /// the declared size, and hashed again before a byte of it is returned; at the end the whole
+    /// component's SHA-256 is compared too. A handler reading it sees only verified bytes, and an
+    /// error (never a short read) where anything does not match.
+    ///
+    /// # Errors
+    /// [`Error::Other`] for an index out of range.
+    pub fn component_reader(&mut self, index: usize) -> Result<ComponentReader<'_, R>> {
+        let component = self
+            .inner
+            .manifest
+            .components
+            .get(index)
+            .ok_or_else(|| Error::Other(format!("the bundle has no component {index}")))?;
+        Ok(ComponentReader {
+            reader: &mut self.inner.reader,
+            name: &self.inner.name,
+            payload_start: self.inner.payload_start,
+            component,
+            next: 0,
+            buf: Vec::new(),
+            pos: 0,
+            whole: Sha256::new(),
+            zbuf: Vec::new(),
+            decompressor: None,
+            done: false,
+        })
+    }
+}
+
+/// A verified component payload (see [`VerifiedBundle::component_reader`]).
+pub struct ComponentReader<'a, R> {
+    reader: &'a mut R,
+    name: &'a str,
+    payload_start: u64,
+    component: &'a ComponentPayload,
+    next: usize,
+    buf: Vec<u8>,
+    pos: usize,
+    whole: Sha256,
+    zbuf: Vec<u8>,
+    decompressor: Option<zstd::bulk::Decompressor<'static>>,
+    done: bool,
+}
+
+impl<R> std::fmt::Debug for ComponentReader<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentReader")
+            .field("component", &self.component.component.name)
+            .field("next", &self.next)
+            .finish()
+    }
+}
+
+impl<R: Read + Seek> ComponentReader<'_, R> {
+    fn refill(&mut self) -> Result<bool> {
+        if self.done {
+            return Ok(false);
+        }
+        let label = || format!("component '{}'", self.component.component.name);
+        let Some(chunk) = self.component.chunks.get(self.next) else {
+            let digest = hex::encode(std::mem::take(&mut self.whole).finalize());
+            if digest != self.component.component.sha256 {
+                return Err(Error::verification(
+                    self.name,
+                    format!("{}: its SHA-256 does not match the manifest", label()),
+                ));
+            }
+            self.done = true;
+            return Ok(false);
+        };
+        let at = format!("{} chunk {} (payload offset {})", label(), self.next, chunk.offset);
+        self.reader
+            .seek(SeekFrom::Start(self.payload_start + chunk.offset))
+            .map_err(|e| Error::io("seek in bundle", self.name, e))?;
+        self.zbuf.resize(usize::try_from(chunk.zsize).expect("bounded by check"), 0);
+        read_exact_or(self.reader, &mut self.zbuf, self.name, &at)?;
+        check_chunk(chunk, &self.zbuf, self.name, &at, Hash::Compressed)?;
+        let size = usize::try_from(chunk.size).expect("bounded by check");
+        self.buf.resize(size, 0);
+        if self.decompressor.is_none() {
+            self.decompressor = Some(zstd::bulk::Decompressor::new().map_err(|e| Error::Other(format!("zstd: {e}")))?);
+        }
+        let d = self.decompressor.as_mut().expect("set above");
+        let n = d
+            .decompress_to_buffer(&self.zbuf, &mut self.buf[..])
+            .map_err(|e| Error::verification(self.name, format!("{at}: does not decompress to {size} bytes: {e}")))?;
+        if n != size {
+            return Err(Error::verification(self.name, format!("{at}: decompressed to {n} bytes, {size} expected")));
+        }
+        check_chunk(chunk, &self.buf, self.name, &at, Hash::Plain)?;
+        self.whole.update(&self.buf);
+        self.pos = 0;
+        self.next += 1;
+        Ok(true)
+    }
+}
+
+impl<R: Read + Seek> Read for ComponentReader<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.buf.len() {
+            match self.refill() {
+                Ok(true) => {}
+                Ok(false) => return Ok(0),
+                Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Hash {
+    Compressed,
+    Plain,
+}
+
+fn check_chunk(chunk: &Chunk, bytes: &[u8], name: &str, at: &str, which: Hash) -> Result<()> {
+    let (want, what) = match which {
+        Hash::Compressed => (&chunk.zsha256, "compressed bytes do not"),
+        Hash::Plain => (&chunk.sha256, "content does not"),
+    };
+    if hex::encode(Sha256::digest(bytes)) == *want {
+        Ok(())
+    } else {
+        Err(Error::verification(name, format!("{at}: {what} match the signed hash")))
     }
 }

@@ -6,11 +6,31 @@ use std::path::PathBuf;
 
 use ed25519_dalek::{Signer as _, SigningKey};
 use sha2::{Digest, Sha256};
+use update_core::component::{ComponentName, Kind, Requirement, Settings};
 use update_core::{Error, KeyName, Result, SlotGroupName, Version};
 
 use crate::format::{
-    Chunk, HEADER_LEN, Header, Hook, HookKind, Image, Manifest, SIGNATURE_ENTRY, Signer, signed_message,
+    Chunk, ComponentPayload, FORMAT_VERSION, HEADER_LEN, Header, Hook, HookKind, Image, Manifest, SIGNATURE_ENTRY,
+    Signer, signed_message,
 };
+
+/// A component to put in a bundle: what the manifest says about it, and the file holding its
+/// payload (size and hashes are computed).
+#[derive(Debug, Clone)]
+pub struct ComponentSource {
+    /// Its name.
+    pub name: ComponentName,
+    /// Its kind (not `image`: images go in [`CreateOptions::images`]).
+    pub kind: Kind,
+    /// The version it installs.
+    pub version: Version,
+    /// Constraints on other components.
+    pub requires: Vec<Requirement>,
+    /// Kind-specific options.
+    pub options: Settings,
+    /// The payload file.
+    pub path: PathBuf,
+}
 use crate::signing::public_key;
 
 /// What goes into a bundle.
@@ -24,6 +44,8 @@ pub struct CreateOptions {
     pub min_version: Option<Version>,
     /// Images: slot group and file.
     pub images: Vec<(SlotGroupName, PathBuf)>,
+    /// Components beside the images (format 2 when there is one).
+    pub components: Vec<ComponentSource>,
     /// Hook scripts.
     pub hooks: Vec<(HookKind, PathBuf)>,
     /// Signing keys with their names.
@@ -45,6 +67,7 @@ impl CreateOptions {
             compatible: compatible.to_owned(),
             min_version: None,
             images: Vec::new(),
+            components: Vec::new(),
             hooks: Vec::new(),
             signers: Vec::new(),
             chunk_size: 1 << 20,
@@ -59,15 +82,23 @@ impl CreateOptions {
 /// signed header and manifest. Memory use is bounded by one chunk.
 ///
 /// # Errors
-/// I/O errors naming the image; [`Error::InvalidValue`] for no images, an empty image file or a
+/// I/O errors naming the image; [`Error::InvalidValue`] for no images and no components, an
+/// empty image or component file, a component of kind `image`, or a
 /// chunk size outside 1 byte to 16 MiB; [`Error::Verification`] when the result would not pass
 /// [`Manifest::check`] (e.g. a slot group given twice).
 pub fn create(opts: &CreateOptions, scratch: &mut File, out: &mut impl Write) -> Result<Manifest> {
-    if opts.images.is_empty() {
+    if opts.images.is_empty() && opts.components.is_empty() {
         return Err(Error::InvalidValue {
             what: "images".into(),
             value: String::new(),
-            reason: "a bundle needs at least one --image".into(),
+            reason: "a bundle needs at least one --image or --component".into(),
+        });
+    }
+    if let Some(c) = opts.components.iter().find(|c| c.kind == Kind::Image) {
+        return Err(Error::InvalidValue {
+            what: "component kind".into(),
+            value: format!("{}=image", c.name),
+            reason: "images are given with --image SLOT-GROUP=PATH".into(),
         });
     }
     if opts.chunk_size == 0 || opts.chunk_size > crate::format::MAX_CHUNK {
@@ -79,56 +110,42 @@ pub fn create(opts: &CreateOptions, scratch: &mut File, out: &mut impl Write) ->
     }
     scratch.set_len(0).map_err(|e| Error::io("truncate", "scratch file", e))?;
     scratch.seek(SeekFrom::Start(0)).map_err(|e| Error::io("seek", "scratch file", e))?;
-    let mut payload_len = 0u64;
+    let mut packer = Packer {
+        scratch,
+        payload_len: 0,
+        buf: vec![0u8; usize::try_from(opts.chunk_size).expect("at most 16 MiB")],
+        compressor: zstd::bulk::Compressor::new(opts.zstd_level).map_err(|e| Error::Other(format!("zstd: {e}")))?,
+    };
     let mut images = Vec::new();
-    let chunk_len = usize::try_from(opts.chunk_size).expect("at most 16 MiB");
-    let mut buf = vec![0u8; chunk_len];
-    let mut compressor =
-        zstd::bulk::Compressor::new(opts.zstd_level).map_err(|e| Error::Other(format!("zstd: {e}")))?;
     for (group, path) in &opts.images {
-        let mut f = BufReader::new(File::open(path).map_err(|e| Error::io("open image", path, e))?);
-        let mut whole = Sha256::new();
-        let mut chunks = Vec::new();
-        let mut size = 0u64;
-        loop {
-            let n = read_full(&mut f, &mut buf).map_err(|e| Error::io("read image", path, e))?;
-            if n == 0 {
-                break;
-            }
-            let data = &buf[..n];
-            whole.update(data);
-            let z = compressor.compress(data).map_err(|e| Error::Other(format!("zstd: {e}")))?;
-            scratch.write_all(&z).map_err(|e| Error::io("write", "scratch file", e))?;
-            chunks.push(Chunk {
-                offset: payload_len,
-                zsize: z.len() as u64,
-                size: n as u64,
-                sha256: hex::encode(Sha256::digest(data)),
-                zsha256: hex::encode(Sha256::digest(&z)),
-            });
-            payload_len += z.len() as u64;
-            size += n as u64;
-            if n < chunk_len {
-                break;
-            }
-        }
-        if size == 0 {
-            // Nothing would be written, and the slot would keep stale content under the new version.
-            return Err(Error::InvalidValue {
-                what: "image".into(),
-                value: format!("{group}={}", path.display()),
-                reason: "the file is empty".into(),
-            });
-        }
-        images.push(Image { slot_group: group.clone(), size, sha256: hex::encode(whole.finalize()), chunks });
+        let (size, sha256, chunks) = packer.pack(path, &format!("{group}={}", path.display()))?;
+        images.push(Image { slot_group: group.clone(), size, sha256, chunks });
     }
+    let mut components = Vec::new();
+    for c in &opts.components {
+        let (size, sha256, chunks) = packer.pack(&c.path, &format!("{}={}", c.name, c.path.display()))?;
+        let component = update_core::component::Component {
+            name: c.name.clone(),
+            kind: c.kind.clone(),
+            version: c.version.clone(),
+            size,
+            sha256,
+            requires: c.requires.clone(),
+            options: c.options.clone(),
+        };
+        components.push(ComponentPayload { component, chunks });
+    }
+    let payload_len = packer.payload_len;
+    let scratch = packer.scratch;
     let mut hooks = Vec::new();
     for (kind, path) in &opts.hooks {
         let content = std::fs::read(path).map_err(|e| Error::io("read hook", path, e))?;
         hooks.push(Hook { kind: *kind, sha256: hex::encode(Sha256::digest(&content)), content });
     }
+    // Without components the bundle is format 1, which every device in the field reads.
+    let format = if components.is_empty() { 1 } else { FORMAT_VERSION };
     let manifest = Manifest {
-        format: 1,
+        format,
         version: opts.version.clone(),
         compatible: opts.compatible.clone(),
         min_version: opts.min_version.clone(),
@@ -140,11 +157,13 @@ pub fn create(opts: &CreateOptions, scratch: &mut File, out: &mut impl Write) ->
             .collect(),
         chunk_size: opts.chunk_size,
         images,
+        components,
         hooks,
         payload_size: payload_len,
     };
     let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::Other(e.to_string()))?;
     let header = Header {
+        format,
         manifest_len: manifest_bytes.len() as u64,
         signatures_len: (opts.signers.len() * SIGNATURE_ENTRY) as u64,
         payload_len,
@@ -168,6 +187,56 @@ pub fn create(opts: &CreateOptions, scratch: &mut File, out: &mut impl Write) ->
     }
     out.flush().map_err(werr)?;
     Ok(manifest)
+}
+
+/// Compresses files into the scratch payload, chunk by chunk.
+struct Packer<'a> {
+    scratch: &'a mut File,
+    payload_len: u64,
+    buf: Vec<u8>,
+    compressor: zstd::bulk::Compressor<'static>,
+}
+
+impl Packer<'_> {
+    /// Appends one file's chunks; returns its size, SHA-256 and chunk table. `what` names it in
+    /// errors (`rootfs=rootfs.img`).
+    fn pack(&mut self, path: &std::path::Path, what: &str) -> Result<(u64, String, Vec<Chunk>)> {
+        let mut f = BufReader::new(File::open(path).map_err(|e| Error::io("open image", path, e))?);
+        let mut whole = Sha256::new();
+        let mut chunks = Vec::new();
+        let mut size = 0u64;
+        loop {
+            let n = read_full(&mut f, &mut self.buf).map_err(|e| Error::io("read image", path, e))?;
+            if n == 0 {
+                break;
+            }
+            let data = &self.buf[..n];
+            whole.update(data);
+            let z = self.compressor.compress(data).map_err(|e| Error::Other(format!("zstd: {e}")))?;
+            self.scratch.write_all(&z).map_err(|e| Error::io("write", "scratch file", e))?;
+            chunks.push(Chunk {
+                offset: self.payload_len,
+                zsize: z.len() as u64,
+                size: n as u64,
+                sha256: hex::encode(Sha256::digest(data)),
+                zsha256: hex::encode(Sha256::digest(&z)),
+            });
+            self.payload_len += z.len() as u64;
+            size += n as u64;
+            if n < self.buf.len() {
+                break;
+            }
+        }
+        if size == 0 {
+            // Nothing would be written, and the target would keep stale content under the new version.
+            return Err(Error::InvalidValue {
+                what: "image".into(),
+                value: what.into(),
+                reason: "the file is empty".into(),
+            });
+        }
+        Ok((size, hex::encode(whole.finalize()), chunks))
+    }
 }
 
 /// Reads until `buf` is full or the input ends.

@@ -23,6 +23,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", env = "UPDATE_ROOT")]
     pub root: Option<PathBuf>,
 
+    /// Print the result as JSON (before or after the subcommand: `update --json status`).
+    #[arg(long, global = true)]
+    pub json: bool,
+
     #[allow(missing_docs, reason = "a doc comment here would become clap help text")]
     #[command(flatten)]
     pub run: RunArgs,
@@ -30,6 +34,35 @@ pub struct Cli {
     #[allow(missing_docs, reason = "a doc comment here would become clap help text")]
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// clap's conflict error when options of `update` itself (`--now`, `--source`, …) come with
+    /// a subcommand: they only mean something without one. (clap's own
+    /// `args_conflicts_with_subcommands` would also refuse the global `--root` and `--json`.)
+    #[must_use]
+    pub fn conflict(&self) -> Option<clap::Error> {
+        self.command.as_ref()?;
+        let r = &self.run;
+        let given: Vec<&str> = [
+            (r.now, "--now"),
+            (r.noreboot, "--noreboot"),
+            (r.source.is_some(), "--source"),
+            (r.verify.is_some(), "--verify"),
+            (r.secure.is_some(), "--secure"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect();
+        if given.is_empty() {
+            return None;
+        }
+        let mut cmd = <Self as clap::CommandFactory>::command();
+        Some(cmd.error(
+            clap::error::ErrorKind::ArgumentConflict,
+            format!("{} cannot be used with a subcommand: `update --now` installs, `update` checks", given.join(", ")),
+        ))
+    }
 }
 
 /// Options of `update` itself (check, or install with --now).
@@ -51,9 +84,6 @@ pub struct RunArgs {
     /// Do not reboot after a successful install (the new slot boots at the next reboot).
     #[arg(long)]
     pub noreboot: bool,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Subcommands.
@@ -63,31 +93,28 @@ pub enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Show the slots, the running version and the boot state.
-    Status {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Status,
     /// Show the audit log: every config change, check, install, switch, mark-good and rollback.
     History {
-        /// Print JSON (an array of records).
-        #[arg(long)]
-        json: bool,
         /// Show only the last N records.
         #[arg(long, value_name = "N")]
         last: Option<usize>,
+        /// Check the hash chain of the audit log and its rotated files instead: exit 6 when a
+        /// record was edited, removed, inserted or reordered (docs/reference/audit-log.md).
+        #[arg(long, conflicts_with = "last")]
+        verify: bool,
     },
     /// Show the drivers, whether each is available here, and what each can do.
     Drivers {
-        /// Print JSON.
+        /// Print the capability matrix as a Markdown table (docs/drivers.md); not with --json.
         #[arg(long)]
-        json: bool,
-        /// Print the capability matrix as a Markdown table (docs/drivers.md).
-        #[arg(long, conflicts_with = "json")]
         markdown: bool,
     },
     /// Commit the running slot after a successful boot (stops the boot-retry countdown).
     MarkGood,
+    /// Drop an installed update that waits for its reboot: the running slot stays the one that
+    /// boots. (`mark-good` refuses while an update is pending, so it never cancels one silently.)
+    Cancel,
     /// Make the other (good) slot boot next, undoing the last update.
     Rollback,
     /// Run the update daemon: after boot, health-check a slot on trial and mark it good (or
@@ -174,11 +201,7 @@ pub enum ConfigCommand {
         name: String,
     },
     /// Show the configuration.
-    Show {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Show,
 }
 
 /// `update config key …`.
@@ -205,9 +228,15 @@ pub enum KeyCommand {
         public_key: String,
     },
     /// List the trusted keys.
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    List,
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks over every subcommand (a conflict naming a global
+    /// argument, a duplicate name, …), which otherwise only fire when that subcommand runs.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        crate::command().debug_assert();
+    }
 }

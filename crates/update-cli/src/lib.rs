@@ -7,15 +7,24 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod out;
 pub mod progress;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use libupdate::{AbsentDriver, DriverTable};
 use update_core::driver::DriverFactory;
+use update_core::text::Untrusted;
 use update_core::{Error, Paths, Result};
 
 pub use cli::Cli;
+
+/// The drivers compiled into this binary, in probing order, and the ones left out of it.
+#[must_use]
+pub fn drivers() -> DriverTable {
+    DriverTable::new(factories()).with_absent(absent_drivers())
+}
 
 /// The drivers compiled into this binary, in probing order.
 #[must_use]
@@ -36,6 +45,19 @@ pub fn factories() -> Vec<&'static dyn DriverFactory> {
     ]
 }
 
+/// The drivers this binary's cargo features left out (`update drivers` shows them as `not-built`).
+fn absent_drivers() -> Vec<AbsentDriver> {
+    let all: [(&'static str, &'static str, bool); 6] = [
+        ("native", "the cargo feature native", cfg!(feature = "native")),
+        ("rauc", "the cargo feature rauc and rauc (apt install rauc)", cfg!(feature = "rauc")),
+        ("swupdate", "the cargo feature swupdate and swupdate (apt install swupdate)", cfg!(feature = "swupdate")),
+        ("mender", "the cargo feature mender and mender-client (apt install mender-client)", cfg!(feature = "mender")),
+        ("ostree", "the cargo feature ostree and ostree (apt install ostree)", cfg!(feature = "ostree")),
+        ("swupd", "the cargo feature swupd and swupd", cfg!(feature = "swupd")),
+    ];
+    all.into_iter().filter(|(_, _, built)| !built).map(|(name, hint, _)| AbsentDriver { name, hint }).collect()
+}
+
 /// The clap command (for man pages and completions).
 #[must_use]
 pub fn command() -> clap::Command {
@@ -45,7 +67,7 @@ pub fn command() -> clap::Command {
 /// Runs the command line and returns the process exit code.
 #[must_use]
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse().and_then(|c| c.conflict().map_or(Ok(c), Err)) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -53,53 +75,46 @@ pub fn main() -> ExitCode {
         }
     };
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("update: error: {e}");
+            eprintln!("update: error: {}", Untrusted(&e.to_string()));
             ExitCode::from(e.kind().exit_code())
         }
     }
 }
 
-/// Runs a parsed command line.
+/// Runs a parsed command line; returns the exit code of a run that did not fail (0, or 12 for
+/// `update status` on a device that fell back).
 ///
 /// # Errors
 /// Whatever the operation reports.
-pub fn run(cli: Cli) -> Result<()> {
+pub fn run(cli: Cli) -> Result<u8> {
     let paths = Paths::new(cli.root.clone().unwrap_or_else(|| "/".into()));
-    let mut updater = libupdate::Updater::open(paths, factories())?;
-    match cli.command {
-        None => cmd::run::run(&mut updater, &cli.run),
-        Some(command) => {
-            if cli.run.now
-                || cli.run.noreboot
-                || cli.run.json
-                || cli.run.source.is_some()
-                || cli.run.verify.is_some()
-                || cli.run.secure.is_some()
-            {
-                return Err(Error::Usage(
-                    "--now, --noreboot, --json, --source, --verify and --secure go before no subcommand: `update --now`".into(),
-                ));
-            }
-            match command {
-                cli::Command::Config(c) => cmd::config::run(&mut updater, c),
-                cli::Command::Status { json } => cmd::status::status(&updater, json),
-                cli::Command::History { json, last } => cmd::status::history(&updater, json, last),
-                cli::Command::Drivers { json, markdown } => cmd::status::drivers(&updater, json, markdown),
-                cli::Command::MarkGood => cmd::status::mark_good(&updater),
-                cli::Command::Rollback => cmd::status::rollback(&updater),
-                cli::Command::Daemon { once, check_only } => {
-                    cmd::daemon::run(cli.root.unwrap_or_else(|| "/".into()), once, check_only)
-                }
-            }
+    let mut updater = libupdate::Updater::open(paths, drivers())?;
+    let json = cli.json;
+    // clap refuses `update --now status` (args_conflicts_with_subcommands).
+    let Some(command) = cli.command else {
+        return cmd::run::run(&mut updater, &cli.run, json).map(|()| 0);
+    };
+    match command {
+        cli::Command::Config(c) => cmd::config::run(&mut updater, c, json),
+        cli::Command::Status => return cmd::status::status(&updater, json),
+        cli::Command::History { verify: true, .. } => cmd::audit::verify(&updater, json),
+        cli::Command::History { last, verify: false } => cmd::history::history(&updater, json, last),
+        cli::Command::Drivers { markdown } => cmd::drivers::drivers(&updater, json, markdown),
+        cli::Command::MarkGood => cmd::slots::mark_good(&updater),
+        cli::Command::Cancel => cmd::slots::cancel(&updater),
+        cli::Command::Rollback => cmd::slots::rollback(&updater),
+        cli::Command::Daemon { once, check_only } => {
+            cmd::daemon::run(cli.root.unwrap_or_else(|| "/".into()), once, check_only)
         }
     }
+    .map(|()| 0)
 }
 
 /// Prints a value as pretty JSON on stdout.
 pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(v).map_err(|e| Error::Other(e.to_string()))?;
-    println!("{text}");
+    crate::outln!("{text}");
     Ok(())
 }

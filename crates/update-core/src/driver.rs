@@ -205,6 +205,24 @@ pub struct Status {
     pub slots: Vec<SlotStatus>,
     /// Set when the bootloader fell back after failed boots and it has not been acknowledged.
     pub fallback: Option<String>,
+    /// The components beside the OS (`[components.NAME]`), as their handlers read them back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<ComponentReport>,
+}
+
+/// One component in `update status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ComponentReport {
+    /// Its name.
+    pub name: String,
+    /// Its kind.
+    pub kind: String,
+    /// What its handler read back.
+    #[serde(flatten)]
+    pub status: Option<crate::component::ComponentStatus>,
+    /// Why it could not be read back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What an update contains (read from its signed manifest).
@@ -315,8 +333,11 @@ pub trait Driver {
 
 /// The result of probing a factory.
 pub enum Probe {
-    /// Not for this system (tool absent, not configured); the reason is for logs.
+    /// Not for this system (its tool is not installed); the reason is for logs.
     Declined(String),
+    /// Its tool is installed but not set up for this system (no tool config, no slots): the
+    /// reason is shown in "Not implemented" so the user learns what is missing.
+    Unconfigured(String),
     /// Ready.
     Available(Box<dyn Driver>),
     /// Present but unusable.
@@ -327,6 +348,7 @@ impl std::fmt::Debug for Probe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Probe::Declined(r) => write!(f, "Declined({r})"),
+            Probe::Unconfigured(r) => write!(f, "Unconfigured({r})"),
             Probe::Available(d) => write!(f, "Available({})", d.name()),
             Probe::Broken(e) => write!(f, "Broken({e})"),
         }
@@ -341,6 +363,18 @@ pub trait DriverFactory: Sync {
     fn install_hint(&self) -> &'static str;
     /// What the driver can do, for the support matrix.
     fn capabilities(&self) -> Capabilities;
+    /// The file extensions (without the dot) of the update files this driver installs
+    /// (`bundle`, `raucb`, …): a directory or repository source offers only files with an
+    /// extension some registered driver names. The default names none.
+    fn update_extensions(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The component kinds beside the OS image ([`crate::component::Kind`] names: `files`,
+    /// `app`, `firmware`, `data`, `external` for out-of-tree handlers) that this driver's update
+    /// format can carry, for the support matrix. The default names none.
+    fn component_kinds(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Decides whether the driver serves this system.
     fn probe(&self, ctx: &Context<'_>) -> Probe;
     /// Whether the driver can honour `config` (its tool-facing keys: `verify`,

@@ -159,6 +159,16 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
+    /// A program ran longer than its time limit and was killed with everything it started.
+    #[error("{command} did not finish within {} s and was stopped: {output}", after.as_secs())]
+    TimedOut {
+        /// The program.
+        command: String,
+        /// Its time limit.
+        after: std::time::Duration,
+        /// The end of what it printed.
+        output: String,
+    },
     /// Anything else, with context.
     #[error("{0}")]
     Other(String),
@@ -180,7 +190,7 @@ impl Error {
             Error::Refused(_) => ErrorKind::Refused,
             Error::Busy { .. } => ErrorKind::Busy,
             Error::Source { .. } => ErrorKind::Source,
-            Error::Other(_) => ErrorKind::Failure,
+            Error::TimedOut { .. } | Error::Other(_) => ErrorKind::Failure,
         }
     }
 

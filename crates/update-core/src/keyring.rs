@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -18,10 +19,13 @@ use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::atomic::write_atomic;
+use crate::atomic::{read_bounded, write_atomic};
 use crate::error::{Error, Result};
 use crate::names::KeyName;
 use crate::paths::Paths;
+
+/// The most bytes [`PublicKey::read_from`] reads (a PEM public key is about 113 bytes).
+pub const MAX_KEY_INPUT: usize = 8 * 1024;
 
 /// An ed25519 public key.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -64,6 +68,22 @@ impl PublicKey {
             return Err(bad("weak (small-order) ed25519 key"));
         }
         Ok(Self(vk))
+    }
+
+    /// Reads and parses a key given as `@FILE` or on standard input, at most
+    /// [`MAX_KEY_INPUT`] bytes (a device, a FIFO or a huge file is refused after that).
+    ///
+    /// # Errors
+    /// [`Error::Keyring`] for too much input, non-text or a malformed key; [`Error::Io`].
+    pub fn read_from(reader: impl std::io::Read, what: &str) -> Result<Self> {
+        let bytes = read_bounded(reader, MAX_KEY_INPUT, what).map_err(|e| match e {
+            Error::InvalidValue { .. } => {
+                Error::Keyring(format!("{what} holds more than {MAX_KEY_INPUT} bytes; a public key is about a hundred"))
+            }
+            other => other,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::Keyring(format!("{what} is not text")))?;
+        Self::parse(&text)
     }
 
     /// Wraps a verifying key.
@@ -148,12 +168,17 @@ impl Keyring {
     /// [`Error::Io`] or [`Error::ConfigParse`] naming the file.
     pub fn load(paths: &Paths) -> Result<Self> {
         let path = paths.keyring_file();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(e) => return Err(Error::io("read", path, e)),
-        };
-        let file: KeyringFile = toml::from_str(&text)
+        let Some(text) = crate::config::read_text(&path)? else { return Ok(Self::default()) };
+        Self::parse(&text, &path)
+    }
+
+    /// Parses a keyring file's text. `path` is used in error messages only.
+    ///
+    /// # Errors
+    /// [`Error::ConfigParse`] naming the file and the key.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let path = path.to_owned();
+        let file: KeyringFile = toml::from_str(text)
             .map_err(|e| Error::ConfigParse { path: path.clone(), message: e.message().to_owned() })?;
         let mut ring = Self::default();
         for (name, stored) in file.keys {
@@ -270,6 +295,22 @@ mod tests {
     use super::*;
     use ed25519_dalek::SigningKey;
     use ed25519_dalek::pkcs8::EncodePublicKey;
+
+    #[test]
+    fn key_input_is_bounded() {
+        let pk = PublicKey::from_verifying_key(SigningKey::from_bytes(&[7; 32]).verifying_key());
+        let text = format!("{}\n", pk.to_base64());
+        assert_eq!(PublicKey::read_from(text.as_bytes(), "standard input").unwrap(), pk);
+        let padded = format!("{text}{}", " ".repeat(MAX_KEY_INPUT));
+        let huge = vec![b'A'; 64 << 20];
+        for (name, input) in [("padded", padded.into_bytes()), ("huge", huge), ("binary", vec![0xff; 100])] {
+            let e = PublicKey::read_from(&input[..], "@/tmp/key").unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Keyring, "{name}: {e}");
+        }
+        // An endless source (a device, a FIFO nobody closes) stops at the bound.
+        assert!(PublicKey::read_from(std::io::repeat(b'A'), "@/dev/zero").is_err());
+        assert!(PublicKey::read_from(std::fs::File::open("/dev/zero").unwrap(), "@/dev/zero").is_err());
+    }
 
     fn key(seed: u8) -> PublicKey {
         PublicKey::from_verifying_key(SigningKey::from_bytes(&[seed; 32]).verifying_key())

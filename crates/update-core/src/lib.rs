@@ -8,19 +8,26 @@
 //! - [`keyring::Keyring`]: named trusted public keys (ed25519).
 //! - [`driver::Driver`] / [`driver::DriverFactory`]: the libvirt-shaped driver layer, with
 //!   [`driver::Probe`] (declined / available / broken) and [`driver::Capabilities`] as data.
+//! - [`component::Handler`]: the interface of a component kind's handler (image, files, app,
+//!   firmware, data, or out-of-tree), and the [`component::Component`] a bundle lists.
 //! - [`audit::AuditRecord`]: one JSON line per state-changing action.
 //! - [`paths::Paths`]: every path the tool touches, re-rootable with `--root`.
+//! - [`process::Command`]: the one way to run another program (drained output, timeout that
+//!   kills the whole process group, output caps).
 //! - [`error::Error`] with a stable [`error::ErrorKind`] that binaries map to exit codes.
 
 pub mod atomic;
 pub mod audit;
 pub mod blockdev;
+pub mod component;
 pub mod config;
 pub mod driver;
 pub mod error;
 pub mod keyring;
 pub mod names;
 pub mod paths;
+pub mod process;
+pub mod text;
 pub mod time_util;
 
 pub use error::{Error, ErrorKind, Result};

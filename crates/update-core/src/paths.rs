@@ -31,12 +31,28 @@ impl Paths {
     }
 
     /// Maps an absolute device path (as written in the config) to where it is under the root.
-    /// Relative paths are taken relative to the root as well.
+    /// Relative paths are taken relative to the root as well. `.` and `..` are resolved by name,
+    /// and `..` never climbs above the root (as in the kernel's `/..`), so no configured path
+    /// leaves the root.
     #[must_use]
     pub fn resolve(&self, device_path: impl AsRef<Path>) -> PathBuf {
-        let p = device_path.as_ref();
-        let rel = p.strip_prefix("/").unwrap_or(p);
-        if rel.as_os_str().is_empty() { self.root.clone() } else { self.root.join(rel) }
+        use std::path::Component;
+        let mut out = self.root.clone();
+        let mut depth = 0usize;
+        for c in device_path.as_ref().components() {
+            match c {
+                Component::Normal(name) => {
+                    out.push(name);
+                    depth += 1;
+                }
+                Component::ParentDir if depth > 0 => {
+                    out.pop();
+                    depth -= 1;
+                }
+                Component::ParentDir | Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+            }
+        }
+        out
     }
 
     /// `/etc/update` — configuration directory.
@@ -115,6 +131,23 @@ impl Paths {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_dot_never_leaves_the_root() {
+        let p = Paths::new("/tmp/dev");
+        for (given, want) in [
+            ("/../../etc/shadow", "/tmp/dev/etc/shadow"),
+            ("/var/log/../../../../etc/passwd", "/tmp/dev/etc/passwd"),
+            ("../x", "/tmp/dev/x"),
+            ("/var/./log/update.log", "/tmp/dev/var/log/update.log"),
+            ("/var/lib/../log", "/tmp/dev/var/log"),
+            ("/", "/tmp/dev"),
+            ("/..", "/tmp/dev"),
+        ] {
+            assert_eq!(p.resolve(given), Path::new(want), "{given}");
+        }
+        assert_eq!(Paths::new("/").resolve("/../etc/update"), Path::new("/etc/update"));
+    }
 
     #[test]
     fn paths_are_rerooted() {

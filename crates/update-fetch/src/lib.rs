@@ -95,6 +95,10 @@ pub struct PartialMarker {
     pub validator: Option<String>,
     /// Bytes on disk.
     pub bytes: u64,
+    /// The whole file's length as the server gave it (`Content-Length` of a 200,
+    /// `Content-Range` of a 206), if it did: a resumed answer must agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
     /// `partial` — never a complete, verified file.
     pub state: String,
 }
@@ -278,7 +282,7 @@ impl Fetcher {
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
-            match self.attempt(url, &partial, &marker, max_bytes, progress) {
+            match self.attempt(url, &partial, &marker, max_bytes, expected.map(|e| e.0), progress) {
                 Ok(()) => break Ok(()),
                 Err(e) if matches!(e, Error::Verification { .. }) => break Err(e),
                 Err(e) if attempt >= self.opts.attempts => break Err(e),
@@ -309,7 +313,15 @@ impl Fetcher {
         Ok(())
     }
 
-    fn attempt(&self, url: &str, partial: &Path, marker: &Path, max_bytes: u64, progress: &dyn Progress) -> Result<()> {
+    fn attempt(
+        &self,
+        url: &str,
+        partial: &Path,
+        marker: &Path,
+        max_bytes: u64,
+        signed_length: Option<u64>,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         if let Some(path) = url.strip_prefix("file://") {
             let f = File::open(path).map_err(|e| source_err(url, e.to_string()))?;
             let mut out = File::create(partial).map_err(|e| Error::io("create", partial, e))?;
@@ -343,21 +355,75 @@ impl Fetcher {
             .or_else(|| resp.headers().get("last-modified"))
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let (mut out, start) = match status {
+        let (mut out, start, total) = match status {
             206 if have > 0 => {
-                (OpenOptions::new().append(true).open(partial).map_err(|e| Error::io("open", partial, e))?, have)
+                // Checked before a byte is appended: bytes placed at the wrong offset would
+                // only be caught by the final hash, or never without one.
+                let known = signed_length.or(mark.as_ref().and_then(|m| m.total));
+                let header = resp.headers().get("content-range").map(|v| v.to_str().unwrap_or("(not text)"));
+                let total = check_content_range(header, have, known, max_bytes).map_err(|reason| {
+                    // Resuming from this server cannot be trusted: the next attempt starts
+                    // over with a plain GET (the partial file stays as it was until then).
+                    let _ = std::fs::remove_file(marker);
+                    source_err(url, format!("206 answer to Range: bytes={have}- refused: {reason}"))
+                })?;
+                let out = OpenOptions::new().append(true).open(partial).map_err(|e| Error::io("open", partial, e))?;
+                (out, have, total)
             }
-            200 => (File::create(partial).map_err(|e| Error::io("create", partial, e))?, 0),
+            200 => {
+                let total = resp.headers().get("content-length").and_then(|v| v.to_str().ok()?.parse().ok());
+                (File::create(partial).map_err(|e| Error::io("create", partial, e))?, 0, total)
+            }
             416 if have > 0 => return Ok(()), // we already have every byte
             s => return Err(source_err(url, format!("HTTP status {s}"))),
         };
         progress.advance(start);
-        let mark = PartialMarker { url: url.to_owned(), validator, bytes: start, state: "partial".into() };
+        let mark = PartialMarker { url: url.to_owned(), validator, bytes: start, total, state: "partial".into() };
         let mark_bytes = serde_json::to_vec(&mark).map_err(|e| Error::Other(e.to_string()))?;
         update_core::atomic::write_atomic(marker, &mark_bytes, 0o644)?;
-        copy_limited(resp.into_body().into_reader(), &mut out, max_bytes - start, url, progress)?;
+        // A 206 body longer than its range would be bytes past the end of the file.
+        let limit = if status == 206 { total.map_or(max_bytes, |t| t.min(max_bytes)) } else { max_bytes };
+        copy_limited(resp.into_body().into_reader(), &mut out, limit - start, url, progress)?;
         out.sync_data().map_err(|e| Error::io("fsync", partial, e))
     }
+}
+
+/// Checks the `Content-Range` of a 206 answer to `Range: bytes={offset}-`: it must be
+/// `bytes {offset}-{total - 1}/{total}` (or `…/*` when the server does not know the length),
+/// with `total` no larger than `max_bytes` and equal to `known` when the length is known.
+/// Returns the total, if given.
+fn check_content_range(
+    header: Option<&str>,
+    offset: u64,
+    known: Option<u64>,
+    max_bytes: u64,
+) -> std::result::Result<Option<u64>, String> {
+    let header = header.ok_or("no Content-Range")?;
+    let bad = || format!("Content-Range {header:?} is not \"bytes FIRST-LAST/LENGTH\"");
+    let spec = header.trim().strip_prefix("bytes ").ok_or_else(bad)?;
+    let (range, total) = spec.split_once('/').ok_or_else(bad)?;
+    let (first, last) = range.split_once('-').ok_or_else(bad)?;
+    let number = |s: &str| if s.bytes().all(|b| b.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
+    let (first, last) = (number(first).ok_or_else(bad)?, number(last).ok_or_else(bad)?);
+    let total = if total == "*" { None } else { Some(number(total).ok_or_else(bad)?) };
+    if first != offset {
+        return Err(format!("Content-Range {header:?} starts at byte {first}, not at {offset}"));
+    }
+    if last < first {
+        return Err(format!("Content-Range {header:?} ends before it starts"));
+    }
+    if let Some(total) = total {
+        if last.checked_add(1) != Some(total) {
+            return Err(format!("Content-Range {header:?} does not run to the end of the {total} bytes"));
+        }
+        if total > max_bytes {
+            return Err(format!("Content-Range {header:?}: more than the {max_bytes} bytes allowed"));
+        }
+        if let Some(known) = known.filter(|k| *k != total) {
+            return Err(format!("Content-Range {header:?}: the file is {known} bytes, not {total}"));
+        }
+    }
+    Ok(total)
 }
 
 fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
@@ -399,8 +465,11 @@ impl std::fmt::Debug for EventStream {
 }
 
 impl EventStream {
-    /// A stream over any reader (the body of an HTTP response; tests use plain bytes).
-    fn from_reader(reader: Box<dyn Read + Send>, url: &str) -> Self {
+    /// A stream over any reader (the body of an HTTP response; tests and the fuzz target use
+    /// plain bytes).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn from_reader(reader: Box<dyn Read + Send>, url: &str) -> Self {
         Self { reader: std::io::BufReader::new(reader), url: url.to_owned() }
     }
 
@@ -540,18 +609,18 @@ mod sse_tests {
         ServerEvent { event: event.into(), data: data.into() }
     }
 
-    const STREAM: &[u8] = b": connected\n\nevent: check-now\ndata: {}\n\n: keep-alive\n\n\
+    const STREAM: &[u8] = b": connected\n\nevent: wake-up\ndata: {}\n\n: keep-alive\n\n\
 data: line one\r\ndata:line two\r\n\r\nevent: bye\n\nretry: 10\nid: 7\nevent: last\ndata: x\n\n";
 
     #[test]
     fn comments_are_skipped_and_fields_are_parsed() {
         let got: Vec<ServerEvent> = events(STREAM, vec![4096]).into_iter().map(Result::unwrap).collect();
-        assert_eq!(got, [ev("check-now", "{}"), ev("message", "line one\nline two"), ev("bye", ""), ev("last", "x")]);
+        assert_eq!(got, [ev("wake-up", "{}"), ev("message", "line one\nline two"), ev("bye", ""), ev("last", "x")]);
     }
 
     #[test]
     fn an_event_cut_off_by_the_end_of_the_stream_is_not_delivered() {
-        let got: Vec<_> = events(b"event: check-now\ndata: {}\n", vec![7]).into_iter().collect();
+        let got: Vec<_> = events(b"event: wake-up\ndata: {}\n", vec![7]).into_iter().collect();
         assert!(got.is_empty(), "{got:?}");
     }
 

@@ -1,5 +1,6 @@
 //! update-fetch against a real HTTPS server on loopback (rustls, certificates from rcgen) that
-//! injects faults: truncated bodies, 503s, ignored Range, endless data; and mutual TLS.
+//! injects faults: truncated bodies, 503s, ignored Range, wrong `Content-Range`, endless data;
+//! and mutual TLS.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -25,6 +26,9 @@ enum Fault {
     IgnoreRange,
     /// Send the body twice.
     TooMuch,
+    /// Answer a Range request with 206, the rest of the body and this header line (`""`: none)
+    /// instead of the right `Content-Range`.
+    ContentRange(&'static str),
 }
 
 struct Pki {
@@ -152,6 +156,15 @@ fn respond(out: &mut impl Write, body: &[u8], range: Option<usize>, fault: Fault
             let n = if let Fault::Truncate(n) = fault { n } else { body.len() };
             out.write_all(&body[..n])
         }
+        (Fault::ContentRange(header), Some(start)) => {
+            let part = &body[start..];
+            write!(
+                out,
+                "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\n{header}ETag: {etag}\r\nConnection: close\r\n\r\n",
+                part.len()
+            )?;
+            out.write_all(part)
+        }
         (_, Some(start)) => {
             let part = &body[start..];
             write!(
@@ -224,6 +237,66 @@ fn a_server_ignoring_range_restarts_cleanly() {
     let dest = w.pki.path("out.bundle");
     get(&Fetcher::new(options(&w)).unwrap(), &s, &dest, &b).unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), *b);
+}
+
+/// Wrong `Content-Range` lines for a 206 answering `Range: bytes=100000-` of the 2 400 000-byte
+/// body, by class.
+const WRONG_RANGES: &[(&str, &str)] = &[
+    ("missing", ""),
+    ("malformed", "Content-Range: bytes */2400000\r\n"),
+    ("malformed", "Content-Range: items 100000-2399999/2400000\r\n"),
+    ("malformed", "Content-Range: bytes 100000-2399999\r\n"),
+    ("wrong start", "Content-Range: bytes 0-2399999/2400000\r\n"),
+    ("wrong start", "Content-Range: bytes 100001-2399999/2400000\r\n"),
+    ("wrong total", "Content-Range: bytes 100000-2400000/2400001\r\n"),
+    ("wrong total", "Content-Range: bytes 100000-1999999/2000000\r\n"),
+    ("short of the end", "Content-Range: bytes 100000-2399998/2400000\r\n"),
+];
+
+#[test]
+fn a_wrong_content_range_appends_nothing_and_the_next_attempt_starts_over() {
+    for (class, header) in WRONG_RANGES {
+        let w = world();
+        let b = body();
+        let s = serve(&w, b.clone(), vec![Fault::Truncate(100_000), Fault::ContentRange(header)], false);
+        let dest = w.pki.path("out.bundle");
+        let partial = w.pki.path("out.bundle.partial");
+        let once = Fetcher::new(FetchOptions { attempts: 2, ..options(&w) }).unwrap();
+        let e = get(&once, &s, &dest, &b).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Source, "{class}: {e}");
+        assert!(e.to_string().contains("206 answer to Range: bytes=100000- refused"), "{class}: {e}");
+        assert_eq!(std::fs::read(&partial).unwrap(), b[..100_000], "{class}: nothing appended");
+        assert!(!w.pki.path("out.bundle.partial.json").exists(), "{class}: not resumed from again");
+        // The next attempt asks for the whole file (the server answers it normally).
+        get(&once, &s, &dest, &b).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), *b, "{class}");
+        assert_eq!(*s.requests.lock().unwrap(), ["full", "from 100000", "full"], "{class}");
+    }
+}
+
+#[test]
+fn without_a_signed_length_the_first_answer_s_length_is_held_to() {
+    for header in ["Content-Range: bytes 100000-2400009/2400010\r\n", "Content-Range: bytes 100000-199999/200000\r\n"] {
+        let w = world();
+        let b = body();
+        let s = serve(&w, b.clone(), vec![Fault::Truncate(100_000), Fault::ContentRange(header)], false);
+        let dest = w.pki.path("out.bundle");
+        let f = Fetcher::new(FetchOptions { attempts: 2, ..options(&w) }).unwrap();
+        let url = format!("https://localhost:{}/bundle", s.port);
+        let e = f.download(&url, &dest, 1 << 34, None, &NoProgress).unwrap_err();
+        assert!(e.to_string().contains("the file is 2400000 bytes"), "{e}");
+        assert_eq!(std::fs::metadata(w.pki.path("out.bundle.partial")).unwrap().len(), 100_000);
+        // A server that does not know the length (`/*`) may still resume.
+        let s = serve(
+            &w,
+            b.clone(),
+            vec![Fault::Truncate(100_000), Fault::ContentRange("Content-Range: bytes 100000-2399999/*\r\n")],
+            false,
+        );
+        f.download(&format!("https://localhost:{}/bundle", s.port), &dest, 1 << 34, None, &NoProgress).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), *b);
+        assert_eq!(*s.requests.lock().unwrap(), ["full", "from 100000"]);
+    }
 }
 
 #[test]

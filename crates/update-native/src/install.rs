@@ -79,8 +79,17 @@ fn info(m: &Manifest) -> BundleInfo {
     BundleInfo {
         version: m.version.clone(),
         compatible: m.compatible.clone(),
-        size: m.images.iter().map(|i| i.size).sum(),
-        images: m.images.iter().map(|i| i.slot_group.to_string()).collect(),
+        size: m.images.iter().map(|i| i.size).sum::<u64>() + m.components.iter().map(|c| c.component.size).sum::<u64>(),
+        images: m
+            .images
+            .iter()
+            .map(|i| i.slot_group.to_string())
+            .chain(
+                m.components
+                    .iter()
+                    .map(|c| format!("{} ({} {})", c.component.name, c.component.kind, c.component.version)),
+            )
+            .collect(),
     }
 }
 
@@ -107,7 +116,7 @@ pub fn plan(driver: &NativeDriver, manifest: &Manifest) -> Result<InstallPlan> {
         )));
     }
     let records = SlotRecords::load(&driver.paths)?;
-    let installed = records.get(booted).map(|r| r.version.clone());
+    let installed = driver.release_version(&records, Some(booted));
     if let Some(v) = &installed {
         if manifest.version <= *v {
             return Err(Error::Refused(format!(
@@ -163,7 +172,8 @@ pub fn plan(driver: &NativeDriver, manifest: &Manifest) -> Result<InstallPlan> {
         }
     }
     for g in cfg.slots.keys() {
-        if !images.iter().any(|i| i.group == g.as_str()) {
+        // A bundle of components only leaves the OS slots alone.
+        if !images.iter().any(|i| i.group == g.as_str()) && !manifest.images.is_empty() {
             return Err(Error::Refused(format!(
                 "the bundle has no image for slot group '{g}': A and B switch together, so a bundle must update every slot group"
             )));
@@ -279,25 +289,72 @@ pub fn execute<R: Read + Send>(
     Ok(())
 }
 
-/// The driver's install: verify, plan, execute, audit the switch.
+/// The driver's install: verify, plan (OS slots and components), execute, audit the switch.
 ///
 /// # Errors
 /// Verification, policy and I/O errors; the running slot and boot state stay as they were
-/// (except that the target slot is marked unbootable once writing starts).
+/// (except that the target slot is marked unbootable once writing starts), and every component
+/// is rolled back.
 pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallRequest) -> Result<InstallOutcome> {
+    // An interrupted transaction is finished or undone before a new one starts.
+    driver.recover(ctx)?;
+    if let Some(j) = crate::transaction::Journal::load(&driver.paths)? {
+        return Err(Error::Refused(format!(
+            "transaction {} ({}) waits for its OS slot to boot and be marked good (or `update cancel`)",
+            j.id, j.version
+        )));
+    }
     // Pass 1: signatures, structure, policy and every payload byte, before anything is written.
     let checked = verify(ctx, request)?;
     let plan = plan(driver, checked.manifest())?;
     let manifest = checked.manifest().clone();
+    let components: Vec<_> = manifest.components.iter().map(|c| c.component.clone()).collect();
+    let mut parts = crate::transaction::plan(ctx, driver.handlers, &components)?;
+    if manifest.images.is_empty() && parts.is_empty() {
+        return Err(Error::Refused(format!(
+            "nothing to install: every component of {} is already active",
+            manifest.version
+        )));
+    }
     checked.check_payload()?;
     // Pass 2: the same file again, verified again chunk by chunk while it is written.
-    let mut bundle = verify(ctx, request)?;
-    if *bundle.manifest() != manifest {
-        return Err(Error::verification(
-            request.bundle.display().to_string(),
-            "the bundle changed while it was being installed",
-        ));
+    let reopen = || -> Result<VerifiedBundle<BufReader<File>>> {
+        let b = verify(ctx, request)?;
+        if *b.manifest() != manifest {
+            return Err(Error::verification(
+                request.bundle.display().to_string(),
+                "the bundle changed while it was being installed",
+            ));
+        }
+        Ok(b)
+    };
+    let mut components_bundle = reopen()?;
+    let mut payload = |name: &update_core::component::ComponentName,
+                       install: &mut dyn FnMut(&mut dyn Read) -> Result<()>|
+     -> Result<()> {
+        let index = manifest
+            .components
+            .iter()
+            .position(|c| c.component.name == *name)
+            .ok_or_else(|| Error::Other(format!("component '{name}' is not in the bundle")))?;
+        let mut reader = components_bundle.component_reader(index)?;
+        install(&mut reader)?;
+        // What the handler left unread is still checked: the whole payload's hash is compared
+        // at its end, so a handler never commits a payload that was not entirely verified.
+        std::io::copy(&mut reader, &mut std::io::sink())
+            .map_err(|e| Error::verification(request.bundle.display().to_string(), e.to_string()))?;
+        Ok(())
+    };
+    if manifest.images.is_empty() {
+        ctx.events.info(&format!("installing {} (components {}): no reboot needed", manifest.version, parts.summary()));
+        crate::transaction::run(ctx, &mut parts, &manifest.version, None, &mut payload)?;
+        return Ok(InstallOutcome {
+            version: manifest.version.clone(),
+            slot: "components".into(),
+            reboot_required: false,
+        });
     }
+    let mut bundle = reopen()?;
     let mut env = driver.open_env()?;
     let before = env.load()?;
     let mut targets = plan
@@ -306,10 +363,11 @@ pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallReques
         .map(|i| crate::direct::SlotDevice::open(&i.device).map(|d| Box::new(d) as Box<dyn BlockDevice>))
         .collect::<Result<Vec<_>>>()?;
     ctx.events.info(&format!(
-        "installing {} into slot {} ({})",
+        "installing {} into slot {} ({}){}",
         plan.version,
         plan.target,
-        plan.images.iter().map(|i| format!("{}={}", i.group, i.device.display())).collect::<Vec<_>>().join(", ")
+        plan.images.iter().map(|i| format!("{}={}", i.group, i.device.display())).collect::<Vec<_>>().join(", "),
+        if parts.is_empty() { String::new() } else { format!(" with components {}", parts.summary()) }
     ));
     let hooks = bundle.hooks().to_vec();
     let paths = driver.paths.clone();
@@ -325,11 +383,16 @@ pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallReques
         );
         records.store(&paths)?;
         for hook in &hooks {
-            run_hook(&paths, hook, &plan)?;
+            run_hook(&paths, ctx.events, hook, &plan)?;
+        }
+        // The components go into their inactive places and switch (journalled as waiting for
+        // the boot) right before the one boot switch.
+        if !parts.is_empty() {
+            crate::transaction::run(ctx, &mut parts, &plan.version, Some(plan.target), &mut payload)?;
         }
         Ok(())
     };
-    execute(
+    let result = execute(
         &mut bundle,
         &plan,
         &mut targets,
@@ -337,7 +400,12 @@ pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallReques
         ctx.config.boot_retry_limit,
         ctx.progress,
         record_and_hooks,
-    )?;
+    );
+    if let Err(e) = result {
+        // The switch did not happen: components that were activated go back.
+        crate::transaction::abandon(ctx, driver.handlers)?;
+        return Err(e);
+    }
     let after = env.load()?;
     ctx.events.audit(
         ctx.events
@@ -349,7 +417,12 @@ pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallReques
     Ok(InstallOutcome { version: plan.version, slot: plan.target.as_str().into(), reboot_required: true })
 }
 
-fn run_hook(paths: &update_core::Paths, hook: &update_bundle::Hook, plan: &InstallPlan) -> Result<()> {
+fn run_hook(
+    paths: &update_core::Paths,
+    events: &dyn update_core::driver::Events,
+    hook: &update_bundle::Hook,
+    plan: &InstallPlan,
+) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let dir = paths.state_dir().join("hooks");
     update_core::atomic::ensure_dir(&dir)?;
@@ -357,21 +430,25 @@ fn run_hook(paths: &update_core::Paths, hook: &update_bundle::Hook, plan: &Insta
     std::fs::write(&file, &hook.content).map_err(|e| Error::io("write hook", &file, e))?;
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| Error::io("chmod hook", &file, e))?;
-    let mut cmd = std::process::Command::new(&file);
-    cmd.env("UPDATE_TARGET_SLOT", plan.target.as_str()).env("UPDATE_VERSION", plan.version.to_string());
-    cmd.env("UPDATE_ROOT", paths.root());
+    let mut cmd = update_core::process::Command::new(&file)
+        .env("UPDATE_TARGET_SLOT", plan.target.as_str())
+        .env("UPDATE_VERSION", plan.version.to_string())
+        .env("UPDATE_ROOT", paths.root());
     for i in &plan.images {
-        cmd.env(format!("UPDATE_SLOT_{}", i.group.to_uppercase().replace(['-', '.'], "_")), &i.device);
+        cmd = cmd.env(format!("UPDATE_SLOT_{}", i.group.to_uppercase().replace(['-', '.'], "_")), &i.device);
     }
-    let status = cmd.status().map_err(|e| Error::io("run hook", &file, e))?;
+    let out = cmd.run_lines(&mut |line| events.info(&format!("{} hook: {line}", hook.kind.as_str())));
     let _ = std::fs::remove_file(&file);
-    if status.success() {
+    let out = out?;
+    if out.success() {
         Ok(())
     } else {
         Err(Error::Refused(format!(
-            "the bundle's {} hook failed with {status}; slot {} is left unbootable",
+            "the bundle's {} hook failed with {}; slot {} is left unbootable: {}",
             hook.kind.as_str(),
-            plan.target
+            out.status,
+            plan.target,
+            out.detail()
         )))
     }
 }

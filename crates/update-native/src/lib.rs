@@ -13,6 +13,7 @@ pub mod direct;
 pub mod install;
 pub mod mounts;
 pub mod records;
+pub mod transaction;
 
 use std::path::PathBuf;
 
@@ -42,11 +43,28 @@ pub fn capabilities() -> Capabilities {
 }
 
 /// The factory registered with libupdate.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NativeFactory;
+#[derive(Debug, Clone, Copy)]
+pub struct NativeFactory {
+    handlers: transaction::HandlerTable,
+}
 
-/// The static instance for driver tables.
-pub static FACTORY: NativeFactory = NativeFactory;
+impl NativeFactory {
+    /// A factory whose drivers use `handlers` for components instead of the built-in table
+    /// (tests, and products with their own handlers).
+    #[must_use]
+    pub const fn with_handlers(handlers: transaction::HandlerTable) -> Self {
+        Self { handlers }
+    }
+}
+
+impl Default for NativeFactory {
+    fn default() -> Self {
+        FACTORY
+    }
+}
+
+/// The static instance for driver tables, with the built-in component handlers.
+pub static FACTORY: NativeFactory = NativeFactory { handlers: update_components::handler_for };
 
 impl DriverFactory for NativeFactory {
     fn name(&self) -> &'static str {
@@ -55,6 +73,12 @@ impl DriverFactory for NativeFactory {
     fn install_hint(&self) -> &'static str {
         "the native driver ([native] in /etc/update/update.toml)"
     }
+    fn update_extensions(&self) -> &'static [&'static str] {
+        &["bundle"]
+    }
+    fn component_kinds(&self) -> &'static [&'static str] {
+        &["files", "app", "firmware", "data", "external"]
+    }
     fn capabilities(&self) -> Capabilities {
         capabilities()
     }
@@ -62,7 +86,7 @@ impl DriverFactory for NativeFactory {
         let Some(native) = &ctx.config.native else {
             return Probe::Declined("no [native] table in the config".into());
         };
-        let driver = NativeDriver { cfg: native.clone(), paths: ctx.paths.clone() };
+        let driver = NativeDriver::new(native.clone(), ctx.paths.clone()).with_handlers(self.handlers);
         for (group, pair) in &native.slots {
             for (name, p) in [("a", &pair.a), ("b", &pair.b)] {
                 let full = ctx.paths.resolve(p);
@@ -86,13 +110,38 @@ impl DriverFactory for NativeFactory {
 pub struct NativeDriver {
     cfg: NativeConfig,
     paths: Paths,
+    handlers: transaction::HandlerTable,
 }
 
 impl NativeDriver {
     /// A driver for the device described by `cfg` under `paths`.
     #[must_use]
     pub fn new(cfg: NativeConfig, paths: Paths) -> Self {
-        Self { cfg, paths }
+        Self { cfg, paths, handlers: update_components::handler_for }
+    }
+
+    /// The same driver with another table of component handlers (tests).
+    #[must_use]
+    pub fn with_handlers(mut self, handlers: transaction::HandlerTable) -> Self {
+        self.handlers = handlers;
+        self
+    }
+
+    /// Finishes or undoes an interrupted component transaction (docs/components.md).
+    fn recover(&self, ctx: &Context<'_>) -> Result<transaction::Recovery> {
+        let state = self.open_env()?.load()?;
+        let booted = self.booted_slot()?;
+        transaction::recover(ctx, self.handlers, Some((&state, booted)))
+    }
+
+    /// The device's release version: the booted slot's, or a newer one committed by an update
+    /// without OS images.
+    fn release_version(&self, records: &SlotRecords, booted: Option<Slot>) -> Option<update_core::Version> {
+        let os = booted.and_then(|b| records.get(b)).map(|r| r.version.clone());
+        match (os, transaction::Release::load(&self.paths)) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The device description.
@@ -184,6 +233,9 @@ impl Driver for NativeDriver {
     }
 
     fn status(&mut self, ctx: &Context<'_>) -> Result<Status> {
+        if let Err(e) = self.recover(ctx) {
+            ctx.events.warn(&format!("cannot finish the interrupted component transaction: {e}"));
+        }
         let state = self.open_env()?.load()?;
         let booted = self.booted_slot().ok();
         let records = SlotRecords::load(&self.paths)?;
@@ -221,11 +273,20 @@ impl Driver for NativeDriver {
         Ok(Status {
             driver: "native".into(),
             compatible: Some(self.cfg.compatible.clone()),
-            version: booted.and_then(|b| records.get(b)).map(|r| r.version.clone()),
+            version: self.release_version(&records, booted),
             booted: booted.map(|b| b.as_str().into()),
             primary: Some(state.primary().as_str().into()),
             slots,
             fallback: fallback.map(|f| f.to_string()),
+            components: transaction::statuses(ctx, self.handlers)
+                .into_iter()
+                .map(|(d, r)| update_core::driver::ComponentReport {
+                    name: d.name.to_string(),
+                    kind: d.kind.to_string(),
+                    error: r.as_ref().err().map(ToString::to_string),
+                    status: r.ok(),
+                })
+                .collect(),
         })
     }
 
@@ -241,6 +302,18 @@ impl Driver for NativeDriver {
         let booted = self.booted_slot()?;
         let mut env = self.open_env()?;
         let state = env.load()?;
+        // A transaction with components waits for this: their health checks, then their commits.
+        if !state.slot(booted).ok
+            && let Err(e) = transaction::commit_with_os(ctx, self.handlers)
+        {
+            // Components rolled back: the slot is not committed; switch back to the old one.
+            let back = state.rollback(booted)?;
+            env.store(&back)?;
+            return Err(Error::Refused(format!(
+                "{e}; slot {booted} is not committed and slot {} boots next: reboot to return to it",
+                booted.other()
+            )));
+        }
         let next = state.mark_good(booted);
         if next != state {
             env.store(&next)?;
@@ -262,6 +335,8 @@ impl Driver for NativeDriver {
         let state = env.load()?;
         let next = state.rollback(booted)?;
         env.store(&next)?;
+        // The components of a transaction waiting for the slot left behind go back too.
+        transaction::abandon(ctx, self.handlers)?;
         let other = booted.other();
         let version = SlotRecords::load(&self.paths)?.get(other).map(|r| r.version.to_string());
         ctx.events.audit(
@@ -282,17 +357,7 @@ impl Driver for NativeDriver {
 
     fn reboot(&mut self, ctx: &Context<'_>) -> Result<()> {
         let cmd = self.cfg.reboot_command.clone().unwrap_or_else(|| vec!["reboot".into()]);
-        let (prog, args) = cmd.split_first().ok_or_else(|| Error::Other("reboot-command is empty".into()))?;
-        ctx.events.info(&format!("running {}", cmd.join(" ")));
-        let status = std::process::Command::new(prog)
-            .args(args)
-            .status()
-            .map_err(|e| Error::io("run reboot command", prog.as_str(), e))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(Error::Other(format!("reboot command {cmd:?} failed with {status}")))
-        }
+        update_core::process::reboot(&cmd, ctx.paths.root(), ctx.events)
     }
 }
 

@@ -16,9 +16,10 @@ use time::OffsetDateTime;
 use update_core::keyring::Keyring;
 
 use crate::error::{Error, Refusal, Result, Role};
-use crate::target_name::TargetName;
+use crate::metadata::TargetInfo;
+use crate::target_name::{TargetName, role_file_name};
 use crate::transport::{FetchError, Transport};
-use crate::trusted::TrustedMetadata;
+use crate::trusted::{Accepted, Origin, TrustedMetadata};
 
 /// What the device trusts before it has seen any repository metadata.
 #[derive(Debug, Clone)]
@@ -51,6 +52,9 @@ pub struct Limits {
     pub max_targets_size: u64,
     /// Most root versions fetched in one run (default 1024).
     pub max_root_updates: u64,
+    /// Most delegated roles visited in one target search, besides the top-level targets
+    /// (default 32, as python-tuf).
+    pub max_delegations: usize,
 }
 
 impl Default for Limits {
@@ -61,6 +65,7 @@ impl Default for Limits {
             max_snapshot_size: 4 << 20,
             max_targets_size: 16 << 20,
             max_root_updates: 1024,
+            max_delegations: 32,
         }
     }
 }
@@ -130,26 +135,129 @@ impl<T: Transport> Updater<T> {
             self.write_state("root.json", &bytes)?;
         }
 
-        // §5.4 timestamp.
+        // §5.4 timestamp. The same version as the trusted one is discarded, never saved.
         let file = "metadata/timestamp.json".to_owned();
         let bytes = self.fetch(Role::Timestamp, &file, self.limits.max_timestamp_size)?;
-        trusted.update_timestamp(&bytes, &file, now)?;
-        self.write_state("timestamp.json", &bytes)?;
+        if trusted.update_timestamp(&bytes, &file, now)? == Accepted::New {
+            self.write_state("timestamp.json", &bytes)?;
+        }
 
-        // §5.5 snapshot.
-        let (name, length) = trusted.snapshot_file()?;
-        let file = format!("metadata/{name}");
-        let bytes = self.fetch(Role::Snapshot, &file, length.unwrap_or(self.limits.max_snapshot_size))?;
-        trusted.update_snapshot(&bytes, &file, now)?;
-        self.write_state("snapshot.json", &bytes)?;
+        // §5.5 snapshot: the trusted copy if it is still the one the timestamp names, else
+        // the repository's.
+        let local = self.read_state("snapshot.json")?;
+        let reused = local.is_some_and(|b| {
+            trusted.update_snapshot_from(&b, &self.state_name("snapshot.json"), now, Origin::Local).is_ok()
+        });
+        if !reused {
+            let (name, length) = trusted.snapshot_file()?;
+            let file = format!("metadata/{name}");
+            let bytes = self.fetch(Role::Snapshot, &file, length.unwrap_or(self.limits.max_snapshot_size))?;
+            trusted.update_snapshot(&bytes, &file, now)?;
+            self.write_state("snapshot.json", &bytes)?;
+        }
 
-        // §5.6 targets.
-        let (name, length) = trusted.targets_file()?;
+        // §5.6 targets, the same way.
+        let local = self.read_state("targets.json")?;
+        let reused = local.is_some_and(|b| {
+            trusted.update_targets_from(&b, &self.state_name("targets.json"), now, Origin::Local).is_ok()
+        });
+        if !reused {
+            let (name, length) = trusted.targets_file()?;
+            let file = format!("metadata/{name}");
+            let bytes = self.fetch(Role::Targets, &file, length.unwrap_or(self.limits.max_targets_size))?;
+            trusted.update_targets(&bytes, &file, now)?;
+            self.write_state("targets.json", &bytes)?;
+        }
+        Ok(trusted)
+    }
+
+    /// Finds a target (TUF 1.0.31 §5.6.7): in the top-level targets, else by a pre-order
+    /// depth-first search of the delegations — each role whose `paths` (or
+    /// `path_hash_prefixes`) name the target, in the order listed, its own delegations before
+    /// its siblings; a `terminating` role ends the search below it; a role already visited is
+    /// skipped; at most [`Limits::max_delegations`] delegated roles are visited (besides the
+    /// top-level targets). Each delegated role is
+    /// fetched (or read from the state directory) and verified against the delegator that led
+    /// to it, then persisted as `<role>.json` (role name percent-encoded). The target found is
+    /// remembered in `trusted`, so [`TrustedMetadata::target`] and [`Self::fetch_target`] see it.
+    ///
+    /// # Errors
+    /// [`Error::UnknownTarget`] when no role reached names it; [`Error::Refused`] when a
+    /// delegated role on the way fails verification; [`Error::Fetch`], [`Error::Io`].
+    pub fn find_target(
+        &self,
+        trusted: &mut TrustedMetadata,
+        name: &TargetName,
+        now: OffsetDateTime,
+    ) -> Result<TargetInfo> {
+        if let Ok(info) = trusted.target(name) {
+            return Ok(info.clone());
+        }
+        let top = Role::Targets.as_str();
+        let mut to_visit: Vec<(String, String)> = vec![(top.to_owned(), Role::Root.as_str().to_owned())];
+        let mut visited = std::collections::BTreeSet::new();
+        while visited.len() <= self.limits.max_delegations {
+            let Some((role, delegator)) = to_visit.pop() else { break };
+            if visited.contains(&role) {
+                continue;
+            }
+            if role != top {
+                self.load_delegated(trusted, &role, &delegator, now)?;
+            }
+            let targets = trusted
+                .targets_role(&role)
+                .ok_or_else(|| Error::Workflow(format!("the {role} role is not trusted")))?;
+            if let Some(info) = targets.signed.targets.get(name.as_str()) {
+                let info = info.clone();
+                trusted.remember_found(name, info.clone());
+                return Ok(info);
+            }
+            visited.insert(role.clone());
+            let mut children = Vec::new();
+            for child in targets.signed.delegations.iter().flat_map(|d| d.roles.iter().flatten()) {
+                if !child.is_delegated_path(name.as_str()) {
+                    continue;
+                }
+                children.push((child.name.clone(), role.clone()));
+                if child.terminating {
+                    to_visit.clear();
+                    break;
+                }
+            }
+            to_visit.extend(children.into_iter().rev());
+        }
+        Err(Error::UnknownTarget(name.to_string()))
+    }
+
+    /// Trusts delegated `role` as delegated by `delegator`: already trusted this run (verified
+    /// again against this delegator), or the state directory's copy if it is still current,
+    /// else the repository's.
+    fn load_delegated(
+        &self,
+        trusted: &mut TrustedMetadata,
+        role: &str,
+        delegator: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        if trusted.is_trusted_via(role, delegator) {
+            return Ok(());
+        }
+        let state_file = format!("{}.json", role_file_name(role));
+        if let Some(existing) = trusted.targets_role(role).map(|t| t.bytes.clone()) {
+            return trusted.update_delegated_targets(&existing, &state_file, role, delegator, now, Origin::Local);
+        }
+        if let Some(local) = self.read_state(&state_file)?
+            && trusted
+                .update_delegated_targets(&local, &self.state_name(&state_file), role, delegator, now, Origin::Local)
+                .is_ok()
+        {
+            return Ok(());
+        }
+        let (name, length) = trusted.delegated_targets_file(role)?;
         let file = format!("metadata/{name}");
         let bytes = self.fetch(Role::Targets, &file, length.unwrap_or(self.limits.max_targets_size))?;
-        trusted.update_targets(&bytes, &file, now)?;
-        self.write_state("targets.json", &bytes)?;
-        Ok(trusted)
+        trusted.update_delegated_targets(&bytes, &file, role, delegator, now, Origin::Remote)?;
+        self.write_state(&state_file, &bytes)
     }
 
     /// Fetches a target whole and checks it (§5.7): never more than its signed length, then
@@ -175,12 +283,21 @@ impl<T: Transport> Updater<T> {
         Ok(data)
     }
 
-    /// Forgets everything trusted (the next refresh starts from the anchor again).
+    /// Forgets everything trusted (the next refresh starts from the anchor again): the four
+    /// top-level files and every delegated role's file (`*.json` in the state directory).
     ///
     /// # Errors
     /// [`Error::Io`].
     pub fn reset(&self) -> Result<()> {
-        for name in STATE_FILES {
+        let mut names: Vec<String> = STATE_FILES.iter().map(|s| (*s).to_owned()).collect();
+        if let Ok(entries) = std::fs::read_dir(&self.state_dir) {
+            let delegated: Vec<String> = entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.ends_with(".json") && !names.contains(n))
+                .collect();
+            names.extend(delegated);
+        }
+        for name in names {
             let path = self.state_dir.join(name);
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("remove", path, e)),

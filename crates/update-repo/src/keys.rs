@@ -66,11 +66,21 @@ pub(crate) fn key_id_of(key: &Value) -> Result<KeyId, NotCanonical> {
     Ok(KeyId(hex::encode(Sha256::digest(to_canonical_json(key)?))))
 }
 
-/// A key listed in `root.json`.
+/// A key listed in `root.json` or in a delegation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RootKey {
-    /// An ed25519 key we can verify with.
+    /// An ed25519 key (`keytype` and `scheme` `ed25519`, `keyval.public` 64 hex digits).
     Ed25519(PublicKey),
+    /// An ECDSA key on NIST P-256 (`keytype` `ecdsa` or `ecdsa-sha2-nistp256`, `scheme`
+    /// `ecdsa-sha2-nistp256`, `keyval.public` a PEM SubjectPublicKeyInfo). Holds the
+    /// uncompressed point; signatures are ASN.1 DER, hex.
+    EcdsaP256(Vec<u8>),
+    /// An ECDSA key on NIST P-384 (`ecdsa-sha2-nistp384`), as [`RootKey::EcdsaP256`].
+    EcdsaP384(Vec<u8>),
+    /// An RSA key with RSASSA-PSS over SHA-256 (`keytype` `rsa`, `scheme` `rsassa-pss-sha256`,
+    /// `keyval.public` a PEM SubjectPublicKeyInfo, 2048 to 8192 bits). Holds the PKCS #1
+    /// `RSAPublicKey`.
+    RsaPssSha256(Vec<u8>),
     /// A key type or scheme this client does not verify (its signatures never count).
     Unsupported {
         /// `keytype` as written.
@@ -81,26 +91,54 @@ pub enum RootKey {
 }
 
 impl RootKey {
-    /// Reads a TUF key object. An ed25519 key with a malformed public value is an error; other
-    /// key types are [`RootKey::Unsupported`] (tolerated, never trusted).
+    /// Reads a TUF key object (key types and schemes named as the specification and
+    /// python-securesystemslib name them). A supported key with a malformed public value is an
+    /// error; other key types are [`RootKey::Unsupported`] (tolerated, never trusted).
     ///
     /// # Errors
     /// A message saying what is wrong with the key.
     pub fn from_json(value: &Value) -> Result<Self, String> {
         let field = |name: &str| value.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
         let (keytype, scheme) = (field("keytype"), field("scheme"));
-        if keytype != "ed25519" || scheme != "ed25519" {
-            return Ok(RootKey::Unsupported { keytype, scheme });
+        let public = || {
+            value
+                .get("keyval")
+                .and_then(|k| k.get("public"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("{keytype} key without keyval.public"))
+        };
+        match (keytype.as_str(), scheme.as_str()) {
+            ("ed25519", "ed25519") => {
+                let public = public()?;
+                if public.len() != 64 || !public.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+                    return Err("ed25519 keyval.public must be 64 lowercase hex digits".into());
+                }
+                PublicKey::parse(public).map(RootKey::Ed25519).map_err(|e| e.to_string())
+            }
+            ("ecdsa" | "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256") => {
+                spki::ec_point(&spki::from_pem(public()?)?, spki::P256).map(RootKey::EcdsaP256)
+            }
+            ("ecdsa" | "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384") => {
+                spki::ec_point(&spki::from_pem(public()?)?, spki::P384).map(RootKey::EcdsaP384)
+            }
+            ("rsa", "rsassa-pss-sha256") => spki::rsa_key(&spki::from_pem(public()?)?).map(RootKey::RsaPssSha256),
+            _ => Ok(RootKey::Unsupported { keytype, scheme }),
         }
-        let public = value
-            .get("keyval")
-            .and_then(|k| k.get("public"))
-            .and_then(Value::as_str)
-            .ok_or("ed25519 key without keyval.public")?;
-        if public.len() != 64 || !public.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
-            return Err("ed25519 keyval.public must be 64 lowercase hex digits".into());
-        }
-        PublicKey::parse(public).map(RootKey::Ed25519).map_err(|e| e.to_string())
+    }
+
+    /// Whether `signature` (raw bytes, hex-decoded from the metadata) is this key's valid
+    /// signature of `message`. Unsupported keys verify nothing.
+    #[must_use]
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        use ring::signature as sig;
+        let (algorithm, key): (&dyn sig::VerificationAlgorithm, &[u8]) = match self {
+            RootKey::Ed25519(key) => return key.verify(message, signature),
+            RootKey::EcdsaP256(point) => (&sig::ECDSA_P256_SHA256_ASN1, point),
+            RootKey::EcdsaP384(point) => (&sig::ECDSA_P384_SHA384_ASN1, point),
+            RootKey::RsaPssSha256(der) => (&sig::RSA_PSS_2048_8192_SHA256, der),
+            RootKey::Unsupported { .. } => return false,
+        };
+        sig::UnparsedPublicKey::new(algorithm, key).verify(message, signature).is_ok()
     }
 
     /// The ed25519 key, if this is one.
@@ -108,8 +146,125 @@ impl RootKey {
     pub fn ed25519(&self) -> Option<&PublicKey> {
         match self {
             RootKey::Ed25519(k) => Some(k),
-            RootKey::Unsupported { .. } => None,
+            _ => None,
         }
+    }
+}
+
+/// Just enough DER to take a public key out of a PEM `SubjectPublicKeyInfo` (RFC 5280 §4.1):
+/// `SEQUENCE { SEQUENCE { OID algorithm, parameters }, BIT STRING subjectPublicKey }`.
+mod spki {
+    use base64::Engine as _;
+
+    /// id-ecPublicKey (1.2.840.10045.2.1).
+    const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    /// rsaEncryption (1.2.840.113549.1.1.1).
+    const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    /// prime256v1 (1.2.840.10045.3.1.7) and its uncompressed point length.
+    pub(super) const P256: (&[u8], usize) = (&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07], 65);
+    /// secp384r1 (1.3.132.0.34) and its uncompressed point length.
+    pub(super) const P384: (&[u8], usize) = (&[0x2b, 0x81, 0x04, 0x00, 0x22], 97);
+
+    const SEQUENCE: u8 = 0x30;
+    const OID: u8 = 0x06;
+    const BIT_STRING: u8 = 0x03;
+    const NULL: u8 = 0x05;
+
+    /// The parts of a `SubjectPublicKeyInfo`.
+    pub(super) struct Spki {
+        algorithm: Vec<u8>,
+        parameters: Option<(u8, Vec<u8>)>,
+        key: Vec<u8>,
+    }
+
+    /// Decodes a PEM `PUBLIC KEY` block and parses it.
+    pub(super) fn from_pem(pem: &str) -> Result<Spki, String> {
+        let body = pem
+            .trim()
+            .strip_prefix("-----BEGIN PUBLIC KEY-----")
+            .and_then(|b| b.strip_suffix("-----END PUBLIC KEY-----"))
+            .ok_or("keyval.public is not a PEM PUBLIC KEY block")?;
+        let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| format!("keyval.public: bad base64: {e}"))?;
+        parse(&der)
+    }
+
+    fn parse(der: &[u8]) -> Result<Spki, String> {
+        let bad = |what: &str| format!("keyval.public: malformed SubjectPublicKeyInfo ({what})");
+        let (info, rest) = tlv(der, SEQUENCE).ok_or_else(|| bad("outer SEQUENCE"))?;
+        if !rest.is_empty() {
+            return Err(bad("bytes after the key"));
+        }
+        let (algorithm_id, info) = tlv(info, SEQUENCE).ok_or_else(|| bad("AlgorithmIdentifier"))?;
+        let (bits, rest) = tlv(info, BIT_STRING).ok_or_else(|| bad("subjectPublicKey"))?;
+        if !rest.is_empty() {
+            return Err(bad("bytes after subjectPublicKey"));
+        }
+        let (algorithm, params) = tlv(algorithm_id, OID).ok_or_else(|| bad("algorithm OID"))?;
+        let parameters = match params {
+            [] => None,
+            [tag, ..] => {
+                let (value, rest) = tlv(params, *tag).ok_or_else(|| bad("parameters"))?;
+                if !rest.is_empty() {
+                    return Err(bad("bytes after parameters"));
+                }
+                Some((*tag, value.to_vec()))
+            }
+        };
+        let key = match bits {
+            [0, key @ ..] => key.to_vec(),
+            _ => return Err(bad("BIT STRING with unused bits")),
+        };
+        Ok(Spki { algorithm: algorithm.to_vec(), parameters, key })
+    }
+
+    /// One DER element of type `tag`: its contents and what follows it.
+    fn tlv(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+        let (&first, rest) = input.split_first()?;
+        if first != tag {
+            return None;
+        }
+        let (&len, mut rest) = rest.split_first()?;
+        let len = if len < 0x80 {
+            usize::from(len)
+        } else {
+            let count = usize::from(len & 0x7f);
+            if count == 0 || count > 3 || rest.len() < count {
+                return None;
+            }
+            let (digits, after) = rest.split_at(count);
+            rest = after;
+            digits.iter().fold(0usize, |n, &d| (n << 8) | usize::from(d))
+        };
+        (rest.len() >= len).then(|| rest.split_at(len))
+    }
+
+    /// The uncompressed point of an EC key on `curve` (its OID and point length).
+    pub(super) fn ec_point(spki: &Spki, (curve, len): (&[u8], usize)) -> Result<Vec<u8>, String> {
+        if spki.algorithm != EC_PUBLIC_KEY {
+            return Err("keyval.public is not an EC public key".into());
+        }
+        if spki.parameters.as_ref().is_none_or(|(tag, oid)| *tag != OID || oid != curve) {
+            return Err("keyval.public is an EC key on another curve than the scheme names".into());
+        }
+        if spki.key.len() != len || spki.key[0] != 0x04 {
+            return Err("keyval.public is not an uncompressed EC point".into());
+        }
+        Ok(spki.key.clone())
+    }
+
+    /// The PKCS #1 `RSAPublicKey` of an RSA key.
+    pub(super) fn rsa_key(spki: &Spki) -> Result<Vec<u8>, String> {
+        if spki.algorithm != RSA_ENCRYPTION || spki.parameters.as_ref().is_some_and(|(tag, _)| *tag != NULL) {
+            return Err("keyval.public is not an RSA public key".into());
+        }
+        let (_, rest) = tlv(&spki.key, SEQUENCE).ok_or("keyval.public: malformed RSAPublicKey")?;
+        if !rest.is_empty() {
+            return Err("keyval.public: bytes after RSAPublicKey".into());
+        }
+        Ok(spki.key.clone())
     }
 }
 
@@ -134,8 +289,10 @@ mod tests {
 
     #[test]
     fn other_key_types_are_tolerated_but_unsupported() {
+        let dsa = json!({"keytype": "dsa", "scheme": "dsa-sha1", "keyval": {"public": "PEM"}});
+        assert!(matches!(RootKey::from_json(&dsa).unwrap(), RootKey::Unsupported { .. }));
         let rsa = json!({"keytype": "rsa", "scheme": "rsassa-pss-sha256", "keyval": {"public": "PEM"}});
-        assert!(matches!(RootKey::from_json(&rsa).unwrap(), RootKey::Unsupported { .. }));
+        assert!(RootKey::from_json(&rsa).is_err(), "a supported key type with a bad value is an error");
         let bad = json!({"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": "00"}});
         assert!(RootKey::from_json(&bad).is_err());
     }

@@ -21,8 +21,10 @@
 //!
 //! Signatures cover the canonical JSON ([`canonical`]) of the `signed` object *as parsed*:
 //! metadata is read tolerantly (unknown fields are kept) and is never re-serialised before
-//! verification. Keys are ed25519 in TUF's key format; TUF key ids ([`keys::tuf_key_id`]) hash
-//! the canonical key object and differ from the keyring's ids, which hash the raw key.
+//! verification. The verifier reads ed25519, ECDSA (P-256, P-384) and RSA-PSS keys in TUF's
+//! key format ([`keys::RootKey`]); the tool writes ed25519. TUF key ids ([`keys::tuf_key_id`])
+//! hash the canonical key object and differ from the keyring's ids, which hash the raw key.
+//! Delegated targets roles are searched as TUF 1.0.31 §5.6.7 says ([`Updater::find_target`]).
 //!
 //! The format and the workflow are documented in `docs/reference/repository.md`; the tests in
 //! `tests/` prove interoperability with `tough` in both directions and refuse each attack.
@@ -41,7 +43,9 @@ pub mod trusted;
 pub use client::{Limits, TrustAnchor, Updater};
 pub use error::{Error, Refusal, Result, Role};
 pub use keys::{KeyId, tuf_key_id};
+pub use metadata::{DelegatedRole, Delegations};
 pub use metadata::{MetaFile, Root, Signed, Snapshot, TargetChecker, TargetInfo, Targets, Timestamp};
 pub use target_name::TargetName;
 pub use transport::{DirTransport, FetchError, Transport};
 pub use trusted::TrustedMetadata;
+pub use trusted::{Accepted, Origin};

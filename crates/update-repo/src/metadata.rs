@@ -97,32 +97,19 @@ impl Root {
     }
 
     /// Validates the root's own structure and returns its keys: every key id is the hash of its
-    /// key object, every role is present with a threshold of at least 1 that its keys can meet.
+    /// key object, every role is present with a threshold of at least 1.
     ///
     /// # Errors
     /// A message naming the key or role at fault.
     pub fn checked_keys(&self) -> std::result::Result<BTreeMap<KeyId, RootKey>, String> {
-        let mut keys = BTreeMap::new();
-        for (id, json) in &self.keys {
-            let computed = key_id_of(json).map_err(|e| format!("key {id}: {e}"))?;
-            if &computed != id {
-                return Err(format!("key id {id} is not the SHA-256 of its key object ({computed})"));
-            }
-            keys.insert(id.clone(), RootKey::from_json(json).map_err(|e| format!("key {id}: {e}"))?);
-        }
+        let keys = checked_key_map(&self.keys)?;
         for role in Role::ALL {
             let rk = self.role_keys(role).ok_or_else(|| format!("no '{role}' role"))?;
             if rk.threshold == 0 {
                 return Err(format!("the {role} role's threshold is 0"));
             }
-            let distinct: std::collections::BTreeSet<&KeyId> = rk.keyids.iter().collect();
-            if (distinct.len() as u64) < rk.threshold {
-                return Err(format!(
-                    "the {role} role lists {} distinct key(s), fewer than its threshold {}",
-                    distinct.len(),
-                    rk.threshold
-                ));
-            }
+            // A threshold above the number of keys is not malformed (TUF 1.0.31 §5.3): that
+            // role's metadata simply never verifies. Only the signatures on the root count.
         }
         Ok(keys)
     }
@@ -140,6 +127,19 @@ impl Root {
     }
 }
 
+/// Reads a `keys` object: each id must be the hash of its key object.
+fn checked_key_map(json_keys: &BTreeMap<KeyId, Value>) -> std::result::Result<BTreeMap<KeyId, RootKey>, String> {
+    let mut keys = BTreeMap::new();
+    for (id, json) in json_keys {
+        let computed = key_id_of(json).map_err(|e| format!("key {id}: {e}"))?;
+        if &computed != id {
+            return Err(format!("key id {id} is not the SHA-256 of its key object ({computed})"));
+        }
+        keys.insert(id.clone(), RootKey::from_json(json).map_err(|e| format!("key {id}: {e}"))?);
+    }
+    Ok(keys)
+}
+
 /// `targets.json`: the files of the repository.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Targets {
@@ -152,14 +152,80 @@ pub struct Targets {
     pub expires: OffsetDateTime,
     /// Targets by name.
     pub targets: BTreeMap<String, TargetInfo>,
-    /// Delegations: kept, not followed (only the top-level targets role is trusted).
+    /// Delegations to other targets roles (TUF 1.0 §2.2.4), followed by
+    /// [`crate::Updater::find_target`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delegations: Option<Value>,
+    pub delegations: Option<Delegations>,
     /// Unknown fields.
     #[serde(flatten)]
     pub extra: Extra,
 }
 metadata_impl!(Targets, Role::Targets);
+
+/// The `delegations` of a targets role: the keys of the delegated roles and the roles, in
+/// priority order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delegations {
+    /// Every key a delegated role uses, by TUF key id.
+    pub keys: BTreeMap<KeyId, Value>,
+    /// The delegated roles, most trusted first. (Hash-bin `succinct_roles` are kept in
+    /// `extra` and not followed.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<DelegatedRole>>,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Delegations {
+    /// The delegation's keys, checked as a root's are (each id the hash of its key object).
+    ///
+    /// # Errors
+    /// A message naming the key at fault.
+    pub fn checked_keys(&self) -> std::result::Result<BTreeMap<KeyId, RootKey>, String> {
+        checked_key_map(&self.keys)
+    }
+}
+
+/// One delegated role: who may sign it, how many must, and which target paths it may name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DelegatedRole {
+    /// The role's name (its metadata file is `<name>.json`, the name percent-encoded).
+    pub name: String,
+    /// TUF key ids of the role's keys (in the delegation's `keys`).
+    pub keyids: Vec<KeyId>,
+    /// Distinct valid signatures required.
+    pub threshold: u64,
+    /// When true, a search that reaches this role goes no further down the list, whether or
+    /// not the role names the target.
+    #[serde(default)]
+    pub terminating: bool,
+    /// Shell-style patterns (`*`, `?`, `[…]`, matched `/`-separated segment by segment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<String>>,
+    /// Hex prefixes of the SHA-256 of target paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_hash_prefixes: Option<Vec<String>>,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl DelegatedRole {
+    /// Whether this role is trusted for `target` (TUF 1.0 §5.6.7.2.1): one of its `paths`
+    /// patterns matches, or one of its `path_hash_prefixes` starts the path's SHA-256.
+    #[must_use]
+    pub fn is_delegated_path(&self, target: &str) -> bool {
+        if let Some(patterns) = &self.paths {
+            return patterns.iter().any(|p| crate::target_name::path_matches(p, target));
+        }
+        if let Some(prefixes) = &self.path_hash_prefixes {
+            let digest = hex::encode(Sha256::digest(target.as_bytes()));
+            return prefixes.iter().any(|p| digest.starts_with(p.as_str()));
+        }
+        false
+    }
+}
 
 /// What `targets.json` says about one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -388,6 +454,12 @@ impl<T: Metadata> Signed<T> {
         let signatures: Vec<Signature> =
             serde_json::from_value(top.remove("signatures").ok_or_else(|| bad("no 'signatures' list".into()))?)
                 .map_err(|e| bad(format!("signatures: {e}")))?;
+        let mut ids = std::collections::BTreeSet::new();
+        if let Some(dup) = signatures.iter().find(|s| !ids.insert(&s.keyid)) {
+            // TUF 1.0.31 §5.4.2 ff.: a threshold of signatures from *unique* keys. A list
+            // naming one key twice is refused as a whole, as python-tuf does.
+            return Err(bad(format!("two signatures name key id {}", dup.keyid)));
+        }
         let Value::Object(mut body) = raw.clone() else { return Err(bad("'signed' is not an object".into())) };
         match body.remove("_type") {
             Some(Value::String(t)) if t == T::ROLE.as_str() => {}
@@ -405,12 +477,9 @@ impl<T: Metadata> Signed<T> {
     }
 
     /// The distinct keys among `candidates` with a valid signature on this file.
-    pub(crate) fn signers<'k>(
-        &self,
-        candidates: impl IntoIterator<Item = (KeyId, &'k PublicKey)>,
-    ) -> Vec<&'k PublicKey> {
+    pub(crate) fn signers<'k>(&self, candidates: impl IntoIterator<Item = (KeyId, &'k RootKey)>) -> Vec<&'k RootKey> {
         let Ok((primary, alternative)) = signing_forms(&self.raw) else { return Vec::new() };
-        let mut valid: Vec<&PublicKey> = Vec::new();
+        let mut valid: Vec<&RootKey> = Vec::new();
         for (id, key) in candidates {
             if valid.contains(&key) {
                 continue;
@@ -438,15 +507,23 @@ impl<T: Metadata> Signed<T> {
         let rk = root.role_keys(T::ROLE).ok_or_else(|| {
             Error::refused(T::ROLE, file, Refusal::Malformed(format!("the {whose} has no {} role", T::ROLE)))
         })?;
-        let candidates =
-            rk.keyids.iter().filter_map(|id| keys.get(id).and_then(RootKey::ed25519).map(|k| (id.clone(), k)));
+        self.verify_threshold(keys, &rk.keyids, rk.threshold, &format!("{whose}'s {}", T::ROLE), file)
+    }
+
+    /// Checks that `threshold` distinct keys among `keyids` (looked up in `keys`) signed this
+    /// file. `role` names the role in the refusal.
+    pub(crate) fn verify_threshold(
+        &self,
+        keys: &BTreeMap<KeyId, RootKey>,
+        keyids: &[KeyId],
+        threshold: u64,
+        role: &str,
+        file: &str,
+    ) -> Result<()> {
+        let candidates = keyids.iter().filter_map(|id| keys.get(id).map(|k| (id.clone(), k)));
         let valid = self.signers(candidates).len();
-        if (valid as u64) < rk.threshold {
-            return Err(Error::refused(
-                T::ROLE,
-                file,
-                Refusal::Signatures { role: format!("{whose}'s {}", T::ROLE), valid, threshold: rk.threshold },
-            ));
+        if threshold == 0 || (valid as u64) < threshold {
+            return Err(Error::refused(T::ROLE, file, Refusal::Signatures { role: role.to_owned(), valid, threshold }));
         }
         Ok(())
     }

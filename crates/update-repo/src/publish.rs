@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
@@ -378,6 +379,9 @@ impl Repository {
             length += n as u64;
             tmp.write_all(&buf[..n]).map_err(|e| Error::io("write", tmp.path(), e))?;
         }
+        // A target is a public artefact: readable by the web server whatever the umask (a
+        // temporary file is created 0600).
+        public_mode(tmp.as_file()).map_err(|e| Error::io("set mode 0644 of", tmp.path(), e))?;
         tmp.as_file().sync_all().map_err(|e| Error::io("fsync", tmp.path(), e))?;
         Ok((tmp.into_temp_path(), length, hex::encode(hasher.finalize())))
     }
@@ -610,8 +614,17 @@ fn ensure_dir(dir: &Path) -> Result<()> {
     update_core::atomic::ensure_dir(dir).map_err(core_io)
 }
 
+/// Metadata is public: 0644 whatever the umask (a umask of 077 must not leave a repository the
+/// web server cannot read).
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    update_core::atomic::write_atomic(path, bytes, 0o644).map_err(core_io)
+    update_core::atomic::write_atomic(path, bytes, 0o644).map_err(core_io)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| Error::io("set mode 0644 of", path, e))
+}
+
+/// Makes an open file `0644` (`fchmod`), the mode of a public artefact.
+fn public_mode(file: &std::fs::File) -> std::io::Result<()> {
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {

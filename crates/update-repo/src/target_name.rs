@@ -54,6 +54,94 @@ impl TargetName {
     }
 }
 
+/// Whether a delegation's path pattern names `target` (TUF 1.0 §5.6.7.2.1): the pattern and the
+/// path have the same number of `/`-separated segments and each segment matches its pattern
+/// shell-style (`*` any run of characters, `?` one character, `[abc]`, `[a-z]`, `[!abc]`).
+/// `*` never crosses a `/`: `targets/*.tgz` does not name `targets/foo/bar.tgz`.
+#[must_use]
+pub fn path_matches(pattern: &str, target: &str) -> bool {
+    let (patterns, segments): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), target.split('/').collect());
+    patterns.len() == segments.len()
+        && patterns.iter().zip(&segments).all(|(p, s)| {
+            let (p, s): (Vec<char>, Vec<char>) = (p.chars().collect(), s.chars().collect());
+            glob(&p, &s)
+        })
+}
+
+/// Shell-style match of one segment (no `/` in either).
+fn glob(pattern: &[char], text: &[char]) -> bool {
+    // Iterative matching with one backtrack point for the last `*` (linear in practice).
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        let step = match pattern.get(p) {
+            Some('*') => {
+                star = Some((p, t));
+                p += 1;
+                continue;
+            }
+            Some('?') => Some(1),
+            Some('[') => class(&pattern[p..], text[t]),
+            Some(c) if *c == text[t] => Some(1),
+            _ => None,
+        };
+        match (step, star) {
+            (Some(len), _) => {
+                p += len;
+                t += 1;
+            }
+            (None, Some((sp, st))) => {
+                p = sp + 1;
+                t = st + 1;
+                star = Some((sp, st + 1));
+            }
+            (None, None) => return false,
+        }
+    }
+    pattern[p..].iter().all(|c| *c == '*')
+}
+
+/// Matches `c` against the class at the start of `pattern` (`[…]`); returns the class's length
+/// when it matches. An unclosed `[` is a literal `[`.
+fn class(pattern: &[char], c: char) -> Option<usize> {
+    let mut i = 1;
+    let negate = matches!(pattern.get(i), Some('!'));
+    if negate {
+        i += 1;
+    }
+    let start = i;
+    let mut found = false;
+    while let Some(&x) = pattern.get(i) {
+        if x == ']' && i > start {
+            return (found != negate).then_some(i + 1);
+        }
+        if pattern.get(i + 1) == Some(&'-') && pattern.get(i + 2).is_some_and(|e| *e != ']') {
+            found |= (x..=pattern[i + 2]).contains(&c);
+            i += 3;
+        } else {
+            found |= x == c;
+            i += 1;
+        }
+    }
+    (c == '[').then_some(1)
+}
+
+/// A role name as it appears in a metadata file name: every byte but ASCII letters, digits and
+/// `_.-~` percent-encoded (`a/b` → `a%2Fb`), so no role name can leave `metadata/` or the state
+/// directory.
+#[must_use]
+pub fn role_file_name(role: &str) -> String {
+    let mut out = String::with_capacity(role.len());
+    for b in role.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 impl fmt::Display for TargetName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -70,6 +158,43 @@ impl std::str::FromStr for TargetName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_patterns_match_segment_by_segment() {
+        for (pattern, target) in [
+            ("*", "a.txt"),
+            ("targets/*.tgz", "targets/x.tgz"),
+            ("a/*/c", "a/b/c"),
+            ("file?.txt", "file1.txt"),
+            ("[abc]-*", "b-x"),
+            ("v[0-9].bin", "v7.bin"),
+            ("[!x]y", "zy"),
+            ("*.*", "a.b.c"),
+            ("team-a/*", "team-a/trusted_root.json"),
+        ] {
+            assert!(path_matches(pattern, target), "{pattern} should name {target}");
+        }
+        for (pattern, target) in [
+            ("*", "a/b"),
+            ("targets/*.tgz", "targets/foo/bar.tgz"),
+            ("a/*", "b/c"),
+            ("file?.txt", "file10.txt"),
+            ("[abc]-*", "d-x"),
+            ("[!x]y", "xy"),
+            ("team-a/*", "team-b/trusted_root.json"),
+            ("", "a"),
+        ] {
+            assert!(!path_matches(pattern, target), "{pattern} must not name {target}");
+        }
+    }
+
+    #[test]
+    fn role_names_become_file_names_that_stay_in_their_directory() {
+        assert_eq!(role_file_name("release"), "release");
+        assert_eq!(role_file_name("../escape"), "..%2Fescape");
+        assert_eq!(role_file_name("a b?#/é"), "a%20b%3F%23%2F%C3%A9");
+        assert!(!role_file_name("..").contains('/'));
+    }
 
     #[test]
     fn names_that_could_escape_targets_are_refused() {

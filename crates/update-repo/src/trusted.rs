@@ -27,8 +27,36 @@ use update_core::keyring::Keyring;
 
 use crate::error::{Error, Refusal, Result, Role};
 use crate::keys::{KeyId, RootKey};
-use crate::metadata::{MetaFile, Metadata, Root, Signed, Snapshot, TargetInfo, Targets, Timestamp};
+use crate::metadata::{DelegatedRole, MetaFile, Metadata, Root, Signed, Snapshot, TargetInfo, Targets, Timestamp};
 use crate::target_name::TargetName;
+
+/// Whether a metadata file was taken, or the trusted copy kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// The new file is now trusted (the caller persists it).
+    New,
+    /// The new file has the same version as the trusted one: it is discarded and the trusted
+    /// copy stays (TUF 1.0.31 §5.4.3.1; never persist the discarded file).
+    Unchanged,
+}
+
+/// Where a metadata file's bytes came from: the repository, or the state directory (then the
+/// length and hashes listed by the snapshot or timestamp are not required to match: the file
+/// was checked when it was first trusted, and its version is still checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Fetched from the repository just now.
+    Remote,
+    /// Read from this device's state directory.
+    Local,
+}
+
+/// A delegated targets role trusted in this run, and the delegators it was verified against.
+#[derive(Debug, Clone)]
+struct DelegatedTargets {
+    signed: Signed<Targets>,
+    verified_by: BTreeSet<String>,
+}
 
 /// The metadata trusted so far, and the files trusted by an earlier run (rollback floors).
 #[derive(Debug, Clone)]
@@ -41,6 +69,8 @@ pub struct TrustedMetadata {
     targets: Option<Signed<Targets>>,
     previous_timestamp: Option<Signed<Timestamp>>,
     previous_snapshot: Option<Signed<Snapshot>>,
+    delegated: BTreeMap<String, DelegatedTargets>,
+    found: BTreeMap<TargetName, TargetInfo>,
 }
 
 fn malformed(role: Role, file: &str, why: impl Into<String>) -> Error {
@@ -67,6 +97,8 @@ impl TrustedMetadata {
             targets: None,
             previous_timestamp: None,
             previous_snapshot: None,
+            delegated: BTreeMap::new(),
+            found: BTreeMap::new(),
         })
     }
 
@@ -87,7 +119,7 @@ impl TrustedMetadata {
         let trusted = Self::from_root(bytes, file)?;
         // Keyring keys are matched by their bytes: each is tried against every signature,
         // whatever key id the repository gave it.
-        let keys: Vec<_> = keyring.iter().map(|e| e.public_key).collect();
+        let keys: Vec<_> = keyring.iter().map(|e| RootKey::Ed25519(e.public_key)).collect();
         let sig_ids: BTreeSet<KeyId> = trusted.root.signatures.iter().map(|s| s.keyid.clone()).collect();
         let candidates = keys.iter().flat_map(|k| sig_ids.iter().map(move |id| (id.clone(), k)));
         let valid = trusted.root.signers(candidates).len();
@@ -180,8 +212,10 @@ impl TrustedMetadata {
     /// # Errors
     /// [`Error::Refused`] for the root ([`Refusal::Expired`]) or the timestamp:
     /// [`Refusal::Signatures`], [`Refusal::Rollback`], [`Refusal::MetaRollback`],
-    /// [`Refusal::Expired`], [`Refusal::Missing`], [`Refusal::Malformed`].
-    pub fn update_timestamp(&mut self, bytes: &[u8], file: &str, now: OffsetDateTime) -> Result<()> {
+    /// [`Refusal::Expired`], [`Refusal::Missing`], [`Refusal::Malformed`]. A timestamp with the
+    /// same version as the trusted one is [`Accepted::Unchanged`]: discarded, the trusted one
+    /// kept (and checked for expiry).
+    pub fn update_timestamp(&mut self, bytes: &[u8], file: &str, now: OffsetDateTime) -> Result<Accepted> {
         if self.snapshot.is_some() {
             return Err(Error::Workflow("the timestamp cannot change once the snapshot is trusted".into()));
         }
@@ -196,6 +230,14 @@ impl TrustedMetadata {
                     file,
                     Refusal::Rollback { trusted: old.signed.version, new: new.signed.version },
                 ));
+            }
+            if new.signed.version == old.signed.version {
+                // §5.4.3.1: the same version as the trusted timestamp: discard the new file and
+                // keep the trusted one (which must still be fresh).
+                let old = old.clone();
+                old.check_expiry(now, file)?;
+                self.timestamp = Some(old);
+                return Ok(Accepted::Unchanged);
             }
             if let Ok(old_snap) = snapshot_meta(old, file)
                 && new_snap.version < old_snap.version
@@ -213,7 +255,7 @@ impl TrustedMetadata {
         }
         new.check_expiry(now, file)?;
         self.timestamp = Some(new);
-        Ok(())
+        Ok(Accepted::New)
     }
 
     /// The snapshot file to fetch next (below `metadata/`) and its signed length, if listed.
@@ -234,12 +276,28 @@ impl TrustedMetadata {
     /// (mix-and-match), [`Refusal::Rollback`], [`Refusal::MetaRollback`], [`Refusal::Missing`],
     /// [`Refusal::Expired`].
     pub fn update_snapshot(&mut self, bytes: &[u8], file: &str, now: OffsetDateTime) -> Result<()> {
+        self.update_snapshot_from(bytes, file, now, Origin::Remote)
+    }
+
+    /// [`Self::update_snapshot`] for bytes from `origin` (see [`Origin`]).
+    ///
+    /// # Errors
+    /// As [`Self::update_snapshot`].
+    pub fn update_snapshot_from(
+        &mut self,
+        bytes: &[u8],
+        file: &str,
+        now: OffsetDateTime,
+        origin: Origin,
+    ) -> Result<()> {
         if self.targets.is_some() {
             return Err(Error::Workflow("the snapshot cannot change once the targets are trusted".into()));
         }
         let ts = self.timestamp.as_ref().ok_or_else(|| Error::Workflow("no trusted timestamp yet".into()))?;
         let meta = snapshot_meta(ts, file)?;
-        meta.check(bytes).map_err(|r| Error::refused(Role::Snapshot, file, r))?;
+        if origin == Origin::Remote {
+            meta.check(bytes).map_err(|r| Error::refused(Role::Snapshot, file, r))?;
+        }
         let new = Signed::<Snapshot>::parse(bytes, file)?;
         new.verify_by(&self.root.signed, &self.root_keys, "trusted root", file)?;
         if new.signed.version != meta.version {
@@ -303,14 +361,28 @@ impl TrustedMetadata {
             .ok_or_else(|| Error::Workflow("the trusted snapshot lists no targets.json".into()))
     }
 
-    /// Accepts the top-level targets metadata (TUF 1.0 §5.6; delegations are not followed).
+    /// Accepts the top-level targets metadata (TUF 1.0 §5.6; delegated roles are accepted one at
+    /// a time by [`Self::update_delegated_targets`]).
     ///
     /// # Errors
     /// [`Error::Refused`] for the targets: [`Refusal::Length`] / [`Refusal::Hash`],
     /// [`Refusal::Signatures`], [`Refusal::VersionMismatch`], [`Refusal::Expired`].
     pub fn update_targets(&mut self, bytes: &[u8], file: &str, now: OffsetDateTime) -> Result<()> {
+        self.update_targets_from(bytes, file, now, Origin::Remote)
+    }
+
+    /// [`Self::update_targets`] for bytes from `origin` (see [`Origin`]).
+    ///
+    /// # Errors
+    /// As [`Self::update_targets`].
+    pub fn update_targets_from(&mut self, bytes: &[u8], file: &str, now: OffsetDateTime, origin: Origin) -> Result<()> {
+        if self.targets.is_some() {
+            return Err(Error::Workflow("the top-level targets are already trusted".into()));
+        }
         let meta = self.targets_meta()?.clone();
-        meta.check(bytes).map_err(|r| Error::refused(Role::Targets, file, r))?;
+        if origin == Origin::Remote {
+            meta.check(bytes).map_err(|r| Error::refused(Role::Targets, file, r))?;
+        }
         let new = Signed::<Targets>::parse(bytes, file)?;
         new.verify_by(&self.root.signed, &self.root_keys, "trusted root", file)?;
         if new.signed.version != meta.version {
@@ -333,9 +405,128 @@ impl TrustedMetadata {
     ///
     /// # Errors
     /// [`Error::Workflow`] before the targets are trusted; [`Error::UnknownTarget`].
+    /// Looks in the top-level targets, then among the targets found through delegations by
+    /// [`crate::Updater::find_target`] (a top-level entry always wins, as in the search order).
     pub fn target(&self, name: &TargetName) -> Result<&TargetInfo> {
         let targets = self.targets.as_ref().ok_or_else(|| Error::Workflow("no trusted targets yet".into()))?;
-        targets.signed.targets.get(name.as_str()).ok_or_else(|| Error::UnknownTarget(name.to_string()))
+        targets
+            .signed
+            .targets
+            .get(name.as_str())
+            .or_else(|| self.found.get(name))
+            .ok_or_else(|| Error::UnknownTarget(name.to_string()))
+    }
+
+    /// Records a target found through a delegation (by the search in
+    /// [`crate::Updater::find_target`]), so [`Self::target`] and [`Self::verify_target`] see it.
+    pub(crate) fn remember_found(&mut self, name: &TargetName, info: TargetInfo) {
+        self.found.insert(name.clone(), info);
+    }
+
+    /// The trusted targets metadata of `role`: `targets` (top level) or a delegated role
+    /// trusted in this run.
+    #[must_use]
+    pub fn targets_role(&self, role: &str) -> Option<&Signed<Targets>> {
+        if role == Role::Targets.as_str() { self.targets.as_ref() } else { self.delegated.get(role).map(|d| &d.signed) }
+    }
+
+    /// Whether delegated `role` is trusted in this run *as delegated by* `delegator` (a role
+    /// reached through two delegators is verified against each).
+    #[must_use]
+    pub fn is_trusted_via(&self, role: &str, delegator: &str) -> bool {
+        self.delegated.get(role).is_some_and(|d| d.verified_by.contains(delegator))
+    }
+
+    /// The metadata file of delegated `role` to fetch (below `metadata/`) and its signed
+    /// length, from the snapshot.
+    ///
+    /// # Errors
+    /// [`Error::Workflow`] before the snapshot is trusted; [`Error::Refused`] with
+    /// [`Refusal::Missing`] when the snapshot does not list the role.
+    pub fn delegated_targets_file(&self, role: &str) -> Result<(String, Option<u64>)> {
+        let meta = self.delegated_meta(role, &format!("{role}.json"))?;
+        let name = crate::target_name::role_file_name(role);
+        let file = if self.root.signed.consistent_snapshot {
+            format!("{}.{name}.json", meta.version)
+        } else {
+            format!("{name}.json")
+        };
+        Ok((file, meta.length))
+    }
+
+    fn delegated_meta(&self, role: &str, file: &str) -> Result<&MetaFile> {
+        let snap = self.snapshot.as_ref().ok_or_else(|| Error::Workflow("no trusted snapshot yet".into()))?;
+        snap.signed.meta.get(&format!("{role}.json")).ok_or_else(|| {
+            Error::refused(Role::Targets, file, Refusal::Missing(format!("the snapshot does not list {role}.json")))
+        })
+    }
+
+    /// Accepts the metadata of delegated targets role `role` as delegated by `delegator`
+    /// (`targets` or a delegated role already trusted) (TUF 1.0.31 §5.6 for a delegated role):
+    /// length and hashes from the snapshot (for [`Origin::Remote`]); signed by a threshold of
+    /// the keys the delegator names for it; version exactly the snapshot's; not expired.
+    /// A role already trusted through another delegator is verified again against this one.
+    ///
+    /// # Errors
+    /// [`Error::Workflow`] when the delegator is not trusted or does not delegate to `role`;
+    /// [`Error::Refused`] as for [`Self::update_targets`].
+    pub fn update_delegated_targets(
+        &mut self,
+        bytes: &[u8],
+        file: &str,
+        role: &str,
+        delegator: &str,
+        now: OffsetDateTime,
+        origin: Origin,
+    ) -> Result<()> {
+        let parent = self
+            .targets_role(delegator)
+            .ok_or_else(|| Error::Workflow(format!("the delegating role {delegator} is not trusted")))?;
+        let delegations = parent.signed.delegations.as_ref();
+        let delegation: &DelegatedRole = delegations
+            .and_then(|d| d.roles.iter().flatten().find(|r| r.name == role))
+            .ok_or_else(|| Error::Workflow(format!("{delegator} does not delegate to {role}")))?;
+        let keys = delegations
+            .map(crate::metadata::Delegations::checked_keys)
+            .transpose()
+            .map_err(|e| malformed(Role::Targets, file, format!("delegations of {delegator}: {e}")))?
+            .unwrap_or_default();
+        if Role::ALL.iter().any(|r| r.as_str() == role) {
+            return Err(malformed(
+                Role::Targets,
+                file,
+                format!("{delegator} delegates to the top-level role name {role}"),
+            ));
+        }
+        let (keyids, threshold) = (delegation.keyids.clone(), delegation.threshold);
+        let who = format!("{delegator}'s delegation to {role}");
+        if let Some(existing) = self.delegated.get_mut(role) {
+            // Trusted through another path: this delegator's keys must sign it too.
+            existing.signed.verify_threshold(&keys, &keyids, threshold, &who, file)?;
+            existing.verified_by.insert(delegator.to_owned());
+            return Ok(());
+        }
+        let meta = self.delegated_meta(role, file)?.clone();
+        if origin == Origin::Remote {
+            meta.check(bytes).map_err(|r| Error::refused(Role::Targets, file, r))?;
+        }
+        let new = Signed::<Targets>::parse(bytes, file)?;
+        new.verify_threshold(&keys, &keyids, threshold, &who, file)?;
+        if new.signed.version != meta.version {
+            return Err(Error::refused(
+                Role::Targets,
+                file,
+                Refusal::VersionMismatch {
+                    listed_in: Role::Snapshot.file_name().into(),
+                    expected: meta.version,
+                    found: new.signed.version,
+                },
+            ));
+        }
+        new.check_expiry(now, file)?;
+        let verified_by = BTreeSet::from([delegator.to_owned()]);
+        self.delegated.insert(role.to_owned(), DelegatedTargets { signed: new, verified_by });
+        Ok(())
     }
 
     /// Every trusted target, by name (names that are not valid [`TargetName`]s are left out).

@@ -15,12 +15,17 @@
 //!   API is disabled.
 //! - **Routes** ([`app`]): one [`Router`] built from an [`AppState`]; `main` and the tests
 //!   build the same one.
+//! - **Wire format**: the `update-protocol` crate, shared with the device (`libupdate::fleet`):
+//!   device ids, check-ins, events (a kind this server does not know is stored and listed
+//!   back), push event names, routes and limits. This crate only adds transport and storage.
 //! - **Errors** ([`error`]): one [`ApiError`] that becomes the response and never shows
 //!   internals.
 
 mod api;
 pub mod device;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod operator;
 pub mod push;
 pub mod repo;
@@ -35,6 +40,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
 use axum::middleware;
 use axum::routing::{get, post};
+use update_protocol::limits::MAX_BODY;
+use update_protocol::routes;
 
 use crate::device::DeviceIdSource;
 use crate::error::ApiError;
@@ -42,9 +49,6 @@ use crate::operator::OperatorAccess;
 use crate::push::PushHub;
 use crate::repo::Repository;
 use crate::store::Store;
-
-/// Largest accepted request body (check-ins and events are a few hundred bytes).
-const MAX_BODY: usize = 64 * 1024;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -61,23 +65,21 @@ pub struct AppState {
     pub operator: OperatorAccess,
 }
 
-/// Every route of the server.
+/// Every route of the server (the paths are [`update_protocol::routes`]).
 pub fn app(state: AppState) -> Router {
     let operator = Router::new()
-        .route("/devices", get(api::operator::list_devices))
-        .route("/devices/{id}", get(api::operator::get_device))
-        .route("/devices/{id}/events", get(api::operator::list_events))
-        .route("/devices/{id}/check-now", post(api::operator::check_now))
+        .route(routes::DEVICES, get(api::operator::list_devices))
+        .route(routes::DEVICE, get(api::operator::get_device))
+        .route(routes::DEVICE_EVENTS, get(api::operator::list_events))
+        .route(routes::CHECK_NOW, post(api::operator::check_now))
         .route_layer(middleware::from_fn_with_state(state.clone(), api::operator::require_token));
-    let api = Router::new()
-        .route("/health", get(api::health))
-        .route("/device/checkin", post(api::device::check_in))
-        .route("/device/events", post(api::device::post_event))
-        .route("/device/push", get(api::device::push))
-        .merge(operator);
     Router::new()
-        .route("/repo/{*path}", get(repo::serve_file))
-        .nest("/api/v1", api)
+        .route(routes::REPO, get(repo::serve_file))
+        .route(routes::HEALTH, get(api::health))
+        .route(routes::CHECKIN, post(api::device::check_in))
+        .route(routes::EVENTS, post(api::device::post_event))
+        .route(routes::PUSH, get(api::device::push))
+        .merge(operator)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

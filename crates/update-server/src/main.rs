@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
-use update_server::device::{DeviceId, DeviceIdSource};
+use update_protocol::DeviceId;
+use update_server::device::DeviceIdSource;
 use update_server::error::ServerError;
 use update_server::operator::{AdminToken, OperatorAccess};
 use update_server::push::PushHub;
@@ -139,7 +140,7 @@ fn print_json(value: &impl serde::Serialize) {
 }
 
 async fn print_events(device: &str, db: &str) -> Result<(), ServerError> {
-    let id = DeviceId::parse(device).map_err(|e| ServerError::Usage(format!("device id {device:?}: {e}")))?;
+    let id = DeviceId::parse(device).map_err(|e| ServerError::Usage(format!("device id {device:?}: {}", e.problem)))?;
     let store = open_store(db).await?;
     let mut after = 0;
     loop {

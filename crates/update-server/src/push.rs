@@ -18,31 +18,15 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-use crate::device::DeviceId;
+use update_protocol::DeviceId;
+use update_protocol::push::PushEvent;
 
 /// Messages queued per stream before older ones are dropped (they are all the same request).
 const CHANNEL_CAPACITY: usize = 4;
 
-/// What the server can push to a device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Push {
-    /// Check for updates now (SSE `event: check-now`).
-    CheckNow,
-}
-
-impl Push {
-    /// The SSE event name.
-    #[must_use]
-    pub fn event_name(self) -> &'static str {
-        match self {
-            Push::CheckNow => "check-now",
-        }
-    }
-}
-
 #[derive(Debug, Default)]
 struct Channels {
-    by_device: HashMap<DeviceId, broadcast::Sender<Push>>,
+    by_device: HashMap<DeviceId, broadcast::Sender<PushEvent>>,
     closed: bool,
 }
 
@@ -91,7 +75,7 @@ impl PushHub {
 
     /// Sends `push` to every stream `device` holds. Returns how many there are (0: not
     /// connected).
-    pub fn send(&self, device: &DeviceId, push: Push) -> usize {
+    pub fn send(&self, device: &DeviceId, push: PushEvent) -> usize {
         self.lock().by_device.get(device).and_then(|sender| sender.send(push).ok()).unwrap_or(0)
     }
 
@@ -116,20 +100,20 @@ impl PushHub {
 pub struct Subscription {
     hub: Arc<PushHub>,
     device: DeviceId,
-    stream: Option<BroadcastStream<Push>>,
+    stream: Option<BroadcastStream<PushEvent>>,
 }
 
 impl Stream for Subscription {
-    type Item = Push;
+    type Item = PushEvent;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Push>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<PushEvent>> {
         let Some(stream) = self.stream.as_mut() else {
             return Poll::Ready(None);
         };
         match Pin::new(stream).poll_next(cx) {
             Poll::Ready(Some(Ok(push))) => Poll::Ready(Some(push)),
             // Missed some: they were all requests to check, so one check covers them.
-            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => Poll::Ready(Some(Push::CheckNow)),
+            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => Poll::Ready(Some(PushEvent::CheckNow)),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
@@ -164,10 +148,10 @@ mod tests {
         let mut a2 = hub.subscribe(&id("a"));
         let b = hub.subscribe(&id("b"));
         assert_eq!(hub.connected(&id("a")), 2);
-        assert_eq!(hub.send(&id("a"), Push::CheckNow), 2);
-        assert_eq!(a1.next().await, Some(Push::CheckNow));
-        assert_eq!(a2.next().await, Some(Push::CheckNow));
-        assert_eq!(hub.send(&id("nobody"), Push::CheckNow), 0);
+        assert_eq!(hub.send(&id("a"), PushEvent::CheckNow), 2);
+        assert_eq!(a1.next().await, Some(PushEvent::CheckNow));
+        assert_eq!(a2.next().await, Some(PushEvent::CheckNow));
+        assert_eq!(hub.send(&id("nobody"), PushEvent::CheckNow), 0);
         drop(a1);
         assert_eq!(hub.connected(&id("a")), 1);
         drop(a2);
@@ -182,9 +166,9 @@ mod tests {
         let hub = Arc::new(PushHub::new(Duration::from_secs(15)));
         let mut s = hub.subscribe(&id("a"));
         for _ in 0..CHANNEL_CAPACITY * 3 {
-            hub.send(&id("a"), Push::CheckNow);
+            hub.send(&id("a"), PushEvent::CheckNow);
         }
-        assert_eq!(s.next().await, Some(Push::CheckNow));
+        assert_eq!(s.next().await, Some(PushEvent::CheckNow));
     }
 
     #[tokio::test]
@@ -195,6 +179,6 @@ mod tests {
         assert_eq!(s.next().await, None);
         let mut late = hub.subscribe(&id("a"));
         assert_eq!(late.next().await, None);
-        assert_eq!(hub.send(&id("a"), Push::CheckNow), 0);
+        assert_eq!(hub.send(&id("a"), PushEvent::CheckNow), 0);
     }
 }

@@ -339,3 +339,26 @@ pub fn health(root: &Path) -> Result<String> {
         )))
     }
 }
+
+/// Copies the host program `host` into the device root at `device_path` (mode 0755): under
+/// `--root` only programs inside the root run (health checks, reboot commands), so a simulated
+/// device carries the ones it uses.
+///
+/// # Errors
+/// I/O errors naming the file.
+pub fn install_program(root: &Path, host: &Path, device_path: &str) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let dest = update_core::Paths::new(root).resolve(device_path);
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+    }
+    let tmp = dest.with_extension("new");
+    std::fs::copy(host, &tmp).map_err(|e| Error::io("copy program into the device root", &tmp, e))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(|e| Error::io("chmod", &tmp, e))?;
+    std::fs::rename(&tmp, &dest).map_err(|e| Error::io("rename", &dest, e))?;
+    Ok(dest)
+}
+
+/// Where `update-sim create` puts itself inside the device root, and the device's safe
+/// `reboot-command`: `[SIM_PROGRAM, "reboot"]` (it finds the root in `UPDATE_ROOT`).
+pub const SIM_PROGRAM: &str = "/usr/sbin/update-sim";

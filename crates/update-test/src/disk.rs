@@ -155,6 +155,25 @@ pub fn ext4_cat(device: &Path, file: &str) -> Result<String> {
     sh(Command::new("debugfs").args(["-R", &format!("cat {file}")]).arg(device).stderr(std::process::Stdio::null()))
 }
 
+/// Reads a file from an ext4 image or device without mounting it, byte for byte; a file that is
+/// not there is an error (debugfs itself exits 0 then). `device` may be `image?offset=BYTES` for
+/// a file system inside a disk image.
+///
+/// # Errors
+/// When debugfs cannot run, fails, or does not find the file.
+pub fn ext4_read(device: &Path, file: &str) -> Result<Vec<u8>> {
+    let out = Command::new("debugfs")
+        .args(["-R", &format!("cat {file}")])
+        .arg(device)
+        .output()
+        .map_err(|e| Error::Other(format!("cannot run debugfs (install e2fsprogs): {e}")))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() || err.contains("File not found") || err.contains("not found by ext2_lookup") {
+        return Err(Error::Other(format!("debugfs: cat {file} in {}: {}", device.display(), err.trim())));
+    }
+    Ok(out.stdout)
+}
+
 /// Detaches every loop device backed by `image` (and its partitions).
 ///
 /// # Errors

@@ -78,6 +78,16 @@ fn main() -> ExitCode {
             };
             let mut dev = SimDevice::create(&cli.root, &opts)?;
             dev.keep_attached();
+            // A safe reboot command inside the root: `update --root … --now` reboots the
+            // simulated device, never the host.
+            let exe = std::env::current_exe().map_err(|e| update_core::Error::io("find", "update-sim", e))?;
+            update_test::device::install_program(&cli.root, &exe, update_test::device::SIM_PROGRAM)?;
+            let paths = update_core::Paths::new(&cli.root);
+            let mut config = update_core::config::Config::load(&paths)?;
+            if let Some(native) = config.native.as_mut() {
+                native.reboot_command = Some(vec![update_test::device::SIM_PROGRAM.into(), "reboot".into()]);
+            }
+            config.store(&paths)?;
             Ok(format!(
                 "created {} device at {} ({})",
                 opts.compatible,
@@ -92,9 +102,12 @@ fn main() -> ExitCode {
             update_test::device::make_kernel(&kernel, &version, 4 << 20)?;
             Ok(format!("made {} and {}", rootfs.display(), kernel.display()))
         })(),
-        Command::Install => libupdate::Updater::open(update_core::Paths::new(&cli.root), vec![&update_native::FACTORY])
-            .and_then(|u| u.install_now(true))
-            .map(|r| format!("installed {:?}", r.installed.map(|o| o.version.to_string()))),
+        Command::Install => libupdate::Updater::open(
+            update_core::Paths::new(&cli.root),
+            vec![&update_native::FACTORY as &dyn update_core::driver::DriverFactory],
+        )
+        .and_then(|u| u.install_now(true))
+        .map(|r| format!("installed {:?}", r.installed.map(|o| o.version.to_string()))),
         Command::Reset => update_core::config::Config::load(&update_core::Paths::new(&cli.root)).and_then(|c| {
             let paths = update_core::Paths::new(&cli.root);
             let native = c.native.ok_or_else(|| update_core::Error::Other("not a simulated device".into()))?;

@@ -7,7 +7,7 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::net::IpAddr;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
@@ -63,6 +63,8 @@ fn write(path: &Path, text: &str, mode: u32) -> Result<()> {
         std::io::ErrorKind::AlreadyExists => Error::Refused(format!("{} exists; not overwriting it", path.display())),
         _ => Error::io("create", path, e),
     })?;
+    // Exactly `mode`, whatever the umask: a certificate is public (0644), a key private (0600).
+    f.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| Error::io("set the mode of", path, e))?;
     f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| Error::io("write", path, e))
 }
 

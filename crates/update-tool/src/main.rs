@@ -2,7 +2,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{BufReader, BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -75,8 +75,20 @@ enum BundleCommand {
         #[arg(long)]
         min_version: Option<String>,
         /// An image: SLOT-GROUP=PATH (e.g. rootfs=rootfs.ext4); repeat for several.
-        #[arg(long = "image", required = true)]
+        #[arg(long = "image", required_unless_present = "components")]
         images: Vec<String>,
+        /// A component beside the images (bundle format 2): NAME:KIND:VERSION=PATH, e.g.
+        /// mcu:firmware:2.1.0=zephyr.signed.bin; KIND is files, app, firmware, data or an
+        /// out-of-tree handler's kind. Repeat for several.
+        #[arg(long = "component")]
+        components: Vec<String>,
+        /// A requirement of a component on another: NAME:OTHER:VERSIONS, e.g. web-ui:mcu:>=2.1.
+        #[arg(long = "requires")]
+        requires: Vec<String>,
+        /// A kind-specific option of a component: NAME:KEY=VALUE; VALUE is JSON (true, 3,
+        /// ["a","b"], {"k":"v"}), or else taken as a string.
+        #[arg(long = "option")]
+        options: Vec<String>,
         /// A hook script: KIND=PATH (KIND: post-install).
         #[arg(long = "hook")]
         hooks: Vec<String>,
@@ -117,12 +129,72 @@ fn split_pair(what: &str, text: &str) -> Result<(String, PathBuf)> {
     Ok((k.to_owned(), PathBuf::from(v)))
 }
 
+/// `--component NAME:KIND:VERSION=PATH`, `--requires NAME:OTHER:VERSIONS` and
+/// `--option NAME:KEY=VALUE` into the writer's component list.
+fn component_sources(
+    components: &[String],
+    requires: &[String],
+    options: &[String],
+) -> Result<Vec<update_bundle::ComponentSource>> {
+    use update_core::component::{ComponentName, Kind, Requirement};
+    let bad = |what: &str, value: &str, reason: &str| Error::InvalidValue {
+        what: what.into(),
+        value: value.into(),
+        reason: reason.into(),
+    };
+    let mut out: Vec<update_bundle::ComponentSource> = Vec::new();
+    for c in components {
+        let (spec, path) = split_pair("--component", c)?;
+        let mut it = spec.splitn(3, ':');
+        let (Some(name), Some(kind), Some(version)) = (it.next(), it.next(), it.next()) else {
+            return Err(bad("--component", c, "expected NAME:KIND:VERSION=PATH"));
+        };
+        out.push(update_bundle::ComponentSource {
+            name: ComponentName::new(name)?,
+            kind: Kind::parse(kind)?,
+            version: parse_version(version)?,
+            requires: Vec::new(),
+            options: update_core::component::Settings::new(),
+            path,
+        });
+    }
+    let find = |out: &mut Vec<update_bundle::ComponentSource>, name: &str, arg: &str, value: &str| {
+        let i = out.iter().position(|c| c.name.as_str() == name);
+        i.ok_or_else(|| bad(arg, value, &format!("no --component named '{name}'")))
+    };
+    for r in requires {
+        let mut it = r.splitn(3, ':');
+        let (Some(name), Some(other), Some(versions)) = (it.next(), it.next(), it.next()) else {
+            return Err(bad("--requires", r, "expected NAME:OTHER:VERSIONS, e.g. web-ui:mcu:>=2.1"));
+        };
+        let i = find(&mut out, name, "--requires", r)?;
+        let versions = semver::VersionReq::parse(versions).map_err(|e| bad("--requires", r, &e.to_string()))?;
+        out[i].requires.push(Requirement { component: ComponentName::new(other)?, versions });
+    }
+    for o in options {
+        let (name, rest) = o.split_once(':').ok_or_else(|| bad("--option", o, "expected NAME:KEY=VALUE"))?;
+        let (key, value) = rest.split_once('=').ok_or_else(|| bad("--option", o, "expected NAME:KEY=VALUE"))?;
+        let i = find(&mut out, name, "--option", o)?;
+        let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+        out[i].options.insert(key.to_owned(), value);
+    }
+    Ok(out)
+}
+
 fn key_name(path: &Path) -> Result<KeyName> {
     KeyName::new(&path.file_stem().unwrap_or_default().to_string_lossy())
 }
 
 fn create_new(path: &Path, mode: u32) -> Result<std::fs::File> {
-    OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(|e| Error::io("create", path, e))
+    let f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| Error::io("create", path, e))?;
+    // Exactly `mode`, whatever the umask: a public key is 0644, a private key 0600.
+    f.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| Error::io("set the mode of", path, e))?;
+    Ok(f)
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -156,6 +228,9 @@ fn run(cli: Cli) -> Result<()> {
             keys,
             min_version,
             images,
+            components,
+            requires,
+            options,
             hooks,
             chunk_kib,
             level,
@@ -171,6 +246,7 @@ fn run(cli: Cli) -> Result<()> {
                 let (g, p) = split_pair("--image", i)?;
                 opts.images.push((SlotGroupName::new(&g)?, p));
             }
+            opts.components = component_sources(&components, &requires, &options)?;
             for h in &hooks {
                 let (k, p) = split_pair("--hook", h)?;
                 opts.hooks.push((k.parse::<HookKind>()?, p));
@@ -182,15 +258,22 @@ fn run(cli: Cli) -> Result<()> {
             let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
             let manifest = update_bundle::create(&opts, &mut scratch, &mut w)?;
             drop(w);
+            // A bundle is a public artefact (served, copied to devices): 0644 whatever the umask;
+            // the temporary file it is built in starts 0600.
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| Error::io("set mode 0644 of", tmp.path(), e))?;
             tmp.as_file().sync_all().map_err(|e| Error::io("fsync", &out, e))?;
             tmp.persist(&out).map_err(|e| Error::io("rename into place", &out, e.error))?;
             let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
             let raw: u64 = manifest.images.iter().map(|i| i.size).sum();
+            let parts: u64 = manifest.components.iter().map(|c| c.component.size).sum();
             println!(
-                "wrote {} ({} bytes; images {} bytes; {} signature(s))",
+                "wrote {} ({} bytes; images {} bytes; components {} bytes; {} signature(s))",
                 out.display(),
                 size,
                 raw,
+                parts,
                 manifest.signers.len()
             );
         }
@@ -208,13 +291,19 @@ fn run(cli: Cli) -> Result<()> {
                 bytes += data.len() as u64;
                 Ok(())
             })?;
+            let mut component_bytes = 0u64;
+            for i in 0..verified.manifest().components.len() {
+                component_bytes += std::io::copy(&mut verified.component_reader(i)?, &mut std::io::sink())
+                    .map_err(|e| Error::Other(e.to_string()))?;
+            }
             let m = verified.manifest();
             println!(
-                "{}: OK — version {} for {}, {} image byte(s) verified, signed by {}",
+                "{}: OK — version {} for {}, {} image byte(s) and {} component byte(s) verified, signed by {}",
                 file.display(),
                 m.version,
                 m.compatible,
                 bytes,
+                component_bytes,
                 verified.trusted_signers().join(", ")
             );
         }
@@ -234,6 +323,11 @@ fn run(cli: Cli) -> Result<()> {
                     "payload-size": m.payload_size,
                     "images": m.images.iter().map(|i| serde_json::json!({
                         "slot-group": i.slot_group, "size": i.size, "sha256": i.sha256, "chunks": i.chunks.len(),
+                    })).collect::<Vec<_>>(),
+                    "components": m.components.iter().map(|c| serde_json::json!({
+                        "name": c.component.name, "kind": c.component.kind, "version": c.component.version.to_string(),
+                        "size": c.component.size, "sha256": c.component.sha256, "chunks": c.chunks.len(),
+                        "requires": c.component.requires, "options": c.component.options,
                     })).collect::<Vec<_>>(),
                     "hooks": m.hooks.iter().map(|h| h.kind.as_str()).collect::<Vec<_>>(),
                 });
@@ -257,6 +351,21 @@ fn run(cli: Cli) -> Result<()> {
                         i.chunks.len(),
                         i.sha256
                     );
+                }
+                for c in &m.components {
+                    let c_ = &c.component;
+                    println!(
+                        "  component   {} {} {} {} bytes, {} chunks, sha256 {}",
+                        c_.name,
+                        c_.kind,
+                        c_.version,
+                        c_.size,
+                        c.chunks.len(),
+                        c_.sha256
+                    );
+                    for r in &c_.requires {
+                        println!("    requires  {} {}", r.component, r.versions);
+                    }
                 }
                 for h in &m.hooks {
                     println!("  hook        {}", h.kind.as_str());

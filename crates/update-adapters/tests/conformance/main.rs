@@ -12,6 +12,9 @@ mod rigs;
 mod suite;
 mod support;
 
+#[cfg(feature = "rauc")]
+mod rauc_probe_once;
+
 use update_core::driver::DriverFactory;
 
 /// The statically registered factory for `driver` (probed against an empty root).

@@ -51,6 +51,7 @@ fn manifest(images: &[(&str, &[u8])], chunk: usize) -> (Manifest, Vec<u8>) {
         signers: Vec::new(),
         chunk_size: chunk as u64,
         images: out,
+        components: Vec::new(),
         hooks: Vec::new(),
         payload_size: payload.len() as u64,
     };
@@ -74,7 +75,12 @@ fn assemble(m: &Manifest, edit: Option<Edit>, keys: &[&SigningKey], payload: &[u
 
 /// The file from raw manifest bytes.
 fn assemble_bytes(manifest_bytes: &[u8], keys: &[&SigningKey], payload: &[u8]) -> Vec<u8> {
+    let format = serde_json::from_slice::<serde_json::Value>(manifest_bytes)
+        .ok()
+        .and_then(|v| v.get("format").and_then(serde_json::Value::as_u64))
+        .map_or(1, |f| u32::try_from(f).unwrap_or(1));
     let header = Header {
+        format,
         manifest_len: manifest_bytes.len() as u64,
         signatures_len: 96 * keys.len() as u64,
         payload_len: payload.len() as u64,
@@ -91,7 +97,7 @@ fn assemble_bytes(manifest_bytes: &[u8], keys: &[&SigningKey], payload: &[u8]) -
 }
 
 fn header_for(m: &Manifest) -> Header {
-    Header { manifest_len: 100, signatures_len: 0, payload_len: m.payload_size }
+    Header { format: m.format, manifest_len: 100, signatures_len: 0, payload_len: m.payload_size }
 }
 
 fn check_err(m: &Manifest, header: &Header) -> String {
@@ -106,7 +112,7 @@ fn manifest_check_enforces_every_rule() {
     good.check(&header, "x.bundle").unwrap();
     type Edit = fn(&mut Manifest);
     let cases: &[(Edit, &str)] = &[
-        (|m| m.format = 2, "manifest format 2 is not supported"),
+        (|m| m.format = 2, "manifest format 2 is not the header's 1"),
         (|m| m.payload_size += 1, "does not match the header's"),
         (|m| m.chunk_size = 0, "chunk size 0 is outside 1..=16777216"),
         (|m| m.chunk_size = MAX_CHUNK + 1, "chunk size 16777217 is outside"),
@@ -125,7 +131,7 @@ fn manifest_check_enforces_every_rule() {
         (|m| m.images[0].chunks[0].zsize = 0, "image 'rootfs' chunk 0: compressed size 0 is implausible"),
         (|m| m.images[0].chunks[0].zsize = 4096 + 64 + 1025, "compressed size 5185 is implausible"),
         (|m| m.images[0].chunks[0].zsha256.pop().map(drop).unwrap(), "image 'rootfs' chunk 0: malformed sha256"),
-        (|m| m.images[0].size += 1, "image 'rootfs': chunks add up to 10000 bytes, the image is 10001"),
+        (|m| m.images[0].size += 1, "image 'rootfs': chunks add up to 10000 bytes, it is 10001"),
         (
             |m| m.signers = vec![Signer { name: "v".into(), key_id: "00".repeat(31) }],
             "signer 'v' has a malformed or repeated key id",
@@ -180,9 +186,12 @@ fn header_rules() {
         f[at..at + bytes.len()].copy_from_slice(bytes);
         BundleReader::open(Cursor::new(&f), "x.bundle").map(|_| ()).unwrap_err().to_string()
     };
-    let cases: [(usize, Vec<u8>, &str); 8] = [
+    let cases: [(usize, Vec<u8>, &str); 10] = [
         (0, b"LIBUPDA\0".to_vec(), "bad magic"),
-        (8, 2u32.to_le_bytes().to_vec(), "format version 2 is not supported (this reads 1)"),
+        (8, 3u32.to_le_bytes().to_vec(), "format version 3 is not supported (this reads 1 to 2)"),
+        (8, 0u32.to_le_bytes().to_vec(), "format version 0 is not supported"),
+        // A format 1 manifest under a format 2 header (or the reverse) is refused.
+        (8, 2u32.to_le_bytes().to_vec(), "manifest format 1 is not the header's 2"),
         (12, 1u32.to_le_bytes().to_vec(), "unknown flags 0x1"),
         (63, vec![1], "reserved bytes 40..64 are not zero"),
         (16, 0u64.to_le_bytes().to_vec(), "manifest length 0 is outside 1..=16777216"),
@@ -192,7 +201,7 @@ fn header_rules() {
     ];
     for (at, bytes, want) in cases {
         let e = set(at, &bytes);
-        assert!(e.contains("x.bundle: header") && e.contains(want), "{e}");
+        assert!((e.contains("x.bundle: header") || e.contains("x.bundle: manifest")) && e.contains(want), "{e}");
     }
     for at in 40..64 {
         assert!(set(at, &[0x80]).contains("reserved bytes 40..64 are not zero"), "reserved byte {at}");
@@ -202,7 +211,7 @@ fn header_rules() {
     assert!(e.contains("payload size") && e.contains("does not match the header's 1"), "{e}");
     assert!(BundleReader::open(Cursor::new(&good), "x.bundle").is_ok());
     // 64 signatures are the most accepted.
-    let max = Header { manifest_len: 1, signatures_len: 64 * 96, payload_len: 0 }.encode();
+    let max = Header { format: 1, manifest_len: 1, signatures_len: 64 * 96, payload_len: 0 }.encode();
     assert!(Header::decode(&max, "x").is_ok());
     assert_eq!(HEADER_LEN, 64);
 }

@@ -4,6 +4,7 @@
 
 mod fixture;
 
+mod components;
 mod format_layout;
 mod hand_built;
 mod messages;

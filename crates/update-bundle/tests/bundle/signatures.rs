@@ -41,7 +41,10 @@ fn a_bundle_by_an_unknown_key_is_refused() {
     let (a, b) = (snakeoil(1), snakeoil(2));
     let built = signed_by(&[("vendor", &a)]);
     let e = refused(&built.bundle, &keyring(&[("other", &b)]), 1, Verify::Signatures);
-    assert!(e.contains("release.bundle") && e.contains("0 valid signature(s)") && e.contains("vendor ("), "{e}");
+    assert!(e.contains("release.bundle") && e.contains("0 valid signature(s)"), "{e}");
+    // The name the bundle claims for its signer is unverified: only the key id is shown.
+    let id = &update_bundle::signing::public_key(&a).key_id()[..16];
+    assert!(e.contains(&format!("an untrusted key ({id})")) && !e.contains("vendor"), "{e}");
     let e = refused(&built.bundle, &Keyring::default(), 1, Verify::Signatures);
     assert!(e.contains("1 required"), "{e}");
 }
@@ -51,6 +54,16 @@ fn a_different_key_under_the_signers_name_is_not_trusted() {
     let built = signed_by(&[("vendor", &snakeoil(1))]);
     let e = refused(&built.bundle, &keyring(&[("vendor", &snakeoil(2))]), 1, Verify::Signatures);
     assert!(e.contains("0 valid signature(s)"), "{e}");
+    assert!(e.contains("signed by [an untrusted key ("), "the bundle's claimed name was shown: {e}");
+}
+
+#[test]
+fn a_trusted_signer_is_named_by_the_device_not_by_the_bundle() {
+    let a = snakeoil(1);
+    let built = signed_by(&[("claimed-name", &a)]);
+    let e = refused(&built.bundle, &keyring(&[("device-name", &a)]), 2, Verify::Signatures);
+    assert!(e.contains("trusted keys [device-name]") && e.contains("signed by [device-name ("), "{e}");
+    assert!(!e.contains("claimed-name"), "{e}");
 }
 
 #[test]

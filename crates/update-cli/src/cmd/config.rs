@@ -1,6 +1,5 @@
 //! `update config …`.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use libupdate::{Setting, Updater};
@@ -28,27 +27,27 @@ fn path_setting(what: &str, text: &str) -> Result<Option<PathBuf>> {
     Ok(Some(PathBuf::from(text)))
 }
 
+/// A key given inline, as `@FILE` or as `-` (standard input); files and standard input are
+/// read up to [`update_core::keyring::MAX_KEY_INPUT`] bytes.
 fn read_key(text: &str) -> Result<PublicKey> {
-    let material = if text == "-" {
-        let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| Error::io("read", "standard input", e))?;
-        s
+    if text == "-" {
+        PublicKey::read_from(std::io::stdin().lock(), "standard input")
     } else if let Some(file) = text.strip_prefix('@') {
-        std::fs::read_to_string(file).map_err(|e| Error::io("read", file, e))?
+        let f = std::fs::File::open(file).map_err(|e| Error::io("read", file, e))?;
+        PublicKey::read_from(f, file)
     } else {
-        text.to_owned()
-    };
-    PublicKey::parse(&material)
+        PublicKey::parse(text)
+    }
 }
 
 /// Runs a config subcommand.
 ///
 /// # Errors
 /// Invalid values (nothing is written), a broken config file, I/O errors.
-pub fn run(updater: &mut Updater, command: ConfigCommand) -> Result<()> {
+pub fn run(updater: &mut Updater, command: ConfigCommand, json: bool) -> Result<()> {
     let setting = match command {
         ConfigCommand::Source { url } => Setting::Source(SourceUrl::new(&url)?),
-        ConfigCommand::Key(k) => return key(updater, k),
+        ConfigCommand::Key(k) => return key(updater, k, json),
         ConfigCommand::Schedule { unit, count } => Setting::Schedule(match (unit.as_str(), count) {
             ("off", None) => Schedule::Off,
             ("off", Some(_)) => {
@@ -88,20 +87,11 @@ pub fn run(updater: &mut Updater, command: ConfigCommand) -> Result<()> {
                 reason: "expected a whole number from 1 to 16".into(),
             })?)
         }
-        ConfigCommand::Driver { name } => {
-            if name != "auto" && !libupdate::PROBE_ORDER.iter().any(|(n, _)| *n == name) {
-                return Err(Error::InvalidValue {
-                    what: "driver".into(),
-                    value: name,
-                    reason: format!("known drivers: auto, {}", libupdate::PROBE_ORDER.map(|(n, _)| n).join(", ")),
-                });
-            }
-            Setting::Driver(name)
-        }
-        ConfigCommand::Show { json } => return show(updater, json),
+        ConfigCommand::Driver { name } => Setting::Driver(name),
+        ConfigCommand::Show => return show(updater, json),
     };
     updater.set(&setting)?;
-    println!("{} = {}", setting.key(), setting.current(updater.config()));
+    crate::outln!("{} = {}", setting.key(), setting.current(updater.config()));
     Ok(())
 }
 
@@ -114,37 +104,37 @@ fn show(updater: &Updater, json: bool) -> Result<()> {
             "keys": updater.keys().len(),
         }));
     }
-    println!("# {}", updater.paths().config_file().display());
-    print!("{}", stored.to_toml());
+    crate::outln!("# {}", updater.paths().config_file().display());
+    crate::out!("{}", stored.to_toml());
     Ok(())
 }
 
-fn key(updater: &mut Updater, command: KeyCommand) -> Result<()> {
+fn key(updater: &mut Updater, command: KeyCommand, json: bool) -> Result<()> {
     match command {
         KeyCommand::Add { name, public_key } => {
             let name = KeyName::new(&name)?;
             let key = read_key(&public_key)?;
             updater.key_add(&name, key)?;
-            println!("added key {name} ({})", key.key_id());
+            crate::outln!("added key {name} ({})", key.key_id());
         }
         KeyCommand::Update { name, public_key } => {
             let name = KeyName::new(&name)?;
             let key = read_key(&public_key)?;
             updater.key_update(&name, key)?;
-            println!("updated key {name} ({})", key.key_id());
+            crate::outln!("updated key {name} ({})", key.key_id());
         }
         KeyCommand::Delete { name } => {
             let name = KeyName::new(&name)?;
             updater.key_delete(&name)?;
-            println!("deleted key {name}");
+            crate::outln!("deleted key {name}");
         }
-        KeyCommand::List { json } => {
+        KeyCommand::List => {
             let keys = updater.keys();
             if json {
                 return crate::print_json(&keys);
             }
             for k in keys {
-                println!("{:<20} {} {} {}", k.name, k.algorithm, k.public_key.to_base64(), k.key_id);
+                crate::outln!("{:<20} {} {} {}", k.name, k.algorithm, k.public_key.to_base64(), k.key_id);
             }
         }
     }

@@ -14,7 +14,7 @@ static NEVER: AtomicBool = AtomicBool::new(false);
 /// # Errors
 /// Start-up errors; errors of single checks are logged and the loop goes on.
 pub fn run(root: PathBuf, once: bool, check_only: bool) -> Result<()> {
-    daemon::run(&Paths::new(root), &crate::factories(), RunOptions { once, check_only }, &NEVER, &mut |line| {
-        println!("{line}");
+    daemon::run(&Paths::new(root), &crate::drivers(), RunOptions { once, check_only }, &NEVER, &mut |line| {
+        crate::outln!("{line}");
     })
 }

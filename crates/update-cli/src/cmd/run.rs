@@ -3,6 +3,7 @@
 use libupdate::{Overrides, Updater};
 use update_core::Result;
 use update_core::config::{Secure, SourceUrl, Verify};
+use update_core::text::Untrusted;
 
 use crate::cli::RunArgs;
 use crate::progress::TerminalProgress;
@@ -11,7 +12,7 @@ use crate::progress::TerminalProgress;
 ///
 /// # Errors
 /// As [`Updater::check`] and [`Updater::install_now`].
-pub fn run(updater: &mut Updater, args: &RunArgs) -> Result<()> {
+pub fn run(updater: &mut Updater, args: &RunArgs, json: bool) -> Result<()> {
     let overrides = Overrides {
         source: args.source.as_deref().map(SourceUrl::new).transpose()?,
         verify: args.verify.map(Verify::from),
@@ -19,7 +20,7 @@ pub fn run(updater: &mut Updater, args: &RunArgs) -> Result<()> {
     };
     updater.apply_overrides(&overrides);
     if let Some(p) = TerminalProgress::for_stderr()
-        && !args.json
+        && !json
     {
         updater.set_progress(Box::new(p));
     }
@@ -28,34 +29,39 @@ pub fn run(updater: &mut Updater, args: &RunArgs) -> Result<()> {
             eprintln!("update: note: --noreboot has no effect without --now");
         }
         let report = updater.check()?;
-        if args.json {
+        if json {
             return crate::print_json(&report);
         }
         let installed = report.installed.as_deref().unwrap_or("unknown");
         match &report.available {
-            Some(c) => println!(
+            Some(c) => crate::outln!(
                 "update available: {} (installed {installed}) from {}\nqueued for the next update window; run `update --now` to install it now",
                 c.info.version,
-                c.path.display()
+                Untrusted(&c.path.display().to_string())
             ),
-            None => println!("no update available (installed {installed})"),
+            None => crate::outln!("no update available (installed {installed})"),
         }
         for s in &report.skipped {
-            println!("  skipped {}: {}", s.path.display(), s.reason);
+            crate::outln!("  skipped {}: {}", Untrusted(&s.path.display().to_string()), Untrusted(&s.reason));
         }
         return Ok(());
     }
     let report = updater.install_now(args.noreboot)?;
-    if args.json {
+    if json {
         return crate::print_json(&report);
     }
     match &report.installed {
-        Some(o) if report.rebooted => println!("installed {} into slot {}; rebooting", o.version, o.slot),
+        Some(o) if report.rebooted => crate::outln!("installed {} into slot {}; rebooting", o.version, o.slot),
         Some(o) if o.reboot_required => {
-            println!("installed {} into slot {}; it boots at the next reboot (--noreboot)", o.version, o.slot);
+            crate::outln!("installed {} into slot {}; it boots at the next reboot (--noreboot)", o.version, o.slot);
         }
-        Some(o) => println!("installed {} into slot {}", o.version, o.slot),
-        None => println!("no update to install (installed {})", report.check.installed.as_deref().unwrap_or("unknown")),
+        Some(o) => crate::outln!("installed {} into slot {}", o.version, o.slot),
+        None => {
+            crate::outln!(
+                "no update to install (installed {})",
+                report.check.installed.as_deref().unwrap_or("unknown")
+            );
+        }
     }
     Ok(())
 }

@@ -1,26 +1,50 @@
-//! `update status`, `update history`, `update drivers`, `update mark-good`, `update rollback`.
+//! `update status`: slots, versions, boot state, and the device's update state (pending
+//! update, source, schedule, last and next check). Exits 12 when the device fell back from a
+//! failed update (docs/reference/exit-codes.md).
 
 use libupdate::Updater;
 use update_core::Result;
 use update_core::driver::SlotState;
+use update_core::text::Untrusted;
 
-/// `update status`.
+/// The exit code of `update status` when the device fell back from a failed update.
+pub const FELL_BACK: u8 = 12;
+
+/// `update status`; returns the exit code (0, or [`FELL_BACK`]).
 ///
 /// # Errors
-/// As [`Updater::status`].
-pub fn status(updater: &Updater, json: bool) -> Result<()> {
-    let s = updater.status()?;
+/// As [`Updater::status_report`].
+pub fn status(updater: &Updater, json: bool) -> Result<u8> {
+    let report = updater.status_report()?;
+    let code = if report.status.fallback.is_some() { FELL_BACK } else { 0 };
     if json {
-        return crate::print_json(&s);
+        crate::print_json(&report)?;
+        return Ok(code);
     }
+    let s = &report.status;
     let v = s.version.as_ref().map_or_else(|| "unknown".to_owned(), ToString::to_string);
-    println!("driver:     {}", s.driver);
-    println!("compatible: {}", s.compatible.as_deref().unwrap_or("-"));
-    println!("version:    {v}");
-    println!("booted:     {}", s.booted.as_deref().unwrap_or("unknown"));
-    println!("next boot:  {}", s.primary.as_deref().unwrap_or("unknown"));
+    crate::outln!("driver:     {}", s.driver);
+    crate::outln!("compatible: {}", s.compatible.as_deref().unwrap_or("-"));
+    crate::outln!("version:    {v}");
+    crate::outln!("booted:     {}", s.booted.as_deref().unwrap_or("unknown"));
+    crate::outln!("next boot:  {}", s.primary.as_deref().unwrap_or("unknown"));
     if let Some(f) = &s.fallback {
-        println!("FALLBACK:   {f}");
+        crate::outln!("FALLBACK:   {}", Untrusted(f));
+    }
+    match &report.pending {
+        Some(p) => crate::outln!("pending:    {} in slot {} (boots at the next reboot)", p.version, p.slot),
+        None => crate::outln!("pending:    -"),
+    }
+    crate::outln!("source:     {}", Untrusted(report.source.as_deref().unwrap_or("- (none configured)")));
+    crate::outln!("schedule:   {}", report.schedule);
+    match (&report.last_check, &report.last_result) {
+        (Some(t), Some(r)) => crate::outln!("last check: {t} ({})", Untrusted(r)),
+        (Some(t), None) => crate::outln!("last check: {t}"),
+        _ => crate::outln!("last check: never"),
+    }
+    crate::outln!("next check: {}", report.next_check.as_deref().unwrap_or("- (schedule off)"));
+    if !report.failed_releases.is_empty() {
+        crate::outln!("failed:     {} (not installed again)", report.failed_releases.join(", "));
     }
     for slot in &s.slots {
         let state = match slot.state {
@@ -35,86 +59,31 @@ pub fn status(updater: &Updater, json: bool) -> Result<()> {
         let marks =
             format!("{}{}", if slot.booted { " booted" } else { "" }, if slot.primary { " primary" } else { "" });
         let ver = slot.version.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string);
-        println!("slot {}:     {ver:<10} {state}{marks}", slot.name);
+        crate::outln!("slot {}:     {ver:<10} {state}{marks}", slot.name);
         for d in &slot.devices {
-            println!("            {d}");
+            crate::outln!("            {d}");
         }
     }
-    Ok(())
-}
-
-/// `update history`.
-///
-/// # Errors
-/// As [`Updater::history`].
-pub fn history(updater: &Updater, json: bool, last: Option<usize>) -> Result<()> {
-    let mut records = updater.history()?;
-    if let Some(n) = last {
-        records = records.split_off(records.len().saturating_sub(n));
+    for c in &s.components {
+        let line = match (&c.status, &c.error) {
+            (Some(st), _) => {
+                let state = match st.state {
+                    update_core::component::ComponentState::Absent => "absent",
+                    update_core::component::ComponentState::Committed => "committed",
+                    update_core::component::ComponentState::Installed => "installed, not active",
+                    update_core::component::ComponentState::Trial => "on trial",
+                };
+                format!(
+                    "{} {state}{}{}",
+                    st.active.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string),
+                    st.inactive.as_ref().map(|v| format!(" (other: {v})")).unwrap_or_default(),
+                    st.detail.as_ref().map(|d| format!("; {}", Untrusted(d))).unwrap_or_default()
+                )
+            }
+            (None, Some(e)) => format!("unknown: {}", Untrusted(e)),
+            (None, None) => "unknown".to_owned(),
+        };
+        crate::outln!("component:  {} ({}) {line}", c.name, c.kind);
     }
-    if json {
-        return crate::print_json(&records);
-    }
-    for r in &records {
-        let action =
-            serde_json::to_value(r.action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let outcome =
-            serde_json::to_value(r.outcome).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let mut line = format!("{} {action:<13} {outcome:<8}", r.time);
-        if let Some(s) = &r.subject {
-            line.push_str(&format!(" {s}"));
-        }
-        if r.old.is_some() || r.new.is_some() {
-            let show = |v: &Option<serde_json::Value>| v.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string);
-            line.push_str(&format!(" {} -> {}", show(&r.old), show(&r.new)));
-        }
-        if let Some(m) = &r.message {
-            line.push_str(&format!(" ({m})"));
-        }
-        println!("{line}");
-    }
-    Ok(())
-}
-
-/// `update drivers`.
-///
-/// # Errors
-/// Only when JSON output fails.
-pub fn drivers(updater: &Updater, json: bool, markdown: bool) -> Result<()> {
-    let rows = updater.drivers();
-    if json {
-        return crate::print_json(&rows);
-    }
-    if markdown {
-        print!("{}", libupdate::registry::markdown_matrix(&rows));
-        return Ok(());
-    }
-    for r in &rows {
-        let caps: Vec<&str> = r.capabilities.iter().map(update_core::driver::Capability::as_str).collect();
-        println!("{:<9} {:<10} {}", r.name, r.state, if caps.is_empty() { "-".to_owned() } else { caps.join(", ") });
-        if !r.detail.is_empty() {
-            println!("{:<9} {:<10} {}", "", "", r.detail);
-        }
-    }
-    Ok(())
-}
-
-/// `update mark-good`.
-///
-/// # Errors
-/// As [`Updater::mark_good`].
-pub fn mark_good(updater: &Updater) -> Result<()> {
-    let c = updater.mark_good()?;
-    println!("{}", c.message);
-    Ok(())
-}
-
-/// `update rollback`.
-///
-/// # Errors
-/// As [`Updater::rollback`].
-pub fn rollback(updater: &Updater) -> Result<()> {
-    let c = updater.rollback()?;
-    println!("{}", c.message);
-    Ok(())
+    Ok(code)
 }

@@ -33,4 +33,14 @@ fn sigkill_during_writes_never_leaves_a_broken_config() {
         let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
         assert!(v["config"]["source"].as_str().unwrap().starts_with("https://u"), "trial {trial}");
     }
+    // The next write removes the temporaries the killed writers left (their processes are gone).
+    dev.ok(&["config", "schedule", "off"]);
+    for dir in ["etc/update", "var/lib/update"] {
+        let temps: Vec<String> = std::fs::read_dir(dev.root().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(temps.is_empty(), "{dir}: {temps:?}");
+    }
 }

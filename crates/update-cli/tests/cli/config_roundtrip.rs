@@ -130,7 +130,31 @@ fn broken_file_is_refused_for_writes_and_the_last_good_copy_keeps_the_device_wor
 #[test]
 fn run_flags_do_not_go_with_subcommands() {
     let dev = Dev::new();
-    let r = dev.run(&["--now", "status"]);
-    assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("without a subcommand") || r.stderr.contains("before no subcommand"), "{}", r.stderr);
+    for flags in
+        [&["--now"][..], &["--noreboot"], &["--source", "file:///x"], &["--verify", "true"], &["--secure", "false"]]
+    {
+        let args: Vec<&str> = flags.iter().copied().chain(["history"]).collect();
+        let r = dev.run(&args);
+        assert_eq!(r.code, 2, "{args:?}");
+        assert!(r.stderr.contains(&format!("{} cannot be used with a subcommand", flags[0])), "{}", r.stderr);
+        assert!(r.stdout.is_empty());
+    }
+    // --json and --root are global: before or after the subcommand.
+    dev.ok(&["config", "schedule", "daily", "3"]);
+    let before = dev.ok(&["--json", "history"]).stdout;
+    let after = dev.ok(&["history", "--json"]).stdout;
+    assert_eq!(before, after);
+    assert!(before.trim_start().starts_with('['), "{before}");
+}
+
+#[test]
+fn a_log_path_that_is_a_directory_is_refused_at_set_time() {
+    let dev = Dev::new();
+    std::fs::create_dir_all(dev.root().join("var/log/update")).unwrap();
+    for dir in ["/var/log/update", "/var/log", "/var/log/update/../update"] {
+        let r = dev.run(&["config", "log", dir]);
+        assert_eq!(r.code, 2, "{dir}: {}", r.stderr);
+        assert!(r.stderr.contains("it is a directory"), "{dir}: {}", r.stderr);
+    }
+    dev.ok(&["config", "log", "/var/log/update.log"]);
 }

@@ -3,8 +3,11 @@
 
 mod common;
 
+mod audit_log;
 mod config_crash;
+mod config_files;
 mod config_roundtrip;
 mod keyring;
 mod logging;
 mod no_driver;
+mod output;

@@ -5,10 +5,13 @@
 //! error naming the role and the file.
 
 mod fixture;
+mod handmade;
 
 mod canonical_json;
+mod delegations;
 mod endless_data;
 mod freeze;
+mod key_types;
 mod mix_and_match;
 mod rollback;
 mod root_chain;

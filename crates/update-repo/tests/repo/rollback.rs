@@ -67,15 +67,46 @@ fn replayed_older_targets_is_refused() {
 fn a_snapshot_dropping_targets_is_refused() {
     let f = Fixture::new();
     f.refresh("a").unwrap();
-    let file = f.snapshot_file();
-    f.edit::<Snapshot>(&file, &[&f.keys.snapshot], |s| {
-        s.meta.clear();
-    });
-    f.relink_timestamp();
-    assert_refused(
-        f.refresh("a"),
-        Role::Snapshot,
-        &file,
-        |r| matches!(r, Refusal::Missing(m) if m.contains("targets.json")),
-    );
+    // An attacker with the snapshot and timestamp keys publishes a newer snapshot that no
+    // longer lists targets.json (or anything else the trusted snapshot listed).
+    for extra in [None, Some("other.json")] {
+        let mut snapshot = f.parse::<Snapshot>(&f.snapshot_file()).signed;
+        snapshot.version += 1;
+        snapshot.meta.clear();
+        if let Some(name) = extra {
+            snapshot.meta.insert(name.into(), MetaFile::for_bytes(1, b"{}"));
+        }
+        let file = format!("metadata/{}.snapshot.json", snapshot.version);
+        let bytes = sign(&snapshot, &[&f.keys.snapshot]).unwrap();
+        f.write(&file, &bytes);
+        f.edit::<Timestamp>("metadata/timestamp.json", &[&f.keys.timestamp], |t| {
+            t.version += 1;
+            t.meta.insert("snapshot.json".into(), MetaFile::for_bytes(snapshot.version, &bytes));
+        });
+        assert_refused(
+            f.refresh("a"),
+            Role::Snapshot,
+            &file,
+            |r| matches!(r, Refusal::Missing(m) if m.contains("targets.json")),
+        );
+    }
+}
+
+#[test]
+fn a_timestamp_with_the_trusted_version_is_discarded_never_saved() {
+    // TUF 1.0.31 §5.4.3.1: same version as the trusted timestamp: discard the new file.
+    let mut f = Fixture::new();
+    f.refresh("a").unwrap();
+    let saved = std::fs::read(f.state("a").join("timestamp.json")).unwrap();
+    // Same version, other content (a later expiry), correctly signed.
+    f.edit::<Timestamp>("metadata/timestamp.json", &[&f.keys.timestamp], |t| t.expires += time::Duration::days(1));
+    f.refresh("a").unwrap();
+    assert_eq!(std::fs::read(f.state("a").join("timestamp.json")).unwrap(), saved, "the discarded timestamp was saved");
+    // Same version, listing a newer snapshot: the device stays on the snapshot it trusts.
+    f.sign(); // timestamp 3, snapshot 3
+    f.edit::<Timestamp>("metadata/timestamp.json", &[&f.keys.timestamp], |t| t.version = 2);
+    let trusted = f.refresh("a").unwrap();
+    assert_eq!(trusted.timestamp().unwrap().version(), 2);
+    assert_eq!(trusted.snapshot().unwrap().version(), 2);
+    assert_eq!(std::fs::read(f.state("a").join("timestamp.json")).unwrap(), saved);
 }

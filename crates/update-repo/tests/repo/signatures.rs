@@ -46,16 +46,29 @@ fn signatures_below_threshold_are_refused() {
 }
 
 #[test]
-fn duplicate_signatures_by_one_key_count_once() {
+fn signatures_naming_one_key_twice_are_refused() {
     let f = two_of_two();
     let file = f.targets_file();
     f.edit::<Targets>(&file, &[&f.keys.targets], |_| {});
     let mut envelope: Value = serde_json::from_slice(&f.read(&file)).unwrap();
     let sig = envelope["signatures"][0].clone();
-    envelope["signatures"] = Value::Array(vec![sig.clone(), sig]);
-    f.write(&file, &serde_json::to_vec(&envelope).unwrap());
-    f.relink();
-    assert_refused(f.refresh("a"), Role::Targets, &file, |r| below_threshold(r, 1, 2));
+    // TUF 1.0.31: a threshold of signatures from unique keys; a list naming one key id twice
+    // is refused as a whole (as python-tuf does), whether the copies are equal or not.
+    let mut other = sig.clone();
+    other["sig"] = Value::String("00".repeat(64));
+    let lists = [vec![sig.clone(), sig.clone()], vec![sig.clone(), other.clone()], vec![other, sig]];
+    for (device, list) in ["a", "b", "c"].into_iter().zip(lists) {
+        envelope["signatures"] = Value::Array(list);
+        f.write(&file, &serde_json::to_vec(&envelope).unwrap());
+        f.relink();
+        // (A new device each time: the relinked timestamp keeps its version.)
+        assert_refused(
+            f.refresh(device),
+            Role::Targets,
+            &file,
+            |r| matches!(r, Refusal::Malformed(m) if m.contains("two signatures")),
+        );
+    }
 }
 
 #[test]
@@ -128,4 +141,25 @@ fn metadata_signed_by_a_revoked_key_after_rotation_is_refused() {
     assert_refused(f.refresh("a"), Role::Targets, &file, |r| below_threshold(r, 0, 1));
     f.repo.sign(&[new_targets, f.keys.snapshot.clone(), new_key], &Expiries::default(), f.now).unwrap();
     f.fetch_bundle("a").unwrap();
+}
+
+#[test]
+fn a_role_threshold_above_its_key_count_is_not_a_malformed_root() {
+    use crate::handmade::{Handmade, TestKey};
+    // TUF 1.0.31: only the signatures on the root count. The root is trusted; the snapshot,
+    // which can never meet its threshold, is refused for its signatures.
+    let mut h = Handmade::new(vec![TestKey::ed25519("threshold")], 0);
+    h.roles.insert("timestamp", (vec![0], 1));
+    h.roles.insert("snapshot", (vec![0], 2));
+    h.publish();
+    assert_refused(h.updater("a").refresh(h.now), Role::Snapshot, "snapshot.json", |r| below_threshold(r, 1, 2));
+    assert!(h.state("a").join("root.json").is_file(), "the root was not trusted");
+    h.roles.insert("snapshot", (vec![0], 1));
+    h.roles.insert("targets", (vec![0], 5));
+    h.publish();
+    assert_refused(h.updater("b").refresh(h.now), Role::Targets, "targets.json", |r| below_threshold(r, 1, 5));
+    // A root whose own threshold exceeds its keys cannot sign itself: refused for that.
+    h.roles.insert("root", (vec![0], 2));
+    h.publish();
+    assert_refused(h.updater("c").refresh(h.now), Role::Root, "root", |r| below_threshold(r, 1, 2));
 }

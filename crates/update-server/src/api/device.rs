@@ -9,15 +9,16 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use time::OffsetDateTime;
 use tokio_stream::StreamExt;
+use update_protocol::push::{EMPTY_DATA, PushEvent};
+use update_protocol::{CheckInAnswer, DeviceId, Event, Identified, Report};
 
 use super::{Caller, JsonBody, QueryParams};
 use crate::AppState;
-use crate::device::{DeviceId, DeviceIdSource, EventRequest, Report};
+use crate::device::DeviceIdSource;
 use crate::error::ApiError;
-use crate::push::Push;
 
 /// Works out which device is calling.
 pub(crate) fn identify(source: DeviceIdSource, caller: &Caller, claimed: Option<&str>) -> Result<DeviceId, ApiError> {
@@ -34,7 +35,10 @@ pub(crate) fn identify(source: DeviceIdSource, caller: &Caller, claimed: Option<
                 ));
             };
             let id = DeviceId::parse(cn).map_err(|e| {
-                ApiError::Forbidden(format!("the client certificate's common name is not a valid device id: {e}"))
+                ApiError::Forbidden(format!(
+                    "the client certificate's common name is not a valid device id: {}",
+                    e.problem
+                ))
             })?;
             if claimed.is_some_and(|c| c != id.as_str()) {
                 return Err(ApiError::Forbidden("device-id does not match the client certificate".to_owned()));
@@ -47,53 +51,39 @@ pub(crate) fn identify(source: DeviceIdSource, caller: &Caller, claimed: Option<
                     "device-id is required (the server runs with --insecure-device-ids)",
                 ));
             };
-            DeviceId::parse(claimed).map_err(|e| ApiError::InvalidRequest(format!("device-id: {e}")))
+            DeviceId::parse(claimed).map_err(|e| ApiError::InvalidRequest(e.to_string()))
         }
     }
 }
 
-/// `POST /api/v1/device/checkin` body.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) struct CheckInRequest {
-    /// Only with `--insecure-device-ids`; otherwise, if present, must equal the certificate's.
-    #[serde(default)]
-    device_id: Option<String>,
-    #[serde(flatten)]
-    report: Report,
-}
-
-/// `POST /api/v1/device/checkin` answer.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) struct CheckInResponse {
-    device_id: DeviceId,
-    check_now: bool,
-}
-
+/// `POST /api/v1/device/checkin`: records the [`Report`], answers whether an operator asked
+/// for a check.
 pub(crate) async fn check_in(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(request): JsonBody<CheckInRequest>,
-) -> Result<Json<CheckInResponse>, ApiError> {
+    JsonBody(request): JsonBody<Identified<Report>>,
+) -> Result<Json<CheckInAnswer>, ApiError> {
     let device = identify(state.device_ids, &caller, request.device_id.as_deref())?;
-    request.report.validate().map_err(ApiError::InvalidRequest)?;
-    let check_now = state.store.check_in(&device, &request.report, OffsetDateTime::now_utc()).await?;
-    tracing::debug!(%device, version = request.report.version.as_deref().unwrap_or("-"), check_now, "check-in");
-    Ok(Json(CheckInResponse { device_id: device, check_now }))
+    let report = request.body;
+    report.validate().map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    let check_now = state.store.check_in(&device, &report, OffsetDateTime::now_utc()).await?;
+    tracing::debug!(%device, version = report.version.as_deref().unwrap_or("-"), check_now, "check-in");
+    Ok(Json(CheckInAnswer { device_id: device, check_now }))
 }
 
+/// `POST /api/v1/device/events`: stores one [`Event`], of a kind this server knows or not.
 pub(crate) async fn post_event(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(request): JsonBody<EventRequest>,
+    JsonBody(request): JsonBody<Identified<Event>>,
 ) -> Result<StatusCode, ApiError> {
     let device = identify(state.device_ids, &caller, request.device_id.as_deref())?;
-    let event = request.into_event().map_err(ApiError::InvalidRequest)?;
+    let event = request.body.check().map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     let seq = state.store.append_event(&device, &event, OffsetDateTime::now_utc()).await?;
     tracing::info!(
         %device,
         kind = event.kind.as_str(),
+        known = event.kind.is_known(),
         version = event.version.as_deref().unwrap_or("-"),
         seq,
         "device event"
@@ -101,21 +91,42 @@ pub(crate) async fn post_event(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The device API's parsing and checks without a store (`crate::fuzzing`): how many of the
+/// check-in body, the event body and the push query were accepted.
+pub(crate) fn parse_bodies(body: &[u8], query: &str) -> usize {
+    let source = DeviceIdSource::InsecureRequestField;
+    let caller = Caller(None);
+    let check_in = Json::<Identified<Report>>::from_bytes(body)
+        .ok()
+        .filter(|Json(r)| identify(source, &caller, r.device_id.as_deref()).is_ok() && r.body.validate().is_ok());
+    let event = Json::<Identified<Event>>::from_bytes(body)
+        .ok()
+        .filter(|Json(r)| identify(source, &caller, r.device_id.as_deref()).is_ok())
+        .and_then(|Json(r)| r.body.check().ok());
+    let push = parse_query::<PushQuery>(query).filter(|q| identify(source, &caller, q.device_id.as_deref()).is_ok());
+    usize::from(check_in.is_some()) + usize::from(event.is_some()) + usize::from(push.is_some())
+}
+
+/// A query string as [`QueryParams`] parses it.
+pub(crate) fn parse_query<T: serde::de::DeserializeOwned>(query: &str) -> Option<T> {
+    let uri: axum::http::Uri = format!("/?{query}").parse().ok()?;
+    axum::extract::Query::<T>::try_from_uri(&uri).ok().map(|q| q.0)
+}
+
 /// `GET /api/v1/device/push` query.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
 pub(crate) struct PushQuery {
-    /// Only with `--insecure-device-ids`.
-    #[serde(default)]
+    /// Only with `--insecure-device-ids` (the parameter is [`update_protocol::routes::PUSH_DEVICE_ID`]).
+    #[serde(default, rename = "device-id")]
     device_id: Option<String>,
 }
 
-fn sse_event(push: Push) -> SseEvent {
-    SseEvent::default().event(push.event_name()).data("{}")
+fn sse_event(push: PushEvent) -> SseEvent {
+    SseEvent::default().event(push.name()).data(EMPTY_DATA)
 }
 
 /// `GET /api/v1/device/push`: server-sent events until the device or the server goes away.
-/// Opens with a `: connected` comment; a `check-now` still pending from before the device
+/// Opens with a `: connected` comment; a [`PushEvent::CheckNow`] still pending from before the device
 /// connected is sent at once.
 pub(crate) async fn push(
     State(state): State<AppState>,
@@ -129,7 +140,7 @@ pub(crate) async fn push(
     let pending = state.store.device(&device).await?.is_some_and(|d| d.check_now_pending);
     tracing::info!(%device, pending, "push stream opened");
     let opening = std::iter::once(SseEvent::default().comment("connected"))
-        .chain(pending.then(|| sse_event(Push::CheckNow)))
+        .chain(pending.then(|| sse_event(PushEvent::CheckNow)))
         .map(Ok::<_, Infallible>);
     let stream = tokio_stream::iter(opening).chain(subscription.map(|push| Ok(sse_event(push))));
     let keep_alive = KeepAlive::new().interval(state.push.keep_alive()).text("keep-alive");

@@ -8,17 +8,15 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use update_protocol::DeviceId;
+use update_protocol::limits::MAX_EVENTS;
+use update_protocol::push::PushEvent;
 
 use super::{Caller, QueryParams};
 use crate::AppState;
-use crate::device::DeviceId;
 use crate::error::ApiError;
 use crate::operator::{OperatorAccess, bearer};
-use crate::push::Push;
 use crate::store::{DeviceRecord, StoredEvent};
-
-/// Most events one request returns.
-pub(crate) const MAX_EVENTS: u32 = 1000;
 
 /// Lets the request through only with the right bearer token. The token is never logged;
 /// a refusal is logged with the remote address.
@@ -93,6 +91,14 @@ pub(crate) struct EventsQuery {
     limit: Option<u32>,
 }
 
+/// The operator API's query parsing and checks without a store (`crate::fuzzing`): 1 when the
+/// event-list query is accepted.
+pub(crate) fn parse_queries(query: &str) -> usize {
+    super::device::parse_query::<EventsQuery>(query)
+        .filter(|q| q.limit.is_none_or(|l| l > 0 && l <= MAX_EVENTS))
+        .map_or(0, |_| 1)
+}
+
 /// `GET /api/v1/devices/{id}/events` answer.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -136,7 +142,7 @@ pub(crate) async fn check_now(
     if !state.store.request_check(&id, OffsetDateTime::now_utc()).await? {
         return Err(ApiError::NotFound(format!("no device {id}")));
     }
-    let pushed = state.push.send(&id, Push::CheckNow);
+    let pushed = state.push.send(&id, PushEvent::CheckNow);
     tracing::info!(device = %id, pushed, "check-now requested");
     Ok((StatusCode::ACCEPTED, Json(CheckNowAccepted { device_id: id, pushed })))
 }

@@ -21,7 +21,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 pub use self::sqlite::SqliteStore;
-use crate::device::{DeviceId, Event, EventKind, Report};
+use update_protocol::{CheckedEvent, DeviceId, EventKind, Report};
 
 /// Why the store failed. Handlers log it and answer 500; clients never see it.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +110,12 @@ pub trait Store: Send + Sync + 'static {
     async fn check_in(&self, device: &DeviceId, report: &Report, now: OffsetDateTime) -> Result<bool, StoreError>;
 
     /// Appends an event (creating the device on first contact). Returns its sequence number.
-    async fn append_event(&self, device: &DeviceId, event: &Event, now: OffsetDateTime) -> Result<i64, StoreError>;
+    async fn append_event(
+        &self,
+        device: &DeviceId,
+        event: &CheckedEvent,
+        now: OffsetDateTime,
+    ) -> Result<i64, StoreError>;
 
     /// Every device, by id.
     async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{DeviceRecord, Store, StoreError, StoredEvent};
-use crate::device::{DeviceId, Event, EventKind, Report, SlotReport};
+use update_protocol::{CheckedEvent, DeviceId, EventKind, Report, SlotReport};
 
 /// `migrations/`, compiled in.
 static MIGRATOR: Migrator = sqlx::migrate!();
@@ -132,7 +132,8 @@ fn event_from_row(row: &SqliteRow, seq: i64, version_column: &'static str) -> Re
     let kind: String = get(row, "kind")?;
     Ok(StoredEvent {
         seq,
-        kind: EventKind::from_name(&kind).ok_or_else(|| StoreError::Corrupt(format!("event {seq}: kind {kind:?}")))?,
+        // Any name: kinds newer than this server are stored and listed back as they came.
+        kind: EventKind::from_name(&kind),
         version: get(row, version_column)?,
         reason: get(row, "reason")?,
         time: parse_time("device_time", &get::<String>(row, "device_time")?)?,
@@ -194,7 +195,12 @@ impl Store for SqliteStore {
         Ok(pending)
     }
 
-    async fn append_event(&self, device: &DeviceId, event: &Event, now: OffsetDateTime) -> Result<i64, StoreError> {
+    async fn append_event(
+        &self,
+        device: &DeviceId,
+        event: &CheckedEvent,
+        now: OffsetDateTime,
+    ) -> Result<i64, StoreError> {
         let now = format_time(now)?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(query_error("begin an event"))?;
         ensure_device(&mut tx, device, &now).await?;
@@ -264,14 +270,14 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use crate::device::SlotState;
+    use update_protocol::SlotState;
 
     fn id(s: &str) -> DeviceId {
         DeviceId::parse(s).unwrap()
     }
 
-    fn event(kind: EventKind, minute: u8) -> Event {
-        Event {
+    fn event(kind: EventKind, minute: u8) -> CheckedEvent {
+        CheckedEvent {
             kind,
             version: Some("1.1.0".to_owned()),
             reason: None,
@@ -312,12 +318,12 @@ mod tests {
         let kinds = [EventKind::Checking, EventKind::Downloading, EventKind::Installed, EventKind::Rebooted];
         let mut seqs = Vec::new();
         for (i, k) in kinds.iter().enumerate() {
-            seqs.push(store.append_event(&id("d1"), &event(*k, u8::try_from(i).unwrap()), now).await.unwrap());
+            seqs.push(store.append_event(&id("d1"), &event(k.clone(), u8::try_from(i).unwrap()), now).await.unwrap());
             store.append_event(&id("d2"), &event(EventKind::Failed, 0), now).await.unwrap();
         }
         assert!(seqs.windows(2).all(|w| w[0] < w[1]));
         let events = store.events(&id("d1"), 0, 100).await.unwrap().unwrap();
-        assert_eq!(events.iter().map(|e| e.kind).collect::<Vec<_>>(), kinds);
+        assert_eq!(events.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(), kinds);
         let after = store.events(&id("d1"), seqs[1], 1).await.unwrap().unwrap();
         assert_eq!(after.len(), 1);
         assert_eq!(after[0].kind, EventKind::Installed);
@@ -328,6 +334,17 @@ mod tests {
         assert_eq!(devices[0].last_event.as_ref().unwrap().kind, EventKind::Rebooted);
         assert_eq!(devices[0].last_checkin, None);
         assert_eq!(devices[1].last_event.as_ref().unwrap().kind, EventKind::Failed);
+    }
+
+    #[tokio::test]
+    async fn a_kind_newer_than_this_server_is_stored_and_read_back() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let now = datetime!(2026-03-01 12:00 UTC);
+        let newer = EventKind::from_name("flashed-firmware");
+        store.append_event(&id("d1"), &event(newer.clone(), 0), now).await.unwrap();
+        store.append_event(&id("d1"), &event(EventKind::Installed, 1), now).await.unwrap();
+        let events = store.events(&id("d1"), 0, 100).await.unwrap().unwrap();
+        assert_eq!(events.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(), [newer, EventKind::Installed]);
     }
 
     #[tokio::test]

@@ -3,7 +3,8 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use update_server::device::{DeviceId, EventKind};
+use update_protocol::push::CHECK_NOW;
+use update_protocol::{DeviceId, EventKind};
 
 use crate::util::{Options, TestServer, Transport};
 
@@ -30,7 +31,7 @@ async fn check_in_identifies_the_device_by_its_certificate() {
     let client = server.client(Some(&server.device_ca.device("device-0001")));
     let r = client.post(server.url("/api/v1/device/checkin")).json(&check_in_body()).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"device-id": "device-0001", "check-now": false}));
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"device-id": "device-0001", (CHECK_NOW): false}));
 
     let stored = server.state.store.device(&id("device-0001")).await.unwrap().unwrap();
     assert_eq!(stored.report.compatible.as_deref(), Some("demo-board"));
@@ -94,6 +95,27 @@ async fn events_are_stored_in_order() {
     server.stop().await;
 }
 
+/// A newer device's event kind reaches an older server: stored, and listed back by the
+/// operator API exactly as sent (it used to be refused with 422, and the device then dropped it).
+#[tokio::test]
+async fn a_kind_newer_than_this_server_is_stored_and_listed_back() {
+    let server = TestServer::start(Options::default()).await;
+    let client = server.client(Some(&server.device_ca.device("device-0001")));
+    let newer = ["flashed-firmware", "rollout-paused-v2"];
+    for (i, kind) in newer.iter().chain(&["installed"]).enumerate() {
+        let event = json!({"kind": kind, "version": "2.0.0", "time": format!("2026-03-01T10:00:0{i}Z"), "wave": 3});
+        let r = client.post(server.url("/api/v1/device/events")).json(&event).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "{kind}");
+    }
+    let listed = server.operator_get("/api/v1/devices/device-0001/events").await;
+    let kinds: Vec<&str> = listed["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["flashed-firmware", "rollout-paused-v2", "installed"]);
+    let stored = server.state.store.events(&id("device-0001"), 0, 100).await.unwrap().unwrap();
+    assert_eq!(stored[0].kind, EventKind::Unknown("flashed-firmware".to_owned()));
+    assert_eq!(stored[2].kind, EventKind::Installed);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn without_mutual_tls_devices_are_refused() {
     let server = TestServer::start(Options { transport: Transport::Tls, ..Options::default() }).await;
@@ -116,7 +138,7 @@ async fn insecure_device_ids_come_from_the_request() {
     let mut body = check_in_body();
     body["device-id"] = json!("bench-7");
     let r = client.post(server.url("/api/v1/device/checkin")).json(&body).send().await.unwrap();
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"device-id": "bench-7", "check-now": false}));
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"device-id": "bench-7", (CHECK_NOW): false}));
     let event =
         json!({"device-id": "bench-7", "kind": "committed", "version": "1.0.0", "time": "2026-03-01T10:00:00Z"});
     let r = client.post(server.url("/api/v1/device/events")).json(&event).send().await.unwrap();
@@ -137,7 +159,9 @@ async fn bad_requests_get_a_json_error() {
         (&checkin, "{not json", StatusCode::BAD_REQUEST),
         (&checkin, r#"{"slots": "A"}"#, StatusCode::UNPROCESSABLE_ENTITY),
         (&checkin, r#"{"version": "1.0\u0007"}"#, StatusCode::BAD_REQUEST),
-        (&events, r#"{"kind": "exploded", "time": "2026-03-01T10:00:00Z"}"#, StatusCode::UNPROCESSABLE_ENTITY),
+        (&events, r#"{"kind": "Exploded!", "time": "2026-03-01T10:00:00Z"}"#, StatusCode::BAD_REQUEST),
+        (&events, r#"{"kind": "", "time": "2026-03-01T10:00:00Z"}"#, StatusCode::BAD_REQUEST),
+        (&events, r#"{"kind": 7, "time": "2026-03-01T10:00:00Z"}"#, StatusCode::UNPROCESSABLE_ENTITY),
         (&events, r#"{"kind": "failed"}"#, StatusCode::UNPROCESSABLE_ENTITY),
         (&events, r#"{"kind": "failed", "time": "tuesday"}"#, StatusCode::BAD_REQUEST),
     ];

@@ -37,6 +37,7 @@ fn interrupted(url: &str, dest: &Path, prefix: &[u8], validator: &str) {
         url: url.to_owned(),
         validator: Some(validator.to_owned()),
         bytes: prefix.len() as u64,
+        total: None,
         state: "partial".to_owned(),
     };
     std::fs::write(with_suffix(dest, ".partial.json"), serde_json::to_vec(&marker).unwrap()).unwrap();

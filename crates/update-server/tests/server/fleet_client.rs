@@ -52,13 +52,12 @@ fn status(version: &str, booted: &str) -> Status {
         primary: Some(booted.into()),
         slots: vec![slot("A", SlotState::Good, Some(version)), slot("B", SlotState::Unknown, None)],
         fallback: None,
+        components: Vec::new(),
     }
 }
 
 async fn operator_get(srv: &TestServer, path: &str) -> Value {
-    let r = srv.operator().get(srv.url(path)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
-    assert!(r.status().is_success(), "{path}: {}", r.status());
-    r.json().await.unwrap()
+    srv.operator_get(path).await
 }
 
 async fn kinds(srv: &TestServer, id: &str) -> Vec<String> {
@@ -106,7 +105,7 @@ async fn events_wait_in_the_outbox_while_the_server_is_away() {
         away.queued().unwrap()
     })
     .await;
-    assert_eq!(queued.iter().map(|e| e.kind).collect::<Vec<_>>(), [EventKind::Installed, EventKind::Failed]);
+    assert_eq!(queued.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(), [EventKind::Installed, EventKind::Failed]);
     // The server is back (here: the config names the running one): the outbox goes out in order.
     let back = Config { server: Some(SourceUrl::new(&srv.url("")).unwrap()), ..config };
     let fleet = Fleet::from_config(&paths, &back).unwrap();
@@ -114,6 +113,32 @@ async fn events_wait_in_the_outbox_while_the_server_is_away() {
     assert_eq!(sent.0, 2);
     assert!(sent.1.is_empty());
     assert_eq!(kinds(&srv, "device-0008").await, ["installed", "failed"]);
+}
+
+/// The software that queued an event may be newer than the software sending it (a rollback
+/// after the new version reported something): its kind is unknown here, yet it is kept in the
+/// outbox, sent in order, stored by the server, and only then leaves the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_of_a_newer_kind_is_not_dropped_by_the_device() {
+    let srv = TestServer::start(Options::default()).await;
+    let root = tempfile::tempdir().unwrap();
+    let (paths, config) = device(&srv, root.path(), &srv.url(""), Some("device-0011"));
+    let outbox = paths.state_dir().join("outbox.jsonl");
+    let newer =
+        r#"{"kind":"flashed-firmware","version":"3.0.0","reason":"modem 7.2","time":"2026-03-01T10:00:00Z","wave":2}"#;
+    std::fs::write(&outbox, format!("{newer}\n")).unwrap();
+    let fleet = Fleet::from_config(&paths, &config).unwrap();
+    let f = fleet.clone();
+    let queued = blocking(move || f.queued().unwrap()).await;
+    assert_eq!(queued.len(), 1, "kept");
+    assert_eq!(queued[0].kind, EventKind::Unknown("flashed-firmware".into()));
+    let f = fleet.clone();
+    blocking(move || f.report(event(EventKind::RolledBack, Some("2.0.0".into()), Some("fell back".into()))).unwrap())
+        .await;
+    assert_eq!(kinds(&srv, "device-0011").await, ["flashed-firmware", "rolled-back"]);
+    let events = operator_get(&srv, "/api/v1/devices/device-0011/events").await;
+    assert_eq!(events["events"][0]["reason"], "modem 7.2");
+    assert!(blocking(move || fleet.queued().unwrap()).await.is_empty(), "delivered, then removed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,7 +149,7 @@ async fn checkin_reports_the_device_and_returns_the_check_now_flag_once() {
     let fleet = Fleet::from_config(&paths, &config).unwrap();
     let f = fleet.clone();
     let first = blocking(move || f.checkin(&status("1.0.0", "A")).unwrap()).await;
-    assert_eq!(first.device_id, "device-0009");
+    assert_eq!(first.device_id.as_str(), "device-0009");
     assert!(!first.check_now);
     let d = operator_get(&srv, "/api/v1/devices/device-0009").await;
     assert_eq!(d["version"], "1.0.0");

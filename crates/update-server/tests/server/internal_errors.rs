@@ -7,7 +7,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use time::OffsetDateTime;
 use tower::ServiceExt;
-use update_server::device::{DeviceId, DeviceIdSource, Event, Report};
+use update_protocol::{CheckedEvent, DeviceId, Report};
+use update_server::device::DeviceIdSource;
 use update_server::operator::OperatorAccess;
 use update_server::push::PushHub;
 use update_server::repo::Repository;
@@ -25,7 +26,7 @@ impl Store for BrokenStore {
     async fn check_in(&self, _: &DeviceId, _: &Report, _: OffsetDateTime) -> Result<bool, StoreError> {
         Err(broken())
     }
-    async fn append_event(&self, _: &DeviceId, _: &Event, _: OffsetDateTime) -> Result<i64, StoreError> {
+    async fn append_event(&self, _: &DeviceId, _: &CheckedEvent, _: OffsetDateTime) -> Result<i64, StoreError> {
         Err(broken())
     }
     async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {

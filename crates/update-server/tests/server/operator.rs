@@ -3,6 +3,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use update_protocol::push::CHECK_NOW;
 
 use crate::util::{ADMIN_TOKEN, Options, TestServer, Transport};
 
@@ -177,8 +178,8 @@ async fn check_now_is_pending_until_the_next_check_in() {
         .await
         .unwrap();
     assert_eq!(view["check-now-pending"], true);
-    assert_eq!(check_in().await.unwrap().json::<Value>().await.unwrap()["check-now"], true);
-    assert_eq!(check_in().await.unwrap().json::<Value>().await.unwrap()["check-now"], false);
+    assert_eq!(check_in().await.unwrap().json::<Value>().await.unwrap()[CHECK_NOW], true);
+    assert_eq!(check_in().await.unwrap().json::<Value>().await.unwrap()[CHECK_NOW], false);
     server.stop().await;
 }
 

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use update_server::device::DeviceId;
+use update_protocol::DeviceId;
+use update_protocol::push::CHECK_NOW;
 
 use crate::util::{ADMIN_TOKEN, Options, PUSH_KEEP_ALIVE, TestServer, Transport};
 
@@ -95,10 +96,10 @@ async fn a_connected_device_gets_check_now_within_two_seconds() {
     assert!(asked.elapsed() < Duration::from_secs(2));
     // Only that device: the other stream sees keep-alives and nothing else.
     let text = other.until(": keep-alive\n\n", PUSH_KEEP_ALIVE * 4).await;
-    assert!(!text.contains("check-now"), "{text:?}");
+    assert!(!text.contains(CHECK_NOW), "{text:?}");
     // The flag is returned by the device's next check-in, once.
-    assert_eq!(check_in(&device, &server).await["check-now"], true);
-    assert_eq!(check_in(&device, &server).await["check-now"], false);
+    assert_eq!(check_in(&device, &server).await[CHECK_NOW], true);
+    assert_eq!(check_in(&device, &server).await[CHECK_NOW], false);
     server.stop().await;
 }
 

@@ -246,6 +246,13 @@ impl TestServer {
         self.client(Some(&self.device_ca.device("operator-console")))
     }
 
+    /// `GET path` on the operator API with the token: the JSON answer (any other status panics).
+    pub async fn operator_get(&self, path: &str) -> serde_json::Value {
+        let r = self.operator().get(self.url(path)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
     /// A TLS handshake and one `GET path` without reqwest, so a refusal is seen as the TLS
     /// error it is: `Ok(status line)` or `Err(the error)`.
     pub async fn raw_tls_get(&self, identity: Option<&Identity>, path: &str) -> Result<String, String> {

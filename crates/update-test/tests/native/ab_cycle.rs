@@ -62,11 +62,11 @@ fn install_reboot_mark_good_then_broken_update_falls_back() {
     assert_eq!(s.booted.as_deref(), Some("B"));
     assert!(s.fallback.as_deref().unwrap_or("").contains("after A failed"), "{:?}", s.fallback);
     assert_eq!(s.slots[0].state, SlotState::Bad);
-    let history = up.history().unwrap();
+    let history = up.history(None).unwrap().records;
     let fallbacks = history.iter().filter(|r| r.action == AuditAction::Fallback).count();
     assert_eq!(fallbacks, 1, "the fallback is audited once");
     up.status().unwrap();
-    assert_eq!(up.history().unwrap().iter().filter(|r| r.action == AuditAction::Fallback).count(), 1);
+    assert_eq!(up.history(None).unwrap().records.iter().filter(|r| r.action == AuditAction::Fallback).count(), 1);
     // Committing after the fallback makes B primary again; the device keeps booting 2.0.
     up.mark_good().unwrap();
     assert_eq!(fx.dev.reboot().unwrap(), Slot::B);

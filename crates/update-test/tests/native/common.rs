@@ -55,7 +55,8 @@ impl Fixture {
     }
 
     pub fn updater(&self) -> Updater {
-        Updater::open(Paths::new(self.root()), vec![&update_native::FACTORY]).unwrap()
+        Updater::open(Paths::new(self.root()), vec![&update_native::FACTORY as &dyn update_core::driver::DriverFactory])
+            .unwrap()
     }
 
     /// Release images for `version`: (rootfs, kernel).

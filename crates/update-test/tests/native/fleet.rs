@@ -15,9 +15,11 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 use update_boot::Slot;
 use update_core::Paths;
 use update_core::config::{Config, SourceUrl};
-use update_server::device::{DeviceId, DeviceIdSource};
+use update_protocol::DeviceId;
+use update_protocol::push::PushEvent;
+use update_server::device::DeviceIdSource;
 use update_server::operator::OperatorAccess;
-use update_server::push::{Push, PushHub};
+use update_server::push::PushHub;
 use update_server::repo::Repository;
 use update_server::store::SqliteStore;
 use update_server::{AppState, app, serve, tls};
@@ -61,7 +63,7 @@ fn start_server(dir: &Path, ca: &CertifiedIssuer<'static, KeyPair>) -> Server {
 impl Server {
     fn kinds(&self, id: &DeviceId) -> Vec<String> {
         let events = self.runtime.block_on(self.state.store.events(id, 0, 1000)).unwrap().unwrap_or_default();
-        events.iter().map(|e| serde_json::to_value(e.kind).unwrap().as_str().unwrap().to_owned()).collect()
+        events.iter().map(|e| e.kind.as_str().to_owned()).collect()
     }
 
     /// Waits until `f` holds, or fails after `within`.
@@ -109,7 +111,14 @@ fn the_daemon_installs_when_pushed_and_the_server_sees_every_step() {
     let stop = Arc::new(AtomicBool::new(false));
     let (p2, s2) = (paths.clone(), stop.clone());
     let daemon = std::thread::spawn(move || {
-        daemon::run(&p2, &[&update_native::FACTORY], RunOptions::default(), &s2, &mut |_| {}).unwrap();
+        daemon::run(
+            &p2,
+            &vec![&update_native::FACTORY as &dyn update_core::driver::DriverFactory].into(),
+            RunOptions::default(),
+            &s2,
+            &mut |_| {},
+        )
+        .unwrap();
     });
     // It checks in at start and opens its push stream; with the schedule off it installs nothing.
     server.wait_for(Duration::from_secs(20), "check-in and push stream", |s| {
@@ -123,7 +132,7 @@ fn the_daemon_installs_when_pushed_and_the_server_sees_every_step() {
     // The operator asks (what POST /api/v1/devices/{id}/check-now does): flag, then push.
     let asked = Instant::now();
     assert!(server.runtime.block_on(server.state.store.request_check(&id, time::OffsetDateTime::now_utc())).unwrap());
-    assert_eq!(server.state.push.send(&id, Push::CheckNow), 1);
+    assert_eq!(server.state.push.send(&id, PushEvent::CheckNow), 1);
     let took = server.wait_for(Duration::from_secs(30), "installed event after the push", |s| {
         s.kinds(&id).iter().any(|k| k == "installed")
     });
@@ -138,7 +147,14 @@ fn the_daemon_installs_when_pushed_and_the_server_sees_every_step() {
     // The reboot, and the daemon's post-boot step (`update daemon --once`).
     assert_eq!(fx.dev.reboot().unwrap(), Slot::B);
     let once = RunOptions { once: true, check_only: false };
-    daemon::run(&paths, &[&update_native::FACTORY], once, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    daemon::run(
+        &paths,
+        &vec![&update_native::FACTORY as &dyn update_core::driver::DriverFactory].into(),
+        once,
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!(server.kinds(&id), ["installed", "rebooted", "committed"]);
     let d = server.runtime.block_on(server.state.store.device(&id)).unwrap().unwrap();
     assert_eq!(d.report.version.as_deref(), Some("2.0.0"));

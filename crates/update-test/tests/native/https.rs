@@ -8,23 +8,23 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use time::OffsetDateTime;
 use update_core::config::{Config, Secure, SourceUrl};
 use update_core::{ErrorKind, Paths};
 use update_repo::TargetName;
 use update_repo::publish::{Expiries, Repository, RoleKeySet};
+use update_test::pki::Pki;
 
 use crate::common::Fixture;
 
-/// Serves files below `dir` over HTTPS, requiring a client certificate from the same CA.
-fn serve(dir: PathBuf, ca: &CertifiedIssuer<'static, KeyPair>) -> u16 {
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&key, ca).unwrap();
+/// Serves files below `dir` over HTTPS with the PKI's server certificate, requiring a client
+/// certificate from its client CA.
+fn serve(dir: PathBuf, pki: &Pki) -> u16 {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.der().clone()).unwrap();
+    roots.add(CertificateDer::from_pem_file(&pki.client_ca_cert).unwrap()).unwrap();
     let verifier =
         rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build().unwrap();
     let config = Arc::new(
@@ -33,8 +33,8 @@ fn serve(dir: PathBuf, ca: &CertifiedIssuer<'static, KeyPair>) -> u16 {
             .unwrap()
             .with_client_cert_verifier(verifier)
             .with_single_cert(
-                vec![cert.der().clone()],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+                vec![CertificateDer::from_pem_file(&pki.server.cert).unwrap()],
+                PrivateKeyDer::from_pem_file(&pki.server.key).unwrap(),
             )
             .unwrap(),
     );
@@ -90,17 +90,14 @@ fn installs_from_a_repository_over_https_with_mutual_tls() {
     repo.add_target(&bundle, &TargetName::new("release-2.0.0.bundle").unwrap(), None).unwrap();
     repo.sign(&signers, &Expiries::default(), now).unwrap();
     std::fs::remove_file(&bundle).unwrap();
-    // A PKI: the CA signs the server and the device.
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
-    let dkey = KeyPair::generate().unwrap();
-    let dcert = CertificateParams::new(vec!["device-1".to_owned()]).unwrap().signed_by(&dkey, &ca).unwrap();
+    // The snakeoil PKI: a server certificate for localhost, a device certificate.
+    let pki = Pki::new(&fx.dir.path().join("pki"), &["localhost"]).unwrap();
+    let device = pki.client("device-1").unwrap();
     let etc = fx.root().join("etc/update");
-    std::fs::write(etc.join("ca.pem"), ca.pem()).unwrap();
-    std::fs::write(etc.join("device.pem"), dcert.pem()).unwrap();
-    std::fs::write(etc.join("device.key"), dkey.serialize_pem()).unwrap();
-    let port = serve(repo_dir, &ca);
+    std::fs::copy(&pki.server_ca, etc.join("ca.pem")).unwrap();
+    std::fs::copy(&device.cert, etc.join("device.pem")).unwrap();
+    std::fs::copy(&device.key, etc.join("device.key")).unwrap();
+    let port = serve(repo_dir, &pki);
     let paths = Paths::new(fx.root());
     let mut c = Config::load(&paths).unwrap();
     c.source = Some(SourceUrl::new(&format!("https://localhost:{port}/")).unwrap());

@@ -3,13 +3,21 @@
 
 mod common;
 
+mod components;
+
+mod app_update;
+
+mod firmware_update;
+
 mod ab_cycle;
 mod daemon;
 mod fleet;
+mod honest_state;
 mod hooks;
 mod https;
 mod overrides;
 mod refusals;
 mod repository;
+mod rooted;
 mod sigkill;
 mod torture;

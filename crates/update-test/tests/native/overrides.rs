@@ -25,9 +25,10 @@ fn source_and_verify_overrides_apply_to_one_run_and_leave_the_stored_config() {
     // --source: the other directory is used, and its bundle fails verification (untrusted key).
     let mut up = fx.updater();
     up.apply_overrides(&Overrides { source: Some(SourceUrl::new("file:///srv/other").unwrap()), ..Default::default() });
-    let r = up.check().unwrap();
-    assert!(r.available.is_none());
-    assert!(r.skipped.iter().any(|s| s.reason.contains("0 valid signature(s)")), "{:?}", r.skipped);
+    // A check whose every candidate fails verification is an error, as for --now (exit 6).
+    let e = up.check().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Verification, "{e}");
+    assert!(e.to_string().contains("0 valid signature(s)"), "{e}");
     // --source and --verify false: the unsigned-by-us bundle is accepted for this run.
     let mut up = fx.updater();
     up.apply_overrides(&Overrides {

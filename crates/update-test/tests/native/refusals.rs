@@ -26,7 +26,14 @@ fn assert_refused(fx: &Fixture, kind: ErrorKind, needle: &str) {
     assert_eq!(e.kind(), kind, "{e}");
     assert!(e.to_string().contains(needle), "{needle:?} not in: {e}");
     assert_eq!(fx.fingerprint(), before, "a refused update changed the device ({e})");
-    let last = up.history().unwrap().into_iter().rev().find(|r| r.action == AuditAction::Install).expect("audited");
+    let last = up
+        .history(None)
+        .unwrap()
+        .records
+        .into_iter()
+        .rev()
+        .find(|r| r.action == AuditAction::Install)
+        .expect("audited");
     assert_eq!(last.outcome, Outcome::Refused, "{last:?}");
 }
 

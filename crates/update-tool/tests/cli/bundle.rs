@@ -62,7 +62,9 @@ fn create_then_verify_with_the_signers_key() {
     assert_exit(&out, 0);
     let text = stdout(&out);
     assert!(
-        text.contains("OK") && text.contains("version 1.2.3") && text.contains("57000 image byte(s) verified"),
+        text.contains("OK")
+            && text.contains("version 1.2.3")
+            && text.contains("57000 image byte(s) and 0 component byte(s) verified"),
         "{text}"
     );
     assert!(text.contains("signed by vendor"), "{text}");

@@ -4,6 +4,7 @@
 mod bundle;
 mod cert;
 mod key;
+mod modes;
 
 use std::path::Path;
 use std::process::{Command, Output};

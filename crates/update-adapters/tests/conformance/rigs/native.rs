@@ -123,12 +123,12 @@ impl Rig for NativeRig {
     }
 
     fn factory(&self) -> Box<dyn DriverFactory> {
-        Box::new(NativeFactory)
+        Box::new(NativeFactory::default())
     }
 
     /// Native has no program: the same factory, probed with a config that has no `[native]` table.
     fn missing_tool_factory() -> Box<dyn DriverFactory> {
-        Box::new(NativeFactory)
+        Box::new(NativeFactory::default())
     }
 
     fn registered_factory() -> &'static dyn DriverFactory {

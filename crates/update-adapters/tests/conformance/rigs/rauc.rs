@@ -121,6 +121,17 @@ fn start_bus(dir: &Path) -> (Service, String) {
     (Service { name: "dbus-daemon".into(), child, log }, line.trim().to_owned())
 }
 
+impl RaucRig {
+    /// The rig's factory, running `program` as rauc (a counting wrapper, say).
+    pub fn factory_with_program(&self, program: impl Into<std::path::PathBuf>) -> Box<dyn DriverFactory> {
+        Box::new(RaucFactory::new(RaucOptions {
+            tool: ToolSpec::new(program).with_env("DBUS_SYSTEM_BUS_ADDRESS", &self.bus_address),
+            system_conf: None,
+            reboot_command: vec!["true".into()],
+        }))
+    }
+}
+
 impl Rig for RaucRig {
     const DRIVER: &'static str = "rauc";
     const TOOLS: &'static [&'static str] = &["rauc", "dbus-daemon", "grub-editenv", "mksquashfs", "openssl"];
@@ -172,11 +183,7 @@ impl Rig for RaucRig {
     }
 
     fn factory(&self) -> Box<dyn DriverFactory> {
-        Box::new(RaucFactory::new(RaucOptions {
-            tool: ToolSpec::new("rauc").with_env("DBUS_SYSTEM_BUS_ADDRESS", &self.bus_address),
-            system_conf: None,
-            reboot_command: vec!["true".into()],
-        }))
+        self.factory_with_program("rauc")
     }
 
     fn missing_tool_factory() -> Box<dyn DriverFactory> {

@@ -1,0 +1,415 @@
+//! The scenarios that follow one device boot by boot (the power cuts are in [`crate::power_cut`]):
+//!
+//! - [`happy_path`]: 1.0.0 in slot A; the user writes a file on the data partition; 2.0.0 is
+//!   published and `update --now` installs it into slot B over HTTPS (mutual TLS) and reboots;
+//!   GRUB (our fragment) boots B on trial; the agent (`update daemon --once`) runs the health
+//!   checks and marks it good; the server lists exactly the device's events; B boots again,
+//!   committed, and the user file is intact.
+//! - [`bad_update_falls_back`]: 2.0.0 in slot A; 3.0.0, whose own health check fails, is
+//!   installed into B; B boots on trial and fails its health check: the agent reboots; again;
+//!   GRUB's tries run out and it falls back to A: 2.0.0, whose `update status` reports the
+//!   fallback, whose audit log records it, and the server has the failure and one rollback; the
+//!   user file is intact (checked in the guest and from the host).
+//! - [`failed_release_is_never_installed_again`]: the same bad update, then the daemon runs on
+//!   a schedule for two windows while 3.0.0 is still the newest release: nothing is installed,
+//!   and the audit log records each scheduled check as skipped, with the reason.
+
+use std::time::{Duration, Instant};
+
+use crate::Scenario;
+use crate::device::{BootInfo, Device, Health};
+use crate::error::{Result, check};
+use crate::vm::{Next, Vm};
+
+const BOOT_DONE: Duration = Duration::from_secs(120);
+const INSTALL: Duration = Duration::from_secs(240);
+/// The file the user writes on the data partition before an update.
+const USER_FILE: &str = "user/written-before-the-update.bin";
+
+fn expect_boot(info: &BootInfo, slot: char, reason: &str, version: &str) -> Result {
+    if info.slot != slot || info.reason != reason || info.rootfs != version {
+        return Err(check(format!(
+            "expected slot {slot} ({reason}) running {version}; GRUB booted slot {} ({}) running {}",
+            info.slot, info.reason, info.rootfs
+        )));
+    }
+    Ok(())
+}
+
+/// Waits for the agent's post-boot step and the command prompt; returns the step's lines.
+fn ready(vm: &mut Vm) -> Result<Vec<String>> {
+    let first = vm.lines.len();
+    vm.expect("SYSTEST-DAEMON-END", BOOT_DONE)?;
+    let out = vm.lines[first..].iter().map(|l| l.text.clone()).collect();
+    vm.expect("SYSTEST-READY", Duration::from_secs(30))?;
+    Ok(out)
+}
+
+/// Runs `update --now` in the guest and waits for the reboot it ends with.
+fn update_now(vm: &mut Vm, version: &str) -> Result {
+    vm.send("update --now")?;
+    vm.expect(&format!("installed {version} into slot"), INSTALL)?;
+    vm.expect("SYSTEST-REBOOT", Duration::from_secs(60))?;
+    vm.wait_exit(Duration::from_secs(60))
+}
+
+/// Powers the guest off from its prompt.
+fn power_off(vm: &mut Vm) -> Result {
+    vm.command("systest-off", Duration::from_secs(30)).ok();
+    vm.wait_exit(Duration::from_secs(30))
+}
+
+fn sha_of(out: &[String], path: &str) -> Result<String> {
+    out.iter()
+        .find_map(|l| l.strip_suffix(path).map(|h| h.trim().to_owned()))
+        .filter(|h| h.len() == 64)
+        .ok_or_else(|| check(format!("no sha256sum of {path} in:\n    {}", out.join("\n    "))))
+}
+
+/// Writes [`USER_FILE`] in the guest; returns its SHA-256.
+fn write_user_file(vm: &mut Vm) -> Result<String> {
+    let out = vm.ok(
+        &format!("dd if=/dev/urandom of=/data/{USER_FILE} bs=4096 count=64 2>/dev/null && sync && sha256sum /data/{USER_FILE}"),
+        Duration::from_secs(60),
+    )?;
+    sha_of(&out, &format!("/data/{USER_FILE}"))
+}
+
+/// Checks [`USER_FILE`] in the guest.
+fn check_user_file(vm: &mut Vm, want: &str, when: &str) -> Result {
+    let out = vm.ok(&format!("sha256sum /data/{USER_FILE}"), Duration::from_secs(30))?;
+    if sha_of(&out, &format!("/data/{USER_FILE}"))? != want {
+        return Err(check(format!("/data/{USER_FILE} changed {when}")));
+    }
+    Ok(())
+}
+
+/// The JSON a command printed (the lines between the command and its exit code).
+fn json_of(out: &[String], what: &str) -> Result<serde_json::Value> {
+    let text: String = out.iter().filter(|l| !l.starts_with("SYSTEST-")).cloned().collect::<Vec<_>>().join("\n");
+    let start = text.find(['{', '[']).ok_or_else(|| check(format!("no JSON from {what}:\n{text}")))?;
+    serde_json::from_str(&text[start..]).map_err(|e| check(format!("{what}: {e}:\n{text}")))
+}
+
+/// `update status` exits 0, or 12 when the device fell back from a failed update
+/// (docs/reference/exit-codes.md); anything else fails the scenario.
+fn status_command(vm: &mut Vm, cmd: &str) -> Result<Vec<String>> {
+    let (rc, out) = vm.command(cmd, Duration::from_secs(60))?;
+    if rc != 0 && rc != 12 {
+        return Err(vm.error(format!("`{cmd}` exited {rc}:\n    {}", out.join("\n    "))));
+    }
+    Ok(out)
+}
+
+/// `update status --json`: the driver's status (`slots`, `fallback`), at the top level or under
+/// `status` next to the device's update state.
+fn status_json(vm: &mut Vm) -> Result<serde_json::Value> {
+    let out = status_command(vm, "update status --json")?;
+    let v = json_of(&out, "update status --json")?;
+    Ok(if v["slots"].is_null() && !v["status"].is_null() { v["status"].clone() } else { v })
+}
+
+/// The audit records, oldest first (`update history --json`: one array, or one record a line).
+fn history(vm: &mut Vm) -> Result<Vec<serde_json::Value>> {
+    let out = vm.ok("update history --json", Duration::from_secs(60))?;
+    let lines: Vec<&String> = out.iter().filter(|l| l.starts_with('{')).collect();
+    if !lines.is_empty() && out.iter().all(|l| !l.starts_with('[')) {
+        return lines
+            .iter()
+            .map(|l| serde_json::from_str(l).map_err(|e| check(format!("update history --json: {e}: {l}"))))
+            .collect();
+    }
+    match json_of(&out, "update history --json")? {
+        serde_json::Value::Array(records) => Ok(records),
+        other => Err(check(format!("update history --json is not a list of records: {other}"))),
+    }
+}
+
+fn slot_state(status: &serde_json::Value, slot: char) -> (String, String) {
+    let name = slot.to_string();
+    let s = status["slots"].as_array().and_then(|a| a.iter().find(|s| s["name"] == *name)).cloned().unwrap_or_default();
+    (s["state"].as_str().unwrap_or("?").to_owned(), s["version"].as_str().unwrap_or("?").to_owned())
+}
+
+fn show(events: &[(String, String)]) -> String {
+    events.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Whether `want` occurs in `events` in this order (other events may come between).
+fn in_order(events: &[(String, String)], want: &[(&str, &str)]) -> bool {
+    let mut it = events.iter();
+    want.iter().all(|(k, v)| it.any(|(ek, ev)| ek == k && (v.is_empty() || ev == v)))
+}
+
+/// 1.0.0 -> 2.0.0, committed by the agent, user data intact, the server's events exact.
+///
+/// # Errors
+/// The first outcome that is not as it must be.
+pub fn happy_path(s: &mut Scenario) -> Result {
+    let mut dev = s.device("device-1", "1.0.0")?;
+    let r = happy_path_on(s, &mut dev);
+    s.count_boots(&dev);
+    r
+}
+
+fn happy_path_on(s: &mut Scenario, dev: &mut Device) -> Result {
+    // Boot 1: factory 1.0.0.
+    let (mut vm, info) = dev.boot("factory")?;
+    expect_boot(&info, 'A', "committed", "1.0.0")?;
+    dev.verify_boot(&info)?;
+    ready(&mut vm)?;
+    let user_sha = write_user_file(&mut vm)?;
+    dev.publish("2.0.0", Health::Good)?;
+    update_now(&mut vm, "2.0.0")?;
+    s.ok("1.0.0 (slot A) installed 2.0.0 into slot B over HTTPS with mutual TLS, then rebooted");
+
+    // Boot 2: 2.0.0 on trial; the agent commits it.
+    let (mut vm, info) = dev.boot("2.0-trial")?;
+    expect_boot(&info, 'B', "trial", "2.0.0")?;
+    dev.verify_boot(&info)?;
+    let daemon = ready(&mut vm)?;
+    if !daemon.iter().any(|l| l.contains("marked good")) {
+        return Err(check(format!("the agent did not mark 2.0.0 good:\n    {}", daemon.join("\n    "))));
+    }
+    let status = status_json(&mut vm)?;
+    if slot_state(&status, 'B') != ("good".into(), "2.0.0".into()) {
+        return Err(check(format!("after mark-good, update status says {status}")));
+    }
+    power_off(&mut vm)?;
+    s.ok("GRUB booted slot B on trial (2.0.0, kernel and rootfs together); the agent marked it good");
+    let events = s.events(&dev.name)?;
+    let want = [("downloading", ""), ("installed", "2.0.0"), ("rebooted", "2.0.0"), ("committed", "2.0.0")];
+    let same = events.len() == want.len()
+        && events.iter().zip(&want).all(|(g, w)| g.0 == w.0 && (w.1.is_empty() || g.1 == w.1));
+    if !same {
+        return Err(check(format!(
+            "the server's events for {} are [{}], expected downloading, installed 2.0.0, rebooted 2.0.0, committed 2.0.0",
+            dev.name,
+            show(&events)
+        )));
+    }
+    s.ok(format!("the server lists the device's events in order: {}", show(&events)));
+
+    // Boot 3: committed 2.0.0; the user file survived.
+    let (mut vm, info) = dev.boot("2.0-committed")?;
+    expect_boot(&info, 'B', "committed", "2.0.0")?;
+    dev.verify_boot(&info)?;
+    ready(&mut vm)?;
+    check_user_file(&mut vm, &user_sha, "between 1.0.0 and 2.0.0")?;
+    power_off(&mut vm)?;
+    dev.check_data_from_host(&[(USER_FILE.to_owned(), user_sha.clone())])?;
+    s.ok(format!(
+        "the next boot is slot B again, committed, 2.0.0; the file written at 1.0.0 is intact (guest and host: {}…)",
+        &user_sha[..12]
+    ));
+    Ok(())
+}
+
+/// 2.0.0 -> broken 3.0.0 -> GRUB falls back to 2.0.0; status, audit log, server and user data
+/// say so.
+///
+/// # Errors
+/// The first outcome that is not as it must be.
+pub fn bad_update_falls_back(s: &mut Scenario) -> Result {
+    let mut dev = s.device("device-1", "2.0.0")?;
+    let r = fall_back_from_bad_release(s, &mut dev).and_then(|(mut vm, user_sha)| {
+        power_off(&mut vm)?;
+        dev.check_data_from_host(&[(USER_FILE.to_owned(), user_sha.clone())])?;
+        s.ok(format!("after the rollback the file written at 2.0.0 is intact (host debugfs: {}…)", &user_sha[..12]));
+        Ok(())
+    });
+    s.count_boots(&dev);
+    r
+}
+
+/// From a fresh device at 2.0.0 (slot A): installs the broken 3.0.0 into B and follows the
+/// boots until GRUB falls back to A; checks status, audit log, server events and the user
+/// file there. Returns the guest at its prompt on 2.0.0, and the user file's SHA-256.
+fn fall_back_from_bad_release(s: &mut Scenario, dev: &mut Device) -> Result<(Vm, String)> {
+    let (mut vm, info) = dev.boot("2.0-factory")?;
+    expect_boot(&info, 'A', "committed", "2.0.0")?;
+    dev.verify_boot(&info)?;
+    ready(&mut vm)?;
+    let user_sha = write_user_file(&mut vm)?;
+    dev.publish("3.0.0", Health::Broken)?;
+    update_now(&mut vm, "3.0.0")?;
+    s.ok("2.0.0 (slot A) installed 3.0.0, whose health check fails, into slot B, then rebooted");
+
+    // 3.0.0 on trial fails its health check; the agent reboots; until GRUB falls back.
+    let mut failed = 0;
+    let (mut vm, info) = loop {
+        let (mut vm, info) = dev.boot("3.0-trial")?;
+        dev.verify_boot(&info)?;
+        if info.rootfs != "3.0.0" {
+            break (vm, info);
+        }
+        expect_boot(&info, 'B', "trial", "3.0.0")?;
+        vm.expect("SYSTEST-HEALTH-FAILED", BOOT_DONE)?;
+        vm.expect("SYSTEST-REBOOT", Duration::from_secs(60))?;
+        vm.wait_exit(Duration::from_secs(60))?;
+        failed += 1;
+        if failed > 9 {
+            return Err(check("GRUB never fell back from 3.0.0"));
+        }
+    };
+    if failed != usize::try_from(dev.retry_limit()).unwrap_or(0) {
+        return Err(check(format!("3.0.0 booted {failed} times; the boot-retry-limit is {}", dev.retry_limit())));
+    }
+    expect_boot(&info, 'A', "committed", "2.0.0")?;
+    s.ok(format!("3.0.0 failed its health check on {failed} trial boots; GRUB fell back to 2.0.0 in slot A"));
+    ready(&mut vm)?;
+    let status = status_json(&mut vm)?;
+    let fallback = status["fallback"].as_str().unwrap_or_default().to_owned();
+    if !fallback.contains("booted A after B failed") {
+        return Err(check(format!("update status on 2.0.0 does not report the fallback: {status}")));
+    }
+    let text = status_command(&mut vm, "update status")?;
+    if !text.iter().any(|l| l.contains("FALLBACK")) {
+        return Err(check(format!("`update status` does not show FALLBACK:\n    {}", text.join("\n    "))));
+    }
+    let records = history(&mut vm)?;
+    if !records.iter().any(|r| r["action"] == "fallback" && r["outcome"] == "ok") {
+        return Err(check(format!("the audit log has no fallback record: {records:?}")));
+    }
+    s.ok(format!("update status on 2.0.0 reports \"{fallback}\"; the audit log records the fallback"));
+    let events = s.events(&dev.name)?;
+    let want = [("installed", "3.0.0"), ("rebooted", "3.0.0"), ("failed", "3.0.0"), ("rolled-back", "")];
+    let rolled_back = events.iter().filter(|(k, _)| k == "rolled-back").count();
+    if !in_order(&events, &want) || rolled_back != 1 {
+        return Err(check(format!(
+            "the server's events for {} are [{}]; expected installed 3.0.0, rebooted 3.0.0, failed 3.0.0 and one rolled-back, in that order",
+            dev.name,
+            show(&events)
+        )));
+    }
+    s.ok(format!("the server records the bad update and the rollback: {}", show(&events)));
+    check_user_file(&mut vm, &user_sha, "by the rollback")?;
+    Ok((vm, user_sha))
+}
+
+/// Console lines that mean the daemon installs (or is about to boot) a release.
+const INSTALLING: [&str; 4] = ["notice: installing ", "SYSTEST-HOOK", "into slot", "SYSTEST-REBOOT"];
+
+/// After the fallback from 3.0.0, with 3.0.0 still the newest release, the daemon runs on a
+/// schedule (`minute 1`) for two windows: it installs nothing, and the audit log records each
+/// scheduled check as skipped, saying 3.0.0 failed on this device.
+///
+/// # Errors
+/// The first outcome that is not as it must be (today: the daemon installs 3.0.0 again).
+pub fn failed_release_is_never_installed_again(s: &mut Scenario) -> Result {
+    let mut dev = s.device("device-1", "2.0.0")?;
+    let r = fall_back_from_bad_release(s, &mut dev).and_then(|(vm, user_sha)| {
+        two_windows_install_nothing(s, &mut dev, vm)?;
+        dev.check_data_from_host(&[(USER_FILE.to_owned(), user_sha)])
+    });
+    s.count_boots(&dev);
+    r
+}
+
+fn two_windows_install_nothing(s: &mut Scenario, dev: &mut Device, mut vm: Vm) -> Result {
+    let audited_before = history(&mut vm)?.len();
+    let events_before = s.events(&dev.name)?.len();
+    // The schedule, deployed the read-only-rootfs way (a bind mount over the slot's config), so
+    // the slot's partition stays byte-identical to its release.
+    vm.ok(
+        "sed 's/^schedule = .*/schedule = \"minute 1\"/' /etc/update/update.toml > /tmp/update.toml \
+         && mount --bind /tmp/update.toml /etc/update/update.toml \
+         && grep -q '^schedule = \"minute 1\"' /etc/update/update.toml",
+        Duration::from_secs(60),
+    )?;
+    // The real daemon loop in the background; its own lines (`checked: …`) and its log go to
+    // the console. The first window is at once (no check yet), the next one minute (plus at
+    // most 6 s of jitter) after it.
+    vm.ok("update daemon >/dev/console 2>&1 </dev/null & echo $! >/tmp/daemon.pid", Duration::from_secs(30))?;
+    let start = Instant::now();
+    let until = start + Duration::from_secs(240);
+    let mut windows: Vec<String> = Vec::new();
+    while windows.len() < 2 {
+        match vm.next_line(until)? {
+            Next::Line(l) => {
+                if INSTALLING.iter().any(|m| l.text.contains(m)) {
+                    return Err(check(format!(
+                        "the daemon installs the failed release again: {}\n{}",
+                        l.text,
+                        vm.tail(15)
+                    )));
+                }
+                if l.text.contains("checked:") || l.text.contains("scheduled check failed") {
+                    eprintln!(
+                        "system-test: {}: window {} after {:.0} s: {}",
+                        s.name,
+                        windows.len() + 1,
+                        start.elapsed().as_secs_f64(),
+                        l.text
+                    );
+                    windows.push(l.text);
+                }
+            }
+            Next::Timeout => {
+                return Err(vm.error(format!(
+                    "{} scheduled window(s) within {:?}, expected 2; last lines:\n{}",
+                    windows.len(),
+                    until - start,
+                    vm.tail(15)
+                )));
+            }
+            Next::Exited => {
+                return Err(check(format!(
+                    "the guest rebooted during the scheduled windows (3.0.0 installed again?); last lines:\n{}",
+                    vm.tail(15)
+                )));
+            }
+        }
+    }
+    // A few more seconds: an install the second window started would show now.
+    let settle = Instant::now() + Duration::from_secs(5);
+    while let Next::Line(l) = vm.next_line(settle)? {
+        if INSTALLING.iter().any(|m| l.text.contains(m)) {
+            return Err(check(format!("the daemon installs the failed release again: {}", l.text)));
+        }
+    }
+    vm.ok("kill $(cat /tmp/daemon.pid)", Duration::from_secs(30))?;
+    s.ok(format!(
+        "two scheduled windows passed in {:.0} s with 3.0.0 still published: {}",
+        start.elapsed().as_secs_f64(),
+        windows.join("; ")
+    ));
+
+    let status = status_json(&mut vm)?;
+    if slot_state(&status, 'A') != ("good".into(), "2.0.0".into()) || slot_state(&status, 'B').0 == "good" {
+        return Err(check(format!("after the windows, update status says {status}")));
+    }
+    let records = history(&mut vm)?;
+    let new = records.get(audited_before..).unwrap_or_default();
+    let installs: Vec<&serde_json::Value> = new
+        .iter()
+        .filter(|r| ["install", "switch", "reboot"].contains(&r["action"].as_str().unwrap_or_default()))
+        .collect();
+    if !installs.is_empty() {
+        return Err(check(format!("the audit log records installs after the fallback: {installs:?}")));
+    }
+    let skipped: Vec<&serde_json::Value> = new
+        .iter()
+        .filter(|r| {
+            let text = r.to_string();
+            text.contains("skipped") && text.contains("failed on this device")
+        })
+        .collect();
+    if skipped.len() < windows.len() {
+        return Err(check(format!(
+            "the audit log has {} record(s) of a check skipped because 3.0.0 failed on this device, expected one per window ({}); the records since the fallback: {new:?}",
+            skipped.len(),
+            windows.len()
+        )));
+    }
+    let reason = skipped[0]["message"].as_str().unwrap_or_default().to_owned();
+    s.ok(format!("the audit log records {} scheduled checks as skipped: \"{reason}\"", skipped.len()));
+    let events = s.events(&dev.name)?;
+    let later = events.get(events_before..).unwrap_or_default();
+    if later.iter().any(|(k, _)| ["installed", "rebooted", "committed"].contains(&k.as_str())) {
+        return Err(check(format!("the server heard of an install after the fallback: [{}]", show(later))));
+    }
+    power_off(&mut vm)?;
+    s.ok(format!("the server heard of no install after the fallback (events since: [{}])", show(later)));
+    Ok(())
+}
