@@ -12,6 +12,8 @@ use std::process::Command;
 
 use crate::sys::{Result, run, workspace};
 
+#[path = "demo_components.rs"]
+mod components;
 #[path = "demo_fleet.rs"]
 mod fleet;
 
@@ -58,12 +60,15 @@ fn say(s: &str) {
     eprintln!("\n\x1b[1;34m== {s}\x1b[0m");
 }
 
-/// `cargo xtask demo [--server] [--keep]`.
+/// `cargo xtask demo [--server | --components] [--keep]`.
 pub fn main_job(args: &[String]) -> Result {
     crate::sys::ensure_packages()?;
     let keep = args.iter().any(|a| a == "--keep");
     if args.iter().any(|a| a == "--server") {
         return fleet::main_job(keep);
+    }
+    if args.iter().any(|a| a == "--components") {
+        return components::main_job(keep);
     }
     say("building update, update-tool and update-sim (release)");
     build_binaries()?;

@@ -305,7 +305,7 @@ impl Updater {
                 return self.install_failed(driver.name(), Some(path), e);
             }
         };
-        let msg = format!("installed {} into slot {}", outcome.version, outcome.slot);
+        let msg = outcome.summary();
         self.log(Severity::Notice, &msg);
         self.report(fleet::EventKind::Installed, Some(outcome.version.to_string()), Some(msg.clone()));
         // The server sees the new slot states before the reboot (best effort).

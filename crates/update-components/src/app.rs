@@ -116,11 +116,12 @@ impl AppHandler {
         if out.success() {
             Ok(())
         } else {
+            let detail = out.detail();
             Err(Error::Refused(format!(
-                "{what}: the {role} command ({}) of {version} failed with {}: {}",
+                "{what}: the {role} command ({}) of {version} failed with {}{}",
                 argv.join(" "),
                 out.status,
-                out.detail()
+                if detail.is_empty() { String::new() } else { format!(": {detail}") }
             )))
         }
     }

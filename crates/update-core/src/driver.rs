@@ -264,6 +264,22 @@ pub struct InstallOutcome {
     pub reboot_required: bool,
 }
 
+impl InstallOutcome {
+    /// The `slot` of an update that carried components only: no OS slot was written.
+    pub const COMPONENTS_ONLY: &'static str = "components";
+
+    /// One line for people: `installed 2.0.0 into slot B`, or `installed 2.1.0 (components
+    /// only, no slot)`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        if self.slot == Self::COMPONENTS_ONLY {
+            format!("installed {} (components only, no slot)", self.version)
+        } else {
+            format!("installed {} into slot {}", self.version, self.slot)
+        }
+    }
+}
+
 /// What a mark-good or rollback changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SlotChange {
@@ -386,5 +402,18 @@ pub trait DriverFactory: Sync {
     /// [`crate::Error::NotSupported`] naming the key, the value and the driver.
     fn check_config(&self, _config: &crate::config::Config) -> crate::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outcome_names_its_slot_unless_it_installed_components_only() {
+        let mut o = InstallOutcome { version: Version::new(2, 0, 0), slot: "B".into(), reboot_required: true };
+        assert_eq!(o.summary(), "installed 2.0.0 into slot B");
+        o.slot = InstallOutcome::COMPONENTS_ONLY.into();
+        assert_eq!(o.summary(), "installed 2.0.0 (components only, no slot)");
     }
 }

@@ -350,7 +350,7 @@ pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallReques
         crate::transaction::run(ctx, &mut parts, &manifest.version, None, &mut payload)?;
         return Ok(InstallOutcome {
             version: manifest.version.clone(),
-            slot: "components".into(),
+            slot: InstallOutcome::COMPONENTS_ONLY.into(),
             reboot_required: false,
         });
     }

@@ -424,8 +424,17 @@ pub fn run(
 }
 
 fn step_failed(step: &Step<'_>, c: &Component, phase: &str, e: Error) -> Error {
-    step.audit(&c.name, Outcome::Failed, format!("{phase}: {e}"), None);
-    Error::Other(format!("component '{}' failed to {phase}: {e}; every component of the update is rolled back", c.name))
+    // A handler's refusal is its own sentence here: the "update refused: " of its display would
+    // stand in the middle of ours.
+    let why = match &e {
+        Error::Refused(m) => m.clone(),
+        other => other.to_string(),
+    };
+    step.audit(&c.name, Outcome::Failed, format!("{phase}: {why}"), None);
+    Error::Other(format!(
+        "component '{}' failed to {phase}: {why}; every component of the update is rolled back",
+        c.name
+    ))
 }
 
 fn health_all(step: &Step<'_>, plan: &mut Plan) -> Result<()> {

@@ -45,6 +45,37 @@ enum Command {
     /// Run the real installer (libupdate + the native driver) like `update --now --noreboot`;
     /// the SIGKILL torture test kills this process at random moments.
     Install,
+    /// Power on a simulated MCUboot microcontroller on a pty linked at `<root>/dev/ttyACM0` and
+    /// serve MCUmgr SMP until standard input closes (or the process is killed: a power cut).
+    Mcu {
+        /// The MCU's flash file (created with `--version` in the primary slot when absent).
+        #[arg(long)]
+        flash: PathBuf,
+        /// Factory firmware version, for a new flash file.
+        #[arg(long, default_value = "1.0.0")]
+        version: String,
+        /// Bytes per slot, for a new flash file.
+        #[arg(long, default_value_t = 256 << 10)]
+        slot_size: usize,
+        /// The port link, a device path under the root.
+        #[arg(long, default_value = "/dev/ttyACM0")]
+        port: String,
+    },
+    /// Write a firmware image for the simulated MCU (an MCUboot image with a SHA-256 TLV).
+    McuImage {
+        /// The firmware version.
+        #[arg(long)]
+        version: String,
+        /// Body size in bytes.
+        #[arg(long, default_value_t = 100_000)]
+        size: usize,
+        /// Firmware that faults at start: the watchdog resets it and MCUboot reverts it.
+        #[arg(long)]
+        crash_at_start: bool,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Build release images: an ext4 rootfs (with /etc/version and /etc/health) and a kernel.
     MakeImage {
         /// The release version.
@@ -116,6 +147,17 @@ fn main() -> ExitCode {
                 .map_err(|e| update_core::Error::io("write", paths.kernel_cmdline(), e))?;
             Ok("reset to 1.0.0 in slot A".to_owned())
         }),
+        Command::Mcu { flash, version, slot_size, port } => run_mcu(&cli.root, &flash, &version, slot_size, &port),
+        Command::McuImage { version, size, crash_at_start, out } => {
+            let image = if crash_at_start {
+                update_test::mcu::SimMcu::crashing_image(&version, size)
+            } else {
+                update_test::mcu::SimMcu::image(&version, size)
+            };
+            std::fs::write(&out, image)
+                .map_err(|e| update_core::Error::io("write", &out, e))
+                .map(|()| format!("wrote firmware {version} to {}", out.display()))
+        }
         Command::Destroy => update_test::disk::detach_image(&cli.root.join("disk.img")).map(|()| "detached".to_owned()),
     };
     match result {
@@ -128,4 +170,50 @@ fn main() -> ExitCode {
             ExitCode::from(e.kind().exit_code())
         }
     }
+}
+
+/// `update-sim mcu`: runs the simulated MCU until standard input closes, printing each change of
+/// the image it runs.
+fn run_mcu(
+    root: &std::path::Path,
+    flash: &std::path::Path,
+    version: &str,
+    slot_size: usize,
+    port: &str,
+) -> update_core::Result<String> {
+    use update_test::mcu::{McuOptions, SimMcu};
+    if !flash.exists() {
+        SimMcu::create_flash(flash, slot_size, &SimMcu::image(version, slot_size / 4))
+            .map_err(|e| update_core::Error::io("create", flash, e))?;
+    }
+    let link = root.join(port.trim_start_matches('/'));
+    let opts = McuOptions { slot_size, ..McuOptions::default() };
+    let mcu = SimMcu::start(flash, &link, opts).map_err(|e| update_core::Error::io("start the MCU on", &link, e))?;
+    eprintln!("update-sim: MCU on {} ({}), slot size {slot_size}", link.display(), mcu.pts().display());
+    let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let closed = std::sync::Arc::clone(&closed);
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+    }
+    let mut shown = None;
+    while !closed.load(std::sync::atomic::Ordering::SeqCst) {
+        for event in mcu.take_events() {
+            eprintln!("update-sim: {event}");
+        }
+        let now = mcu.running();
+        if shown.as_ref() != Some(&now) {
+            let (version, confirmed) = &now;
+            eprintln!(
+                "update-sim: MCU runs {version} ({})",
+                if *confirmed { "confirmed" } else { "test run, unconfirmed" }
+            );
+            shown = Some(now);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (version, _) = mcu.running();
+    Ok(format!("MCU stopped, running {version}"))
 }

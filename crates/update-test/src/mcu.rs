@@ -10,6 +10,9 @@
 //! upload. The banks and their flags live in a flash file, so dropping the simulator and
 //! starting it again on the same file is a power cut that keeps them.
 //!
+//! A [`SimMcu::crashing_image`] is firmware that faults at start: run as a test image it is
+//! reset by the watchdog at once and MCUboot reverts it, as on a real board.
+//!
 //! [`Fault`]s make it misbehave: mute, lie (acknowledge the test mark but never swap), go silent
 //! in the middle of an upload, damage an upload on its way into flash, run a new image that
 //! hangs, or answer with a bad CRC, an oversize length or bad base64.
@@ -34,6 +37,9 @@ use update_components::firmware::smp::{self, Header, ImageSlot, Op, Packet, rc};
 const MAGIC: &[u8; 8] = b"SIMMCU01";
 const FLAGS_AT: u64 = 16;
 const SLOTS_AT: u64 = 32;
+/// In the first bytes of an image's body: the firmware faults at start (see
+/// [`SimMcu::crashing_image`]).
+const CRASH_AT_START: &[u8] = b"SIM-MCU: CRASH AT START";
 
 /// How the simulated MCU misbehaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +182,12 @@ impl Flash {
         self.write(1, 0, &s);
     }
 
+    /// The primary image is one that faults at start ([`SimMcu::crashing_image`]).
+    fn crashes_at_start(&self) -> bool {
+        let head = &self.banks[0][..self.banks[0].len().min(4096)];
+        self.image(0).is_some() && head.windows(CRASH_AT_START.len()).any(|w| w == CRASH_AT_START)
+    }
+
     /// The primary runs a test image that a reset reverts.
     fn on_trial(&self) -> bool {
         self.copy_done && !self.image_ok
@@ -197,11 +209,27 @@ struct State {
     silent_until_close: bool,
     stats: McuStats,
     console: Vec<u8>,
+    /// What the bootloader did, for [`SimMcu::take_events`].
+    events: Vec<String>,
 }
 
 impl State {
     /// MCUboot at power-on or reset: revert an unconfirmed test image, or swap in a pending one.
     fn boot(&mut self) {
+        self.boot_once();
+        // A test image that faults before it can confirm itself: the watchdog resets the MCU and
+        // MCUboot reverts it at that boot.
+        if self.flash.on_trial() && self.flash.crashes_at_start() {
+            let version = self.flash.image(0).map(|i| i.version.text()).unwrap_or_default();
+            let line = format!("{version} crashed at start: watchdog reset");
+            self.console.extend_from_slice(format!("[sim-mcu] {line}\r\n").as_bytes());
+            self.events.push(line);
+            self.stats.resets += 1;
+            self.boot_once();
+        }
+    }
+
+    fn boot_once(&mut self) {
         let f = &mut self.flash;
         if f.on_trial() {
             f.swap();
@@ -225,6 +253,7 @@ impl State {
         f.save_flags();
         self.upload = None;
         let running = f.image(0).map_or_else(|| "no valid image".to_owned(), |i| i.version.text());
+        self.events.push(format!("MCUboot: {running} boots{}", if f.on_trial() { " on trial" } else { "" }));
         self.console
             .extend_from_slice(format!("*** Booting MCUboot ***\r\n[sim-mcu] running {running}\r\n").as_bytes());
     }
@@ -473,9 +502,22 @@ impl SimMcu {
     /// A factory image of `version` with a body of `size` pseudo-random bytes.
     #[must_use]
     pub fn image(version: &str, size: usize) -> Vec<u8> {
+        Self::image_with(version, size, b"")
+    }
+
+    /// A well-formed, correctly hashed image of `version` whose firmware faults at start: run as
+    /// a test image, it never answers, the MCU's watchdog resets it and MCUboot reverts to the
+    /// previous image (a broken release as a real board sees one).
+    #[must_use]
+    pub fn crashing_image(version: &str, size: usize) -> Vec<u8> {
+        Self::image_with(version, size, CRASH_AT_START)
+    }
+
+    fn image_with(version: &str, size: usize, prefix: &[u8]) -> Vec<u8> {
         let v =
             update_core::Version::parse(version).ok().and_then(|v| ImageVersion::from_semver(&v)).unwrap_or_default();
         let mut body = Vec::with_capacity(size);
+        body.extend_from_slice(prefix);
         let mut x: u32 = 0x1234_5678 ^ u32::from(v.major) << 16 ^ u32::from(v.minor) << 8 ^ u32::from(v.revision);
         while body.len() < size {
             x ^= x << 13;
@@ -528,6 +570,7 @@ impl SimMcu {
             silent_until_close: false,
             stats: McuStats::default(),
             console: Vec::new(),
+            events: Vec::new(),
         };
         state.boot();
         let state = Arc::new(Mutex::new(state));
@@ -548,6 +591,13 @@ impl SimMcu {
     /// the MCU answers again and still holds the upload's progress.
     pub fn restore_link(&self) {
         lock(&self.state).silent_until_close = false;
+    }
+
+    /// What the bootloader did since the last call (`MCUboot: 2.0.0 boots on trial`, `3.0.0
+    /// crashed at start: watchdog reset`), oldest first.
+    #[must_use]
+    pub fn take_events(&self) -> Vec<String> {
+        std::mem::take(&mut lock(&self.state).events)
     }
 
     /// What it has seen so far.

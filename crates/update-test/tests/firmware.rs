@@ -456,3 +456,28 @@ fn a_new_image_that_hangs_times_out_and_a_watchdog_reset_reverts_it() {
     Firmware::new().rollback(&rig.ctx(), &c).unwrap();
     assert_eq!(active(&rig), ("1.0.0".into(), ComponentState::Committed));
 }
+
+#[test]
+fn a_new_image_that_crashes_at_start_is_reverted_by_mcuboot_and_activate_says_so() {
+    let rig = Rig::new(&[]);
+    let img = SimMcu::crashing_image("2.0.0", 10_000);
+    let c = component("2.0.0", &img);
+    // The image is well formed and hashed: check and install take it like any other.
+    install(&rig, &c, &img).unwrap();
+    assert_eq!(rig.mcu().secondary(), (Some("2.0.0".into()), false));
+    let before = rig.mcu().stats();
+    let e = Firmware::new().activate(&rig.ctx(), &c).unwrap_err().to_string();
+    assert!(e.contains("runs 1.0.0") && e.contains("not the new image 2.0.0") && e.contains("reverted"), "{e}");
+    let after = rig.mcu().stats();
+    assert_eq!(after.resets - before.resets, 2, "the handler's reset, then the watchdog's");
+    assert_eq!(after.swaps - before.swaps, 2, "swapped in on trial, then reverted");
+    assert_eq!(rig.mcu().running(), ("1.0.0".into(), true), "the old image runs, confirmed");
+    let events = rig.mcu().take_events();
+    assert!(events.iter().any(|e| e == "MCUboot: 2.0.0 boots on trial"), "{events:?}");
+    assert!(events.iter().any(|e| e == "2.0.0 crashed at start: watchdog reset"), "{events:?}");
+    // Rollback finds the previous image running and leaves it so; a second one changes nothing.
+    Firmware::new().rollback(&rig.ctx(), &c).unwrap();
+    Firmware::new().rollback(&rig.ctx(), &c).unwrap();
+    assert_eq!(active(&rig), ("1.0.0".into(), ComponentState::Committed));
+    assert_eq!(rig.mcu().stats().resets, after.resets, "no reset needed to roll back");
+}

@@ -51,11 +51,9 @@ pub fn run(updater: &mut Updater, args: &RunArgs, json: bool) -> Result<()> {
         return crate::print_json(&report);
     }
     match &report.installed {
-        Some(o) if report.rebooted => crate::outln!("installed {} into slot {}; rebooting", o.version, o.slot),
-        Some(o) if o.reboot_required => {
-            crate::outln!("installed {} into slot {}; it boots at the next reboot (--noreboot)", o.version, o.slot);
-        }
-        Some(o) => crate::outln!("installed {} into slot {}", o.version, o.slot),
+        Some(o) if report.rebooted => crate::outln!("{}; rebooting", o.summary()),
+        Some(o) if o.reboot_required => crate::outln!("{}; it boots at the next reboot (--noreboot)", o.summary()),
+        Some(o) => crate::outln!("{}", o.summary()),
         None => {
             crate::outln!(
                 "no update to install (installed {})",

@@ -534,7 +534,7 @@ impl Handler for Firmware {
         let after = s.reset_and_wait(ctx)?;
         if !after.primary_is(&hash) {
             return Err(Error::Other(format!(
-                "firmware {}: after the reset the MCU runs {}, not the new image {}: the bootloader did not swap it in",
+                "firmware {}: after the reset the MCU runs {}, not the new image {}: the bootloader did not swap it in, or it did not start and was reverted",
                 s.name,
                 after.running(),
                 component.version
