@@ -34,6 +34,9 @@ _update() {
             update,history)
                 cmd="update__subcmd__history"
                 ;;
+            update,mark-bad)
+                cmd="update__subcmd__mark__subcmd__bad"
+                ;;
             update,mark-good)
                 cmd="update__subcmd__mark__subcmd__good"
                 ;;
@@ -193,6 +196,9 @@ _update() {
             update__subcmd__help,history)
                 cmd="update__subcmd__help__subcmd__history"
                 ;;
+            update__subcmd__help,mark-bad)
+                cmd="update__subcmd__help__subcmd__mark__subcmd__bad"
+                ;;
             update__subcmd__help,mark-good)
                 cmd="update__subcmd__help__subcmd__mark__subcmd__good"
                 ;;
@@ -263,7 +269,7 @@ _update() {
 
     case "${cmd}" in
         update)
-            opts="-h -V --root --json --secure --verify --source --now --noreboot --help --version config status history drivers mark-good cancel rollback daemon help"
+            opts="-h -V --root --json --secure --verify --source --now --noreboot --help --version config status history drivers mark-good cancel mark-bad rollback daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1053,7 +1059,7 @@ _update() {
             return 0
             ;;
         update__subcmd__help)
-            opts="config status history drivers mark-good cancel rollback daemon help"
+            opts="config status history drivers mark-good cancel mark-bad rollback daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1402,6 +1408,20 @@ _update() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        update__subcmd__help__subcmd__mark__subcmd__bad)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         update__subcmd__help__subcmd__mark__subcmd__good)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1455,6 +1475,24 @@ _update() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        update__subcmd__mark__subcmd__bad)
+            opts="-h --root --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

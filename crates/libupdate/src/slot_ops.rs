@@ -1,4 +1,5 @@
-//! Slot operations: `update mark-good`, `update rollback`, and reboots.
+//! Slot operations: `update mark-good`, `update cancel`, `update mark-bad`, `update rollback`,
+//! and reboots.
 
 use update_core::audit::{AuditAction, Outcome};
 use update_core::driver::{Driver, SlotChange, SlotState, Status};
@@ -67,6 +68,27 @@ impl Updater {
         self.slot_operation(AuditAction::Rollback, |d, u| d.rollback(&u.context()))
     }
 
+    /// `update mark-bad`: the running slot is not booted again; the other (committed) slot
+    /// boots next. Its release is recorded as failed on this device, so it is never installed
+    /// again.
+    ///
+    /// # Errors
+    /// [`update_core::Error::NotImplemented`] with no driver; [`Error::NotSupported`] by a driver
+    /// without the capability; [`Error::Refused`] when the running slot holds the only
+    /// committed version.
+    pub fn mark_bad(&self) -> Result<SlotChange> {
+        let mut version = None;
+        let change = self.slot_operation(AuditAction::MarkBad, |d, u| {
+            let status = d.status(&u.context())?;
+            version = status.slots.iter().find(|s| s.booted).and_then(|s| s.version.as_ref()).map(ToString::to_string);
+            d.mark_bad(&u.context())
+        })?;
+        if let Some(v) = version {
+            self.remember_failed(&v, "marked bad with `update mark-bad`");
+        }
+        Ok(change)
+    }
+
     fn slot_operation(
         &self,
         action: AuditAction,
@@ -96,6 +118,9 @@ impl Updater {
                     AuditAction::MarkGood => self.report(fleet::EventKind::Committed, version, None),
                     AuditAction::Rollback => {
                         self.report(fleet::EventKind::RolledBack, version, Some(change.message.clone()));
+                    }
+                    AuditAction::MarkBad => {
+                        self.report(fleet::EventKind::Failed, version, Some(change.message.clone()));
                     }
                     _ => {}
                 }

@@ -20,7 +20,7 @@ use update_core::driver::{
 };
 use update_core::{Error, Paths, Result, Version};
 
-use crate::adapter::{AB_IMAGE_TOOL, Adapter, Factory, adapter_driver_basics};
+use crate::adapter::{Adapter, Factory, adapter_driver_basics};
 use crate::settings::{BootRetry, SettingSupport, UnsignedInstalls};
 use crate::tool::{Failure, FailureWords, Tool, ToolSpec, first_existing};
 
@@ -61,7 +61,15 @@ impl Adapter for Rauc {
     const NAME: &'static str = NAME;
     const INSTALL_HINT: &'static str = "rauc (apt install rauc)";
     const UPDATE_EXTENSIONS: &'static [&'static str] = &["raucb"];
-    const CAPABILITIES: &'static [Capability] = AB_IMAGE_TOOL;
+    const CAPABILITIES: &'static [Capability] = &[
+        Capability::AbImage,
+        Capability::BootCounting,
+        Capability::MarkGood,
+        Capability::Rollback,
+        Capability::MarkBad,
+        Capability::Signatures,
+        Capability::Inspect,
+    ];
     const SETTINGS: SettingSupport = SettingSupport {
         unsigned: UnsignedInstalls::AlwaysVerifies(
             "rauc always checks a bundle's signature against the [keyring] of its system.conf",
@@ -419,6 +427,29 @@ impl Driver for RaucDriver {
                 "slot {name}{} marked good ({})",
                 booted.version.map(|v| format!(" ({v})")).unwrap_or_default(),
                 out.stdout.trim().trim_start_matches("rauc status: ")
+            ),
+        })
+    }
+
+    fn mark_bad(&mut self, _ctx: &Context<'_>) -> Result<SlotChange> {
+        let st = self.rauc_status()?;
+        let booted = st.booted_slot().cloned().ok_or_else(|| Error::Refused("rauc reports no booted slot".into()))?;
+        let booted_name = booted.bootname.clone().unwrap_or_else(|| booted.name.clone());
+        let other = st.other_slot().cloned().filter(|o| o.boot_status.as_deref() == Some("good"));
+        let Some(other) = other else {
+            return Err(Error::Refused(format!(
+                "rauc reports no other good slot: marking the running slot {booted_name} bad would leave nothing to boot"
+            )));
+        };
+        self.tool.run_ok("status mark-bad", [self.conf_arg().as_str(), "status", "mark-bad", "booted"], &classify)?;
+        let other_name = other.bootname.unwrap_or(other.name);
+        let v = |v: Option<String>| v.map(|v| format!(" ({v})")).unwrap_or_default();
+        Ok(SlotChange {
+            slot: booted_name.clone(),
+            message: format!(
+                "slot {booted_name}{} marked bad; slot {other_name}{} boots next: reboot to run it",
+                v(booted.version),
+                v(other.version)
             ),
         })
     }

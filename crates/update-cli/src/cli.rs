@@ -115,6 +115,9 @@ pub enum Command {
     /// Drop an installed update that waits for its reboot: the running slot stays the one that
     /// boots. (`mark-good` refuses while an update is pending, so it never cancels one silently.)
     Cancel,
+    /// Mark the running slot bad: it is not booted again, the other (committed) slot boots next,
+    /// and its release is never installed again. Refused when it holds the only committed version.
+    MarkBad,
     /// Make the other (good) slot boot next, undoing the last update.
     Rollback,
     /// Run the update daemon: after boot, health-check a slot on trial and mark it good (or

@@ -104,6 +104,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         cli::Command::Drivers { markdown } => cmd::drivers::drivers(&updater, json, markdown),
         cli::Command::MarkGood => cmd::slots::mark_good(&updater),
         cli::Command::Cancel => cmd::slots::cancel(&updater),
+        cli::Command::MarkBad => cmd::slots::mark_bad(&updater),
         cli::Command::Rollback => cmd::slots::rollback(&updater),
         cli::Command::Daemon { once, check_only } => {
             cmd::daemon::run(cli.root.unwrap_or_else(|| "/".into()), once, check_only)

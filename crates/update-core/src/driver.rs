@@ -38,6 +38,8 @@ pub enum Capability {
     MarkGood,
     /// Switches back to the other slot (`update rollback`).
     Rollback,
+    /// Marks the running slot bad, so the other one boots (`update mark-bad`).
+    MarkBad,
     /// Verifies signatures against the keyring.
     Signatures,
     /// Reads what an update contains before installing (`update` without `--now`).
@@ -46,7 +48,7 @@ pub enum Capability {
 
 impl Capability {
     /// Every capability, in matrix order.
-    pub const ALL: [Capability; 9] = [
+    pub const ALL: [Capability; 10] = [
         Capability::AbImage,
         Capability::FileTree,
         Capability::Delta,
@@ -54,6 +56,7 @@ impl Capability {
         Capability::BootCounting,
         Capability::MarkGood,
         Capability::Rollback,
+        Capability::MarkBad,
         Capability::Signatures,
         Capability::Inspect,
     ];
@@ -69,6 +72,7 @@ impl Capability {
             Capability::BootCounting => "boot-counting",
             Capability::MarkGood => "mark-good",
             Capability::Rollback => "rollback",
+            Capability::MarkBad => "mark-bad",
             Capability::Signatures => "signatures",
             Capability::Inspect => "inspect",
         }
@@ -331,6 +335,15 @@ pub trait Driver {
     /// [`Error::NotSupported`] by default.
     fn rollback(&mut self, _ctx: &Context<'_>) -> Result<SlotChange> {
         Err(self.not_supported("rollback"))
+    }
+
+    /// Marks the booted slot bad: it is not booted again, the other (committed) slot boots
+    /// next. Refused when the booted slot holds the only committed version.
+    ///
+    /// # Errors
+    /// [`Error::NotSupported`] by default.
+    fn mark_bad(&mut self, _ctx: &Context<'_>) -> Result<SlotChange> {
+        Err(self.not_supported("mark-bad"))
     }
 
     /// Reboots into the primary slot.

@@ -37,6 +37,7 @@ pub fn capabilities() -> Capabilities {
         Capability::BootCounting,
         Capability::MarkGood,
         Capability::Rollback,
+        Capability::MarkBad,
         Capability::Signatures,
         Capability::Inspect,
     ])
@@ -351,6 +352,39 @@ impl Driver for NativeDriver {
             message: format!(
                 "slot {other}{} boots next; reboot to run it",
                 version.map(|v| format!(" ({v})")).unwrap_or_default()
+            ),
+        })
+    }
+
+    fn mark_bad(&mut self, ctx: &Context<'_>) -> Result<SlotChange> {
+        let booted = self.booted_slot()?;
+        let other = booted.other();
+        let mut env = self.open_env()?;
+        let state = env.load()?;
+        if !state.is_committed(other) {
+            return Err(Error::Refused(format!(
+                "slot {other} holds no committed version: marking the running slot {booted} bad would leave nothing to boot"
+            )));
+        }
+        let next = state.mark_bad(booted)?;
+        env.store(&next)?;
+        // The components of a transaction waiting for this slot go back with it.
+        transaction::abandon(ctx, self.handlers)?;
+        let records = SlotRecords::load(&self.paths)?;
+        let version = |s: Slot| records.get(s).map(|r| format!(" ({})", r.version)).unwrap_or_default();
+        ctx.events.audit(
+            ctx.events
+                .record(AuditAction::Switch, Outcome::Ok)
+                .driver("native")
+                .subject(other.as_str())
+                .message(format!("boot environment: slot {booted} marked bad ({state} -> {next})")),
+        );
+        Ok(SlotChange {
+            slot: booted.as_str().into(),
+            message: format!(
+                "slot {booted}{} marked bad; slot {other}{} boots next: reboot to run it",
+                version(booted),
+                version(other)
             ),
         })
     }

@@ -73,6 +73,11 @@ macro_rules! conformance {
             }
 
             #[test]
+            fn mark_bad_during_trial() {
+                run(suite::mark_bad_during_trial::<$rig>);
+            }
+
+            #[test]
             fn rollback_during_trial() {
                 run(suite::rollback_during_trial::<$rig>);
             }

@@ -283,6 +283,48 @@ pub fn failed_boot_falls_back<R: Rig>() {
     assert_eq!(s.fallback, None, "{s:#?}");
 }
 
+/// `update mark-bad` on a new slot on trial sends the device back to the previous one, which is
+/// not marked bad itself: marking the only committed slot bad is refused and changes nothing.
+pub fn mark_bad_during_trial<R: Rig>() {
+    let mut rig = R::new();
+    let first = status(&rig).booted.expect("a booted slot");
+    let first = first.as_str();
+    let h = rig.harness();
+    let mut d = h.driver(rig.factory().as_ref());
+    if !d.capabilities().has(Capability::MarkBad) {
+        let e = d.mark_bad(&h.ctx()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+        return;
+    }
+    // Only the factory slot is committed: refused, nothing written.
+    let before = rig.snapshot();
+    let e = d.mark_bad(&h.ctx()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Refused, "{e}");
+    assert!(before == rig.snapshot(), "a refused mark-bad wrote something");
+    let second = install(&mut rig, "2.0.0").slot;
+    rig.reboot();
+    assert_eq!(status(&rig).booted.as_deref(), Some(second.as_str()));
+    let h = rig.harness();
+    let mut d = h.driver(rig.factory().as_ref());
+    let change = d.mark_bad(&h.ctx()).unwrap();
+    assert_eq!(change.slot, second);
+    rig.reboot();
+    let s = status(&rig);
+    assert_eq!(s.booted.as_deref(), Some(first), "{s:#?}");
+    assert_ne!(slot(&s, &second).state, SlotState::Good, "{s:#?}");
+    // The health checks pass on the old slot (with GRUB, a boot counts as a try until then).
+    let h = rig.harness();
+    let mut d = h.driver(rig.factory().as_ref());
+    d.mark_good(&h.ctx()).unwrap();
+    let s = status(&rig);
+    assert_eq!(slot(&s, first).state, SlotState::Good, "{s:#?}");
+    // It stays away from the bad slot at the next boot too.
+    rig.reboot();
+    let s = status(&rig);
+    assert_eq!(s.booted.as_deref(), Some(first), "{s:#?}");
+    assert_ne!(slot(&s, &second).state, SlotState::Good, "{s:#?}");
+}
+
 /// `update rollback` while a new slot is on trial sends the device back to the previous one.
 pub fn rollback_during_trial<R: Rig>() {
     let mut rig = R::new();

@@ -1,4 +1,4 @@
-//! `update mark-good`, `update cancel`, `update rollback`.
+//! `update mark-good`, `update cancel`, `update mark-bad`, `update rollback`.
 
 use libupdate::Updater;
 use update_core::Result;
@@ -29,6 +29,16 @@ pub fn rollback(updater: &Updater) -> Result<()> {
 /// As [`Updater::cancel`].
 pub fn cancel(updater: &Updater) -> Result<()> {
     let c = updater.cancel()?;
+    crate::outln!("{}", c.message);
+    Ok(())
+}
+
+/// `update mark-bad`.
+///
+/// # Errors
+/// As [`Updater::mark_bad`].
+pub fn mark_bad(updater: &Updater) -> Result<()> {
+    let c = updater.mark_bad()?;
     crate::outln!("{}", c.message);
     Ok(())
 }

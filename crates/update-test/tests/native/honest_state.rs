@@ -56,3 +56,41 @@ fn a_release_that_fell_back_is_not_installed_again() {
     fx.publish_version("3.1", "ok");
     assert_eq!(up.install_now(true).unwrap().installed.unwrap().version, v("3.1"));
 }
+
+#[test]
+fn mark_bad_sends_the_device_back_and_the_release_is_never_installed_again() {
+    let fx = Fixture::new();
+    let up = fx.updater();
+    // The factory slot is the only committed one: refused, nothing written.
+    let before = fx.fingerprint();
+    let e = up.mark_bad().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Refused, "{e}");
+    assert!(e.to_string().contains("nothing to boot"), "{e}");
+    assert_eq!(fx.fingerprint(), before, "a refused mark-bad changed something");
+
+    fx.publish_version("2.0", "ok");
+    up.install_now(true).unwrap();
+    assert_eq!(fx.dev.reboot().unwrap(), Slot::B);
+    let change = up.mark_bad().unwrap();
+    assert_eq!(change.slot, "B");
+    assert!(change.message.contains("slot B (2.0.0) marked bad; slot A (1.0.0) boots next"), "{}", change.message);
+    let s = up.status().unwrap();
+    assert_eq!(s.primary.as_deref(), Some("A"), "{s:?}");
+    assert_eq!(up.status_report().unwrap().failed_releases, ["2.0.0"]);
+    for _ in 0..3 {
+        assert_eq!(fx.dev.reboot().unwrap(), Slot::A, "the bad slot is never booted again");
+    }
+    let history = up.history(None).unwrap();
+    assert!(
+        history
+            .records
+            .iter()
+            .any(|r| r.action == update_core::audit::AuditAction::MarkBad && r.subject.as_deref() == Some("B")),
+        "audited"
+    );
+    // 2.0 is not installed again; a newer release is.
+    let r = up.install_now(true).unwrap();
+    assert!(r.installed.is_none(), "{r:?}");
+    fx.publish_version("2.1", "ok");
+    assert_eq!(up.install_now(true).unwrap().installed.unwrap().version, v("2.1"));
+}
