@@ -173,7 +173,7 @@ fn remote(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Offer> {
     let transport = HttpTransport { base: text.to_owned(), fetcher: f.clone() };
     let state = state_dir(paths, url);
     update_core::atomic::ensure_dir(&state)?;
-    let client = update_repo::Updater::new(transport, &state, anchor(paths, trust));
+    let client = update_repo::TufClient::new(transport, &state, anchor(paths, trust));
     let trusted = client.refresh(trust.now)?;
     let mut files = Vec::new();
     for name in trusted.target_names() {
@@ -234,7 +234,7 @@ fn repository(paths: &Paths, url: &SourceUrl, dir: &Path, trust: Trust<'_>) -> R
     let anchor = anchor(paths, trust);
     let state = state_dir(paths, url);
     update_core::atomic::ensure_dir(&state)?;
-    let client = update_repo::Updater::new(DirTransport::new(dir), &state, anchor);
+    let client = update_repo::TufClient::new(DirTransport::new(dir), &state, anchor);
     let trusted = client.refresh(trust.now)?;
     let mut files = Vec::new();
     for name in trusted.target_names() {

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use update_repo::target_name::role_file_name;
-use update_repo::{FetchError, TargetName, Transport, TrustAnchor, Updater};
+use update_repo::{FetchError, TargetName, Transport, TrustAnchor, TufClient};
 
 /// TUF conformance client over libupdate's update-repo.
 #[derive(Debug, Parser)]
@@ -113,7 +113,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     // The verifier fetches `metadata/…` and `targets/…`: the two URLs of the protocol.
     let targets = cli.target_base_url.as_deref().map(Http::new).transpose()?;
     let transport = Split { metadata: Http::new(metadata_url)?, targets };
-    let updater = Updater::new(transport, &cli.metadata_dir, TrustAnchor::PinnedRoot(root));
+    let updater = TufClient::new(transport, &cli.metadata_dir, TrustAnchor::PinnedRoot(root));
     let now = time::OffsetDateTime::now_utc();
     let mut trusted = updater.refresh(now).map_err(|e| e.to_string())?;
     if matches!(cli.command, Command::Refresh) {

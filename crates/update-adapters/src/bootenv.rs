@@ -18,7 +18,7 @@ use crate::tool::{Failure, Tool};
 
 /// Where the environment lives and how it is written.
 #[derive(Debug, Clone)]
-pub enum BootEnv {
+pub enum ToolBootEnv {
     /// A GRUB environment block file, written with `grub-editenv`.
     Grub {
         /// The `grubenv` file.
@@ -35,20 +35,20 @@ pub enum BootEnv {
     },
 }
 
-impl BootEnv {
+impl ToolBootEnv {
     /// Reads every variable.
     ///
     /// # Errors
     /// I/O errors naming the file; the tool's error.
     pub fn read(&self) -> Result<BTreeMap<String, String>> {
         match self {
-            BootEnv::Grub { file, .. } => {
+            ToolBootEnv::Grub { file, .. } => {
                 let bytes = std::fs::read(file).map_err(|e| Error::io("read", file, e))?;
                 let block = GrubEnvBlock::parse(&bytes)
                     .map_err(|_| Error::Other(format!("{} is not a GRUB environment block", file.display())))?;
                 Ok(block.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
             }
-            BootEnv::Uboot { printenv, .. } => {
+            ToolBootEnv::Uboot { printenv, .. } => {
                 let out =
                     printenv.run_ok("read the U-Boot environment", std::iter::empty::<&str>(), &|_| Failure::Other)?;
                 Ok(UbootEnv::parse_printenv(&out.stdout).iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
@@ -62,12 +62,12 @@ impl BootEnv {
     /// The tool's error.
     pub fn write(&self, vars: &[(&str, String)]) -> Result<()> {
         match self {
-            BootEnv::Grub { file, editenv } => {
+            ToolBootEnv::Grub { file, editenv } => {
                 let mut args = vec![file.display().to_string(), "set".into()];
                 args.extend(vars.iter().map(|(k, v)| format!("{k}={v}")));
                 editenv.run_ok("write the GRUB environment", &args, &|_| Failure::Other)?;
             }
-            BootEnv::Uboot { setenv, .. } => {
+            ToolBootEnv::Uboot { setenv, .. } => {
                 // `fw_setenv -s FILE` applies a script in one write. libubootenv's fw_setenv (Debian's
                 // libubootenv-tool) reads `name=value` lines; it ignores U-Boot's `name value` form.
                 static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -107,7 +107,7 @@ mod tests {
         block.resize(1024, b'#');
         std::fs::write(&file, &block).unwrap();
         let editenv = crate::tool::ToolSpec::new("true").tool("test").unwrap();
-        let env = BootEnv::Grub { file: file.clone(), editenv };
+        let env = ToolBootEnv::Grub { file: file.clone(), editenv };
         let vars = env.read().unwrap();
         assert_eq!(vars.get("update_slot").map(String::as_str), Some("B"));
         assert_eq!(vars.get("path").map(String::as_str), Some("C:\\x"));

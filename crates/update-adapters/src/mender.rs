@@ -24,7 +24,7 @@ use update_core::driver::{
 use update_core::{Error, Paths, Result};
 
 use crate::adapter::{AB_IMAGE_TOOL, Adapter, Factory, adapter_driver_basics, existing, read_config};
-use crate::bootenv::BootEnv;
+use crate::bootenv::ToolBootEnv;
 use crate::settings::{BootRetry, SettingSupport, UnsignedInstalls};
 use crate::slots::{AbBoot, Records};
 use crate::tool::{Failure, FailureWords, Tool, ToolSpec};
@@ -165,7 +165,7 @@ impl Adapter for Mender {
             mender_artifact: options.mender_artifact.tool(NAME),
             tar: options.tar.tool(NAME),
             mount,
-            env: BootEnv::Uboot { printenv, setenv },
+            env: ToolBootEnv::Uboot { printenv, setenv },
             conf,
             config,
             paths: ctx.paths.clone(),
@@ -236,7 +236,7 @@ pub struct MenderDriver {
     mender_artifact: Option<Tool>,
     tar: Option<Tool>,
     mount: Tool,
-    env: BootEnv,
+    env: ToolBootEnv,
     conf: MenderConf,
     config: PathBuf,
     paths: Paths,

@@ -28,7 +28,7 @@ use update_core::driver::{
 use update_core::{Error, Paths, Result};
 
 use crate::adapter::{AB_IMAGE_TOOL, Adapter, Factory, adapter_driver_basics, existing, read_config};
-use crate::bootenv::{BootEnv, cmdline_value};
+use crate::bootenv::{ToolBootEnv, cmdline_value};
 use crate::settings::{BootRetry, SettingSupport, UnsignedInstalls};
 use crate::slots::{AbBoot, Records};
 use crate::tool::{Failure, FailureWords, Tool, ToolSpec};
@@ -150,10 +150,10 @@ impl Adapter for Swupdate {
                 if !file.exists() {
                     return Err(Error::Other(format!("the GRUB environment {} does not exist", file.display())));
                 }
-                BootEnv::Grub { file, editenv }
+                ToolBootEnv::Grub { file, editenv }
             }
             Some("uboot") => match (options.fw_printenv.tool(NAME), options.fw_setenv.tool(NAME)) {
-                (Some(printenv), Some(setenv)) => BootEnv::Uboot { printenv, setenv },
+                (Some(printenv), Some(setenv)) => ToolBootEnv::Uboot { printenv, setenv },
                 _ => {
                     return Err(Error::Other(
                         "bootloader = \"uboot\" needs fw_printenv and fw_setenv (apt install libubootenv-tool)".into(),
@@ -290,7 +290,7 @@ pub struct SwupdateDriver {
     tool: Tool,
     config: PathBuf,
     software_set: String,
-    env: BootEnv,
+    env: ToolBootEnv,
     hwrevision: Option<(String, String)>,
     paths: Paths,
     reboot_command: Vec<String>,

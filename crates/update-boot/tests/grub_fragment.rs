@@ -11,6 +11,8 @@
 //! `UPDATE_BOOT_REQUIRE_GRUB_EMU=1` makes that a failure (CI sets it once the packages are
 //! installed there).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

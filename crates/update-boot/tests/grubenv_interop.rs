@@ -1,5 +1,7 @@
 //! Interoperation with the real `grub-editenv` (Debian package grub-common), both ways.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::path::Path;
 use std::process::Command;
 

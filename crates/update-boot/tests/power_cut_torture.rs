@@ -5,6 +5,8 @@
 //! sector boundaries). After each cut the state must load, and be exactly the state before or
 //! after the interrupted store; the device must boot and accept the next store.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use update_boot::{BootEnv, BootState, Slot, create_env, open_env, simulate_boot, ubootenv::UbootEnv};
 use update_core::blockdev::sim::SimDisk;
 use update_core::blockdev::{BlockDevice, sim::SimPart};

@@ -9,6 +9,8 @@
 //!    being written is never chosen); a new slot never gets more boots than its retry limit,
 //!    after which the committed slot boots.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use proptest::prelude::*;

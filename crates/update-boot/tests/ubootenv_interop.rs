@@ -2,6 +2,8 @@
 //! both ways, with a redundant environment: two copies in two files at different offsets, as a
 //! board's `/etc/fw_env.config` names them.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::path::PathBuf;
 use std::process::Command;
 

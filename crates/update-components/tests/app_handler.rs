@@ -2,6 +2,8 @@
 //! marker file, the health command reads the app's own tree. A broken app is rolled back and the
 //! old version runs again, without a reboot and without touching anything outside the app's place.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod support;
 
 use std::os::unix::fs::PermissionsExt;

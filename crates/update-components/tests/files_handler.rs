@@ -1,6 +1,8 @@
 //! The files handler on real trees: install into the inactive side, atomic switch, rollback from
 //! every phase, every phase twice, simulated power cuts, adoption of a plain directory.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod support;
 
 use std::os::unix::fs::MetadataExt;

@@ -1,6 +1,8 @@
 //! Hostile archives: each is refused with a clear error, the live tree stays byte for byte what
 //! it was, and nothing outside the tree is written. Each class has more than one example.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod support;
 
 use std::os::unix::fs::FileTypeExt;

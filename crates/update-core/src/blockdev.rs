@@ -1,5 +1,6 @@
 //! Block devices behind a trait, so the install and boot-environment code can be driven by a
-//! real file or device ([`FileDevice`]) or by the power-cut simulator ([`sim::SimDisk`]).
+//! real file or device ([`FileDevice`]) or by the power-cut simulator (`sim::SimDisk`, with the
+//! `sim` feature: tests only).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
@@ -115,6 +116,7 @@ impl BlockDevice for FileDevice {
     }
 }
 
+#[cfg(feature = "sim")]
 pub mod sim {
     //! A simulated disk for power-cut tests (TEST-RIG level 1).
     //!

@@ -2,6 +2,8 @@
 //! injects faults: truncated bodies, 503s, ignored Range, wrong `Content-Range`, endless data;
 //! and mutual TLS.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! The device side: the TUF client workflow over a [`Transport`], with trusted metadata kept in
 //! a state directory.
 //!
-//! [`Updater::refresh`] runs TUF 1.0 §5 from start to end — trusted root, root chain,
+//! [`TufClient::refresh`] runs TUF 1.0 §5 from start to end — trusted root, root chain,
 //! timestamp, snapshot, targets — with the reference time the caller passes in, and returns the
 //! [`TrustedMetadata`] from which targets are looked up and checked. Every verified file is
 //! written to the state directory at once (atomically), so the next run's rollback floors are
@@ -72,7 +72,7 @@ impl Default for Limits {
 
 /// Runs the client workflow. Generic over the transport; holds no clock.
 #[derive(Debug)]
-pub struct Updater<T> {
+pub struct TufClient<T> {
     transport: T,
     state_dir: PathBuf,
     anchor: TrustAnchor,
@@ -81,7 +81,7 @@ pub struct Updater<T> {
 
 const STATE_FILES: [&str; 4] = ["root.json", "timestamp.json", "snapshot.json", "targets.json"];
 
-impl<T: Transport> Updater<T> {
+impl<T: Transport> TufClient<T> {
     /// An updater reading the repository through `transport` and keeping trusted metadata in
     /// `state_dir` (created when missing).
     pub fn new(transport: T, state_dir: impl Into<PathBuf>, anchor: TrustAnchor) -> Self {

@@ -8,9 +8,9 @@
 //!
 //! Two sides, one crate:
 //!
-//! - **Device** ([`Updater`], [`TrustedMetadata`]): synchronous and small. [`TrustedMetadata`]
+//! - **Device** ([`TufClient`], [`TrustedMetadata`]): synchronous and small. [`TrustedMetadata`]
 //!   is the pure verifier: it takes bytes and a reference time and applies TUF's rules, one
-//!   role at a time. [`Updater`] drives it through the client workflow with a [`Transport`]
+//!   role at a time. [`TufClient`] drives it through the client workflow with a [`Transport`]
 //!   the caller supplies (a directory, HTTPS) and keeps the trusted files in a state directory.
 //!   The device trusts either a pinned `root.json` or — our addition — the first root signed by
 //!   a threshold of its [`update_core::keyring::Keyring`] keys ([`TrustAnchor`]).
@@ -24,7 +24,7 @@
 //! verification. The verifier reads ed25519, ECDSA (P-256, P-384) and RSA-PSS keys in TUF's
 //! key format ([`keys::RootKey`]); the tool writes ed25519. TUF key ids ([`keys::tuf_key_id`])
 //! hash the canonical key object and differ from the keyring's ids, which hash the raw key.
-//! Delegated targets roles are searched as TUF 1.0.31 §5.6.7 says ([`Updater::find_target`]).
+//! Delegated targets roles are searched as TUF 1.0.31 §5.6.7 says ([`TufClient::find_target`]).
 //!
 //! The format and the workflow are documented in `docs/reference/repository.md`; the tests in
 //! `tests/` prove interoperability with `tough` in both directions and refuse each attack.
@@ -40,7 +40,7 @@ pub mod target_name;
 pub mod transport;
 pub mod trusted;
 
-pub use client::{Limits, TrustAnchor, Updater};
+pub use client::{Limits, TrustAnchor, TufClient};
 pub use error::{Error, Refusal, Result, Role};
 pub use keys::{KeyId, tuf_key_id};
 pub use metadata::{DelegatedRole, Delegations};

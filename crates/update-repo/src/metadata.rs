@@ -153,7 +153,7 @@ pub struct Targets {
     /// Targets by name.
     pub targets: BTreeMap<String, TargetInfo>,
     /// Delegations to other targets roles (TUF 1.0 §2.2.4), followed by
-    /// [`crate::Updater::find_target`].
+    /// [`crate::TufClient::find_target`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delegations: Option<Delegations>,
     /// Unknown fields.

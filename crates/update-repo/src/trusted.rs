@@ -1,7 +1,7 @@
 //! The verifier's core: the set of trusted metadata and the TUF 1.0 rules for changing it.
 //!
 //! [`TrustedMetadata`] does no I/O and reads no clock: it takes each file's bytes and the
-//! reference time from its caller ([`crate::client::Updater`] drives it from a transport and a
+//! reference time from its caller ([`crate::client::TufClient`] drives it from a transport and a
 //! state directory). Each `update_*` method either accepts the new file — it is then trusted —
 //! or refuses it with an [`Error::Refused`] naming the role, the file and the attack, and the
 //! trusted set is unchanged. The order is the client workflow of TUF 1.0 §5:
@@ -406,7 +406,7 @@ impl TrustedMetadata {
     /// # Errors
     /// [`Error::Workflow`] before the targets are trusted; [`Error::UnknownTarget`].
     /// Looks in the top-level targets, then among the targets found through delegations by
-    /// [`crate::Updater::find_target`] (a top-level entry always wins, as in the search order).
+    /// [`crate::TufClient::find_target`] (a top-level entry always wins, as in the search order).
     pub fn target(&self, name: &TargetName) -> Result<&TargetInfo> {
         let targets = self.targets.as_ref().ok_or_else(|| Error::Workflow("no trusted targets yet".into()))?;
         targets
@@ -418,7 +418,7 @@ impl TrustedMetadata {
     }
 
     /// Records a target found through a delegation (by the search in
-    /// [`crate::Updater::find_target`]), so [`Self::target`] and [`Self::verify_target`] see it.
+    /// [`crate::TufClient::find_target`]), so [`Self::target`] and [`Self::verify_target`] see it.
     pub(crate) fn remember_found(&mut self, name: &TargetName, info: TargetInfo) {
         self.found.insert(name.clone(), info);
     }

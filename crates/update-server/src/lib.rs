@@ -47,14 +47,14 @@ use crate::device::DeviceIdSource;
 use crate::error::ApiError;
 use crate::operator::OperatorAccess;
 use crate::push::PushHub;
-use crate::repo::Repository;
+use crate::repo::ServedRepository;
 use crate::store::Store;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     /// The repository served under `/repo/`.
-    pub repo: Arc<Repository>,
+    pub repo: Arc<ServedRepository>,
     /// Devices and events.
     pub store: Arc<dyn Store>,
     /// Where device ids come from.

@@ -14,7 +14,7 @@ use update_server::device::DeviceIdSource;
 use update_server::error::ServerError;
 use update_server::operator::{AdminToken, OperatorAccess};
 use update_server::push::PushHub;
-use update_server::repo::Repository;
+use update_server::repo::ServedRepository;
 use update_server::store::SqliteStore;
 use update_server::store::Store;
 use update_server::tls::ClientAuth;
@@ -170,7 +170,7 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
             args.db
         )));
     }
-    let repo = Repository::open(&args.repo)?;
+    let repo = ServedRepository::open(&args.repo)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             let client_auth = match &args.client_ca {

@@ -33,11 +33,11 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// The repository directory (canonical path).
 #[derive(Debug, Clone)]
-pub struct Repository {
+pub struct ServedRepository {
     root: PathBuf,
 }
 
-impl Repository {
+impl ServedRepository {
     /// Opens `dir`, which must be a readable directory.
     ///
     /// # Errors

@@ -11,6 +11,8 @@
 //! Options (`UPDATE_SYSTEST_LONG`, `UPDATE_SYSTEST_SEED`, `UPDATE_SYSTEST_CUTS`) and what each
 //! scenario proves: docs/system-test.md and the `update_systest` crate documentation.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use update_systest::power_cut::{self, Class};
 use update_systest::{run, scenarios};
 

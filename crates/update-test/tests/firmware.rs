@@ -1,6 +1,8 @@
 //! The `firmware` handler against the simulated MCU on a real pty: every phase, rollback from
 //! each phase, cuts, hostile answers and a lying bootloader.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -11,7 +11,7 @@ use update_bundle::signing;
 use update_core::keyring::PublicKey;
 use update_core::{Error, Result};
 use update_repo::publish::{Expiries, Repository, RoleKeySet, parse_expiry};
-use update_repo::{DirTransport, Role, TargetName, TrustAnchor, Updater, tuf_key_id};
+use update_repo::{DirTransport, Role, TargetName, TrustAnchor, TufClient, tuf_key_id};
 
 /// Repository commands.
 #[derive(Debug, Subcommand)]
@@ -279,7 +279,7 @@ fn verify(dir: &Path, root: Option<&Path>, now: OffsetDateTime) -> Result<()> {
     let root_path = root.map_or_else(|| dir.join("metadata/1.root.json"), Path::to_path_buf);
     let pinned = std::fs::read(&root_path).map_err(|e| Error::io("read", &root_path, e))?;
     let state = tempfile::tempdir().map_err(|e| Error::io("create temporary directory", std::env::temp_dir(), e))?;
-    let updater = Updater::new(DirTransport::new(dir), state.path(), TrustAnchor::PinnedRoot(pinned));
+    let updater = TufClient::new(DirTransport::new(dir), state.path(), TrustAnchor::PinnedRoot(pinned));
     let trusted = updater.refresh(now)?;
     let mut bytes = 0u64;
     let names: Vec<TargetName> = trusted.target_names().collect();

@@ -8,6 +8,8 @@
 //! and passes, unless `UPDATE_ADAPTERS_REQUIRE` names it (`rauc,swupdate,mender,ostree,native`
 //! or `all`): CI sets that so a missing package fails the run.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod rigs;
 mod suite;
 mod support;

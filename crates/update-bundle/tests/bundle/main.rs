@@ -2,6 +2,8 @@
 //! one module per property. Bundles are made by `update_bundle::create` from `snakeoil` keys;
 //! tampered and hand-built variants are derived from them in the tests, never stored.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod fixture;
 
 mod components;

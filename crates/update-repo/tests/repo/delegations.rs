@@ -4,7 +4,7 @@
 //! `Limits::max_delegations` roles are visited.
 
 use time::OffsetDateTime;
-use update_repo::{DirTransport, Error, Limits, Refusal, Role, TargetName, TrustedMetadata, Updater};
+use update_repo::{DirTransport, Error, Limits, Refusal, Role, TargetName, TrustedMetadata, TufClient};
 
 use crate::fixture::assert_refused;
 use crate::handmade::{Delegation, Handmade, RoleSpec, TestKey};
@@ -30,7 +30,7 @@ fn find(
     h: &Handmade,
     device: &str,
     target: &str,
-) -> (Updater<DirTransport>, TrustedMetadata, update_repo::Result<Vec<u8>>) {
+) -> (TufClient<DirTransport>, TrustedMetadata, update_repo::Result<Vec<u8>>) {
     let updater = h.updater(device);
     let mut trusted = updater.refresh(h.now).unwrap();
     let name = TargetName::new(target).unwrap();

@@ -14,7 +14,7 @@ use update_core::keyring::PublicKey;
 use update_repo::metadata::{Metadata, sign};
 use update_repo::publish::{Expiries, Published, Repository, RoleKeySet};
 use update_repo::{
-    DirTransport, MetaFile, Result, Signed, Snapshot, TargetName, Timestamp, TrustAnchor, TrustedMetadata, Updater,
+    DirTransport, MetaFile, Result, Signed, Snapshot, TargetName, Timestamp, TrustAnchor, TrustedMetadata, TufClient,
 };
 
 /// The target every fixture publishes.
@@ -130,8 +130,8 @@ impl Fixture {
     }
 
     /// An updater for `device` pinning root version 1.
-    pub fn updater(&self, device: &str) -> Updater<DirTransport> {
-        Updater::new(DirTransport::new(self.dir()), self.state(device), TrustAnchor::PinnedRoot(self.pinned_root()))
+    pub fn updater(&self, device: &str) -> TufClient<DirTransport> {
+        TufClient::new(DirTransport::new(self.dir()), self.state(device), TrustAnchor::PinnedRoot(self.pinned_root()))
     }
 
     /// Runs the client workflow for `device` at the fixture's time.

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use update_repo::canonical::to_canonical_json;
 use update_repo::metadata::expires;
-use update_repo::{DirTransport, TrustAnchor, Updater};
+use update_repo::{DirTransport, TrustAnchor, TufClient};
 
 use crate::fixture::snakeoil;
 
@@ -249,9 +249,9 @@ impl Handmade {
     }
 
     /// An updater for `device` pinning `metadata/1.root.json`.
-    pub fn updater(&self, device: &str) -> Updater<DirTransport> {
+    pub fn updater(&self, device: &str) -> TufClient<DirTransport> {
         let root = std::fs::read(self.dir().join("metadata/1.root.json")).unwrap();
-        Updater::new(DirTransport::new(self.dir()), self.state(device), TrustAnchor::PinnedRoot(root))
+        TufClient::new(DirTransport::new(self.dir()), self.state(device), TrustAnchor::PinnedRoot(root))
     }
 }
 

@@ -4,6 +4,8 @@
 //! test changes it the way an attacker could and checks that the device refuses it with an
 //! error naming the role and the file.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod fixture;
 mod handmade;
 

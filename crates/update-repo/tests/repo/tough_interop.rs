@@ -21,7 +21,7 @@ use tough::schema::{KeyHolder, RoleKeys, RoleType};
 use tough::{FilesystemTransport, IntoVec, RepositoryLoader};
 use update_repo::metadata::sign;
 use update_repo::{
-    DirTransport, MetaFile, Role, Root, Snapshot, TargetName, Targets, Timestamp, TrustAnchor, Updater, tuf_key_id,
+    DirTransport, MetaFile, Role, Root, Snapshot, TargetName, Targets, Timestamp, TrustAnchor, TufClient, tuf_key_id,
 };
 use url::Url;
 
@@ -171,7 +171,7 @@ fn tough_repository(
 
 fn our_read(dir: &Path, state: &Path, target: &str) -> update_repo::Result<Vec<u8>> {
     let root = std::fs::read(dir.join("metadata/1.root.json")).unwrap();
-    let updater = Updater::new(DirTransport::new(dir), state, TrustAnchor::PinnedRoot(root));
+    let updater = TufClient::new(DirTransport::new(dir), state, TrustAnchor::PinnedRoot(root));
     let trusted = updater.refresh(time::OffsetDateTime::now_utc())?;
     updater.fetch_target(&trusted, &TargetName::new(target).unwrap())
 }
@@ -192,7 +192,7 @@ fn our_verifier_accepts_a_tough_written_repository() {
         // The keyring anchor works with tough's key ids too: keys are matched by their bytes.
         let mut ring = update_core::keyring::Keyring::default();
         ring.add(update_core::KeyName::new("vendor").unwrap(), public(&key), "").unwrap();
-        let updater = Updater::new(
+        let updater = TufClient::new(
             DirTransport::new(&dir),
             tmp.path().join("state-keyring"),
             TrustAnchor::Keyring { keyring: ring, threshold: 1 },

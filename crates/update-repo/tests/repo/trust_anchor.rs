@@ -3,7 +3,7 @@
 use time::Duration;
 use update_core::KeyName;
 use update_core::keyring::Keyring;
-use update_repo::{DirTransport, Refusal, Role, TrustAnchor, Updater};
+use update_repo::{DirTransport, Refusal, Role, TrustAnchor, TufClient};
 
 use crate::fixture::{Fixture, assert_refused, public, snakeoil};
 
@@ -15,8 +15,8 @@ fn keyring(keys: &[&ed25519_dalek::SigningKey]) -> Keyring {
     ring
 }
 
-fn keyring_updater(f: &Fixture, device: &str, ring: Keyring, threshold: u64) -> Updater<DirTransport> {
-    Updater::new(DirTransport::new(f.dir()), f.state(device), TrustAnchor::Keyring { keyring: ring, threshold })
+fn keyring_updater(f: &Fixture, device: &str, ring: Keyring, threshold: u64) -> TufClient<DirTransport> {
+    TufClient::new(DirTransport::new(f.dir()), f.state(device), TrustAnchor::Keyring { keyring: ring, threshold })
 }
 
 #[test]
@@ -89,7 +89,7 @@ fn a_pinned_root_that_is_not_self_signed_is_refused() {
     let f = Fixture::new();
     let mut root: serde_json::Value = serde_json::from_slice(&f.pinned_root()).unwrap();
     root["signatures"] = serde_json::json!([]);
-    let updater = Updater::new(
+    let updater = TufClient::new(
         DirTransport::new(f.dir()),
         f.state("a"),
         TrustAnchor::PinnedRoot(serde_json::to_vec(&root).unwrap()),

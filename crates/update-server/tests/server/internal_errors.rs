@@ -11,7 +11,7 @@ use update_protocol::{CheckedEvent, DeviceId, Report};
 use update_server::device::DeviceIdSource;
 use update_server::operator::OperatorAccess;
 use update_server::push::PushHub;
-use update_server::repo::Repository;
+use update_server::repo::ServedRepository;
 use update_server::store::{DeviceRecord, Store, StoreError, StoredEvent};
 use update_server::{AppState, app};
 
@@ -47,7 +47,7 @@ impl Store for BrokenStore {
 async fn internal_errors_hide_their_cause() {
     let dir = tempfile::tempdir().unwrap();
     let state = AppState {
-        repo: Arc::new(Repository::open(dir.path()).unwrap()),
+        repo: Arc::new(ServedRepository::open(dir.path()).unwrap()),
         store: Arc::new(BrokenStore),
         device_ids: DeviceIdSource::InsecureRequestField,
         push: Arc::new(PushHub::new(std::time::Duration::from_secs(15))),

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use update_server::device::DeviceIdSource;
 use update_server::operator::{AdminToken, OperatorAccess};
 use update_server::push::PushHub;
-use update_server::repo::Repository;
+use update_server::repo::ServedRepository;
 use update_server::store::SqliteStore;
 use update_server::{AppState, app, serve, tls};
 
@@ -204,7 +204,7 @@ impl TestServer {
         };
         let db = format!("sqlite:{}", dir.path().join("server.db").display());
         let state = AppState {
-            repo: Arc::new(Repository::open(&repo).unwrap()),
+            repo: Arc::new(ServedRepository::open(&repo).unwrap()),
             store: Arc::new(SqliteStore::open(&db).await.unwrap()),
             device_ids: if options.insecure_device_ids {
                 DeviceIdSource::InsecureRequestField

@@ -2,6 +2,8 @@
 //! `app` and `firmware` (a simulated MCU on a pty) handlers and the example out-of-tree handler,
 //! the data policies, and the out-of-tree protocol's refusals.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod data;
 mod external;
 mod files;

@@ -20,7 +20,7 @@ use update_protocol::push::PushEvent;
 use update_server::device::DeviceIdSource;
 use update_server::operator::OperatorAccess;
 use update_server::push::PushHub;
-use update_server::repo::Repository;
+use update_server::repo::ServedRepository;
 use update_server::store::SqliteStore;
 use update_server::{AppState, app, serve, tls};
 
@@ -46,7 +46,7 @@ fn start_server(dir: &Path, ca: &CertifiedIssuer<'static, KeyPair>) -> Server {
         let tls = tls::server_config(&dir.join("server.crt"), &dir.join("server.key"), &client_auth).unwrap();
         let db = format!("sqlite:{}", dir.join("server.db").display());
         let state = AppState {
-            repo: Arc::new(Repository::open(&dir.join("repo")).unwrap()),
+            repo: Arc::new(ServedRepository::open(&dir.join("repo")).unwrap()),
             store: Arc::new(SqliteStore::open(&db).await.unwrap()),
             device_ids: DeviceIdSource::ClientCertificate,
             push: Arc::new(PushHub::new(Duration::from_secs(1))),

@@ -1,6 +1,8 @@
 //! The native engine end to end: simulated devices on real loop devices (when root) with real
 //! ext4 images, through the libupdate facade. One test binary, one module per property.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 mod components;
