@@ -22,6 +22,17 @@ use crate::util::{Rng, output, p, quiet, sha256, sha256_range};
 use crate::vm::{Vm, VmOptions};
 use crate::workspace;
 
+/// The app's restart command in every rootfs: logs the version it finds in `current`.
+const WEB_RESTART: &str =
+    "#!/bin/sh\nset -e\necho \"started $(cat \"$UPDATE_APP_DIR/VERSION\")\" >> /var/log/web.log\n";
+/// The app's health check in every rootfs: its own `health` file says `ok`.
+const WEB_HEALTH: &str = "#!/bin/sh\nexec grep -qx ok \"$UPDATE_APP_DIR/health\"\n";
+
+/// An app version and what its `health` file says (`ok`, or anything else for a broken one).
+pub type AppPart<'a> = (&'a str, &'a str);
+/// A site data version and its `site.conf` (policy `merge`).
+pub type SitePart<'a> = (&'a str, &'a str);
+
 /// The board name every release declares.
 pub const COMPATIBLE: &str = "systest-pc";
 
@@ -179,7 +190,7 @@ impl Device {
 
         // 2. The data partition: user files, the identity, the agent's state and logs.
         let data = dir.join("data");
-        mkdirs(&data, &["user/settings", "identity", "var/lib", "var/cache/update"])?;
+        mkdirs(&data, &["user/settings", "identity", "var/lib", "var/cache/update", "site"])?;
         let files: [(&str, Vec<u8>); 3] = [
             ("user/photo.jpg", rng.bytes(768 * 1024)),
             ("user/notes.txt", format!("notes of {name}, written before any update\n").repeat(200).into_bytes()),
@@ -215,8 +226,15 @@ impl Device {
                 "var/log",
                 "var/cache/update",
                 "root",
+                "usr/lib/web",
             ],
         )?;
+        for (name, text) in [("restart", WEB_RESTART), ("health", WEB_HEALTH)] {
+            let f = template.join("usr/lib/web").join(name);
+            std::fs::write(&f, text).map_err(io("write", &f))?;
+            std::fs::set_permissions(&f, <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755))
+                .map_err(io("chmod", &f))?;
+        }
         copy_exec(&ctx.art.busybox, &template.join("bin/busybox"))?;
         let applets = output(Command::new(&ctx.art.busybox).arg("--list"))?;
         for applet in applets.lines().map(str::trim).filter(|a| !a.is_empty() && *a != "busybox") {
@@ -336,6 +354,52 @@ impl Device {
         }
         self.published = version.to_owned();
         self.published_broken = health == Health::Broken;
+        self.downloaded = false;
+        Ok(())
+    }
+
+    /// Builds a components-only release (no OS images: installed without a reboot) of the app
+    /// `web` and the site data `site`, signs it and publishes it as the repository's one target.
+    pub fn publish_components(
+        &mut self,
+        version: &str,
+        app: Option<AppPart<'_>>,
+        site: Option<SitePart<'_>>,
+    ) -> Result {
+        let rel = self.dir.join("releases").join(version);
+        let _ = std::fs::remove_dir_all(&rel);
+        let tar = |label: &str, files: &[(&str, &str)]| -> Result<PathBuf> {
+            let src = rel.join(label);
+            std::fs::create_dir_all(&src).map_err(io("create", &src))?;
+            for (name, text) in files {
+                std::fs::write(src.join(name), text).map_err(io("write", &src))?;
+            }
+            let out = rel.join(format!("{label}.tar"));
+            quiet(Command::new("tar").arg("-C").arg(&src).args(["--owner=0", "--group=0", "-cf"]).arg(&out).arg("."))?;
+            Ok(out)
+        };
+        let mut args: Vec<String> = Vec::new();
+        if let Some((v, health)) = app {
+            let t = tar("web", &[("VERSION", v), ("health", health)])?;
+            args.push(format!("--component=web:app:{v}={}", p(&t)));
+        }
+        if let Some((v, conf)) = site {
+            let t = tar("site", &[("site.conf", conf)])?;
+            args.push(format!("--component=site:data:{v}={}", p(&t)));
+            args.push(r#"--option=site:policy={"site.conf":"merge"}"#.to_owned());
+        }
+        let out = rel.join("components.bundle");
+        quiet(
+            Command::new(&self.ctx.art.update_tool)
+                .args(["bundle", "create", "--out"])
+                .arg(&out)
+                .args(["--version", version, "--compatible", COMPATIBLE, "--key"])
+                .arg(&self.ctx.vendor_key)
+                .args(&args),
+        )?;
+        self.repo.publish(&out)?;
+        self.published = version.to_owned();
+        self.published_broken = app.is_some_and(|(_, health)| health != "ok");
         self.downloaded = false;
         Ok(())
     }

@@ -13,6 +13,12 @@
 //! - [`failed_release_is_never_installed_again`]: the same bad update, then the daemon runs on
 //!   a schedule for two windows while 3.0.0 is still the newest release: nothing is installed,
 //!   and the audit log records each scheduled check as skipped, with the reason.
+//! - [`app_and_data_update`]: components beside the OS on a real boot: an app (`web`, its two
+//!   sides on the data partition) and the site data (`/data/site`, `site.conf` merged) installed
+//!   from a components-only release over HTTPS without a reboot; the user edits `site.conf`; a
+//!   release with a broken app rolls both back (the edit restored byte for byte, the old app
+//!   started again); the fixed app and the same data commit and the three-way merge keeps the
+//!   user's line; the data checked from the host after power-off, and the next boot runs it all.
 
 use std::time::{Duration, Instant};
 
@@ -411,5 +417,118 @@ fn two_windows_install_nothing(s: &mut Scenario, dev: &mut Device, mut vm: Vm) -
     }
     power_off(&mut vm)?;
     s.ok(format!("the server heard of no install after the fallback (events since: [{}])", show(later)));
+    Ok(())
+}
+
+/// The site configuration of data version 1.0.0 and 2.0.0 (2.0.0 changes `log`).
+const SITE_V1: &str = "# site configuration\nname=unnamed\nport=8080\nlog=info\n";
+const SITE_V2: &str = "# site configuration\nname=unnamed\nport=8080\nlog=debug\n";
+
+/// One component's `active` version and `state` from `update status --json`.
+fn component(vm: &mut Vm, name: &str) -> Result<(String, String)> {
+    let out = status_command(vm, "update status --json")?;
+    let v = json_of(&out, "update status --json")?;
+    let c = v["components"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == name))
+        .ok_or_else(|| check(format!("update status --json lists no component {name}: {v}")))?;
+    Ok((c["active"].as_str().unwrap_or("-").to_owned(), c["state"].as_str().unwrap_or("-").to_owned()))
+}
+
+fn expect_components(vm: &mut Vm, want: &[(&str, &str)], when: &str) -> Result {
+    for (name, version) in want {
+        let got = component(vm, name)?;
+        if got != ((*version).to_owned(), "committed".to_owned()) {
+            return Err(check(format!(
+                "{when}: component {name} is {} {}, expected {version} committed",
+                got.0, got.1
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The lines of a file in the guest (`cat`).
+fn guest_file(vm: &mut Vm, path: &str) -> Result<Vec<String>> {
+    let out = vm.ok(&format!("cat {path}"), Duration::from_secs(30))?;
+    Ok(out
+        .into_iter()
+        .skip_while(|l| l.contains(&format!("cat {path}")))
+        .filter(|l| !l.starts_with("SYSTEST-"))
+        .collect())
+}
+
+/// An app and site data updated beside the OS without a reboot, a broken app rolled back with
+/// the data, a three-way merge, all on a real boot.
+///
+/// # Errors
+/// The first outcome that is not as it must be.
+pub fn app_and_data_update(s: &mut Scenario) -> Result {
+    let mut dev = s.device("device-1", "1.0.0")?;
+    let r = app_and_data_on(s, &mut dev);
+    s.count_boots(&dev);
+    r
+}
+
+fn app_and_data_on(s: &mut Scenario, dev: &mut Device) -> Result {
+    let (mut vm, info) = dev.boot("factory")?;
+    expect_boot(&info, 'A', "committed", "1.0.0")?;
+    ready(&mut vm)?;
+
+    // 1.1.0: app 1.0.0 and site data 1.0.0, no OS image: installed and committed without a reboot.
+    dev.publish_components("1.1.0", Some(("1.0.0", "ok")), Some(("1.0.0", SITE_V1)))?;
+    let started = Instant::now();
+    let out = vm.ok("update --now", INSTALL)?;
+    if !out.iter().any(|l| l.contains("installed 1.1.0 (components only, no slot)")) {
+        return Err(check(format!("update --now did not install 1.1.0:\n    {}", out.join("\n    "))));
+    }
+    let took = started.elapsed();
+    expect_components(&mut vm, &[("web", "1.0.0"), ("site", "1.0.0")], "after 1.1.0")?;
+    if guest_file(&mut vm, "/var/log/web.log")? != ["started 1.0.0"] {
+        return Err(check("the app's restart command did not start 1.0.0 once"));
+    }
+    s.ok(format!(
+        "app 1.0.0 and site data 1.0.0 installed from a components-only release over HTTPS and committed without a reboot ({:.1} s from `update --now` under TCG)",
+        took.as_secs_f64()
+    ));
+
+    // The user edits the site configuration.
+    vm.ok("sed -i s/name=unnamed/name=plant-7/ /data/site/site.conf && sync", Duration::from_secs(30))?;
+    let edited = SITE_V1.replace("name=unnamed", "name=plant-7");
+
+    // 1.2.0: a broken app and site data 2.0.0: the app's health check fails, both roll back.
+    dev.publish_components("1.2.0", Some(("1.1.0", "broken")), Some(("2.0.0", SITE_V2)))?;
+    let (rc, out) = vm.command("update --now", INSTALL)?;
+    if rc != 1 || !out.iter().any(|l| l.contains("every component of the update is rolled back")) {
+        return Err(check(format!("a broken app: update --now exited {rc}:\n    {}", out.join("\n    "))));
+    }
+    expect_components(&mut vm, &[("web", "1.0.0"), ("site", "1.0.0")], "after the broken 1.2.0")?;
+    if guest_file(&mut vm, "/data/site/site.conf")? != edited.lines().collect::<Vec<_>>() {
+        return Err(check("site.conf is not the user's edited file after the rollback"));
+    }
+    if guest_file(&mut vm, "/var/log/web.log")? != ["started 1.0.0", "started 1.1.0", "started 1.0.0"] {
+        return Err(check("the app was not started at 1.1.0 and then at 1.0.0 again"));
+    }
+    s.ok("a broken app 1.1.0 with new site data: health check failed, both rolled back, the user's site.conf restored, app 1.0.0 started again, no reboot");
+
+    // 1.3.0: the fixed app and the same data: committed; the merge keeps the user's line.
+    dev.publish_components("1.3.0", Some(("1.2.0", "ok")), Some(("2.0.0", SITE_V2)))?;
+    vm.ok("update --now", INSTALL)?;
+    expect_components(&mut vm, &[("web", "1.2.0"), ("site", "2.0.0")], "after 1.3.0")?;
+    let merged = SITE_V2.replace("name=unnamed", "name=plant-7");
+    if guest_file(&mut vm, "/data/site/site.conf")? != merged.lines().collect::<Vec<_>>() {
+        return Err(check("site.conf is not the three-way merge of the user's edit and data 2.0.0"));
+    }
+    power_off(&mut vm)?;
+    dev.check_data_from_host(&[("site/site.conf".to_owned(), crate::util::sha256(merged.as_bytes()))])?;
+    s.ok("app 1.2.0 and site data 2.0.0 committed; site.conf keeps name=plant-7 and takes log=debug (checked in the guest and from the host)");
+
+    // The next boot: still slot A, the components as committed.
+    let (mut vm, info) = dev.boot("after-components")?;
+    expect_boot(&info, 'A', "committed", "1.0.0")?;
+    ready(&mut vm)?;
+    expect_components(&mut vm, &[("web", "1.2.0"), ("site", "2.0.0")], "after a reboot")?;
+    power_off(&mut vm)?;
+    s.ok("after a reboot the OS is still 1.0.0 in slot A and the components are as committed");
     Ok(())
 }

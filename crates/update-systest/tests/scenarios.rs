@@ -36,6 +36,12 @@ fn failed_release_is_never_installed_again() {
 
 #[test]
 #[ignore = "boots QEMU for minutes: cargo xtask system-test"]
+fn app_and_data_update() {
+    run("app_and_data_update", scenarios::app_and_data_update);
+}
+
+#[test]
+#[ignore = "boots QEMU for minutes: cargo xtask system-test"]
 fn power_cuts_during_download() {
     run("power_cuts_during_download", |s| power_cut::scenario(s, Class::Download));
 }
