@@ -8,6 +8,11 @@
 //! [`Command::timeout`] the program runs in its own process group and, when the time is up, the
 //! whole group (the program and everything it started) is killed with `SIGKILL`.
 //!
+//! The program's end is its own exit, not the end of its output: a helper it left behind that
+//! still holds the output pipes (a daemon that forked, a stuck child of a tool that crashed) gets
+//! [`LEFTOVER_GRACE`] to finish; then, with a time limit, the group is killed, and without one
+//! the runner stops reading and returns what it has.
+//!
 //! The program is found in exactly one place, [`Command::resolve`]: a bare name is looked up in
 //! the search path, a path is used as it is. Every error names the command.
 //!
@@ -29,6 +34,9 @@ use crate::{Error, Result};
 
 /// The search path used when neither the command nor the process has a `PATH`.
 pub const DEFAULT_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// How long the helpers a program leaves behind may keep its output open after it exited.
+pub const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
 
 /// How much of each output stream is kept by default (the rest is read and dropped).
 pub const DEFAULT_MAX_OUTPUT: usize = 16 << 20;
@@ -271,7 +279,8 @@ impl Command {
             })
         });
         let cap = self.max_output;
-        let err_thread = child.stderr.take().map(|mut pipe| {
+        let (err_tx, err_rx) = mpsc::channel::<Capture>();
+        if let Some(mut pipe) = child.stderr.take() {
             std::thread::spawn(move || {
                 let mut kept = Capture::new(cap);
                 let mut buf = [0u8; 8192];
@@ -283,16 +292,75 @@ impl Command {
                         Err(_) => break,
                     }
                 }
-                kept
-            })
-        });
+                let _ = err_tx.send(kept);
+            });
+        }
+        // Standard output is read on a thread too, its lines handed to `on_line` here, so the
+        // program's exit is seen while a helper it left behind still holds the pipe.
+        let (line_tx, line_rx) = mpsc::channel::<std::io::Result<Vec<u8>>>();
+        if let Some(pipe) = child.stdout.take() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(pipe);
+                loop {
+                    let mut line = Vec::new();
+                    match read_line_cr(&mut reader, &mut line) {
+                        Ok(0) => break,
+                        Ok(_) => {
+                            if line_tx.send(Ok(line)).is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = line_tx.send(Err(e));
+                            break;
+                        }
+                    }
+                }
+            });
+        }
         let mut out = Capture::new(cap);
-        let read = child.stdout.take().map_or(Ok(()), |pipe| read_lines(pipe, &mut out, on_line));
-        let status = child.wait().map_err(|e| Error::io("wait for", &program, e));
+        let mut read = Ok(());
+        let mut exited: Option<ExitStatus> = None;
+        let mut grace_ends = None;
+        let mut abandoned = false;
+        loop {
+            match line_rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(Ok(line)) => {
+                    on_line(String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']));
+                    out.push(&line);
+                }
+                Ok(Err(e)) => read = Err(e),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if exited.is_none() {
+                exited = child.try_wait().map_err(|e| Error::io("wait for", &program, e))?;
+                if exited.is_some() {
+                    grace_ends = Some(std::time::Instant::now() + LEFTOVER_GRACE);
+                }
+            }
+            if grace_ends.is_some_and(|t| std::time::Instant::now() >= t) {
+                abandoned = true;
+                break;
+            }
+        }
+        let status = match exited {
+            Some(s) => Ok(s),
+            None => child.wait().map_err(|e| Error::io("wait for", &program, e)),
+        };
+        if abandoned && self.timeout.is_some() {
+            // What it left behind holds the output: end it (the group outlives its leader).
+            let group = rustix::process::Pid::from_child(&child);
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         if let Some(f) = feeder {
             let _ = f.join();
         }
-        let err = err_thread.and_then(|t| t.join().ok()).unwrap_or_else(|| Capture::new(cap));
+        let wait_err = if abandoned { LEFTOVER_GRACE } else { Duration::from_secs(3600) };
+        let mut err = err_rx.recv_timeout(wait_err).unwrap_or_else(|_| Capture::new(cap));
+        if abandoned {
+            err.push(b"\n(update: the program exited, but what it started kept its output open; stopped reading)\n");
+        }
         let _ = done_tx.send(());
         let timed_out = watchdog.is_some_and(|w| w.join().unwrap_or(false));
         let output = Output {
@@ -325,20 +393,6 @@ pub fn reboot(command: &[String], root: &Path, events: &dyn crate::driver::Event
         Ok(())
     } else {
         Err(Error::Other(format!("reboot command {command:?} failed with {}: {}", out.status, out.detail())))
-    }
-}
-
-/// Reads `pipe` to its end, line by line, into `out`.
-fn read_lines(pipe: impl Read, out: &mut Capture, on_line: &mut dyn FnMut(&str)) -> std::io::Result<()> {
-    let mut reader = BufReader::new(pipe);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if read_line_cr(&mut reader, &mut line)? == 0 {
-            return Ok(());
-        }
-        on_line(String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']));
-        out.push(&line);
     }
 }
 
@@ -551,6 +605,44 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
         std::thread::sleep(Duration::from_secs(3));
         assert!(!marker.exists(), "a grandchild outlived the timeout");
+    }
+
+    /// A helper left behind holding the output (a forked daemon, a stuck child of a tool) does
+    /// not keep the runner waiting for the time limit: after the program's exit and the grace
+    /// time the group is killed and the output so far returned, with the exit status.
+    #[test]
+    fn a_helper_left_holding_the_output_is_ended_after_the_grace_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("helper-survived");
+        let script = format!("(sleep 6; touch '{}') & echo done; exit 3", marker.display());
+        let start = Instant::now();
+        let out = sh(&script).timeout(Duration::from_secs(60)).run().unwrap();
+        let took = start.elapsed();
+        assert!(took >= LEFTOVER_GRACE && took < LEFTOVER_GRACE + Duration::from_secs(3), "{took:?}");
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(out.stdout.trim(), "done");
+        assert!(out.stderr.contains("kept its output open"), "{}", out.stderr);
+        std::thread::sleep(Duration::from_secs(7));
+        assert!(!marker.exists(), "the helper outlived the grace time");
+    }
+
+    /// Without a time limit (no process group of its own) the runner still returns after the
+    /// grace time; the helper is not ours to kill.
+    #[test]
+    fn without_a_time_limit_the_runner_returns_after_the_grace_time() {
+        let start = Instant::now();
+        let out = sh("sleep 8 & echo started").run().unwrap();
+        assert!(start.elapsed() < LEFTOVER_GRACE + Duration::from_secs(3), "{:?}", start.elapsed());
+        assert!(out.status.success());
+        assert_eq!(out.stdout.trim(), "started");
+    }
+
+    /// A helper that finishes within the grace time is waited for: its output is kept whole.
+    #[test]
+    fn a_helper_that_ends_within_the_grace_time_is_read_to_the_end() {
+        let out = sh("(sleep 0.3; echo late) & echo early").timeout(Duration::from_secs(60)).run().unwrap();
+        assert_eq!(out.stdout, "early\nlate\n");
+        assert!(!out.stderr.contains("kept its output open"));
     }
 
     #[test]
