@@ -28,6 +28,7 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("ostree", "ostree"),
     ("gpg", "gpg"),
     ("gpg-agent", "gpg-agent"),
+    ("fwupd", "fwupdmgr"),
 ];
 
 /// The workspace root.

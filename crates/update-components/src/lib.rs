@@ -9,6 +9,7 @@ pub mod data;
 pub mod external;
 pub mod files;
 pub mod firmware;
+pub mod fwupd;
 pub mod payload;
 
 use update_core::Paths;
@@ -23,6 +24,7 @@ pub fn handler_for(kind: &Kind, paths: &Paths) -> Option<Box<dyn Handler>> {
         Kind::App => Some(Box::new(app::AppHandler::new())),
         Kind::Data => Some(Box::new(data::DataHandler::new())),
         Kind::Firmware => Some(Box::new(firmware::Firmware::new())),
+        Kind::Fwupd => Some(Box::new(fwupd::FwupdHandler::new())),
         Kind::External(k) => {
             let program = std::path::Path::new(external::HANDLER_DIR).join(k);
             update_core::process::locate_under(paths.root(), &program)

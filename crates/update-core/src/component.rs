@@ -115,15 +115,18 @@ pub enum Kind {
     Firmware,
     /// Device-specific data with a per-file policy (replace, keep if changed, merge).
     Data,
+    /// Server-class firmware (UEFI capsules, NICs, disks, BMC peripherals) installed by the fwupd
+    /// daemon from a signed `.cab` archive.
+    Fwupd,
     /// Any other kind: an out-of-tree handler `/usr/lib/update/handlers/<kind>`.
     External(String),
 }
 
 impl Kind {
     /// The built-in kinds, in documentation order.
-    pub const BUILT_IN: [Kind; 5] = [Kind::Image, Kind::Files, Kind::App, Kind::Firmware, Kind::Data];
+    pub const BUILT_IN: [Kind; 6] = [Kind::Image, Kind::Files, Kind::App, Kind::Firmware, Kind::Data, Kind::Fwupd];
 
-    /// The stable name (`image`, `files`, `app`, `firmware`, `data`, or the external kind).
+    /// The stable name (`image`, `files`, `app`, `firmware`, `data`, `fwupd`, or the external kind).
     #[must_use]
     pub fn as_str(&self) -> &str {
         match self {
@@ -132,6 +135,7 @@ impl Kind {
             Kind::App => "app",
             Kind::Firmware => "firmware",
             Kind::Data => "data",
+            Kind::Fwupd => "fwupd",
             Kind::External(k) => k,
         }
     }
@@ -147,6 +151,7 @@ impl Kind {
             "app" => Kind::App,
             "firmware" => Kind::Firmware,
             "data" => Kind::Data,
+            "fwupd" => Kind::Fwupd,
             other => {
                 check_component_word("component kind", other)?;
                 Kind::External(other.to_owned())
@@ -392,6 +397,8 @@ mod tests {
         let json = serde_json::to_string(&Kind::External("container".into())).unwrap();
         assert_eq!(json, "\"container\"");
         assert_eq!(serde_json::from_str::<Kind>("\"data\"").unwrap(), Kind::Data);
+        assert_eq!(Kind::parse("fwupd").unwrap(), Kind::Fwupd);
+        assert_eq!(Kind::Fwupd.as_str(), "fwupd");
     }
 
     #[test]
