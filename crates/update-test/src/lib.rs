@@ -5,6 +5,7 @@
 
 pub mod device;
 pub mod disk;
+pub mod fwupd;
 pub mod handler_suite;
 pub mod mcu;
 pub mod pki;

@@ -11,6 +11,8 @@ mod app_update;
 
 mod firmware_update;
 
+mod fwupd_update;
+
 mod ab_cycle;
 mod daemon;
 mod fleet;
