@@ -78,8 +78,8 @@ enum BundleCommand {
         #[arg(long = "image", required_unless_present = "components")]
         images: Vec<String>,
         /// A component beside the images (bundle format 2): NAME:KIND:VERSION=PATH, e.g.
-        /// mcu:firmware:2.1.0=zephyr.signed.bin; KIND is files, app, firmware, data or an
-        /// out-of-tree handler's kind. Repeat for several.
+        /// mcu:firmware:2.1.0=zephyr.signed.bin; KIND is files, app, firmware, data, fwupd or
+        /// an out-of-tree handler's kind. Repeat for several.
         #[arg(long = "component")]
         components: Vec<String>,
         /// A requirement of a component on another: NAME:OTHER:VERSIONS, e.g. web-ui:mcu:>=2.1.
