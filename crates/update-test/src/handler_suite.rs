@@ -21,7 +21,8 @@
 //! - the fixture's broken payload: `install` (or `activate`) errors, v1 stays active.
 //!
 //! It runs in `crates/update-test/tests/handlers/` against `data`, `files`, `app`, `firmware` (a
-//! simulated MCU per device, [`crate::mcu`]) and the example out-of-tree handler. To run it for
+//! simulated MCU per device, [`crate::mcu`]), `fwupd` (a real fwupd daemon per device,
+//! [`crate::fwupd`]) and the example out-of-tree handler. To run it for
 //! another handler: add a fixture there (see `files.rs`) and call `run_suite(&mut fixture)`; the
 //! payloads are real ones (a tar, a firmware image) and `break_health`/`verify_active` touch the
 //! real target.
