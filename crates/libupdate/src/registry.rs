@@ -217,7 +217,7 @@ pub fn markdown_matrix(rows: &[DriverReport]) -> String {
         }
         out.push('\n');
     }
-    for kind in ["files", "app", "firmware", "data", "external"] {
+    for kind in ["files", "app", "firmware", "fwupd", "data", "external"] {
         out.push_str(&format!("| component: {kind} |"));
         for r in rows {
             out.push_str(if r.components.contains(&kind) { " yes |" } else { " – |" });

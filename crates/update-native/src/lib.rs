@@ -78,7 +78,7 @@ impl DriverFactory for NativeFactory {
         &["bundle"]
     }
     fn component_kinds(&self) -> &'static [&'static str] {
-        &["files", "app", "firmware", "data", "external"]
+        &["files", "app", "firmware", "fwupd", "data", "external"]
     }
     fn capabilities(&self) -> Capabilities {
         capabilities()

@@ -15,6 +15,8 @@
 //! build-cabinet` and signs them with `fwupdtool firmware-sign`; the daemon keeps its default
 //! `OnlyTrusted=true`.
 
+#![allow(clippy::unwrap_used)] // a test rig: a failed unwrap is a failed test
+
 use std::fs;
 use std::io::BufRead;
 use std::os::unix::fs::PermissionsExt;
