@@ -618,6 +618,14 @@ data: line one\r\ndata:line two\r\n\r\nevent: bye\n\nretry: 10\nid: 7\nevent: la
         assert_eq!(got, [ev("wake-up", "{}"), ev("message", "line one\nline two"), ev("bye", ""), ev("last", "x")]);
     }
 
+    /// From the `sse` fuzz target (its assertion forgot the default name): a bare `data` line
+    /// is a field with an empty value, and an event without `event:` is a "message".
+    #[test]
+    fn a_bare_data_line_is_an_empty_message() {
+        let got: Vec<ServerEvent> = events(b"data\n\n", vec![4096]).into_iter().map(Result::unwrap).collect();
+        assert_eq!(got, [ev("message", "")]);
+    }
+
     #[test]
     fn an_event_cut_off_by_the_end_of_the_stream_is_not_delivered() {
         let got: Vec<_> = events(b"event: wake-up\ndata: {}\n", vec![7]).into_iter().collect();
