@@ -29,6 +29,7 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("gpg", "gpg"),
     ("gpg-agent", "gpg-agent"),
     ("fwupd", "fwupdmgr"),
+    ("strace", "strace"),
 ];
 
 /// The workspace root.

@@ -129,10 +129,31 @@ impl NativeDriver {
     }
 
     /// Finishes or undoes an interrupted component transaction (docs/components.md).
+    /// When the recovery rolls back a transaction whose OS slot is the one running on trial, the
+    /// boot goes back to the old slot too (as after a failed `mark-good`): the components of
+    /// the old set must not run beside the new OS.
     fn recover(&self, ctx: &Context<'_>) -> Result<transaction::Recovery> {
-        let state = self.open_env()?.load()?;
+        let mut env = self.open_env()?;
+        let state = env.load()?;
         let booted = self.booted_slot()?;
-        transaction::recover(ctx, self.handlers, Some((&state, booted)))
+        let os_target = transaction::Journal::load(&self.paths)?.and_then(|j| j.os_target);
+        let recovery = transaction::recover(ctx, self.handlers, Some((&state, booted)))?;
+        if recovery == transaction::Recovery::RolledBack && os_target == Some(booted) && !state.slot(booted).ok {
+            let back = state.rollback(booted)?;
+            env.store(&back)?;
+            ctx.events.warn(&format!(
+                "slot {booted} is not committed: its components were rolled back, so slot {} boots next: reboot to return to it",
+                booted.other()
+            ));
+            ctx.events.audit(
+                ctx.events
+                    .record(AuditAction::Switch, Outcome::Ok)
+                    .driver("native")
+                    .subject(booted.other().as_str())
+                    .message(format!("boot environment: {state} -> {back} (components rolled back)")),
+            );
+        }
+        Ok(recovery)
     }
 
     /// The device's release version: the booted slot's, or a newer one committed by an update
@@ -303,13 +324,23 @@ impl Driver for NativeDriver {
         let booted = self.booted_slot()?;
         let mut env = self.open_env()?;
         let state = env.load()?;
+        if !state.slot(booted).ok && state.primary() != booted {
+            // Rolled back during this boot (a failed mark-good, `update rollback`, a recovered
+            // transaction): its components went back, so committing it would mix the sets.
+            return Err(Error::Refused(format!(
+                "slot {booted} was rolled back during this boot (with its components); slot {} boots next: reboot to return to it",
+                booted.other()
+            )));
+        }
         // A transaction with components waits for this: their health checks, then their commits.
         if !state.slot(booted).ok
-            && let Err(e) = transaction::commit_with_os(ctx, self.handlers)
+            && let transaction::OsCommit::RolledBack(e) = transaction::commit_with_os(ctx, self.handlers)?
         {
-            // Components rolled back: the slot is not committed; switch back to the old one.
+            // Components rolled back: the slot is not committed; switch back to the old one,
+            // then close the transaction (a cut before that repeats both at the next command).
             let back = state.rollback(booted)?;
             env.store(&back)?;
+            transaction::close(&self.paths)?;
             return Err(Error::Refused(format!(
                 "{e}; slot {booted} is not committed and slot {} boots next: reboot to return to it",
                 booted.other()

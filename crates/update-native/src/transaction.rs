@@ -17,8 +17,13 @@
 //! Any failure before committing rolls every component back (**rolling-back**, each handler's
 //! `rollback`, from whatever phase it reached) and, with OS images, leaves the old slot
 //! primary. [`recover`] repeats an interrupted commit or rollback; an interrupted install or
-//! activation is rolled back; an awaiting-boot journal follows the boot state (the new slot
-//! committed → commit; it failed or was never switched to → roll back; still on trial → wait).
+//! activation is rolled back; an awaiting-boot journal, or one cut in the health checks that
+//! `mark-good` runs, follows the boot state (the new slot committed → commit; it failed or was
+//! never switched to → roll back; still on trial → wait, and `mark-good` runs the checks again).
+//! A repeated commit that cannot succeed because a component no longer runs its new version (an
+//! MCU whose bootloader reverted an unconfirmed image after losing power) rolls the whole set
+//! back. When a recovery rolls back a transaction whose OS slot is the one running on trial, the
+//! driver switches the boot back to the old slot as well.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -523,8 +528,12 @@ pub enum Recovery {
 pub fn recover(ctx: &Context<'_>, handlers: HandlerTable, boot: Option<(&BootState, Slot)>) -> Result<Recovery> {
     let Some(mut journal) = Journal::load(ctx.paths)? else { return Ok(Recovery::Nothing) };
     let forward = match (journal.phase, journal.os_target, boot) {
+        // With an OS slot, the commit was decided on that slot (mark-good): it goes on while
+        // the slot runs; a fallback to the old slot takes the components back with it.
+        (Phase::Committing, Some(target), Some((_, booted))) => booted == target,
         (Phase::Committing, _, _) => true,
-        (Phase::AwaitingBoot, Some(target), Some((state, booted))) => {
+        // A cut in mark-good's health checks waits for mark-good like an awaiting-boot journal.
+        (Phase::AwaitingBoot | Phase::Health, Some(target), Some((state, booted))) => {
             let t = state.slot(target);
             if t.ok && booted == target {
                 true
@@ -540,7 +549,21 @@ pub fn recover(ctx: &Context<'_>, handlers: HandlerTable, boot: Option<(&BootSta
     let step = Step { paths: ctx.paths, events: ctx.events, id: &journal.id.clone() };
     if forward {
         journal.enter(ctx.paths, Phase::Committing)?;
-        commit_all(&step, &mut plan)?;
+        if let Err(e) = commit_all(&step, &mut plan) {
+            if !reverted(&step, &mut plan) {
+                // Perhaps passing (a component that does not answer now): the next command
+                // tries again.
+                return Err(e);
+            }
+            ctx.events.warn(&format!(
+                "transaction {}: {e}; a component no longer runs its new version, so every component goes back",
+                journal.id
+            ));
+            journal.enter(ctx.paths, Phase::RollingBack)?;
+            rollback_all(&step, &mut plan.items);
+            Journal::finish(ctx.paths)?;
+            return Ok(Recovery::RolledBack);
+        }
         if journal.os_target.is_none() {
             Release::store(ctx.paths, &journal.version)?;
         } else {
@@ -558,16 +581,37 @@ pub fn recover(ctx: &Context<'_>, handlers: HandlerTable, boot: Option<(&BootSta
     }
 }
 
-/// With the new OS slot booted on trial: runs every component's health check, then commits
-/// them all (the caller then commits the slot). On a failed check every component is rolled
-/// back and the error returned (the caller then leaves the slot uncommitted and switches back).
+/// What [`commit_with_os`] did.
+#[derive(Debug)]
+pub enum OsCommit {
+    /// No transaction waited for the slot.
+    Nothing,
+    /// Every component passed its check and is committed: the caller commits the slot.
+    Committed,
+    /// A check failed (or a component no longer runs its new version): every component is
+    /// rolled back; the caller leaves the slot uncommitted, switches back, and then [`close`]s
+    /// the journal (until then a cut is recovered by rolling back again and switching back).
+    RolledBack(Error),
+}
+
+/// Removes the journal of a transaction whose rollback is complete (see [`OsCommit`]).
 ///
 /// # Errors
-/// The failed check; journal I/O errors.
-pub fn commit_with_os(ctx: &Context<'_>, handlers: HandlerTable) -> Result<bool> {
-    let Some(mut journal) = Journal::load(ctx.paths)? else { return Ok(false) };
-    if journal.phase != Phase::AwaitingBoot {
-        return Ok(false);
+/// I/O errors naming the journal.
+pub fn close(paths: &Paths) -> Result<()> {
+    Journal::finish(paths)
+}
+
+/// With the new OS slot booted on trial: runs every component's health check, then commits
+/// them all (see [`OsCommit`]). Also repeats the checks of a `mark-good` that was cut in them.
+///
+/// # Errors
+/// Journal I/O errors, and a commit that failed while its component still runs the new version
+/// (the journal stays: the next `mark-good` or command tries again; the slot stays on trial).
+pub fn commit_with_os(ctx: &Context<'_>, handlers: HandlerTable) -> Result<OsCommit> {
+    let Some(mut journal) = Journal::load(ctx.paths)? else { return Ok(OsCommit::Nothing) };
+    if !matches!(journal.phase, Phase::AwaitingBoot | Phase::Health) {
+        return Ok(OsCommit::Nothing);
     }
     let mut plan = replan(ctx, handlers, &journal)?;
     let step = Step { paths: ctx.paths, events: ctx.events, id: &journal.id.clone() };
@@ -575,14 +619,41 @@ pub fn commit_with_os(ctx: &Context<'_>, handlers: HandlerTable) -> Result<bool>
     if let Err(e) = health_all(&step, &mut plan) {
         journal.enter(ctx.paths, Phase::RollingBack)?;
         rollback_all(&step, &mut plan.items);
-        Journal::finish(ctx.paths)?;
-        return Err(e);
+        return Ok(OsCommit::RolledBack(e));
     }
     journal.enter(ctx.paths, Phase::Committing)?;
-    commit_all(&step, &mut plan)?;
+    if let Err(e) = commit_all(&step, &mut plan) {
+        if !reverted(&step, &mut plan) {
+            return Err(e);
+        }
+        journal.enter(ctx.paths, Phase::RollingBack)?;
+        rollback_all(&step, &mut plan.items);
+        return Ok(OsCommit::RolledBack(e));
+    }
     Release::clear(ctx.paths)?;
     Journal::finish(ctx.paths)?;
-    Ok(true)
+    Ok(OsCommit::Committed)
+}
+
+/// Whether a component of the plan reads back another active version than the one it
+/// installs (it went back by itself: an MCU's bootloader reverts an unconfirmed image after a
+/// power loss). A status that cannot be read counts as not reverted.
+fn reverted(step: &Step<'_>, plan: &mut Plan) -> bool {
+    plan.items.iter_mut().any(|p| {
+        let c = &p.entry.component;
+        match p.handler.status(&step.read_ctx(&p.device)) {
+            Ok(st) if st.active.as_ref() != Some(&c.version) => {
+                step.events.warn(&format!(
+                    "component {} runs {} again, not {}",
+                    c.name,
+                    st.active.map_or_else(|| "nothing".to_owned(), |v| v.to_string()),
+                    c.version
+                ));
+                true
+            }
+            _ => false,
+        }
+    })
 }
 
 /// Rolls back the components of a transaction waiting for its OS slot (`update rollback`,

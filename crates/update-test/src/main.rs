@@ -45,6 +45,9 @@ enum Command {
     /// Run the real installer (libupdate + the native driver) like `update --now --noreboot`;
     /// the SIGKILL torture test kills this process at random moments.
     Install,
+    /// `update mark-good` through libupdate: commits the booted slot and the components waiting
+    /// for it (the component power-cut torture kills this process too).
+    MarkGood,
     /// Power on a simulated MCUboot microcontroller on a pty linked at `<root>/dev/ttyACM0` and
     /// serve MCUmgr SMP until standard input closes (or the process is killed: a power cut).
     Mcu {
@@ -139,6 +142,12 @@ fn main() -> ExitCode {
         )
         .and_then(|u| u.install_now(true))
         .map(|r| format!("installed {:?}", r.installed.map(|o| o.version.to_string()))),
+        Command::MarkGood => libupdate::Updater::open(
+            update_core::Paths::new(&cli.root),
+            vec![&update_native::FACTORY as &dyn update_core::driver::DriverFactory],
+        )
+        .and_then(|u| u.mark_good())
+        .map(|c| c.message),
         Command::Reset => update_core::config::Config::load(&update_core::Paths::new(&cli.root)).and_then(|c| {
             let paths = update_core::Paths::new(&cli.root);
             let native = c.native.ok_or_else(|| update_core::Error::Other("not a simulated device".into()))?;

@@ -612,3 +612,53 @@ fn a_power_cut_at_every_write_boundary_never_leaves_a_mixed_set() {
     }
     eprintln!("component power cuts, 0 mixed: {report:#?}");
 }
+
+/// Found by the kill torture with the real handlers (components_sigkill.rs): `mark-good` cut
+/// after it journalled its health checks, and cut after it rolled the components back but
+/// before it switched the boot back. Neither may leave the new OS beside the old components.
+#[test]
+fn a_mark_good_cut_in_its_checks_or_its_rollback_never_commits_the_os_without_its_components() {
+    let fx = Fixture::new();
+    add_component(&fx, "mcu", &[]);
+    let up = updater(&fx);
+    let journal_path = fx.root().join("var/lib/update/transaction.json");
+    let set_phase = |phase: &str| {
+        let mut j = journal(&fx).expect("an open transaction");
+        j["phase"] = phase.into();
+        std::fs::write(&journal_path, j.to_string()).unwrap();
+    };
+    let mut o = fx.options("2.0", "ok");
+    o.components = vec![component(&fx, "mcu", "2.0", "fw 2.0")];
+    fx.publish(&o);
+    up.install_now(true).unwrap().installed.unwrap();
+    assert_eq!(fx.dev.reboot().unwrap(), Slot::B);
+
+    // Cut in the checks: the next command waits (it does not roll back under the new OS), and
+    // the next mark-good runs the checks again and commits both.
+    set_phase("health");
+    let s = up.status().unwrap();
+    assert_eq!(journal(&fx).unwrap()["phase"], "health", "still waiting for mark-good");
+    assert_eq!(component_version(&up, "mcu").as_deref(), Some("2.0.0"));
+    assert_eq!(s.booted.as_deref(), Some("B"));
+    up.mark_good().unwrap();
+    assert!(journal(&fx).is_none());
+    assert_eq!(up.status().unwrap().version, Some(v("2.0")));
+    assert_eq!(live(&fx, "mcu").as_deref(), Some("fw 2.0"));
+
+    // 3.0 on trial; mark-good's checks failed and it was cut after rolling the component back,
+    // before switching the boot back: the next command finishes the rollback and switches back,
+    // and mark-good refuses to commit the slot.
+    let mut o = fx.options("3.0", "ok");
+    o.components = vec![component(&fx, "mcu", "3.0", "fw 3.0")];
+    fx.publish(&o);
+    up.install_now(true).unwrap().installed.unwrap();
+    assert_eq!(fx.dev.reboot().unwrap(), Slot::A);
+    set_phase("rolling-back");
+    up.status().unwrap();
+    assert!(journal(&fx).is_none());
+    assert_eq!(live(&fx, "mcu").as_deref(), Some("fw 2.0"), "the component went back");
+    let e = up.mark_good().unwrap_err().to_string();
+    assert!(e.contains("rolled back during this boot"), "{e}");
+    assert_eq!(fx.dev.reboot().unwrap(), Slot::B, "the committed 2.0 boots again");
+    assert_eq!(up.status().unwrap().version, Some(v("2.0")));
+}

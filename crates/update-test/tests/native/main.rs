@@ -6,6 +6,7 @@
 mod common;
 
 mod components;
+mod components_sigkill;
 
 mod app_update;
 
