@@ -19,10 +19,14 @@
 //! set on trial (or, after the MCU lost power, its reverted image, which the health check at
 //! mark-good then rolls back as a whole).
 //!
+//! A SIGKILL keeps the page cache (TEST-RIG.md level 2): writes not yet flushed are not lost, so
+//! this checks every ordering of the steps between boundaries, not lost writes (level 1, and
+//! components.rs's in-process cuts, cover those).
+//!
 //! Four flows: components only / with OS images, healthy / broken app. Default (CI, about two
 //! minutes): every 7th boundary with the crash cut and every 21st with the whole-device cut,
 //! starting at a different boundary in each flow. `UPDATE_TORTURE_LONG=1`: every boundary with
-//! both cuts (the full matrix, about 20 minutes); with `UPDATE_TORTURE_STEP=k`, every k-th.
+//! both cuts (the full matrix: 780 trials, about 16 minutes); with `UPDATE_TORTURE_STEP=k`, every k-th.
 //! `UPDATE_TORTURE_FLOWS=0,2` runs only those flows.
 
 use std::collections::BTreeMap;
@@ -414,7 +418,13 @@ impl Rig {
         if let Some((call, n)) = kill {
             cmd.arg("-e").arg(format!("inject={call}:error=EIO:signal=SIGKILL:when={n}"));
         }
-        let out = cmd.arg(sim()).arg("--root").arg(self.fx.root()).arg(step).output().unwrap();
+        let out = cmd
+            .arg(sim())
+            .arg("--root")
+            .arg(self.fx.root())
+            .arg(step)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run strace ({e}): this test needs it (apt-get install strace)"));
         let text = std::fs::read_to_string(&trace).unwrap();
         let calls = text
             .lines()
