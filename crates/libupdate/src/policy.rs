@@ -38,10 +38,13 @@ pub struct CheckReport {
 /// An eligible update.
 #[derive(Debug, Clone, Serialize)]
 pub struct Candidate {
-    /// Where it is (local path after fetching).
+    /// Where it is (local path after fetching; the URL of a streamed update).
     pub path: PathBuf,
     /// What it contains.
     pub info: BundleInfo,
+    /// How to read it from the network, for a streamed update.
+    #[serde(skip)]
+    pub stream: Option<update_core::driver::Stream>,
 }
 
 /// An update that is not eligible.
@@ -135,6 +138,7 @@ impl Updater {
                 self.report(fleet::EventKind::Downloading, None, Some(format!("downloading {name}")));
             },
             is_update_extension: &|ext: &str| self.drivers.is_update_extension(ext),
+            streaming: driver.capabilities().has(Capability::Streaming),
         };
         let offer = source::candidates(&self.paths, &url, trust)?;
         let installed = status.version.as_ref().map(ToString::to_string);
@@ -148,7 +152,7 @@ impl Updater {
         };
         let inspects = driver.capabilities().has(Capability::Inspect);
         let failed = FailedReleases::load(&self.paths);
-        for path in offer.files {
+        for path in offer.files.clone() {
             if !inspects {
                 // The driver cannot look inside: a single named file is installed as it is
                 // (the driver and its tool verify it); in a directory it cannot be chosen.
@@ -163,7 +167,7 @@ impl Updater {
                 });
                 continue;
             }
-            let req = InstallRequest { bundle: path.clone(), verify: self.config.verify };
+            let req = offer.request(&path, self.config.verify);
             let info = match driver.inspect(&ctx, &req) {
                 Ok(info) => info,
                 Err(e) => {
@@ -190,7 +194,7 @@ impl Updater {
                 continue;
             }
             if report.available.as_ref().is_none_or(|b| info.version > b.info.version) {
-                report.available = Some(Candidate { path, info });
+                report.available = Some(Candidate { path, info, stream: req.stream });
             }
         }
         // An update already installed and waiting for its reboot is not offered again: check
@@ -223,8 +227,8 @@ impl Updater {
                 Err(e) => return self.install_failed(driver.name(), None, e),
             };
             if let (None, Some(path)) = (&check.available, &check.uninspected) {
-                let path = path.clone();
-                return self.install_file(driver, check, &path, None, lock, noreboot);
+                let request = InstallRequest::file(path.clone(), self.config.verify);
+                return self.install_file(driver, check, request, None, lock, noreboot);
             }
             let Some(candidate) = check.available.clone() else {
                 self.log(Severity::Info, "no update to install");
@@ -233,7 +237,9 @@ impl Updater {
                     Err(e) => self.install_failed(driver.name(), None, e),
                 };
             };
-            self.install_file(driver, check, &candidate.path, Some(candidate.info.version), lock, noreboot)
+            let request =
+                InstallRequest { bundle: candidate.path, verify: self.config.verify, stream: candidate.stream };
+            self.install_file(driver, check, request, Some(candidate.info.version), lock, noreboot)
         })
     }
 
@@ -285,15 +291,25 @@ impl Updater {
         &self,
         driver: &mut dyn Driver,
         check: CheckReport,
-        path: &Path,
+        req: InstallRequest,
         version: Option<Version>,
         lock: atomic::Lock,
         noreboot: bool,
     ) -> Result<InstallReport> {
         let ctx = self.context();
-        let req = InstallRequest { bundle: path.to_owned(), verify: self.config.verify };
         let label = version.as_ref().map_or_else(|| "an uninspected update".to_owned(), ToString::to_string);
-        self.log(Severity::Notice, &format!("installing {label} from {}", path.display()));
+        let path = req.bundle.clone();
+        if req.stream.is_some() {
+            // The download is the install: the fleet hears of it as it starts.
+            self.report(
+                fleet::EventKind::Downloading,
+                None,
+                Some(format!("streaming {label} from {}", path.display())),
+            );
+            self.log(Severity::Notice, &format!("installing {label} while streaming it from {}", path.display()));
+        } else {
+            self.log(Severity::Notice, &format!("installing {label} from {}", path.display()));
+        }
         let outcome = match driver.install(&ctx, &req) {
             Ok(o) => o,
             Err(e) => {
@@ -302,7 +318,7 @@ impl Updater {
                 if let (Some(version), ErrorKind::Failure) = (&version, e.kind()) {
                     self.remember_failed(&version.to_string(), &format!("install failed: {e}"));
                 }
-                return self.install_failed(driver.name(), Some(path), e);
+                return self.install_failed(driver.name(), Some(&path), e);
             }
         };
         let msg = outcome.summary();

@@ -27,22 +27,35 @@
 //! The driver then inspects each candidate (the bundle's own signatures) and the newest
 //! eligible one wins.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::Digest;
 use update_core::config::SourceUrl;
+use update_core::driver::{BUNDLE_HEAD_SHA256, InstallRequest, Stream};
 use update_core::keyring::Keyring;
 use update_core::{Error, Paths, Result};
 use update_repo::{DirTransport, TrustAnchor, TrustedMetadata};
 
 /// What a source offers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Offer {
-    /// Local update files.
+    /// Local update files, and the URLs (as paths, for messages) of streamed ones.
     pub files: Vec<PathBuf>,
     /// Whether the source names one file (then an ineligible file is an error, not "no update").
     pub single: bool,
+    /// The files of `files` that are read from the network as they are installed.
+    pub streams: BTreeMap<PathBuf, Stream>,
+}
+
+impl Offer {
+    /// The install request for one offered file.
+    #[must_use]
+    pub fn request(&self, file: &Path, verify: update_core::config::Verify) -> InstallRequest {
+        InstallRequest { bundle: file.to_owned(), verify, stream: self.streams.get(file).cloned() }
+    }
 }
 
 /// What resolving a source needs besides the URL.
@@ -62,6 +75,10 @@ pub struct Trust<'a> {
     pub on_download: &'a dyn Fn(&str),
     /// Whether a file extension (without the dot) names an update file.
     pub is_update_extension: &'a dyn Fn(&str) -> bool,
+    /// Whether the driver installs while reading from the network
+    /// ([`update_core::driver::Capability::Streaming`]): remote bundles are then offered as
+    /// streams instead of being downloaded first.
+    pub streaming: bool,
 }
 
 impl std::fmt::Debug for Trust<'_> {
@@ -92,7 +109,7 @@ pub fn candidates(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Of
     let meta = std::fs::metadata(&path)
         .map_err(|e| Error::Source { url: url.to_string(), reason: format!("{}: {e}", path.display()) })?;
     if meta.is_file() {
-        return Ok(Offer { files: vec![path], single: true });
+        return Ok(Offer { files: vec![path], single: true, ..Offer::default() });
     }
     if path.join("metadata/root.json").is_file() || path.join("metadata/1.root.json").is_file() {
         return repository(paths, url, &path, trust);
@@ -105,7 +122,7 @@ pub fn candidates(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Of
         .collect();
     files.sort();
     // An empty directory is a source with no releases yet: "no update", not an error.
-    Ok(Offer { files, single: false })
+    Ok(Offer { files, single: false, ..Offer::default() })
 }
 
 /// Where the trusted metadata of a source is kept.
@@ -164,10 +181,16 @@ fn remote(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Offer> {
     let last = text.rsplit('/').next().unwrap_or("");
     if trust.is_update_file(Path::new(last)) {
         let f = fetcher(paths, trust, update_fetch::Plaintext::Refuse)?;
+        if trust.streaming {
+            // Its own signatures protect it; nothing is stored on the device.
+            let mut offer = Offer { single: true, ..Offer::default() };
+            offer.add_stream(&f, url.as_str(), None, None);
+            return Ok(offer);
+        }
         let dest = cache.join(cache_name(last));
         (trust.on_download)(last);
         f.download(url.as_str(), &dest, MAX_UNSIGNED_DOWNLOAD, None, trust.progress)?;
-        return Ok(Offer { files: vec![dest], single: true });
+        return Ok(Offer { files: vec![dest], single: true, ..Offer::default() });
     }
     let f = fetcher(paths, trust, update_fetch::Plaintext::AllowVerifiedContent)?;
     let transport = HttpTransport { base: text.to_owned(), fetcher: f.clone() };
@@ -175,6 +198,7 @@ fn remote(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Offer> {
     update_core::atomic::ensure_dir(&state)?;
     let client = update_repo::TufClient::new(transport, &state, anchor(paths, trust));
     let trusted = client.refresh(trust.now)?;
+    let mut offer = Offer::default();
     let mut files = Vec::new();
     for name in trusted.target_names() {
         if !trust.is_update_file(Path::new(&name.to_string())) {
@@ -185,6 +209,15 @@ fn remote(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Offer> {
             what: format!("target {name}"),
             reason: "no sha256 in the signed metadata".into(),
         })?;
+        // A target whose signed metadata gives its head hash is streamed: that hash, checked
+        // before anything else is read, binds the whole bundle to the repository. Without it
+        // (a repository made by another tool) the target is downloaded and checked whole.
+        let head = info.custom.as_ref().and_then(|c| c.get(BUNDLE_HEAD_SHA256)).and_then(|v| v.as_str());
+        if let (true, Some(head)) = (trust.streaming, head) {
+            let remote_url = format!("{text}/targets/{}", trusted.target_file(&name)?);
+            offer.add_stream(&f, &remote_url, Some(info.length), Some(head.to_owned()));
+            continue;
+        }
         let dest = cache.join(cache_name(&name.to_string()));
         if cached_matches(&dest, info.length, sha) {
             files.push(dest);
@@ -195,9 +228,22 @@ fn remote(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Offer> {
         f.download(&remote_url, &dest, info.length, Some((info.length, sha)), trust.progress)?;
         files.push(dest);
     }
-    files.sort();
     prune_cache(&cache, &files, trust);
-    Ok(Offer { files, single: false })
+    offer.files.extend(files);
+    offer.files.sort();
+    Ok(offer)
+}
+
+impl Offer {
+    /// Offers `url` as a stream.
+    fn add_stream(&mut self, fetcher: &update_fetch::Fetcher, url: &str, length: Option<u64>, head: Option<String>) {
+        let (f, u) = (fetcher.clone(), url.to_owned());
+        let open = move || f.open_stream(&u, length, length.unwrap_or(MAX_UNSIGNED_DOWNLOAD));
+        let stream = Stream { url: url.to_owned(), length, head_sha256: head, open: Arc::new(open) };
+        let key = PathBuf::from(url);
+        self.files.push(key.clone());
+        self.streams.insert(key, stream);
+    }
 }
 
 /// Removes update files from the cache that the repository no longer lists (old releases),
@@ -247,7 +293,7 @@ fn repository(paths: &Paths, url: &SourceUrl, dir: &Path, trust: Trust<'_>) -> R
         files.push(file);
     }
     files.sort();
-    Ok(Offer { files, single: false })
+    Ok(Offer { files, single: false, ..Offer::default() })
 }
 
 /// Streams a target file through its signed length and hashes.

@@ -22,5 +22,5 @@ pub mod signing;
 pub mod write;
 
 pub use format::{Chunk, ComponentPayload, HEADER_LEN, Header, Hook, HookKind, Image, MAGIC, Manifest, Signer};
-pub use read::{BundleReader, ComponentReader, VerifiedBundle};
+pub use read::{BundleReader, ComponentReader, Found, LocalChunks, StreamStats, VerifiedBundle};
 pub use write::{ComponentSource, CreateOptions, create};

@@ -63,6 +63,23 @@ impl<R: Read> BundleReader<R> {
         &self.manifest
     }
 
+    /// The hex SHA-256 of the bundle's head: header, manifest and signature block, as read.
+    /// Signed repository metadata carries it
+    /// ([`update_core::driver::BUNDLE_HEAD_SHA256`]) so a device streaming the bundle can
+    /// check the head against the repository before reading on; the manifest's chunk hashes
+    /// then fix the rest.
+    #[must_use]
+    pub fn head_sha256(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.header_bytes);
+        h.update(&self.manifest_bytes);
+        for (id, sig) in &self.signatures {
+            h.update(id);
+            h.update(sig);
+        }
+        hex::encode(h.finalize())
+    }
+
     /// The key ids of the signature block, in order.
     #[must_use]
     pub fn signature_key_ids(&self) -> Vec<String> {
@@ -152,6 +169,12 @@ impl<R: Read> VerifiedBundle<R> {
         &self.inner.manifest
     }
 
+    /// The hex SHA-256 of the bundle's head ([`BundleReader::head_sha256`]).
+    #[must_use]
+    pub fn head_sha256(&self) -> String {
+        self.inner.head_sha256()
+    }
+
     /// Names of the trusted keys whose signatures verified.
     #[must_use]
     pub fn trusted_signers(&self) -> &[String] {
@@ -209,6 +232,21 @@ impl<R: Read> VerifiedBundle<R> {
     where
         R: Send,
     {
+        self.pump(None, None, &mut |idx, offset, bytes, _| sink(idx, offset, bytes)).map(|_| ())
+    }
+
+    /// The images' chunks in order, from the bundle or from the device (see
+    /// [`VerifiedBundle::stream_reusing`]). `seek` positions the reader at a payload byte when
+    /// chunks were skipped; without it every chunk is read from the bundle.
+    fn pump(
+        &mut self,
+        mut local: Option<&mut LocalChunks<'_>>,
+        seek: Option<fn(&mut R, u64) -> std::io::Result<()>>,
+        sink: &mut ChunkSink<'_>,
+    ) -> Result<StreamStats>
+    where
+        R: Send,
+    {
         if self.streamed {
             return Err(Error::Other("the payload was already streamed".into()));
         }
@@ -216,36 +254,65 @@ impl<R: Read> VerifiedBundle<R> {
         let name = self.inner.name.clone();
         let reader = &mut self.inner.reader;
         let manifest = &self.inner.manifest;
+        let payload_start = self.inner.payload_start;
         let chunk_size = usize::try_from(manifest.chunk_size).expect("at most 16 MiB");
         // Decompressed chunks travel to this thread; emptied buffers travel back.
-        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<(usize, u64, usize, Vec<u8>)>>(2);
+        type Full = (usize, u64, usize, Vec<u8>, Found);
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<Full>>(2);
         let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
         for _ in 0..3 {
             empty_tx.send(vec![0u8; chunk_size]).expect("capacity");
         }
         let worker_name = name.clone();
+        let mut stats = StreamStats::default();
+        let worker_stats = &mut stats;
         std::thread::scope(|scope| {
             let worker = scope.spawn(move || -> Result<()> {
                 let name = worker_name;
                 let mut zbuf = Vec::new();
                 let mut decompressor =
                     zstd::bulk::Decompressor::new().map_err(|e| Error::Other(format!("zstd: {e}")))?;
+                // The payload offset the reader is at.
+                let mut at_payload = 0u64;
+                let mut read_last = true;
                 for (idx, image) in manifest.images.iter().enumerate() {
                     let mut offset = 0u64;
                     for (c, chunk) in image.chunks.iter().enumerate() {
                         let at = || format!("image '{}' chunk {c} (payload offset {})", image.slot_group, chunk.offset);
                         let step = (|| {
+                            let size = usize::try_from(chunk.size).expect("bounded by check");
+                            // The receiver hung up: it failed and reports its own error.
+                            let Ok(mut out) = empty_rx.recv() else { return Ok(None) };
+                            // 1. On the device already? Used only when its hash matches.
+                            if let Some(local) = local.as_deref_mut() {
+                                let found = local(idx, offset, chunk, &mut out[..size])?;
+                                if found != Found::No && hex::encode(Sha256::digest(&out[..size])) == chunk.sha256 {
+                                    match found {
+                                        Found::InPlace => worker_stats.in_place += chunk.size,
+                                        _ => worker_stats.copied += chunk.size,
+                                    }
+                                    read_last = false;
+                                    return Ok(Some((out, found)));
+                                }
+                            }
+                            // 2. From the bundle.
+                            if at_payload != chunk.offset {
+                                let seek =
+                                    seek.ok_or_else(|| Error::Other("the bundle cannot be read out of order".into()))?;
+                                seek(reader, payload_start + chunk.offset)
+                                    .map_err(|e| Error::io("seek in bundle", &name, e))?;
+                            }
                             zbuf.resize(usize::try_from(chunk.zsize).expect("bounded by check"), 0);
                             read_exact_or(reader, &mut zbuf, &name, &at())?;
+                            at_payload = chunk.offset + chunk.zsize;
+                            read_last = true;
+                            worker_stats.fetched += chunk.zsize;
                             if hex::encode(Sha256::digest(&zbuf)) != chunk.zsha256 {
                                 return Err(Error::verification(
                                     &name,
                                     format!("{}: compressed bytes do not match the signed hash", at()),
                                 ));
                             }
-                            let size = usize::try_from(chunk.size).expect("bounded by check");
-                            // The receiver hung up: it failed and reports its own error.
-                            let Ok(mut out) = empty_rx.recv() else { return Ok(None) };
                             let n = decompressor.decompress_to_buffer(&zbuf, &mut out[..size]).map_err(|e| {
                                 Error::verification(
                                     &name,
@@ -258,11 +325,11 @@ impl<R: Read> VerifiedBundle<R> {
                                     format!("{}: decompressed to {n} bytes, {size} expected", at()),
                                 ));
                             }
-                            Ok(Some(out))
+                            Ok(Some((out, Found::No)))
                         })();
                         match step {
-                            Ok(Some(out)) => {
-                                if full_tx.send(Ok((idx, offset, c, out))).is_err() {
+                            Ok(Some((out, found))) => {
+                                if full_tx.send(Ok((idx, offset, c, out, found))).is_err() {
                                     return Ok(());
                                 }
                             }
@@ -275,7 +342,9 @@ impl<R: Read> VerifiedBundle<R> {
                         offset += chunk.size;
                     }
                 }
+                // The file ends where the payload ends (checked when the last chunk was read here).
                 if manifest.components.is_empty()
+                    && read_last
                     && let Err(e) = expect_end(reader, &name)
                 {
                     let _ = full_tx.send(Err(e));
@@ -284,10 +353,11 @@ impl<R: Read> VerifiedBundle<R> {
             });
             let result = (|| -> Result<()> {
                 for msg in &full_rx {
-                    let (idx, offset, c, out) = msg?;
+                    let (idx, offset, c, out, found) = msg?;
                     let chunk = &manifest.images[idx].chunks[c];
                     let data = &out[..usize::try_from(chunk.size).expect("bounded by check")];
-                    if hex::encode(Sha256::digest(data)) != chunk.sha256 {
+                    // A chunk from the device was hashed where it was found.
+                    if found == Found::No && hex::encode(Sha256::digest(data)) != chunk.sha256 {
                         return Err(Error::verification(
                             &name,
                             format!(
@@ -296,7 +366,7 @@ impl<R: Read> VerifiedBundle<R> {
                             ),
                         ));
                     }
-                    sink(idx, offset, data)?;
+                    sink(idx, offset, data, found == Found::InPlace)?;
                     let _ = empty_tx.send(out);
                 }
                 Ok(())
@@ -305,7 +375,57 @@ impl<R: Read> VerifiedBundle<R> {
             drop(empty_tx);
             let worker_result = worker.join().map_err(|_| Error::Other("the bundle reader thread panicked".into()))?;
             result.and(worker_result)
-        })
+        })?;
+        Ok(stats)
+    }
+}
+
+/// Whether a chunk is on the device already (see [`VerifiedBundle::stream_reusing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// Not here: read it from the bundle.
+    No,
+    /// Its bytes were read from where they go (an earlier, interrupted install wrote them):
+    /// nothing to write.
+    InPlace,
+    /// Its bytes were read from elsewhere on the device (e.g. the running slot): write them.
+    Copied,
+}
+
+/// Fills the buffer with chunk bytes from the device, if it may have them:
+/// `(image index, offset in the image, chunk, buffer of the chunk's size)`.
+pub type LocalChunks<'a> = dyn FnMut(usize, u64, &Chunk, &mut [u8]) -> Result<Found> + Send + 'a;
+
+/// Receives verified chunks: `(image index, offset in the image, bytes, already in place)`.
+pub type ChunkSink<'a> = dyn FnMut(usize, u64, &[u8], bool) -> Result<()> + 'a;
+
+/// What [`VerifiedBundle::stream_reusing`] took from where (bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Chunk bytes (uncompressed) already in place.
+    pub in_place: u64,
+    /// Chunk bytes (uncompressed) copied from elsewhere on the device.
+    pub copied: u64,
+    /// Compressed bytes read from the bundle.
+    pub fetched: u64,
+}
+
+impl<R: Read + Seek + Send> VerifiedBundle<R> {
+    /// Like [`VerifiedBundle::stream`], but for each chunk `local` may first fill its bytes
+    /// from the device (from where they go, after an interrupted install, or from elsewhere):
+    /// they are used only when they match the chunk's signed hash, else the chunk is read from
+    /// the bundle, seeking past the chunks that were not needed. `sink` gets
+    /// `(image, offset, bytes, in place)`: a chunk in place needs no write.
+    ///
+    /// # Errors
+    /// As [`VerifiedBundle::stream`], and `local`'s errors.
+    pub fn stream_reusing(
+        &mut self,
+        local: &mut LocalChunks<'_>,
+        mut sink: impl FnMut(usize, u64, &[u8], bool) -> Result<()>,
+    ) -> Result<StreamStats> {
+        let seek: fn(&mut R, u64) -> std::io::Result<()> = |r, at| r.seek(SeekFrom::Start(at)).map(|_| ());
+        self.pump(Some(local), Some(seek), &mut sink)
     }
 }
 
@@ -392,9 +512,12 @@ impl<R: Read + Seek> ComponentReader<'_, R> {
             return Ok(false);
         };
         let at = format!("{} chunk {} (payload offset {})", label(), self.next, chunk.offset);
-        self.reader
-            .seek(SeekFrom::Start(self.payload_start + chunk.offset))
-            .map_err(|e| Error::io("seek in bundle", self.name, e))?;
+        // Seek only when not already there: chunks follow each other, and a seek would drop a
+        // buffered reader's buffer (and, over the network, start a new request).
+        let want = self.payload_start + chunk.offset;
+        if self.reader.stream_position().map_err(|e| Error::io("seek in bundle", self.name, e))? != want {
+            self.reader.seek(SeekFrom::Start(want)).map_err(|e| Error::io("seek in bundle", self.name, e))?;
+        }
         self.zbuf.resize(usize::try_from(chunk.zsize).expect("bounded by check"), 0);
         read_exact_or(self.reader, &mut self.zbuf, self.name, &at)?;
         check_chunk(chunk, &self.zbuf, self.name, &at, Hash::Compressed)?;

@@ -250,10 +250,61 @@ fn ser_version<S: serde::Serializer>(v: &Version, s: S) -> std::result::Result<S
 /// What to install.
 #[derive(Debug, Clone)]
 pub struct InstallRequest {
-    /// The update file (bundle, `.raucb`, `.swu`, `.mender`, …) on local storage.
+    /// The update file (bundle, `.raucb`, `.swu`, `.mender`, …) on local storage; for a
+    /// streamed update, its URL (for messages only: nothing is read from this path).
     pub bundle: PathBuf,
     /// Signature policy for this run.
     pub verify: Verify,
+    /// The update is read from the network as it is installed instead of from `bundle`. Only
+    /// drivers with [`Capability::Streaming`] are given one.
+    pub stream: Option<Stream>,
+}
+
+impl InstallRequest {
+    /// A request for a local file.
+    #[must_use]
+    pub fn file(bundle: PathBuf, verify: Verify) -> Self {
+        Self { bundle, verify, stream: None }
+    }
+}
+
+/// A file that can be read from anywhere and repositioned: a local file or a remote one read by
+/// HTTP Range.
+pub trait ReadSeek: std::io::Read + std::io::Seek + Send {}
+impl<T: std::io::Read + std::io::Seek + Send> ReadSeek for T {}
+
+/// Opens a stream from its start (each call is a fresh reader; a driver reads a bundle's head
+/// to inspect it and opens it again to install).
+pub type OpenStream = dyn Fn() -> Result<Box<dyn ReadSeek>> + Send + Sync;
+
+/// The target-metadata field (TUF `custom`) giving the SHA-256 of a bundle's head: its header,
+/// manifest and signature block. The manifest fixes every payload chunk by hash, so this one
+/// hash binds the whole file to the signed repository metadata without reading it first.
+pub const BUNDLE_HEAD_SHA256: &str = "bundle-head-sha256";
+
+/// An update read from the network while it is installed.
+#[derive(Clone)]
+pub struct Stream {
+    /// Where it comes from (for messages).
+    pub url: String,
+    /// The exact length, when signed metadata gives it.
+    pub length: Option<u64>,
+    /// The SHA-256 of the bundle's head ([`BUNDLE_HEAD_SHA256`]) from signed repository
+    /// metadata; the driver refuses a head that does not match. `None` for a bare bundle URL,
+    /// which only its own signatures protect.
+    pub head_sha256: Option<String>,
+    /// Opens the stream.
+    pub open: std::sync::Arc<OpenStream>,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("url", &self.url)
+            .field("length", &self.length)
+            .field("head_sha256", &self.head_sha256)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What an install did.

@@ -3,6 +3,8 @@
 //! the device.
 //!
 //! - [`Fetcher::get_bytes`] reads small files (repository metadata) with a byte limit.
+//! - [`Fetcher::open_stream`] / [`RemoteFile`] read a large file in place by `Range`, for an
+//!   install that streams from the network (no copy on the device).
 //! - [`Fetcher::download`] fetches a large file (a bundle) into `DEST.partial`, resuming with
 //!   `Range` after a cut, retrying with exponential backoff and jitter, never writing more than
 //!   the limit the signed metadata allows, checking length and SHA-256, and only then renaming
@@ -26,6 +28,9 @@ use update_core::config::Secure;
 use update_core::driver::Progress;
 use update_core::{Error, Result};
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+
+mod remote;
+pub use remote::{RemoteFile, RemoteStats};
 
 /// Whether plain `http://` may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -259,6 +264,26 @@ impl Fetcher {
             return Err(source_err(url, format!("HTTP status {status}: {}", String::from_utf8_lossy(&answer).trim())));
         }
         Ok(EventStream::from_reader(Box::new(resp.into_body().into_reader()), url))
+    }
+
+    /// Opens `url` for reading in place: a `file://` URL as the local file, anything else as a
+    /// [`RemoteFile`] read by HTTP Range. `length` is the exact length when signed metadata
+    /// gives it; the file may not be longer than `max_bytes`.
+    ///
+    /// # Errors
+    /// [`Error::Source`] for a refused scheme or a local file that cannot be opened.
+    pub fn open_stream(
+        &self,
+        url: &str,
+        length: Option<u64>,
+        max_bytes: u64,
+    ) -> Result<Box<dyn update_core::driver::ReadSeek>> {
+        self.check_scheme(url)?;
+        if let Some(path) = url.strip_prefix("file://") {
+            let f = File::open(path).map_err(|e| source_err(url, e.to_string()))?;
+            return Ok(Box::new(f));
+        }
+        Ok(Box::new(RemoteFile::new(self, url, length, max_bytes)?))
     }
 
     /// Downloads `url` to `dest` (see the crate docs). `max_bytes` is the most the signed

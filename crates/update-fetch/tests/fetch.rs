@@ -121,7 +121,12 @@ fn serve(w: &World, body: Arc<Vec<u8>>, faults: Vec<Fault>, mutual: bool) -> Ser
                     break;
                 }
                 if let Some(v) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
-                    range = v.trim().trim_end_matches('-').parse::<usize>().ok();
+                    range = v.trim().split_once('-').and_then(|(a, b)| {
+                        Some((
+                            a.parse::<usize>().ok()?,
+                            if b.is_empty() { None } else { Some(b.parse::<usize>().ok()?) },
+                        ))
+                    });
                 }
                 line.clear();
             }
@@ -129,7 +134,11 @@ fn serve(w: &World, body: Arc<Vec<u8>>, faults: Vec<Fault>, mutual: bool) -> Ser
             if !ok {
                 continue; // handshake failed (e.g. no client certificate)
             }
-            seen.lock().unwrap().push(range.map_or_else(|| "full".to_owned(), |r| format!("from {r}")));
+            seen.lock().unwrap().push(match range {
+                None => "full".to_owned(),
+                Some((a, None)) => format!("from {a}"),
+                Some((a, Some(b))) => format!("{a}-{b}"),
+            });
             let _ = respond(&mut tls, &body, range, fault);
             tls.conn.send_close_notify();
             let _ = tls.flush();
@@ -138,8 +147,14 @@ fn serve(w: &World, body: Arc<Vec<u8>>, faults: Vec<Fault>, mutual: bool) -> Ser
     Server { port, requests }
 }
 
-fn respond(out: &mut impl Write, body: &[u8], range: Option<usize>, fault: Fault) -> std::io::Result<()> {
+fn respond(
+    out: &mut impl Write,
+    body: &[u8],
+    range: Option<(usize, Option<usize>)>,
+    fault: Fault,
+) -> std::io::Result<()> {
     let etag = "\"v1\"";
+    let end = |r: (usize, Option<usize>)| r.1.map_or(body.len(), |b| (b + 1).min(body.len()));
     match (fault, range) {
         (Fault::Status503, _) => {
             write!(out, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
@@ -158,8 +173,8 @@ fn respond(out: &mut impl Write, body: &[u8], range: Option<usize>, fault: Fault
             let n = if let Fault::Truncate(n) = fault { n } else { body.len() };
             out.write_all(&body[..n])
         }
-        (Fault::ContentRange(header), Some(start)) => {
-            let part = &body[start..];
+        (Fault::ContentRange(header), Some(r)) => {
+            let part = &body[r.0..end(r)];
             write!(
                 out,
                 "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\n{header}ETag: {etag}\r\nConnection: close\r\n\r\n",
@@ -167,13 +182,14 @@ fn respond(out: &mut impl Write, body: &[u8], range: Option<usize>, fault: Fault
             )?;
             out.write_all(part)
         }
-        (_, Some(start)) => {
-            let part = &body[start..];
+        (_, Some(r)) => {
+            let (start, stop) = (r.0, end(r));
+            let part = &body[start..stop];
             write!(
                 out,
                 "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{}/{}\r\nETag: {etag}\r\nConnection: close\r\n\r\n",
                 part.len(),
-                body.len() - 1,
+                stop - 1,
                 body.len()
             )?;
             let n = if let Fault::Truncate(n) = fault { n.min(part.len()) } else { part.len() };
@@ -394,4 +410,116 @@ fn plain_http_needs_verified_content() {
     let f =
         Fetcher::new(FetchOptions { plaintext: Plaintext::AllowVerifiedContent, attempts: 1, ..options(&w) }).unwrap();
     assert_eq!(f.get_bytes("http://127.0.0.1:9/x", 10).unwrap_err().kind(), ErrorKind::Source);
+}
+
+// ---- RemoteFile: reading in place by Range (streaming installs) ----
+
+fn remote(f: &Fetcher, s: &Server, length: Option<u64>) -> update_fetch::RemoteFile {
+    update_fetch::RemoteFile::new(f, &format!("https://localhost:{}/bundle", s.port), length, 1 << 30).unwrap()
+}
+
+#[test]
+fn a_remote_file_reads_in_growing_windows_and_seeks() {
+    use std::io::{Read, Seek, SeekFrom};
+    let w = world();
+    let b = body();
+    let s = serve(&w, b.clone(), vec![], false);
+    let f = Fetcher::new(options(&w)).unwrap();
+    let mut r = remote(&f, &s, Some(b.len() as u64));
+    // A head read asks for the first window only.
+    let mut head = [0u8; 64];
+    r.read_exact(&mut head).unwrap();
+    assert_eq!(head[..], b[..64]);
+    assert_eq!(*s.requests.lock().unwrap(), ["0-65535"]);
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest[..], b[64..]);
+    // 64 KiB, then four times more each time, then the rest at once.
+    assert_eq!(*s.requests.lock().unwrap(), ["0-65535", "65536-327679", "327680-1376255", "from 1376256"]);
+    let stats = r.stats();
+    assert_eq!((stats.requests(), stats.bytes()), (4, b.len() as u64));
+    // A seek starts over with a small window at the new place.
+    r.seek(SeekFrom::Start(1_000_000)).unwrap();
+    let mut some = [0u8; 10];
+    r.read_exact(&mut some).unwrap();
+    assert_eq!(some[..], b[1_000_000..1_000_010]);
+    assert_eq!(s.requests.lock().unwrap().last().unwrap(), "1000000-1065535");
+    // A short forward seek inside the answer reads on instead of asking again.
+    r.seek(SeekFrom::Current(1000)).unwrap();
+    r.read_exact(&mut some).unwrap();
+    assert_eq!(some[..], b[1_001_010..1_001_020]);
+    assert_eq!(s.requests.lock().unwrap().len(), 5);
+    assert_eq!(r.seek(SeekFrom::End(-4)).unwrap(), b.len() as u64 - 4);
+}
+
+#[test]
+fn a_cut_remote_read_resumes_where_it_stopped() {
+    use std::io::Read;
+    let w = world();
+    let b = body();
+    // The first window arrives whole, the second is cut twice.
+    let s = serve(&w, b.clone(), vec![Fault::Normal, Fault::Truncate(1000), Fault::Truncate(0), Fault::Normal], false);
+    let f = Fetcher::new(options(&w)).unwrap();
+    let mut r = remote(&f, &s, None);
+    let mut all = Vec::new();
+    r.read_to_end(&mut all).unwrap();
+    assert_eq!(all, *b);
+    let seen = s.requests.lock().unwrap().clone();
+    assert_eq!(seen[..4], ["0-65535", "65536-327679", "66536-1115111", "from 66536"], "{seen:?}");
+    assert_eq!(r.length(), Some(b.len() as u64), "learned from the first Content-Range");
+}
+
+#[test]
+fn a_remote_server_without_range_support_is_read_from_the_start() {
+    use std::io::Read;
+    let w = world();
+    let b = body();
+    let s = serve(&w, b.clone(), vec![Fault::IgnoreRange; 8], false);
+    let f = Fetcher::new(options(&w)).unwrap();
+    let mut r = remote(&f, &s, Some(b.len() as u64));
+    let mut all = Vec::new();
+    r.read_to_end(&mut all).unwrap();
+    assert_eq!(all, *b);
+    assert_eq!(s.requests.lock().unwrap().len(), 1, "the whole body in one answer");
+}
+
+#[test]
+fn wrong_content_ranges_are_never_used() {
+    use std::io::Read;
+    for header in [
+        "",
+        "Content-Range: bytes 1-65536/2400000\r\n",
+        "Content-Range: bytes 0-65536/2400000\r\n",
+        "Content-Range: bytes 0-65535/2400001\r\n",
+        "Content-Range: bytes 0-65535/65535\r\n",
+        "Content-Range: items 0-65535/2400000\r\n",
+    ] {
+        let w = world();
+        let b = body();
+        let s = serve(&w, b.clone(), vec![Fault::ContentRange(header); 8], false);
+        let f = Fetcher::new(options(&w)).unwrap();
+        let mut r = remote(&f, &s, Some(b.len() as u64));
+        let mut buf = [0u8; 16];
+        let e = r.read(&mut buf).unwrap_err();
+        assert!(e.to_string().contains("refused"), "{header:?}: {e}");
+        assert_eq!(r.stats().bytes(), 0, "{header:?}: nothing was used");
+    }
+}
+
+#[test]
+fn a_remote_file_longer_than_signed_is_cut() {
+    use std::io::Read;
+    let w = world();
+    let b = body();
+    let s = serve(&w, b.clone(), vec![Fault::TooMuch; 8], false);
+    let f = Fetcher::new(options(&w)).unwrap();
+    // The server sends 200 with no length and the body twice: the signed length ends it.
+    let mut r = remote(&f, &s, Some(b.len() as u64));
+    let mut all = Vec::new();
+    r.read_to_end(&mut all).unwrap();
+    assert_eq!(all, *b);
+    assert!(matches!(
+        update_fetch::RemoteFile::new(&f, "http://localhost/x", None, 10).unwrap_err(),
+        Error::Source { .. }
+    ));
 }

@@ -21,7 +21,7 @@ use update_boot::{BootEnv, Slot};
 use update_bundle::{BundleReader, Manifest, VerifiedBundle};
 use update_core::audit::{AuditAction, Outcome};
 use update_core::blockdev::{BlockDevice, FileDevice};
-use update_core::driver::{BundleInfo, Context, InstallOutcome, InstallRequest, Progress};
+use update_core::driver::{BundleInfo, Context, InstallOutcome, InstallRequest, Progress, ReadSeek};
 use update_core::{Error, Result, Version};
 
 use crate::NativeDriver;
@@ -60,19 +60,40 @@ pub struct InstallPlan {
     pub images: Vec<PlannedImage>,
 }
 
-fn open_bundle(path: &Path) -> Result<BundleReader<BufReader<File>>> {
-    let f = File::open(path).map_err(|e| Error::io("open bundle", path, e))?;
-    BundleReader::open(BufReader::with_capacity(1 << 20, f), &path.display().to_string())
+/// Where a bundle is read from: a local file, or the network (a streamed install).
+type BundleSource = BufReader<Box<dyn ReadSeek>>;
+
+/// Opens the request's bundle: the local file, or a fresh stream whose head must match the
+/// hash the signed repository metadata gave for it.
+fn open_bundle(request: &InstallRequest) -> Result<BundleReader<BundleSource>> {
+    let path = &request.bundle;
+    let name = path.display().to_string();
+    let Some(stream) = &request.stream else {
+        let f = File::open(path).map_err(|e| Error::io("open bundle", path, e))?;
+        return BundleReader::open(BufReader::with_capacity(1 << 20, Box::new(f) as Box<dyn ReadSeek>), &name);
+    };
+    // A small buffer: the reader asks for small windows first, so a head read stays small.
+    let reader = BundleReader::open(BufReader::with_capacity(64 * 1024, (stream.open)()?), &name)?;
+    if let Some(want) = &stream.head_sha256 {
+        let got = reader.head_sha256();
+        if !got.eq_ignore_ascii_case(want) {
+            return Err(Error::verification(
+                &name,
+                format!("the bundle's head has SHA-256 {got}, the signed repository metadata says {want}"),
+            ));
+        }
+    }
+    Ok(reader)
 }
 
-fn verify(ctx: &Context<'_>, request: &InstallRequest) -> Result<VerifiedBundle<BufReader<File>>> {
+fn verify(ctx: &Context<'_>, request: &InstallRequest) -> Result<VerifiedBundle<BundleSource>> {
     if request.verify == update_core::config::Verify::IntegrityOnly {
         ctx.events.warn(&format!(
             "verify is false: installing {} without checking signatures (hashes are still checked)",
             request.bundle.display()
         ));
     }
-    open_bundle(&request.bundle)?.verify(ctx.keyring, ctx.config.signature_threshold, request.verify)
+    open_bundle(request)?.verify(ctx.keyring, ctx.config.signature_threshold, request.verify)
 }
 
 fn info(m: &Manifest) -> BundleInfo {
@@ -316,9 +337,17 @@ pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallReques
             manifest.version
         )));
     }
-    checked.check_payload()?;
+    if request.stream.is_none() {
+        // A local file is checked whole before a byte is written. A streamed bundle is not
+        // read twice: each chunk is checked against the signed manifest before it is written,
+        // and a bad one stops the install with the target slot unbootable and everything
+        // else as it was.
+        checked.check_payload()?;
+    } else {
+        drop(checked);
+    }
     // Pass 2: the same file again, verified again chunk by chunk while it is written.
-    let reopen = || -> Result<VerifiedBundle<BufReader<File>>> {
+    let reopen = || -> Result<VerifiedBundle<BundleSource>> {
         let b = verify(ctx, request)?;
         if *b.manifest() != manifest {
             return Err(Error::verification(

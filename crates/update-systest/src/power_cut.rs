@@ -27,7 +27,9 @@ use crate::vm::{Next, Vm};
 pub enum Phase {
     /// From the command until the download starts: TUF metadata over HTTPS.
     Check,
-    /// `downloading [...]`.
+    /// `downloading [...]`, or for a streamed install (the bundle read from the server as it is
+    /// written, which the repository's signed head hash allows) `notice: installing X while
+    /// streaming it from …`: the bundle's head is read and verified, the plan checked.
     Download,
     /// `notice: installing X from …`: the whole bundle is verified before anything is written.
     Verify,
@@ -65,6 +67,8 @@ impl Phase {
             Some(Phase::EnvSwitch)
         } else if text.contains("info: installing ") && text.contains(" into slot ") {
             Some(Phase::EnvBegin)
+        } else if text.contains("notice: installing ") && text.contains(" while streaming it from ") {
+            Some(Phase::Download)
         } else if text.contains("notice: installing ") && text.contains(" from ") {
             Some(Phase::Verify)
         } else if text.starts_with("verifying [") {
@@ -136,7 +140,9 @@ impl Class {
     fn trigger(self, rng: &mut Rng) -> Phase {
         match self {
             Class::Download => Phase::Download,
-            Class::Install => Phase::Verify,
+            // A streamed install has no verification pass before writing: its install cuts
+            // land while chunks are fetched, checked and written.
+            Class::Install => Phase::Write,
             Class::EnvWrite if rng.below(1) == 0 => Phase::EnvBegin,
             Class::EnvWrite => Phase::EnvSwitch,
             Class::MarkGood => Phase::MarkGood,
@@ -175,6 +181,7 @@ impl Default for Windows {
         Windows(BTreeMap::from([
             (Phase::Download, 4000),
             (Phase::Verify, 8000),
+            (Phase::Write, 3000),
             (Phase::EnvBegin, 300),
             (Phase::EnvSwitch, 300),
             (Phase::MarkGood, 400),
@@ -187,8 +194,9 @@ impl Windows {
     /// Takes the durations a complete run showed.
     pub fn learn(&mut self, t: &Timeline) {
         let pairs = [
-            (Phase::Download, Phase::Download, Phase::Verify),
+            (Phase::Download, Phase::Download, Phase::EnvBegin),
             (Phase::Verify, Phase::Verify, Phase::EnvSwitch),
+            (Phase::Write, Phase::Write, Phase::ReadBack),
             (Phase::EnvBegin, Phase::EnvBegin, Phase::Write),
             (Phase::EnvSwitch, Phase::EnvSwitch, Phase::Switched),
             (Phase::MarkGood, Phase::MarkGood, Phase::MarkedGood),
@@ -675,6 +683,10 @@ mod tests {
                 Some(Phase::EnvBegin),
             ),
             ("installing [=     ] 3/48 MiB 10 MiB/s", Some(Phase::Write)),
+            (
+                "2026-12-05T13:02:52Z update[148] notice: installing 2.0.0 while streaming it from https://10.0.2.2:8443/repo/targets/system.bundle",
+                Some(Phase::Download),
+            ),
             ("verifying [====   ] 7/48 MiB 50 MiB/s", Some(Phase::ReadBack)),
             ("SYSTEST-HOOK version=2.0.0 slot=B", Some(Phase::EnvSwitch)),
             ("2026-11-30T17:02:57Z update[148] notice: installed 2.0.0 into slot B", Some(Phase::Switched)),

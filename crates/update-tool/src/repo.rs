@@ -205,6 +205,7 @@ pub fn run(cmd: RepoCommand) -> Result<()> {
                     })
                 })
                 .transpose()?;
+            let custom = with_bundle_head(&file, custom)?;
             let info = repo.add_target(&file, &name, custom)?;
             println!("staged {name}: {} bytes, sha256 {}", info.length, info.hashes["sha256"]);
             if keys.is_empty() {
@@ -297,6 +298,22 @@ fn verify(dir: &Path, root: Option<&Path>, now: OffsetDateTime) -> Result<()> {
     }
     println!("  {} target(s), {bytes} byte(s), every length and digest verified", names.len());
     Ok(())
+}
+
+/// Adds the bundle's head hash ([`update_core::driver::BUNDLE_HEAD_SHA256`]) to a target's
+/// custom metadata when the file is a native bundle, so devices can stream it (install while
+/// reading from the server) with the head checked against the signed metadata. Other files
+/// are left as they are.
+fn with_bundle_head(file: &std::path::Path, custom: Option<serde_json::Value>) -> Result<Option<serde_json::Value>> {
+    let f = std::fs::File::open(file).map_err(|e| Error::io("open", file, e))?;
+    let Ok(bundle) = update_bundle::BundleReader::open(std::io::BufReader::new(f), &file.display().to_string()) else {
+        return Ok(custom);
+    };
+    let mut custom = custom.unwrap_or_else(|| serde_json::json!({}));
+    if let Some(map) = custom.as_object_mut() {
+        map.insert(update_core::driver::BUNDLE_HEAD_SHA256.to_owned(), bundle.head_sha256().into());
+    }
+    Ok(Some(custom))
 }
 
 #[cfg(test)]

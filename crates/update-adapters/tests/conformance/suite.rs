@@ -94,7 +94,7 @@ fn install<R: Rig>(rig: &mut R, version: &str) -> update_core::driver::InstallOu
     let bundle = rig.artifact(version, Artifact::Signed);
     let h = rig.harness();
     let mut d = h.driver(rig.factory().as_ref());
-    d.install(&h.ctx(), &InstallRequest { bundle, verify: Verify::Signatures }).unwrap()
+    d.install(&h.ctx(), &InstallRequest::file(bundle, Verify::Signatures)).unwrap()
 }
 
 fn status<R: Rig>(rig: &R) -> Status {
@@ -148,7 +148,7 @@ pub fn install_cycle<R: Rig>() {
     let bundle = rig.artifact("2.0.0", Artifact::Signed);
     let h = rig.harness();
     let mut d = h.driver(rig.factory().as_ref());
-    let req = InstallRequest { bundle, verify: Verify::Signatures };
+    let req = InstallRequest::file(bundle, Verify::Signatures);
     if d.capabilities().has(Capability::Inspect) {
         let info = d.inspect(&h.ctx(), &req).unwrap();
         assert_eq!(info.version, Version::new(2, 0, 0));
@@ -210,7 +210,7 @@ pub fn bad_artifacts_are_refused<R: Rig>() {
         let before = rig.snapshot();
         let h = rig.harness();
         let mut d = h.driver(rig.factory().as_ref());
-        let req = InstallRequest { bundle, verify: Verify::Signatures };
+        let req = InstallRequest::file(bundle, Verify::Signatures);
         let e = d.install(&h.ctx(), &req).expect_err("a bad update was installed");
         assert_eq!(e.kind(), ErrorKind::Verification, "{kind:?}: {e}");
         if d.capabilities().has(Capability::Inspect) {
@@ -472,7 +472,7 @@ pub fn unsupported_settings_are_refused<R: Rig>() {
     rig.harness_mut().config.signature_threshold = 2;
     let h = rig.harness();
     let mut d = h.driver(rig.factory().as_ref());
-    let e = d.install(&h.ctx(), &InstallRequest { bundle: bundle.clone(), verify: Verify::Signatures }).unwrap_err();
+    let e = d.install(&h.ctx(), &InstallRequest::file(bundle.clone(), Verify::Signatures)).unwrap_err();
     if R::SIGNATURE_THRESHOLD {
         assert_eq!(e.kind(), ErrorKind::Verification, "{e}");
         assert!(e.to_string().contains("2 required"), "{e}");
@@ -485,7 +485,7 @@ pub fn unsupported_settings_are_refused<R: Rig>() {
     rig.harness_mut().config.boot_retry_limit = 7;
     let h = rig.harness();
     let mut d = h.driver(rig.factory().as_ref());
-    match d.install(&h.ctx(), &InstallRequest { bundle, verify: Verify::Signatures }) {
+    match d.install(&h.ctx(), &InstallRequest::file(bundle, Verify::Signatures)) {
         // The driver writes the limit where the bootloader reads it.
         Ok(outcome) => {
             if R::REPORTS_TRIES {

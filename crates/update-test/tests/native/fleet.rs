@@ -26,14 +26,14 @@ use update_server::{AppState, app, serve, tls};
 
 use crate::common::Fixture;
 
-struct Server {
-    addr: SocketAddr,
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
     state: AppState,
     runtime: tokio::runtime::Runtime,
 }
 
 /// The real server, mutual TLS with `ca` for both sides, on 127.0.0.1.
-fn start_server(dir: &Path, ca: &CertifiedIssuer<'static, KeyPair>) -> Server {
+pub(crate) fn start_server(dir: &Path, ca: &CertifiedIssuer<'static, KeyPair>) -> Server {
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&key, ca).unwrap();
     std::fs::write(dir.join("server.crt"), cert.pem()).unwrap();

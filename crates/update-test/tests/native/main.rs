@@ -25,4 +25,5 @@ mod refusals;
 mod repository;
 mod rooted;
 mod sigkill;
+mod streaming;
 mod torture;

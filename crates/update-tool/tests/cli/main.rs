@@ -7,6 +7,7 @@ mod bundle;
 mod cert;
 mod key;
 mod modes;
+mod repo;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,0 +1,191 @@
+//! Streaming installs (issue 13, step 1): a signed repository on the real `update-server` over
+//! mutual TLS, reached through a TCP relay on loopback that can cut connections. The device
+//! installs the bundle while it reads it by HTTP Range: nothing is stored in the cache, a
+//! check reads only the bundle's head, a network cut in the middle of the payload resumes where
+//! it stopped, and a head that does not match the signed metadata is refused before a byte is
+//! written.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use time::OffsetDateTime;
+use update_boot::Slot;
+use update_core::config::{Config, SourceUrl};
+use update_core::driver::BUNDLE_HEAD_SHA256;
+use update_core::{ErrorKind, Paths};
+use update_repo::TargetName;
+use update_repo::publish::{Expiries, Repository, RoleKeySet};
+
+use crate::common::Fixture;
+use crate::fleet::start_server;
+
+/// A TCP relay to `to`: counts the bytes it passes from the server, and cuts the connections
+/// listed in `cuts` (connection number from 0, bytes from the server after which it is cut).
+struct Relay {
+    port: u16,
+    from_server: Arc<AtomicU64>,
+    connections: Arc<AtomicUsize>,
+    cuts: Arc<Mutex<Vec<(usize, u64)>>>,
+}
+
+fn relay(to: u16) -> Relay {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let r = Relay {
+        port,
+        from_server: Arc::new(AtomicU64::new(0)),
+        connections: Arc::new(AtomicUsize::new(0)),
+        cuts: Arc::new(Mutex::new(Vec::new())),
+    };
+    let (from_server, connections, cuts) = (r.from_server.clone(), r.connections.clone(), r.cuts.clone());
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let n = connections.fetch_add(1, Ordering::SeqCst);
+            let cut = cuts.lock().unwrap().iter().find(|(c, _)| *c == n).map(|(_, at)| *at);
+            let server = TcpStream::connect(("127.0.0.1", to)).unwrap();
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c_in, &mut s_out);
+                let _ = s_out.shutdown(Shutdown::Write);
+            });
+            let counted = from_server.clone();
+            std::thread::spawn(move || {
+                let (mut s_in, mut c_out) = (server, client);
+                let mut buf = [0u8; 16 * 1024];
+                let mut passed = 0u64;
+                while let Ok(k) = s_in.read(&mut buf) {
+                    let k = match cut {
+                        Some(at) => k.min(usize::try_from(at.saturating_sub(passed)).unwrap()),
+                        None => k,
+                    };
+                    if k == 0 || c_out.write_all(&buf[..k]).is_err() {
+                        break;
+                    }
+                    passed += k as u64;
+                    counted.fetch_add(k as u64, Ordering::SeqCst);
+                }
+                // A cut: both directions end at once, as when a link drops.
+                let _ = c_out.shutdown(Shutdown::Both);
+                let _ = s_in.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    r
+}
+
+struct World {
+    fx: Fixture,
+    relay: Relay,
+    repo_dir: std::path::PathBuf,
+    _server: crate::fleet::Server,
+}
+
+/// The device (mutual TLS to the server through the relay), an empty repository and the server.
+fn world() -> World {
+    let fx = Fixture::new();
+    let dir = fx.dir.path().join("server");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
+    let server = start_server(&dir, &ca);
+    let relay = relay(server.addr.port());
+    let repo_dir = dir.join("repo");
+    let now = OffsetDateTime::now_utc();
+    let signers = [fx.key.clone()];
+    Repository::init(
+        &repo_dir,
+        &RoleKeySet::all(&[update_bundle::signing::public_key(&fx.key)]),
+        1,
+        &signers,
+        &Expiries::default(),
+        now,
+    )
+    .unwrap();
+    let dkey = KeyPair::generate().unwrap();
+    let mut dp = CertificateParams::new(Vec::<String>::new()).unwrap();
+    dp.distinguished_name.push(DnType::CommonName, "device-0007");
+    let dcert = dp.signed_by(&dkey, &ca).unwrap();
+    let etc = fx.root().join("etc/update");
+    std::fs::write(etc.join("ca.crt"), ca.pem()).unwrap();
+    std::fs::write(etc.join("device.crt"), dcert.pem()).unwrap();
+    std::fs::write(etc.join("device.key"), dkey.serialize_pem()).unwrap();
+    let paths = Paths::new(fx.root());
+    let mut c = Config::load(&paths).unwrap();
+    c.source = Some(SourceUrl::new(&format!("https://localhost:{}/repo/", relay.port)).unwrap());
+    c.tls.server_ca = Some("/etc/update/ca.crt".into());
+    c.tls.client_cert = Some("/etc/update/device.crt".into());
+    c.tls.client_key = Some("/etc/update/device.key".into());
+    c.secure = update_core::config::Secure::MutualTls;
+    c.store(&paths).unwrap();
+    World { fx, relay, repo_dir, _server: server }
+}
+
+fn head_sha256(bundle: &Path) -> String {
+    let f = std::fs::File::open(bundle).unwrap();
+    update_bundle::BundleReader::open(std::io::BufReader::new(f), "b").unwrap().head_sha256()
+}
+
+/// Publishes `bundle` in the repository with `head` as its signed head hash.
+fn publish(w: &World, bundle: &Path, head: &str) {
+    let signers = [w.fx.key.clone()];
+    let mut repo = Repository::open(&w.repo_dir).unwrap();
+    let name = TargetName::new(bundle.file_name().unwrap().to_str().unwrap()).unwrap();
+    repo.add_target(bundle, &name, Some(serde_json::json!({ BUNDLE_HEAD_SHA256: head }))).unwrap();
+    repo.sign(&signers, &Expiries::default(), OffsetDateTime::now_utc()).unwrap();
+}
+
+fn cache_is_empty(fx: &Fixture) -> bool {
+    std::fs::read_dir(fx.root().join("var/cache/update")).map_or(true, |d| d.flatten().next().is_none())
+}
+
+#[test]
+fn a_streamed_install_survives_network_cuts_and_stores_nothing() {
+    let w = world();
+    let bundle = w.fx.publish_version("2.0", "ok");
+    let len = std::fs::metadata(&bundle).unwrap().len();
+    publish(&w, &bundle, &head_sha256(&bundle));
+
+    // A check reads the metadata and the bundle's head, not its payload.
+    let r = w.fx.updater().check().unwrap();
+    assert_eq!(r.available.unwrap().info.version.to_string(), "2.0.0");
+    let checked = w.relay.from_server.load(Ordering::SeqCst);
+    assert!(checked < len / 4, "a check read {checked} bytes of a {len}-byte bundle");
+    assert!(cache_is_empty(&w.fx));
+
+    // The install: every connection is cut after 150 kB from the server, so the bundle can
+    // only arrive by resuming where each cut left it (starting over would never finish).
+    let before = w.relay.connections.load(Ordering::SeqCst);
+    w.relay.from_server.store(0, Ordering::SeqCst);
+    *w.relay.cuts.lock().unwrap() = (before..before + 1000).map(|c| (c, 150_000)).collect();
+    let r = w.fx.updater().install_now(true).unwrap();
+    assert_eq!(r.installed.unwrap().version.to_string(), "2.0.0");
+    let moved = w.relay.from_server.load(Ordering::SeqCst);
+    let connections = w.relay.connections.load(Ordering::SeqCst) - before;
+    eprintln!("streamed install: {moved} bytes from the server for a {len}-byte bundle, {connections} connections");
+    assert!(connections as u64 > len / 150_000, "the cuts made it reconnect: {connections}");
+    // Resumed, not restarted: about one bundle (plus TLS, headers and metadata), not several.
+    assert!(moved < len + len / 4 + 400_000, "{moved} bytes moved for a {len}-byte bundle");
+    assert!(cache_is_empty(&w.fx), "nothing was stored on the device");
+    assert_eq!(w.fx.dev.reboot().unwrap(), Slot::B);
+    assert_eq!(w.fx.slot_version(Slot::B), "2.0");
+}
+
+#[test]
+fn a_head_that_does_not_match_the_signed_metadata_is_refused_before_anything_is_written() {
+    let w = world();
+    let good = head_sha256(&w.fx.publish_version("2.0", "ok"));
+    let other = w.fx.publish_version("3.0", "ok");
+    // The repository signs 3.0 with 2.0's head hash: the file on the server is not the one signed.
+    publish(&w, &other, &good);
+    let before = w.fx.fingerprint();
+    let e = w.fx.updater().install_now(true).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Verification, "{e}");
+    assert!(e.to_string().contains("signed repository metadata says"), "{e}");
+    assert_eq!(w.fx.fingerprint(), before, "nothing changed");
+    assert!(cache_is_empty(&w.fx));
+}
