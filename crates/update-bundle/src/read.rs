@@ -23,12 +23,25 @@ pub struct BundleReader<R> {
     payload_start: u64,
 }
 
+/// An I/O error of the bundle's reader. A reader that fetches over the network reports its
+/// own errors (a lost server is a source error, not a local I/O error): those come out as they
+/// went in.
+fn reader_error(op: &'static str, name: &str, e: std::io::Error) -> Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        if let Ok(inner) = e.into_inner().expect("checked").downcast::<Error>() {
+            return *inner;
+        }
+        return Error::Other(format!("{op} {name}"));
+    }
+    Error::io(op, name, e)
+}
+
 fn read_exact_or(r: &mut impl Read, buf: &mut [u8], name: &str, what: &str) -> Result<()> {
     r.read_exact(buf).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
             Error::verification(name, format!("truncated: the file ends inside the {what}"))
         } else {
-            Error::io("read bundle", name, e)
+            reader_error("read bundle", name, e)
         }
     })
 }
@@ -300,7 +313,7 @@ impl<R: Read> VerifiedBundle<R> {
                                 let seek =
                                     seek.ok_or_else(|| Error::Other("the bundle cannot be read out of order".into()))?;
                                 seek(reader, payload_start + chunk.offset)
-                                    .map_err(|e| Error::io("seek in bundle", &name, e))?;
+                                    .map_err(|e| reader_error("seek in bundle", &name, e))?;
                             }
                             zbuf.resize(usize::try_from(chunk.zsize).expect("bounded by check"), 0);
                             read_exact_or(reader, &mut zbuf, &name, &at())?;
@@ -434,7 +447,7 @@ fn expect_end(reader: &mut impl Read, name: &str) -> Result<()> {
     match reader.read(&mut extra) {
         Ok(0) => Ok(()),
         Ok(_) => Err(Error::verification(name, "trailing bytes after the payload".to_owned())),
-        Err(e) => Err(Error::io("read bundle", name, e)),
+        Err(e) => Err(reader_error("read bundle", name, e)),
     }
 }
 
@@ -515,8 +528,8 @@ impl<R: Read + Seek> ComponentReader<'_, R> {
         // Seek only when not already there: chunks follow each other, and a seek would drop a
         // buffered reader's buffer (and, over the network, start a new request).
         let want = self.payload_start + chunk.offset;
-        if self.reader.stream_position().map_err(|e| Error::io("seek in bundle", self.name, e))? != want {
-            self.reader.seek(SeekFrom::Start(want)).map_err(|e| Error::io("seek in bundle", self.name, e))?;
+        if self.reader.stream_position().map_err(|e| reader_error("seek in bundle", self.name, e))? != want {
+            self.reader.seek(SeekFrom::Start(want)).map_err(|e| reader_error("seek in bundle", self.name, e))?;
         }
         self.zbuf.resize(usize::try_from(chunk.zsize).expect("bounded by check"), 0);
         read_exact_or(self.reader, &mut self.zbuf, self.name, &at)?;

@@ -88,8 +88,10 @@ impl std::fmt::Debug for RemoteFile {
     }
 }
 
+/// Carries the error itself, so a reader above (the bundle reader) can report it as what it is
+/// (a source or verification error), not as a local I/O error.
 fn io_err(e: Error) -> std::io::Error {
-    std::io::Error::other(e.to_string())
+    std::io::Error::other(e)
 }
 
 impl RemoteFile {

@@ -13,12 +13,12 @@
 //!    and the old slot stays committed for the fallback.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use update_boot::{BootEnv, Slot};
-use update_bundle::{BundleReader, Manifest, VerifiedBundle};
+use update_bundle::{BundleReader, Found, Manifest, StreamStats, VerifiedBundle};
 use update_core::audit::{AuditAction, Outcome};
 use update_core::blockdev::{BlockDevice, FileDevice};
 use update_core::driver::{BundleInfo, Context, InstallOutcome, InstallRequest, Progress, ReadSeek};
@@ -249,6 +249,43 @@ pub fn hash_device(dev: &mut dyn BlockDevice, len: u64, progress: &dyn Progress)
     })
 }
 
+/// Bytes written between two checkpoints of a resumable install (flush, then the cursor): an
+/// eighth of the images, between 1 and 32 MiB. A cut loses at most that much work; each
+/// checkpoint costs one flush of the targets and one small atomic write.
+#[must_use]
+pub fn checkpoint_bytes(total: u64) -> u64 {
+    (total / 8).clamp(1 << 20, 32 << 20)
+}
+
+/// Where an earlier, interrupted install of the same bundle into the same slot left off, and
+/// how to record progress, so a later attempt reuses what is already written (checked chunk by
+/// chunk against the signed hashes) instead of fetching it again.
+pub struct Resume<'a> {
+    /// Per planned image (plan order): bytes from its start that an earlier attempt wrote and
+    /// flushed.
+    pub durable: Vec<u64>,
+    /// Read handles to the targets (plan order), used on the reader thread.
+    pub readers: Vec<Box<dyn BlockDevice + Send>>,
+    /// Records the durable bytes per planned image; called after the targets were flushed.
+    pub checkpoint: &'a mut dyn FnMut(&[u64]) -> Result<()>,
+}
+
+impl std::fmt::Debug for Resume<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resume").field("durable", &self.durable).finish_non_exhaustive()
+    }
+}
+
+/// How [`execute`] runs.
+pub struct Run<'a> {
+    /// Boot tries of the new slot (`boot-retry-limit`).
+    pub retry_limit: u32,
+    /// Progress display.
+    pub progress: &'a dyn Progress,
+    /// Resuming and checkpointing (none: every chunk is read from the bundle and written).
+    pub resume: Option<Resume<'a>>,
+}
+
 /// Writes a verified bundle into the target devices and switches the boot environment:
 /// steps 1–5 of the module documentation. `targets[i]` receives image `plan.images[i]`.
 /// `before_switch` runs after the read-back check and before the switch (records, hooks); an
@@ -256,33 +293,82 @@ pub fn hash_device(dev: &mut dyn BlockDevice, len: u64, progress: &dyn Progress)
 ///
 /// # Errors
 /// Any failure; the running slot stays primary and committed.
-pub fn execute<R: Read + Send>(
+pub fn execute<R: Read + Seek + Send>(
     bundle: &mut VerifiedBundle<R>,
     plan: &InstallPlan,
     targets: &mut [Box<dyn BlockDevice>],
     env: &mut dyn BootEnv,
-    retry_limit: u32,
-    progress: &dyn Progress,
+    run: Run<'_>,
     before_switch: impl FnOnce() -> Result<()>,
-) -> Result<()> {
+) -> Result<StreamStats> {
+    let Run { retry_limit, progress, resume } = run;
     // 1. The target can never boot while it is being written.
     let state = env.load()?;
     let preparing = state.begin_install(plan.target)?;
     if preparing != state {
         env.store(&preparing)?;
     }
-    // 2. Stream: chunks arrive verified; write them.
+    // 2. Stream: chunks arrive verified (from the bundle, or already in place from an
+    //    interrupted attempt); write them, checkpointing as they become durable.
     let total: u64 = plan.images.iter().map(|i| i.size).sum();
     progress.start("installing", total);
     let slot_of: Vec<Option<usize>> =
         (0..bundle.manifest().images.len()).map(|idx| plan.images.iter().position(|p| p.index == idx)).collect();
-    bundle.stream(|idx, offset, bytes| {
-        let t =
-            slot_of.get(idx).copied().flatten().ok_or_else(|| Error::Other(format!("image {idx} is not planned")))?;
-        targets[t].write_at(offset, bytes)?;
+    let planned = |idx: usize| {
+        slot_of.get(idx).copied().flatten().ok_or_else(|| Error::Other(format!("image {idx} is not planned")))
+    };
+    let (mut durable, mut readers, mut checkpoint) = match resume {
+        Some(r) => (r.durable, r.readers, Some(r.checkpoint)),
+        None => (vec![0; plan.images.len()], Vec::new(), None),
+    };
+    durable.resize(plan.images.len(), 0);
+    let earlier = durable.clone();
+    // What is written (not yet flushed) per planned image, and bytes since the last checkpoint.
+    let mut written = earlier.clone();
+    let mut since = 0u64;
+    let every = checkpoint_bytes(total);
+    let mut local = |idx: usize, offset: u64, chunk: &update_bundle::Chunk, buf: &mut [u8]| -> Result<Found> {
+        let t = planned(idx)?;
+        match readers.get_mut(t) {
+            Some(r) if offset + chunk.size <= earlier[t] => {
+                r.read_at(offset, buf)?;
+                Ok(Found::InPlace)
+            }
+            _ => Ok(Found::No),
+        }
+    };
+    let streamed = bundle.stream_reusing(&mut local, |idx, offset, bytes, in_place| {
+        let t = planned(idx)?;
+        if !in_place {
+            targets[t].write_at(offset, bytes)?;
+            since += bytes.len() as u64;
+        }
+        written[t] = written[t].max(offset + bytes.len() as u64);
         progress.advance(bytes.len() as u64);
+        if let Some(cp) = checkpoint.as_mut()
+            && since >= every
+        {
+            for d in targets.iter_mut() {
+                d.flush()?;
+            }
+            cp(&written)?;
+            since = 0;
+        }
         Ok(())
-    })?;
+    });
+    let stats = match streamed {
+        Ok(stats) => stats,
+        Err(e) => {
+            // A lost network (or a bad chunk) ends this attempt: what is written is made
+            // durable and recorded, so the next attempt continues from there.
+            if let Some(cp) = checkpoint.as_mut()
+                && targets.iter_mut().try_for_each(|d| d.flush()).is_ok()
+            {
+                let _ = cp(&written);
+            }
+            return Err(e);
+        }
+    };
     progress.finish();
     // 3. Durable, then read back and compare with the signed hashes.
     for t in targets.iter_mut() {
@@ -307,7 +393,7 @@ pub fn execute<R: Read + Send>(
     // 5. The one atomic switch.
     let state = env.load()?;
     env.store(&state.switch_to(plan.target, retry_limit)?)?;
-    Ok(())
+    Ok(stats)
 }
 
 /// The driver's install: verify, plan (OS slots and components), execute, audit the switch.
@@ -421,19 +507,56 @@ pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallReques
         }
         Ok(())
     };
-    let result = execute(
-        &mut bundle,
-        &plan,
-        &mut targets,
-        env.as_mut(),
-        ctx.config.boot_retry_limit,
-        ctx.progress,
-        record_and_hooks,
-    );
-    if let Err(e) = result {
-        // The switch did not happen: components that were activated go back.
-        crate::transaction::abandon(ctx, driver.handlers)?;
-        return Err(e);
+    // The cursor names this bundle and slot before a byte is written (an older cursor, for
+    // other content, is replaced); an earlier attempt of the same bundle into the same slot
+    // leaves what it wrote to be checked and kept.
+    let cursor = InstallCursor::path(&driver.paths);
+    let head = bundle.head_sha256();
+    let earlier = InstallCursor::load(&cursor).filter(|c| c.head == head && c.target == plan.target.as_str());
+    let durable: Vec<u64> = plan
+        .images
+        .iter()
+        .map(|i| earlier.as_ref().and_then(|c| c.durable.get(&i.group)).copied().unwrap_or(0).min(i.size))
+        .collect();
+    let record = |durable: &[u64]| -> Result<()> {
+        let c = InstallCursor {
+            head: head.clone(),
+            target: plan.target.as_str().to_owned(),
+            durable: plan.images.iter().map(|i| i.group.clone()).zip(durable.iter().copied()).collect(),
+        };
+        c.store(&cursor)
+    };
+    record(&durable)?;
+    let readers = if durable.iter().any(|d| *d > 0) {
+        plan.images
+            .iter()
+            .map(|i| FileDevice::open_read(&i.device).map(|d| Box::new(d) as Box<dyn BlockDevice + Send>))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
+    let mut checkpoint = |d: &[u64]| record(d);
+    let run = Run {
+        retry_limit: ctx.config.boot_retry_limit,
+        progress: ctx.progress,
+        resume: Some(Resume { durable, readers, checkpoint: &mut checkpoint }),
+    };
+    let stats = match execute(&mut bundle, &plan, &mut targets, env.as_mut(), run, record_and_hooks) {
+        Ok(stats) => stats,
+        Err(e) => {
+            // The switch did not happen: components that were activated go back.
+            crate::transaction::abandon(ctx, driver.handlers)?;
+            return Err(e);
+        }
+    };
+    let _ = std::fs::remove_file(&cursor);
+    if stats.in_place > 0 {
+        ctx.events.info(&format!(
+            "resumed an interrupted install: {} of slot {} already written were checked and kept, {} read from the bundle",
+            mib(stats.in_place),
+            plan.target,
+            mib(stats.fetched)
+        ));
     }
     let after = env.load()?;
     ctx.events.audit(
@@ -444,6 +567,50 @@ pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallReques
             .message(format!("boot environment: {before} -> {after}")),
     );
     Ok(InstallOutcome { version: plan.version, slot: plan.target.as_str().into(), reboot_required: true })
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
+}
+
+/// How far an install got: `<state>/install-cursor.json`, written before the first byte goes
+/// to the target and after each checkpoint (the targets flushed first), removed after the
+/// switch. Only a hint: every chunk it lets an attempt keep is checked against its signed hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct InstallCursor {
+    /// The bundle's head hash (it fixes every chunk).
+    pub head: String,
+    /// The slot being written.
+    pub target: String,
+    /// Bytes from the start of each slot group's image that are written and flushed.
+    pub durable: std::collections::BTreeMap<String, u64>,
+}
+
+impl InstallCursor {
+    /// Its file.
+    #[must_use]
+    pub fn path(paths: &update_core::Paths) -> PathBuf {
+        paths.state_dir().join("install-cursor.json")
+    }
+
+    /// The cursor, if there is a readable one (an unreadable one is no cursor: the install
+    /// starts from the beginning).
+    #[must_use]
+    pub fn load(path: &Path) -> Option<Self> {
+        let file = update_core::atomic::open_read(path, "read install cursor").ok()??;
+        let bytes = update_core::atomic::read_bounded(file, 64 * 1024, &path.display().to_string()).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Writes it atomically.
+    ///
+    /// # Errors
+    /// I/O errors naming the file.
+    pub fn store(&self, path: &Path) -> Result<()> {
+        let bytes = serde_json::to_vec(self).map_err(|e| Error::Other(e.to_string()))?;
+        update_core::atomic::write_atomic(path, &bytes, 0o644)
+    }
 }
 
 fn run_hook(

@@ -45,6 +45,8 @@ fn sigkill_of_the_installer_never_leaves_an_unbootable_device() {
     assert_eq!(slot_hashes(Slot::B), v2);
     let trials: u32 = std::env::var("UPDATE_SIGKILL_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
     let (mut booted_new, mut booted_old) = (0, 0);
+    // Kills after a checkpoint, and how many of the installs after them kept written chunks.
+    let mut kept_any = 0;
     let mut x = 0x00c0_ffee_u64;
     for trial in 0..trials {
         reset();
@@ -69,6 +71,16 @@ fn sigkill_of_the_installer_never_leaves_an_unbootable_device() {
             Slot::A => {
                 assert_eq!(got, v1, "trial {trial} (kill after {delay:?}): slot A is not 1.0");
                 booted_old += 1;
+                // The next install continues from what the killed one recorded as written.
+                let cursor =
+                    update_native::install::InstallCursor::load(&update_native::install::InstallCursor::path(&paths));
+                if cursor.as_ref().is_some_and(|c| c.durable.values().any(|d| *d > 0)) {
+                    let out = Command::new(sim).arg("--root").arg(fx.root()).arg("install").output().unwrap();
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    assert!(out.status.success(), "trial {trial}: the install after the kill failed: {err}");
+                    assert_eq!(slot_hashes(Slot::B), v2, "trial {trial}: the resumed install wrote a wrong slot");
+                    kept_any += 1;
+                }
             }
             Slot::B => {
                 assert_eq!(got, v2, "trial {trial} (kill after {delay:?}): slot B booted but is not a complete 2.0");
@@ -77,9 +89,13 @@ fn sigkill_of_the_installer_never_leaves_an_unbootable_device() {
         }
         assert_eq!(fx.fingerprint()["data"], data, "trial {trial}: data changed");
     }
+    let log = std::fs::read_to_string(fx.root().join("var/log/update.log")).unwrap();
+    let resumed = log.matches("resumed an interrupted install").count();
     eprintln!(
-        "SIGKILL torture: {trials} trials (install takes {full:?}): {booted_old} booted 1.0, {booted_new} booted a complete 2.0, 0 unbootable; bundle {}",
+        "SIGKILL torture: {trials} trials (install takes {full:?}): {booted_old} booted 1.0, {booted_new} booted a complete 2.0, 0 unbootable; {kept_any} kills after a checkpoint, {resumed} next installs kept written chunks; bundle {}",
         bundle.display()
     );
+    assert_eq!(resumed, kept_any, "every install after a checkpoint resumed");
+    assert!(kept_any > 0, "no kill landed after a checkpoint: resuming is not tested");
     assert!(booted_old > 0, "no kill landed before the switch: the test is not testing");
 }
