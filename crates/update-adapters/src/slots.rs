@@ -71,3 +71,40 @@ pub fn ab_status(
         components: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn status(records: &[u8], boot: &AbBoot<'_>) -> Status {
+        let records = SlotRecords::parse(records, Path::new("swupdate.json")).unwrap();
+        ab_status(&records, "swupdate", boot, |v| update_core::parse_version(v).ok(), &|_| Vec::new())
+    }
+
+    /// A device upgraded from a release that wrote `{"versions", "pending"}` tells the same status
+    /// from its old file as from the same records in format 1.
+    #[test]
+    fn records_of_the_older_form_tell_a_fallback() {
+        let old = br#"{"versions": {"A": "", "B": "2.0"}, "pending": "B"}"#;
+        let new = br#"{"format": 1, "slots": {"A": {"version": ""}, "B": {"version": "2.0"}}, "pending": "B"}"#;
+        let boot = AbBoot { booted: Some("A"), primary: Some("A"), trial: false, tries_left: 0 };
+        for text in [&old[..], &new[..]] {
+            let s = status(text, &boot);
+            assert_eq!(s.fallback.as_deref(), Some("slot B (2.0) failed to boot; running slot A"));
+            assert_eq!((&s.slots[0].state, &s.slots[1].state), (&SlotState::Good, &SlotState::Bad));
+            assert_eq!((s.slots[0].version.clone(), s.slots[1].version.clone()), (None, Some(Version::new(2, 0, 0))));
+            assert_eq!(s.version, None);
+        }
+    }
+
+    #[test]
+    fn a_slot_on_trial_is_trying_and_an_unrecorded_one_unknown() {
+        let boot = AbBoot { booted: Some("B"), primary: Some("B"), trial: true, tries_left: 2 };
+        let s = status(br#"{"format": 1, "slots": {"B": {"version": "3.1"}}, "pending": "B"}"#, &boot);
+        assert_eq!(s.fallback, None);
+        assert_eq!((&s.slots[0].state, &s.slots[1].state), (&SlotState::Unknown, &SlotState::Trying));
+        assert_eq!((s.slots[1].tries_left, s.version), (Some(2), Some(Version::new(3, 1, 0))));
+    }
+}
