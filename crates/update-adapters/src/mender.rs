@@ -21,12 +21,13 @@ use update_core::config::Verify;
 use update_core::driver::{
     BundleInfo, Capability, Context, Driver, InstallOutcome, InstallRequest, SlotChange, Status,
 };
+use update_core::slot_records::{SlotRecord, SlotRecords};
 use update_core::{Error, Paths, Result};
 
 use crate::adapter::{AB_IMAGE_TOOL, Adapter, Factory, adapter_driver_basics, existing, read_config};
 use crate::bootenv::ToolBootEnv;
 use crate::settings::{BootRetry, SettingSupport, UnsignedInstalls};
-use crate::slots::{AbBoot, Records};
+use crate::slots::{AbBoot, ab_status};
 use crate::tool::{Failure, FailureWords, Tool, ToolSpec};
 
 /// The driver's name.
@@ -316,19 +317,24 @@ impl MenderDriver {
         Ok((primary, env.get("upgrade_available").map(String::as_str) == Some("1"), num("bootcount"), num("bootlimit")))
     }
 
+    /// `/var/lib/update/mender.json`, this driver's slot records.
+    fn records_file(&self) -> PathBuf {
+        self.paths.state_dir().join(RECORDS)
+    }
+
     fn show_artifact(&self) -> Option<String> {
         let out = self.tool.run(self.args("show-artifact")).ok()?;
         out.success().then(|| out.stdout.trim().to_owned()).filter(|s| !s.is_empty() && s != "Unknown")
     }
 
-    fn records(&self, booted: Option<&str>) -> Result<Records> {
-        let mut r = Records::load(&self.paths, RECORDS)?;
+    fn records(&self, booted: Option<&str>) -> Result<SlotRecords> {
+        let mut r = SlotRecords::load(&self.records_file())?;
         if let Some(b) = booted
-            && !r.versions.contains_key(b)
+            && !r.slots.contains_key(b)
             && r.pending.as_deref() != Some(b)
             && let Some(name) = self.show_artifact()
         {
-            r.versions.insert(b.into(), name);
+            r.slots.insert(b.into(), SlotRecord::named(name));
         }
         Ok(r)
     }
@@ -413,9 +419,9 @@ impl Driver for MenderDriver {
         let (primary, trial, bootcount, bootlimit) = self.boot_vars()?;
         let boot =
             AbBoot { booted, primary: primary.or(booted), trial, tries_left: bootlimit.saturating_sub(bootcount) };
-        let status = self
-            .records(booted)?
-            .ab_status(NAME, &boot, version_of_name, &|s| vec![format!("rootfs={}", self.device(s))]);
+        let status = ab_status(&self.records(booted)?, NAME, &boot, version_of_name, &|s| {
+            vec![format!("rootfs={}", self.device(s))]
+        });
         if let Some(f) = &status.fallback {
             crate::note_fallback(ctx, NAME, f);
         }
@@ -463,10 +469,10 @@ impl Driver for MenderDriver {
         let (name, _, _) = self.header(&request.bundle)?;
         let version = version_of_name(&name)
             .ok_or_else(|| Error::verification(&shown, format!("artifact name '{name}' holds no version")))?;
-        records.versions.entry(booted.into()).or_default();
-        records.versions.insert(target.into(), name);
+        records.slots.entry(booted.into()).or_default();
+        records.slots.insert(target.into(), SlotRecord::named(name));
         records.pending = Some(target.into());
-        records.store(&self.paths, RECORDS)?;
+        records.store(&self.records_file())?;
         Ok(InstallOutcome { version, slot: target.into(), reboot_required: true })
     }
 
@@ -484,7 +490,7 @@ impl Driver for MenderDriver {
         }
         self.tool.run_ok("commit", self.args("commit"), &classify)?;
         records.pending = None;
-        records.store(&self.paths, RECORDS)?;
+        records.store(&self.records_file())?;
         Ok(SlotChange {
             slot: booted.into(),
             message: format!("slot {booted}{} committed (mender commit); it boots from now on", records.label(booted)),
@@ -510,7 +516,7 @@ impl Driver for MenderDriver {
         if records.pending.as_deref() != Some(slot) {
             records.pending = None;
         }
-        records.store(&self.paths, RECORDS)?;
+        records.store(&self.records_file())?;
         Ok(SlotChange {
             slot: slot.into(),
             message: format!("slot {slot}{} boots next (mender rollback)", records.label(slot)),

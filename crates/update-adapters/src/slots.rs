@@ -1,67 +1,11 @@
-//! What an A/B adapter remembers about its slots when the tool does not say: the version each
-//! slot holds and the slot of an install that is not committed yet (to tell a fallback), in a
-//! small JSON file in the state directory (`/var/lib/update/`).
+//! What an A/B adapter remembers about its slots when the tool does not say — the version each
+//! slot holds and the slot of an install that is not committed yet (to tell a fallback) — in
+//! [`SlotRecords`] (the type the native driver keeps its own in), in a file of its own in the state directory
+//! (`/var/lib/update/`); and the status of slots A and B from those records and the bootloader.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-
-use serde::{Deserialize, Serialize};
+use update_core::Version;
 use update_core::driver::{SlotState, SlotStatus, Status};
-use update_core::{Error, Paths, Result, Version};
-
-/// What the driver remembers about the slots.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct Records {
-    /// The version installed in each slot.
-    #[serde(default)]
-    pub versions: BTreeMap<String, String>,
-    /// The slot of the last install while it is not committed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending: Option<String>,
-}
-
-impl Records {
-    fn path(paths: &Paths, file: &str) -> PathBuf {
-        paths.state_dir().join(file)
-    }
-
-    /// Reads the records (empty when none).
-    ///
-    /// # Errors
-    /// I/O and parse errors naming the file.
-    pub fn load(paths: &Paths, file: &str) -> Result<Self> {
-        let p = Self::path(paths, file);
-        match std::fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Other(format!("{}: {e}", p.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(Error::io("read", &p, e)),
-        }
-    }
-
-    /// Writes the records atomically.
-    ///
-    /// # Errors
-    /// I/O errors naming the file.
-    pub fn store(&self, paths: &Paths, file: &str) -> Result<()> {
-        let text = serde_json::to_vec_pretty(self).map_err(|e| Error::Other(e.to_string()))?;
-        update_core::atomic::write_atomic(&Self::path(paths, file), &text, 0o644)
-    }
-}
-
-impl Records {
-    /// The recorded version of `slot`, when it is a version.
-    #[must_use]
-    pub fn version(&self, slot: &str) -> Option<update_core::Version> {
-        self.versions.get(slot).and_then(|v| update_core::parse_version(v).ok())
-    }
-
-    /// `" (VERSION)"` for messages, or nothing.
-    #[must_use]
-    pub fn label(&self, slot: &str) -> String {
-        self.versions.get(slot).filter(|v| !v.is_empty()).map(|v| format!(" ({v})")).unwrap_or_default()
-    }
-}
+use update_core::slot_records::SlotRecords;
 
 /// What an A/B adapter read from the system for `status`.
 #[derive(Debug, Clone, Copy)]
@@ -76,56 +20,91 @@ pub struct AbBoot<'a> {
     pub tries_left: u32,
 }
 
-impl Records {
-    /// The status of slots A and B: a pending install that is neither primary nor running failed
-    /// to boot (a fallback); the primary on trial is trying; a slot that runs, boots next or
-    /// holds a recorded install is good. `version` reads a recorded name as a version.
-    #[must_use]
-    pub fn ab_status(
-        &self,
-        driver: &str,
-        boot: &AbBoot<'_>,
-        version: fn(&str) -> Option<Version>,
-        devices: &dyn Fn(&str) -> Vec<String>,
-    ) -> Status {
-        let failed =
-            self.pending.clone().filter(|p| Some(p.as_str()) != boot.primary && Some(p.as_str()) != boot.booted);
-        let slots = ["A", "B"]
-            .iter()
-            .map(|&s| {
-                let primary = boot.primary == Some(s);
-                let booted = boot.booted == Some(s);
-                let state = if failed.as_deref() == Some(s) {
-                    SlotState::Bad
-                } else if primary && boot.trial {
-                    SlotState::Trying
-                } else if booted || primary || self.versions.contains_key(s) {
-                    SlotState::Good
-                } else {
-                    SlotState::Unknown
-                };
-                SlotStatus {
-                    name: s.into(),
-                    tries_left: (state == SlotState::Trying).then_some(boot.tries_left),
-                    state,
-                    version: self.versions.get(s).and_then(|v| version(v)),
-                    booted,
-                    primary,
-                    devices: devices(s),
-                }
-            })
-            .collect();
-        Status {
-            driver: driver.into(),
-            compatible: None,
-            version: boot.booted.and_then(|b| self.versions.get(b)).and_then(|v| version(v)),
-            booted: boot.booted.map(Into::into),
-            primary: boot.primary.map(Into::into),
-            slots,
-            fallback: failed.map(|f| {
-                format!("slot {f}{} failed to boot; running slot {}", self.label(&f), boot.booted.unwrap_or("?"))
-            }),
-            components: Vec::new(),
+/// The status of slots A and B: a pending install that is neither primary nor running failed
+/// to boot (a fallback); the primary on trial is trying; a slot that runs, boots next or
+/// holds a recorded install is good. `version` reads a recorded name as a version.
+#[must_use]
+pub fn ab_status(
+    records: &SlotRecords,
+    driver: &str,
+    boot: &AbBoot<'_>,
+    version: fn(&str) -> Option<Version>,
+    devices: &dyn Fn(&str) -> Vec<String>,
+) -> Status {
+    let failed =
+        records.pending.clone().filter(|p| Some(p.as_str()) != boot.primary && Some(p.as_str()) != boot.booted);
+    let slots = ["A", "B"]
+        .iter()
+        .map(|&s| {
+            let primary = boot.primary == Some(s);
+            let booted = boot.booted == Some(s);
+            let state = if failed.as_deref() == Some(s) {
+                SlotState::Bad
+            } else if primary && boot.trial {
+                SlotState::Trying
+            } else if booted || primary || records.slots.contains_key(s) {
+                SlotState::Good
+            } else {
+                SlotState::Unknown
+            };
+            SlotStatus {
+                name: s.into(),
+                tries_left: (state == SlotState::Trying).then_some(boot.tries_left),
+                state,
+                version: records.get(s).and_then(|r| version(&r.version)),
+                booted,
+                primary,
+                devices: devices(s),
+            }
+        })
+        .collect();
+    Status {
+        driver: driver.into(),
+        compatible: None,
+        version: boot.booted.and_then(|b| records.get(b)).and_then(|r| version(&r.version)),
+        booted: boot.booted.map(Into::into),
+        primary: boot.primary.map(Into::into),
+        slots,
+        fallback: failed.map(|f| {
+            format!("slot {f}{} failed to boot; running slot {}", records.label(&f), boot.booted.unwrap_or("?"))
+        }),
+        components: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn status(records: &[u8], boot: &AbBoot<'_>) -> Status {
+        let records = SlotRecords::parse(records, Path::new("swupdate.json")).unwrap();
+        ab_status(&records, "swupdate", boot, |v| update_core::parse_version(v).ok(), &|_| Vec::new())
+    }
+
+    /// A device upgraded from a release that wrote `{"versions", "pending"}` tells the same status
+    /// from its old file as from the same records in format 1.
+    #[test]
+    fn records_of_the_older_form_tell_a_fallback() {
+        let old = br#"{"versions": {"A": "", "B": "2.0"}, "pending": "B"}"#;
+        let new = br#"{"format": 1, "slots": {"A": {"version": ""}, "B": {"version": "2.0"}}, "pending": "B"}"#;
+        let boot = AbBoot { booted: Some("A"), primary: Some("A"), trial: false, tries_left: 0 };
+        for text in [&old[..], &new[..]] {
+            let s = status(text, &boot);
+            assert_eq!(s.fallback.as_deref(), Some("slot B (2.0) failed to boot; running slot A"));
+            assert_eq!((&s.slots[0].state, &s.slots[1].state), (&SlotState::Good, &SlotState::Bad));
+            assert_eq!((s.slots[0].version.clone(), s.slots[1].version.clone()), (None, Some(Version::new(2, 0, 0))));
+            assert_eq!(s.version, None);
         }
+    }
+
+    #[test]
+    fn a_slot_on_trial_is_trying_and_an_unrecorded_one_unknown() {
+        let boot = AbBoot { booted: Some("B"), primary: Some("B"), trial: true, tries_left: 2 };
+        let s = status(br#"{"format": 1, "slots": {"B": {"version": "3.1"}}, "pending": "B"}"#, &boot);
+        assert_eq!(s.fallback, None);
+        assert_eq!((&s.slots[0].state, &s.slots[1].state), (&SlotState::Unknown, &SlotState::Trying));
+        assert_eq!((s.slots[1].tries_left, s.version), (Some(2), Some(Version::new(3, 1, 0))));
     }
 }

@@ -25,12 +25,13 @@ use std::time::Duration;
 use update_core::driver::{
     BundleInfo, Capability, Context, Driver, InstallOutcome, InstallRequest, SlotChange, Status,
 };
+use update_core::slot_records::{SlotRecord, SlotRecords};
 use update_core::{Error, Paths, Result};
 
 use crate::adapter::{AB_IMAGE_TOOL, Adapter, Factory, adapter_driver_basics, existing, read_config};
 use crate::bootenv::{ToolBootEnv, cmdline_value};
 use crate::settings::{BootRetry, SettingSupport, UnsignedInstalls};
-use crate::slots::{AbBoot, Records};
+use crate::slots::{AbBoot, ab_status};
 use crate::tool::{Failure, FailureWords, Tool, ToolSpec};
 
 /// The driver's name.
@@ -370,6 +371,11 @@ impl SwupdateDriver {
         if out.success() { Ok(out) } else { Err(self.tool.failure(op, &out, &classify)) }
     }
 
+    /// `/var/lib/update/swupdate.json`, this driver's slot records.
+    fn records_file(&self) -> PathBuf {
+        self.paths.state_dir().join(RECORDS)
+    }
+
     fn board(&self) -> Option<&str> {
         self.hwrevision.as_ref().map(|(b, _)| b.as_str())
     }
@@ -387,7 +393,8 @@ impl Driver for SwupdateDriver {
             trial: vars.trial,
             tries_left: vars.bootlimit.saturating_sub(vars.bootcount),
         };
-        let status = Records::load(&self.paths, RECORDS)?.ab_status(
+        let status = ab_status(
+            &SlotRecords::load(&self.records_file())?,
             NAME,
             &boot,
             |v| update_core::parse_version(v).ok(),
@@ -429,12 +436,12 @@ impl Driver for SwupdateDriver {
         );
         ctx.progress.finish();
         r?;
-        let mut records = Records::load(&self.paths, RECORDS)?;
+        let mut records = SlotRecords::load(&self.records_file())?;
         // The running slot is known to boot, even when its version is not known (factory image).
-        records.versions.entry(booted.clone()).or_default();
-        records.versions.insert(target.into(), info.version.to_string());
+        records.slots.entry(booted.clone()).or_default();
+        records.slots.insert(target.into(), SlotRecord::named(info.version.to_string()));
         records.pending = None;
-        records.store(&self.paths, RECORDS)?;
+        records.store(&self.records_file())?;
         self.env.write(&[
             ("update_slot", target.into()),
             ("upgrade_available", "1".into()),
@@ -442,14 +449,14 @@ impl Driver for SwupdateDriver {
             ("bootlimit", ctx.config.boot_retry_limit.to_string()),
         ])?;
         records.pending = Some(target.into());
-        records.store(&self.paths, RECORDS)?;
+        records.store(&self.records_file())?;
         Ok(InstallOutcome { version: info.version, slot: target.into(), reboot_required: true })
     }
 
     fn mark_good(&mut self, _ctx: &Context<'_>) -> Result<SlotChange> {
         let booted = self.booted_required()?;
         let vars = BootVars::from_env(&self.env.read()?);
-        let mut records = Records::load(&self.paths, RECORDS)?;
+        let mut records = SlotRecords::load(&self.records_file())?;
         let version = records.label(&booted);
         if vars.primary != booted {
             return Err(Error::Refused(format!(
@@ -462,7 +469,7 @@ impl Driver for SwupdateDriver {
         }
         self.env.write(&[("upgrade_available", "0".into()), ("bootcount", "0".into()), ("ustate", "0".into())])?;
         records.pending = None;
-        records.store(&self.paths, RECORDS)?;
+        records.store(&self.records_file())?;
         Ok(SlotChange {
             slot: booted.clone(),
             message: format!("slot {booted}{version} marked good; it boots from now on"),
@@ -472,8 +479,8 @@ impl Driver for SwupdateDriver {
     fn rollback(&mut self, _ctx: &Context<'_>) -> Result<SlotChange> {
         let booted = self.booted_required()?;
         let target = other(&booted)?;
-        let mut records = Records::load(&self.paths, RECORDS)?;
-        let Some(version) = records.versions.get(target).cloned() else {
+        let mut records = SlotRecords::load(&self.records_file())?;
+        let Some(version) = records.get(target).map(|r| r.version.clone()) else {
             return Err(Error::Refused(format!("slot {target} holds no installed update; nothing to roll back to")));
         };
         let version = if version.is_empty() { "version unknown".to_owned() } else { version };
@@ -486,7 +493,7 @@ impl Driver for SwupdateDriver {
             ("bootcount", "0".into()),
         ])?;
         records.pending = None;
-        records.store(&self.paths, RECORDS)?;
+        records.store(&self.records_file())?;
         Ok(SlotChange {
             slot: target.into(),
             message: format!("slot {target} ({version}) boots next; reboot to run it"),

@@ -12,6 +12,8 @@
 //!   firmware, data, or out-of-tree), and the [`component::Component`] a bundle lists.
 //! - [`audit::AuditRecord`]: one JSON line per state-changing action.
 //! - [`paths::Paths`]: every path the tool touches, re-rootable with `--root`.
+//! - [`slot_records::SlotRecords`]: what each A/B slot holds, kept by the native driver and the
+//!   adapters alike (`/var/lib/update/slots.json` and the adapters' own files).
 //! - [`process::Command`]: the one way to run another program (drained output, timeout that
 //!   kills the whole process group, output caps).
 //! - [`error::Error`] with a stable [`error::ErrorKind`] that binaries map to exit codes.
@@ -27,6 +29,7 @@ pub mod keyring;
 pub mod names;
 pub mod paths;
 pub mod process;
+pub mod slot_records;
 pub mod text;
 pub mod time_util;
 

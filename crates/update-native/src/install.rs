@@ -25,7 +25,7 @@ use update_core::driver::{BundleInfo, Context, InstallOutcome, InstallRequest, P
 use update_core::{Error, Result, Version};
 
 use crate::NativeDriver;
-use crate::records::{SlotRecord, SlotRecords};
+use crate::records;
 
 /// Free space the state directory must have before an install starts (records, hooks).
 pub const MIN_STATE_SPACE: u64 = 256 * 1024;
@@ -136,7 +136,7 @@ pub fn plan(driver: &NativeDriver, manifest: &Manifest) -> Result<InstallPlan> {
             manifest.compatible, cfg.compatible
         )));
     }
-    let records = SlotRecords::load(&driver.paths)?;
+    let records = records::load(&driver.paths)?;
     let installed = driver.release_version(&records, Some(booted));
     if let Some(v) = &installed {
         if manifest.version <= *v {
@@ -487,16 +487,10 @@ pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallReques
     let hooks = bundle.hooks().to_vec();
     let paths = driver.paths.clone();
     let record_and_hooks = || -> Result<()> {
-        let mut records = SlotRecords::load(&paths)?;
-        records.set(
-            plan.target,
-            Some(SlotRecord {
-                version: plan.version.clone(),
-                installed: update_core::time_util::now_rfc3339(),
-                images: plan.images.iter().map(|i| (i.group.clone(), i.sha256.clone())).collect(),
-            }),
-        );
-        records.store(&paths)?;
+        let mut records = records::load(&paths)?;
+        let images = plan.images.iter().map(|i| (i.group.clone(), i.sha256.clone()));
+        records.slots.insert(plan.target.as_str().into(), records::installed(&plan.version, images));
+        records::store(&paths, &records)?;
         for hook in &hooks {
             run_hook(&paths, ctx.events, hook, &plan)?;
         }

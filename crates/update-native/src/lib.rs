@@ -26,7 +26,7 @@ use update_core::driver::{
 };
 use update_core::{Error, Paths, Result};
 
-use crate::records::SlotRecords;
+use update_core::slot_records::SlotRecords;
 
 /// What the native driver can do.
 #[must_use]
@@ -159,7 +159,7 @@ impl NativeDriver {
     /// The device's release version: the booted slot's, or a newer one committed by an update
     /// without OS images.
     fn release_version(&self, records: &SlotRecords, booted: Option<Slot>) -> Option<update_core::Version> {
-        let os = booted.and_then(|b| records.get(b)).map(|r| r.version.clone());
+        let os = booted.and_then(|b| records.get(b.as_str())).and_then(|r| r.version().ok());
         match (os, transaction::Release::load(&self.paths)) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -219,7 +219,7 @@ impl NativeDriver {
 
     /// Records a fallback in the audit log once (remembered in `/var/lib/update/fallback.json`).
     fn note_fallback(&self, ctx: &Context<'_>, fallback: &update_boot::Fallback, records: &SlotRecords) {
-        let failed_version = records.get(fallback.failed).map(|r| r.version.to_string());
+        let failed_version = records.get(fallback.failed.as_str()).map(|r| r.version.clone());
         let key = format!("{}:{}", fallback.failed, failed_version.clone().unwrap_or_default());
         let marker = self.paths.state_dir().join("fallback.json");
         if std::fs::read_to_string(&marker).is_ok_and(|s| s.trim() == key) {
@@ -237,7 +237,7 @@ impl NativeDriver {
                 .subject(fallback.booted.as_str())
                 .change(
                     failed_version.map(Into::into),
-                    records.get(fallback.booted).map(|r| r.version.to_string().into()),
+                    records.get(fallback.booted.as_str()).map(|r| r.version.clone().into()),
                 )
                 .message(msg),
         );
@@ -260,7 +260,7 @@ impl Driver for NativeDriver {
         }
         let state = self.open_env()?.load()?;
         let booted = self.booted_slot().ok();
-        let records = SlotRecords::load(&self.paths)?;
+        let records = records::load(&self.paths)?;
         let fallback = booted.and_then(|b| update_boot::fallback_happened(&state, b));
         if let Some(f) = &fallback {
             self.note_fallback(ctx, f, &records);
@@ -269,7 +269,7 @@ impl Driver for NativeDriver {
             .iter()
             .map(|&slot| {
                 let s = state.slot(slot);
-                let record = records.get(slot);
+                let record = records.get(slot.as_str());
                 // A slot running on its last try has 0 tries left but is still on trial.
                 let running_last_try = booted == Some(slot) && state.primary() == slot;
                 let api_state = if s.ok {
@@ -284,7 +284,7 @@ impl Driver for NativeDriver {
                 SlotStatus {
                     name: slot.as_str().into(),
                     state: api_state,
-                    version: record.map(|r| r.version.clone()),
+                    version: record.and_then(|r| r.version().ok()),
                     booted: booted == Some(slot),
                     primary: state.primary() == slot,
                     tries_left: (!s.ok && (s.tries > 0 || running_last_try)).then_some(u32::from(s.tries)),
@@ -350,14 +350,11 @@ impl Driver for NativeDriver {
         if next != state {
             env.store(&next)?;
         }
-        let version = SlotRecords::load(&self.paths)?.get(booted).map(|r| r.version.to_string());
+        let version = records::load(&self.paths)?.label(booted.as_str());
         let _ = ctx;
         Ok(SlotChange {
             slot: booted.as_str().into(),
-            message: format!(
-                "slot {booted}{} marked good; it boots from now on",
-                version.map(|v| format!(" ({v})")).unwrap_or_default()
-            ),
+            message: format!("slot {booted}{version} marked good; it boots from now on"),
         })
     }
 
@@ -370,7 +367,7 @@ impl Driver for NativeDriver {
         // The components of a transaction waiting for the slot left behind go back too.
         transaction::abandon(ctx, self.handlers)?;
         let other = booted.other();
-        let version = SlotRecords::load(&self.paths)?.get(other).map(|r| r.version.to_string());
+        let version = records::load(&self.paths)?.label(other.as_str());
         ctx.events.audit(
             ctx.events
                 .record(AuditAction::Switch, Outcome::Ok)
@@ -380,10 +377,7 @@ impl Driver for NativeDriver {
         );
         Ok(SlotChange {
             slot: other.as_str().into(),
-            message: format!(
-                "slot {other}{} boots next; reboot to run it",
-                version.map(|v| format!(" ({v})")).unwrap_or_default()
-            ),
+            message: format!("slot {other}{version} boots next; reboot to run it"),
         })
     }
 
@@ -401,8 +395,8 @@ impl Driver for NativeDriver {
         env.store(&next)?;
         // The components of a transaction waiting for this slot go back with it.
         transaction::abandon(ctx, self.handlers)?;
-        let records = SlotRecords::load(&self.paths)?;
-        let version = |s: Slot| records.get(s).map(|r| format!(" ({})", r.version)).unwrap_or_default();
+        let records = records::load(&self.paths)?;
+        let version = |s: Slot| records.label(s.as_str());
         ctx.events.audit(
             ctx.events
                 .record(AuditAction::Switch, Outcome::Ok)
@@ -433,14 +427,7 @@ impl Driver for NativeDriver {
 /// I/O errors.
 pub fn provision(paths: &Paths, cfg: &NativeConfig, version: &update_core::Version) -> Result<()> {
     update_boot::create_configured(&cfg.boot, paths, &BootState::initial())?;
-    let mut records = SlotRecords::default();
-    records.set(
-        Slot::A,
-        Some(records::SlotRecord {
-            version: version.clone(),
-            installed: update_core::time_util::now_rfc3339(),
-            images: Default::default(),
-        }),
-    );
-    records.store(paths)
+    let factory =
+        SlotRecords { slots: [(Slot::A.as_str().into(), records::installed(version, []))].into(), pending: None };
+    records::store(paths, &factory)
 }

@@ -1,79 +1,93 @@
-//! What each slot holds: `/var/lib/update/slots.json`, written atomically after an image is
-//! verified in its slot and before the switch. `/var/lib/update` must live on storage shared by
-//! both slots (the data partition on a real device).
+//! What each slot holds: `/var/lib/update/slots.json` ([`update_core::slot_records`]), written
+//! atomically after an image is verified in its slot and before the switch. `/var/lib/update` must
+//! live on storage shared by both slots (the data partition on a real device).
 
-use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
-use update_boot::Slot;
-use update_core::atomic::write_atomic;
+use update_core::slot_records::{SlotRecord, SlotRecords};
 use update_core::{Error, Paths, Result, Version};
 
-/// One slot's record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct SlotRecord {
-    /// The version installed.
-    pub version: Version,
-    /// When (RFC 3339).
-    pub installed: String,
-    /// SHA-256 of each image as written, by slot group.
-    #[serde(default)]
-    pub images: BTreeMap<String, String>,
+fn file(paths: &Paths) -> PathBuf {
+    paths.state_dir().join("slots.json")
 }
 
-/// Both slots' records.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlotRecords {
-    /// Slot A.
-    #[serde(rename = "A", default, skip_serializing_if = "Option::is_none")]
-    pub a: Option<SlotRecord>,
-    /// Slot B.
-    #[serde(rename = "B", default, skip_serializing_if = "Option::is_none")]
-    pub b: Option<SlotRecord>,
+/// Reads the records (none yet: empty). The native driver records only versions it verified,
+/// so a slot whose version is not a semantic version means the file was changed behind its back.
+///
+/// # Errors
+/// I/O and parse errors naming the file, also for a version that is not a semantic version.
+pub fn load(paths: &Paths) -> Result<SlotRecords> {
+    let path = file(paths);
+    let records = SlotRecords::load(&path)?;
+    for (slot, record) in &records.slots {
+        record
+            .version()
+            .map_err(|e| Error::ConfigParse { path: path.clone(), message: format!("slot {slot}: {e}") })?;
+    }
+    Ok(records)
 }
 
-impl SlotRecords {
-    fn path(paths: &Paths) -> std::path::PathBuf {
-        paths.state_dir().join("slots.json")
+/// Writes the records atomically.
+///
+/// # Errors
+/// I/O errors naming the file.
+pub fn store(paths: &Paths, records: &SlotRecords) -> Result<()> {
+    records.store(&file(paths))
+}
+
+/// The record of an install of `version` now, with the SHA-256 of each image by slot group.
+#[must_use]
+pub fn installed(version: &Version, images: impl IntoIterator<Item = (String, String)>) -> SlotRecord {
+    SlotRecord {
+        version: version.to_string(),
+        installed: Some(update_core::time_util::now_rfc3339()),
+        images: images.into_iter().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device() -> (tempfile::TempDir, Paths) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path());
+        std::fs::create_dir_all(paths.state_dir()).unwrap();
+        (dir, paths)
     }
 
-    /// Reads the records (none yet: empty).
-    ///
-    /// # Errors
-    /// I/O or parse errors naming the file.
-    pub fn load(paths: &Paths) -> Result<Self> {
-        let p = Self::path(paths);
-        match std::fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::ConfigParse { path: p, message: e.to_string() }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(Error::io("read", p, e)),
+    #[test]
+    fn a_version_that_is_not_semantic_is_refused_naming_the_file() {
+        let (_dir, paths) = device();
+        for (text, bad) in [
+            (r#"{"A": {"version": "1.0.0", "installed": "t"}, "B": {"version": "two", "installed": "t"}}"#, "two"),
+            (r#"{"format": 1, "slots": {"A": {"version": "1.0"}}}"#, "1.0"),
+            (r#"{"format": 1, "slots": {"B": {"version": ""}}}"#, "''"),
+        ] {
+            std::fs::write(file(&paths), text).unwrap();
+            let e = load(&paths).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains(&file(&paths).display().to_string()) && msg.contains(bad), "{msg}");
+            assert_eq!(e.kind(), update_core::ErrorKind::Config);
+            assert_eq!(std::fs::read_to_string(file(&paths)).unwrap(), text, "left as it was");
         }
     }
 
-    /// Writes the records atomically.
-    ///
-    /// # Errors
-    /// I/O errors naming the file.
-    pub fn store(&self, paths: &Paths) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::Other(e.to_string()))?;
-        write_atomic(&Self::path(paths), &bytes, 0o644)
-    }
-
-    /// The record of a slot.
-    #[must_use]
-    pub fn get(&self, slot: Slot) -> Option<&SlotRecord> {
-        match slot {
-            Slot::A => self.a.as_ref(),
-            Slot::B => self.b.as_ref(),
-        }
-    }
-
-    /// Sets (or clears) a slot's record.
-    pub fn set(&mut self, slot: Slot, record: Option<SlotRecord>) {
-        match slot {
-            Slot::A => self.a = record,
-            Slot::B => self.b = record,
-        }
+    #[test]
+    fn an_old_file_is_read_and_rewritten_in_format_1() {
+        let (_dir, paths) = device();
+        let old = r#"{"A": {"version": "1.0.0", "installed": "2026-11-01T10:00:00Z", "images": {"rootfs": "aa"}}}"#;
+        std::fs::write(file(&paths), old).unwrap();
+        let mut records = load(&paths).unwrap();
+        assert_eq!(records.get("A").unwrap().version().unwrap(), Version::new(1, 0, 0));
+        assert_eq!(records.get("A").unwrap().images["rootfs"], "aa");
+        let v2 = Version::new(2, 0, 0);
+        records.slots.insert("B".into(), installed(&v2, [("rootfs".into(), "bb".into())]));
+        store(&paths, &records).unwrap();
+        assert!(std::fs::read_to_string(file(&paths)).unwrap().contains("\"format\": 1"));
+        let back = load(&paths).unwrap();
+        assert_eq!(back, records);
+        assert_eq!(back.get("B").unwrap().version().unwrap(), v2);
+        assert_eq!(back.label("B"), " (2.0.0)");
     }
 }

@@ -28,7 +28,6 @@ use update_core::driver::DriverFactory;
 use update_core::keyring::Keyring;
 use update_core::{KeyName, Paths, SlotGroupName};
 use update_native::NativeFactory;
-use update_native::records::SlotRecords;
 use update_test::device::{SimDevice, SimOptions, hash_prefix, make_kernel, make_rootfs};
 use update_test::disk::ext4_cat;
 
@@ -180,11 +179,12 @@ impl Rig for NativeRig {
     fn reboot(&mut self) {
         let slot = self.dev.reboot().unwrap_or_else(|e| panic!("simulated boot failed: {e}"));
         // The system that comes up is the one its slot records claim.
-        let records = SlotRecords::load(&self.dev.paths()).unwrap();
-        let recorded =
-            records.get(slot).unwrap_or_else(|| panic!("slot {slot} booted, but it holds no recorded version"));
+        let records = update_native::records::load(&self.dev.paths()).unwrap();
+        let recorded = records
+            .get(slot.as_str())
+            .unwrap_or_else(|| panic!("slot {slot} booted, but it holds no recorded version"));
         let running = ext4_cat(&self.dev.slot_device("rootfs", slot), "/etc/version").unwrap();
-        assert_eq!(running.trim(), recorded.version.to_string(), "slot {slot}'s rootfs");
+        assert_eq!(running.trim(), recorded.version, "slot {slot}'s rootfs");
     }
 
     /// SHA-256 of both slots of every slot group, the data partition, both boot-environment
