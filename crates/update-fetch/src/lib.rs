@@ -423,14 +423,8 @@ fn check_content_range(
     known: Option<u64>,
     max_bytes: u64,
 ) -> std::result::Result<Option<u64>, String> {
-    let header = header.ok_or("no Content-Range")?;
-    let bad = || format!("Content-Range {header:?} is not \"bytes FIRST-LAST/LENGTH\"");
-    let spec = header.trim().strip_prefix("bytes ").ok_or_else(bad)?;
-    let (range, total) = spec.split_once('/').ok_or_else(bad)?;
-    let (first, last) = range.split_once('-').ok_or_else(bad)?;
-    let number = |s: &str| if s.bytes().all(|b| b.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
-    let (first, last) = (number(first).ok_or_else(bad)?, number(last).ok_or_else(bad)?);
-    let total = if total == "*" { None } else { Some(number(total).ok_or_else(bad)?) };
+    let (first, last, total) = remote::parse_content_range(header)?;
+    let header = header.unwrap_or_default();
     if first != offset {
         return Err(format!("Content-Range {header:?} starts at byte {first}, not at {offset}"));
     }

@@ -325,6 +325,20 @@ impl Seek for RemoteFile {
     }
 }
 
+/// Parses a 206 answer's `Content-Range: bytes FIRST-LAST/LENGTH` (`LENGTH` may be `*`).
+pub(crate) fn parse_content_range(header: Option<&str>) -> std::result::Result<(u64, u64, Option<u64>), String> {
+    let header = header.ok_or("no Content-Range")?;
+    let bad = || format!("Content-Range {header:?} is not \"bytes FIRST-LAST/LENGTH\"");
+    let spec = header.trim().strip_prefix("bytes ").ok_or_else(bad)?;
+    let (range, total) = spec.split_once('/').ok_or_else(bad)?;
+    let (a, b) = range.split_once('-').ok_or_else(bad)?;
+    let number =
+        |s: &str| if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
+    let (a, b) = (number(a).ok_or_else(bad)?, number(b).ok_or_else(bad)?);
+    let total = if total == "*" { None } else { Some(number(total).ok_or_else(bad)?) };
+    Ok((a, b, total))
+}
+
 /// Checks the `Content-Range` of a 206 answer to `Range: bytes={first}-{last}` (`last` `None`:
 /// open-ended): `bytes {first}-{got}/{total}` with `got` inside the request and the file,
 /// `total` (when given) equal to the known length and at most `max_bytes`. Returns `got` and
@@ -336,15 +350,8 @@ fn check_partial(
     known: Option<u64>,
     max_bytes: u64,
 ) -> std::result::Result<(u64, Option<u64>), String> {
-    let header = header.ok_or("no Content-Range")?;
-    let bad = || format!("Content-Range {header:?} is not \"bytes FIRST-LAST/LENGTH\"");
-    let spec = header.trim().strip_prefix("bytes ").ok_or_else(bad)?;
-    let (range, total) = spec.split_once('/').ok_or_else(bad)?;
-    let (a, b) = range.split_once('-').ok_or_else(bad)?;
-    let number =
-        |s: &str| if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
-    let (a, b) = (number(a).ok_or_else(bad)?, number(b).ok_or_else(bad)?);
-    let total = if total == "*" { None } else { Some(number(total).ok_or_else(bad)?) };
+    let (a, b, total) = parse_content_range(header)?;
+    let header = header.unwrap_or_default();
     if a != first {
         return Err(format!("Content-Range {header:?} starts at byte {a}, not at {first}"));
     }

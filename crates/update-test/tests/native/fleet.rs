@@ -60,6 +60,19 @@ pub(crate) fn start_server(dir: &Path, ca: &CertifiedIssuer<'static, KeyPair>) -
     Server { addr, state, runtime }
 }
 
+/// Gives the device a certificate for `id` signed by `ca`, and the CA, in /etc/update
+/// (`device.crt`, `device.key`, `ca.crt`).
+pub(crate) fn device_identity(fx: &Fixture, ca: &CertifiedIssuer<'static, KeyPair>, id: &str) {
+    let dkey = KeyPair::generate().unwrap();
+    let mut dp = CertificateParams::new(Vec::<String>::new()).unwrap();
+    dp.distinguished_name.push(DnType::CommonName, id);
+    let dcert = dp.signed_by(&dkey, ca).unwrap();
+    let etc = fx.root().join("etc/update");
+    std::fs::write(etc.join("ca.crt"), ca.pem()).unwrap();
+    std::fs::write(etc.join("device.crt"), dcert.pem()).unwrap();
+    std::fs::write(etc.join("device.key"), dkey.serialize_pem()).unwrap();
+}
+
 impl Server {
     fn kinds(&self, id: &DeviceId) -> Vec<String> {
         let events = self.runtime.block_on(self.state.store.events(id, 0, 1000)).unwrap().unwrap_or_default();
@@ -89,14 +102,7 @@ fn the_daemon_installs_when_pushed_and_the_server_sees_every_step() {
 
     // The device: its certificate (CN = its id), the CA, the server; schedule off, so only the
     // push can make it check. Its reboot command does nothing (the test reboots it).
-    let dkey = KeyPair::generate().unwrap();
-    let mut dp = CertificateParams::new(Vec::<String>::new()).unwrap();
-    dp.distinguished_name.push(DnType::CommonName, "device-0042");
-    let dcert = dp.signed_by(&dkey, &ca).unwrap();
-    let etc = fx.root().join("etc/update");
-    std::fs::write(etc.join("ca.crt"), ca.pem()).unwrap();
-    std::fs::write(etc.join("device.crt"), dcert.pem()).unwrap();
-    std::fs::write(etc.join("device.key"), dkey.serialize_pem()).unwrap();
+    device_identity(&fx, &ca, "device-0042");
     let paths = Paths::new(fx.root());
     let mut c = Config::load(&paths).unwrap();
     c.server = Some(SourceUrl::new(&format!("https://localhost:{}", server.addr.port())).unwrap());

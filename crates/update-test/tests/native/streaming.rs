@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use time::OffsetDateTime;
 use update_boot::Slot;
 use update_core::config::{Config, SourceUrl};
@@ -112,14 +112,7 @@ fn world() -> World {
         now,
     )
     .unwrap();
-    let dkey = KeyPair::generate().unwrap();
-    let mut dp = CertificateParams::new(Vec::<String>::new()).unwrap();
-    dp.distinguished_name.push(DnType::CommonName, "device-0007");
-    let dcert = dp.signed_by(&dkey, &ca).unwrap();
-    let etc = fx.root().join("etc/update");
-    std::fs::write(etc.join("ca.crt"), ca.pem()).unwrap();
-    std::fs::write(etc.join("device.crt"), dcert.pem()).unwrap();
-    std::fs::write(etc.join("device.key"), dkey.serialize_pem()).unwrap();
+    crate::fleet::device_identity(&fx, &ca, "device-0007");
     let paths = Paths::new(fx.root());
     let mut c = Config::load(&paths).unwrap();
     c.source = Some(SourceUrl::new(&format!("https://localhost:{}/repo/", relay.port)).unwrap());
