@@ -365,21 +365,8 @@ impl Fetcher {
                 req = req.header("If-Range", v);
             }
         }
-        let remaining = max_bytes.saturating_sub(have);
-        let body_timeout = Duration::from_secs(60 + remaining / self.opts.min_rate.max(1));
-        let resp = req
-            .config()
-            .timeout_recv_body(Some(body_timeout))
-            .build()
-            .call()
-            .map_err(|e| source_err(url, e.to_string()))?;
+        let (resp, validator) = self.call(req, url, max_bytes.saturating_sub(have))?;
         let status = resp.status().as_u16();
-        let validator = resp
-            .headers()
-            .get("etag")
-            .or_else(|| resp.headers().get("last-modified"))
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
         let (mut out, start, total) = match status {
             206 if have > 0 => {
                 // Checked before a byte is appended: bytes placed at the wrong offset would
@@ -410,6 +397,32 @@ impl Fetcher {
         let limit = if status == 206 { total.map_or(max_bytes, |t| t.min(max_bytes)) } else { max_bytes };
         copy_limited(resp.into_body().into_reader(), &mut out, limit - start, url, progress)?;
         out.sync_data().map_err(|e| Error::io("fsync", partial, e))
+    }
+}
+
+impl Fetcher {
+    /// Sends a GET for a large body, with a body time limit from the bytes `expected` and the
+    /// slowest acceptable rate; returns the answer and its validator (ETag, else Last-Modified).
+    fn call(
+        &self,
+        req: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
+        url: &str,
+        expected: u64,
+    ) -> Result<(ureq::http::Response<ureq::Body>, Option<String>)> {
+        let body_timeout = Duration::from_secs(60 + expected / self.opts.min_rate.max(1));
+        let resp = req
+            .config()
+            .timeout_recv_body(Some(body_timeout))
+            .build()
+            .call()
+            .map_err(|e| source_err(url, e.to_string()))?;
+        let validator = resp
+            .headers()
+            .get("etag")
+            .or_else(|| resp.headers().get("last-modified"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok((resp, validator))
     }
 }
 

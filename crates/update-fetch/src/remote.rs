@@ -21,7 +21,6 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use update_core::{Error, Result};
 
@@ -148,20 +147,8 @@ impl RemoteFile {
             req = req.header("If-Range", v);
         }
         let expected = last.map_or_else(|| self.max_bytes.saturating_sub(first), |l| l - first + 1);
-        let body_timeout = Duration::from_secs(60 + expected / self.fetcher.opts.min_rate.max(1));
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let resp = req
-            .config()
-            .timeout_recv_body(Some(body_timeout))
-            .build()
-            .call()
-            .map_err(|e| source_err(url, e.to_string()))?;
-        let validator = resp
-            .headers()
-            .get("etag")
-            .or_else(|| resp.headers().get("last-modified"))
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let (resp, validator) = self.fetcher.call(req, url, expected)?;
         let status = resp.status().as_u16();
         match status {
             206 => {
