@@ -58,6 +58,30 @@ pub struct InstallPlan {
     pub installed: Option<Version>,
     /// Images and where they go.
     pub images: Vec<PlannedImage>,
+    /// What was checked before anything is written (space, memory), for the log.
+    pub checks: Vec<String>,
+}
+
+/// Memory the install needs at most: the chunk buffers in flight (three decompressed chunks
+/// and the largest compressed one), the bundle reader's buffer, and a margin for the
+/// decompressor and hashing.
+#[must_use]
+pub fn memory_needed(manifest: &Manifest) -> u64 {
+    let largest_z = manifest.parts().flat_map(|p| p.chunks.iter()).map(|c| c.zsize).max().unwrap_or(0);
+    memory_for(manifest.chunk_size, largest_z)
+}
+
+fn memory_for(chunk_size: u64, largest_compressed: u64) -> u64 {
+    3 * chunk_size + largest_compressed + (1 << 20) + (4 << 20)
+}
+
+/// `MemAvailable` of this machine, from /proc/meminfo (the kernel's, also under `--root`:
+/// reading it changes nothing).
+fn memory_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Where a bundle is read from: a local file, or the network (a streamed install).
@@ -182,6 +206,7 @@ pub fn plan(driver: &NativeDriver, manifest: &Manifest) -> Result<InstallPlan> {
         }
         images.push(PlannedImage { group, index, size: image.size, sha256: image.sha256.clone(), device });
     }
+    let mut checks = Vec::new();
     let state_dir = driver.paths.state_dir();
     if let Ok(st) = rustix::fs::statvfs(&state_dir) {
         let free = st.f_bavail.saturating_mul(st.f_frsize);
@@ -191,7 +216,21 @@ pub fn plan(driver: &NativeDriver, manifest: &Manifest) -> Result<InstallPlan> {
                 state_dir.display()
             )));
         }
+        checks.push(format!("{} free in {} ({} needed)", mib(free), state_dir.display(), mib(MIN_STATE_SPACE)));
     }
+    let needed = memory_needed(manifest);
+    if let Some(available) = memory_available() {
+        if available < needed {
+            return Err(Error::Refused(format!(
+                "not enough memory: the install needs {} (chunks of {}), {} available",
+                mib(needed),
+                mib(manifest.chunk_size),
+                mib(available)
+            )));
+        }
+        checks.push(format!("memory {} needed, {} available", mib(needed), mib(available)));
+    }
+    checks.push("nothing staged: the images go straight into their slots".to_owned());
     for g in cfg.slots.keys() {
         // A bundle of components only leaves the OS slots alone.
         if !images.iter().any(|i| i.group == g.as_str()) && !manifest.images.is_empty() {
@@ -200,7 +239,7 @@ pub fn plan(driver: &NativeDriver, manifest: &Manifest) -> Result<InstallPlan> {
             )));
         }
     }
-    Ok(InstallPlan { target, booted, version: manifest.version.clone(), installed, images })
+    Ok(InstallPlan { target, booted, version: manifest.version.clone(), installed, images, checks })
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -477,6 +516,7 @@ pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallReques
         .iter()
         .map(|i| crate::direct::SlotDevice::open(&i.device).map(|d| Box::new(d) as Box<dyn BlockDevice>))
         .collect::<Result<Vec<_>>>()?;
+    ctx.events.info(&format!("checked before writing: {}", plan.checks.join("; ")));
     ctx.events.info(&format!(
         "installing {} into slot {} ({}){}",
         plan.version,
@@ -640,5 +680,17 @@ fn run_hook(
             plan.target,
             out.detail()
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn checkpoints_and_memory_scale_with_the_bundle() {
+        assert_eq!(super::checkpoint_bytes(0), 1 << 20);
+        assert_eq!(super::checkpoint_bytes(80 << 20), 10 << 20);
+        assert_eq!(super::checkpoint_bytes(1 << 40), 32 << 20);
+        assert_eq!(super::memory_for(1 << 20, 1 << 19), (3 << 20) + (1 << 19) + (5 << 20));
+        assert!(super::memory_for(16 << 20, 16 << 20) < 80 << 20, "the largest chunks fit a small device");
     }
 }

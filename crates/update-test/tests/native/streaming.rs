@@ -170,6 +170,13 @@ fn a_streamed_install_survives_network_cuts_and_stores_nothing() {
     // Resumed, not restarted: about one bundle (plus TLS, headers and metadata), not several.
     assert!(moved < len + len / 4 + 400_000, "{moved} bytes moved for a {len}-byte bundle");
     assert!(cache_is_empty(&w.fx), "nothing was stored on the device");
+    // What the plan checked before writing is in the log: space, memory, nothing staged.
+    let log = std::fs::read_to_string(w.fx.root().join("var/log/update.log")).unwrap();
+    let checked = log.lines().find(|l| l.contains("checked before writing")).unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        checked.contains("free in") && checked.contains("MiB needed") && checked.contains("nothing staged"),
+        "{checked}"
+    );
     assert_eq!(w.fx.dev.reboot().unwrap(), Slot::B);
     assert_eq!(w.fx.slot_version(Slot::B), "2.0");
 }

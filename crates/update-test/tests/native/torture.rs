@@ -122,6 +122,7 @@ fn world() -> World {
                 device: "sim".into(),
             })
             .collect(),
+        checks: Vec::new(),
     };
     World { initial: disk.contents(), bundle, keyring, v1, v2, plan }
 }
