@@ -14,12 +14,16 @@
 //!   `.swu`, `.mender`); other files (a README, an index page) are ignored.
 //!
 //! An `https://` (or, for repositories only, `http://`) source is fetched with update-fetch:
-//! - a URL ending in an update-file extension is downloaded (resumable) into
-//!   `/var/cache/update/` and offered as a single file (its own signatures protect it);
+//! - a URL ending in an update-file extension is offered as a single file (its own signatures
+//!   protect it): streamed (read by Range while it is installed) when the driver has
+//!   [`update_core::driver::Capability::Streaming`], else downloaded (resumable) into
+//!   `/var/cache/update/`;
 //! - any other URL is a signed repository: metadata is read with size limits through the same
-//!   TUF client workflow, and each update target is downloaded with its signed length and
-//!   SHA-256 as hard limits. Plain `http://` is allowed only here, because every byte is
-//!   verified against signed metadata.
+//!   TUF client workflow. A target whose signed metadata gives its bundle head hash
+//!   ([`update_core::driver::BUNDLE_HEAD_SHA256`]) is streamed by such a driver (the head is
+//!   checked against it before any payload is read); every other target is downloaded with its
+//!   signed length and SHA-256 as hard limits. Plain `http://` is allowed only here, because
+//!   every byte is verified against signed metadata.
 //!
 //! TLS: the server is verified against the system CA store, or `tls.server-ca`; with
 //! `secure = true` the device presents `tls.client-cert`/`tls.client-key` (mutual TLS).

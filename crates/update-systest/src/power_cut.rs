@@ -157,6 +157,9 @@ pub struct Timeline {
     /// When the command was sent.
     pub started: Option<Instant>,
     seen: BTreeMap<Phase, Instant>,
+    /// The install continued one a cut interrupted (the engine's `resumed an interrupted
+    /// install` line: chunks already in the slot were checked and kept).
+    pub resumed: bool,
 }
 
 impl Timeline {
@@ -254,6 +257,8 @@ pub struct Shared {
     pub want_per_class: usize,
     /// Boots after a cut that did not reach a good, verified slot.
     pub unbootable: usize,
+    /// Installs that continued one a cut interrupted.
+    pub resumed: usize,
     /// Boots in this phase of the suite.
     pub boots: u32,
     /// Set when one device failed: the others stop at their next boot.
@@ -312,7 +317,7 @@ fn follow(
     end_marker: &str,
     timeout: Duration,
 ) -> Result<(End, Timeline)> {
-    let mut timeline = Timeline { started: Some(start), seen: BTreeMap::new() };
+    let mut timeline = Timeline { started: Some(start), seen: BTreeMap::new(), resumed: false };
     let mut current = Phase::Check;
     let mut kill_at: Option<(Instant, Instant)> = None; // (trigger time, kill time)
     let give_up = start + timeout;
@@ -338,6 +343,9 @@ fn follow(
                     {
                         kill_at = Some((l.at, l.at + Duration::from_millis(*delay_ms)));
                     }
+                }
+                if l.text.contains("resumed an interrupted install") {
+                    timeline.resumed = true;
                 }
                 if l.text.contains(end_marker) {
                     return Ok((End::Prompt, timeline));
@@ -527,6 +535,9 @@ pub fn run(
         if timeline.seen.keys().any(|p| *p > Phase::Download) {
             dev.downloaded = true;
         }
+        if timeline.resumed {
+            lock(shared).resumed += 1;
+        }
         match end {
             End::Cut(Landed { phase, after_trigger_ms, after_start_ms }) => {
                 let planned = match plan {
@@ -595,6 +606,10 @@ pub fn scenario(s: &mut Scenario, class: Class) -> Result {
     for line in summary(&state) {
         s.ok(line);
     }
+    s.ok(format!(
+        "installs after a cut that kept what the cut one had written (resumed): {}",
+        state.resumed
+    ));
     s.ok(format!(
         "boots after a cut that were not a good, verified slot: {} (every cut: {})",
         state.unbootable,
