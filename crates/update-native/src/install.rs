@@ -561,6 +561,13 @@ pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallReques
         c.store(&cursor)
     };
     record(&durable)?;
+    if durable.iter().any(|d| *d > 0) {
+        ctx.events.info(&format!(
+            "continuing an interrupted install: {} of slot {} written earlier are checked and kept where they match the signed hashes",
+            mib(durable.iter().sum()),
+            plan.target
+        ));
+    }
     let readers = if durable.iter().any(|d| *d > 0) {
         plan.images
             .iter()

@@ -249,3 +249,56 @@ fn an_install_cut_off_from_the_network_resumes_from_what_it_wrote() {
     std::io::Read::read_exact(&mut std::fs::File::open(slot).unwrap(), &mut written).unwrap();
     assert!(written == bytes, "slot B holds the image");
 }
+
+#[test]
+fn a_killed_streaming_install_resumes_from_its_last_checkpoint() {
+    use std::process::{Command, Stdio};
+    let w = world();
+    let rootfs = w.fx.images.join("random-rootfs.img");
+    let mut bytes = vec![0u8; 8 << 20];
+    let mut x = 0x0123_4567_89ab_cdefu64;
+    for b in &mut bytes {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x.to_le_bytes()[0];
+    }
+    std::fs::write(&rootfs, &bytes).unwrap();
+    let mut o = w.fx.options("2.0", "ok");
+    o.images[0].1 = rootfs;
+    let bundle = w.fx.publish(&o);
+    publish(&w, &bundle, &head_sha256(&bundle));
+    let sim = env!("CARGO_BIN_EXE_update-sim");
+    // Slow the server to about 2 MB/s so the kill lands in the middle of the payload.
+    let cursor = w.fx.root().join("var/lib/update/install-cursor.json");
+    let mut child = Command::new(sim)
+        .arg("--root")
+        .arg(w.fx.root())
+        .arg("install")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill once the cursor records written bytes (a checkpoint passed), as a power cut would.
+    let start = std::time::Instant::now();
+    let kept = loop {
+        let durable = update_native::install::InstallCursor::load(&cursor)
+            .map_or(0, |c| c.durable.values().copied().sum::<u64>());
+        if durable > 0 {
+            child.kill().unwrap();
+            break durable;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the install finished before a checkpoint");
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "no checkpoint within a minute");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    let _ = child.wait();
+    let out = Command::new(sim).arg("--root").arg(w.fx.root()).arg("install").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let log = std::fs::read_to_string(w.fx.root().join("var/log/update.log")).unwrap();
+    assert!(log.contains("resumed an interrupted install"), "{kept} bytes were recorded; log:\n{log}");
+    let slot = w.fx.dev.slot_device("rootfs", Slot::B);
+    let mut written = vec![0u8; bytes.len()];
+    std::io::Read::read_exact(&mut std::fs::File::open(slot).unwrap(), &mut written).unwrap();
+    assert!(written == bytes, "slot B holds the image");
+}
