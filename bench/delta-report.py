@@ -53,6 +53,12 @@ def main():
         print(f"| ours, {g}, two-level index, ≤200 requests | "
               + " | ".join(cell(p, data[p]["ours"]["rows"][i]["download_two_level"],
                                 data[p]["ours"]["rows"][i]["requests_capped"]) for p in pairs) + " |")
+    for i, r in enumerate(rows):
+        g = r["granularity"]
+        print(f"| ours, {g}, two-level index, 64 KiB zstd frames (whole frames fetched) | "
+              + " | ".join(cell(p, data[p]["ours"]["rows"][i]["index"]["two_level"]
+                                + data[p]["ours"]["rows"][i]["frames_missing_z19"],
+                                data[p]["ours"]["rows"][i]["frames_requests"]) for p in pairs) + " |")
     print("| casync (default 64 KiB chunks; index + chunks not in the seed) | "
           + " | ".join(cell(p, data[p]["peers"]["casync"][0], data[p]["peers"]["casync"][1]) for p in pairs) + " |")
     print("| zchunk (`zck_delta_size`; requests = missing chunks + 1, before multi-range merging) | "
@@ -61,21 +67,37 @@ def main():
           + " | ".join(cell(p, data[p]["peers"]["zstd_patch"][0], 1) for p in pairs) + " |")
     print("| `xdelta3 -9 -e -B 1GiB` | "
           + " | ".join(cell(p, data[p]["peers"]["xdelta3"][0], 1) for p in pairs) + " |")
+    for lv in ("3", "19"):
+        if all(f"bundle_z{lv}" in data[p]["peers"] for p in pairs):
+            print(f"| full: our bundle today (`update-tool bundle create --level {lv}`, 1 MiB chunks) | "
+                  + " | ".join(cell(p, data[p]["peers"][f"bundle_z{lv}"][0], 1) for p in pairs) + " |")
     print("| full: zchunk file | " + " | ".join(cell(p, data[p]["peers"]["zck_full"][0], 1) for p in pairs) + " |")
     print()
     print("Per granularity (index sizes in bytes; missing = distinct non-zero chunks of NEW found nowhere in OLD):\n")
     print("| pair | granularity | chunks (zero) | missing chunks | missing raw | index flat / compact / two-level "
-          "| missing z19 / z3 / z19 one frame per run | requests merged → capped (+bytes) | full bundle z19 / z3 |")
+          "| missing z19 / z3 / z19 one frame per run / z19 with dictionary (incl.) | 64 KiB frames: bytes (requests) "
+          "| requests merged → capped (+bytes) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for p in pairs:
         for r in data[p]["ours"]["rows"]:
             ix = r["index"]
-            full = (cell(p, r["full_z19"]) + " / " + cell(p, r["full_z3"])) if r["full_z19"] else "–"
             print(f"| {p} | {r['granularity']} | {r['chunks']:,} ({r['zero_chunks']:,}) | {r['missing_chunks']:,} "
                   f"| {r['missing_raw']:,} | {ix['flat']:,} / {ix['compact']:,} / {ix['two_level']:,} "
-                  f"| {r['missing_z19']:,} / {r['missing_z3']:,} / {r['missing_z19_runs']:,} "
-                  f"| {r['requests']:,} → {r['requests_capped']} (+{r['cap_extra']:,}) | {full} |")
+                  f"| {r['missing_z19']:,} / {r['missing_z3']:,} / {r['missing_z19_runs']:,} / {r['missing_z19_dict']:,} "
+                  f"| {r['frames_missing_z19']:,} ({r['frames_requests']}) "
+                  f"| {r['requests']:,} → {r['requests_capped']} (+{r['cap_extra']:,}) |")
     print()
+    for p in pairs:
+        rs = [r for r in data[p]["ours"]["rows"] if r["full_z19"]]
+        if not rs:
+            continue
+        print(f"Full bundle payload of `{p}` (every distinct non-zero chunk; % of the whole image at zstd -19):\n")
+        print("| granularity | each chunk z19 | each chunk z3 | each chunk z19 + shared dictionary | 64 KiB frames z19 |")
+        print("|---|---|---|---|---|")
+        for r in rs:
+            print(f"| {r['granularity']} | {cell(p, r['full_z19'])} | {cell(p, r['full_z3'])} "
+                  f"| {cell(p, r['full_z19_dict'])} | {cell(p, r['full_z19_frames'])} |")
+        print()
     print("Wall times (s): " + "; ".join(
         f"{p}: zstd -19 {data[p]['peers']['whole_z19'][1]}, ours {data[p]['peers']['ours_seconds'][0]}, "
         f"casync {data[p]['peers']['casync'][3]}, zck {data[p]['peers']['zck_seconds'][0]}, "

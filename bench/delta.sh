@@ -14,6 +14,7 @@
 #   zchunk    `zck_delta_size old.zck new.zck`
 #   zstd      `zstd -19 --long=27 --patch-from=old new`
 #   xdelta3   `xdelta3 -9 -e -B <image size> -s old new`
+#   full      our bundle today (`update-tool bundle create`, zstd 3 and 19) and the zchunk file
 # The denominator is the new image compressed whole with `zstd -19 --long=27`.
 #
 # Needs root (debootstrap, chroot) and the Debian packages debootstrap casync zchunk xdelta3
@@ -184,6 +185,21 @@ for pair in $PAIRS; do
   s=$(date +%s); xdelta3 -9 -e -f -B "$(size "$OLD")" -s "$OLD" "$NEW" "$R/patch.xd3"
   echo "xdelta3 $(size "$R/patch.xd3") $(( $(date +%s) - s ))" >> "$R/peers"; rm -f "$R/patch.xd3"
   cat "$R/peers" "$R/zck_delta_size.txt"
+done
+# --- our full bundle: the current format (update-tool bundle create, independent zstd chunks) --
+UT=${UPDATE_TOOL:-}
+if [ -z "$UT" ]; then cargo build -q --release -p update-tool; UT=$HERE/target/release/update-tool; fi
+rm -rf "$WORK/keys"; "$UT" key generate bench --out "$WORK/keys" > /dev/null
+for pair in $PAIRS; do
+  R=$WORK/results/$pair
+  sed -i '/^bundle_/d' "$R/peers"
+  for level in 3 19; do
+    s=$(date +%s)
+    "$UT" bundle create --out "$R/full.bundle" --version 2.0.0 --compatible bench --key "$WORK/keys/bench.key" \
+      --image rootfs="$IMG/$pair.img" --level "$level" > /dev/null
+    echo "bundle_z$level $(size "$R/full.bundle") $(( $(date +%s) - s ))" >> "$R/peers"
+    rm -f "$R/full.bundle"
+  done
 done
 echo "== report"
 python3 "$HERE/bench/delta-report.py" "$WORK/results" "$DETERMINISM" $PAIRS

@@ -14,7 +14,7 @@
 //! - `compact`: entries for non-zero chunks, each run of zero chunks as one 8-byte marker;
 //! - `two-level`: the compact entries cut into groups where an entry's digest ends a group
 //!   (content-defined, so groups resynchronise after an insertion); the top level lists each
-//!   group's digest and entry count (20 bytes), and the device fetches only the groups its own
+//!   group's digest, entry count and payload offset (28 bytes), and the device fetches only the groups its own
 //!   stored index (of OLD) does not have.
 
 use std::collections::HashSet;
@@ -241,7 +241,15 @@ pub struct IndexSizes {
     pub compact: u64,
     /// Top level plus the groups the device's stored index of OLD lacks.
     pub two_level: u64,
+    /// Groups of the two-level index.
+    pub groups: usize,
+    /// Groups the device fetches.
+    pub groups_fetched: usize,
 }
+
+/// Bytes of a top-level entry of the two-level index: group digest (16), entry count (4) and the
+/// group's payload offset (8), so the device can place missing chunks without the other groups.
+pub const TOP_ENTRY_BYTES: u64 = 16 + 4 + 8;
 
 /// Average entries per group of the two-level index.
 pub const GROUP_FAN: u16 = 64;
@@ -281,9 +289,17 @@ pub fn index_sizes(new: &[Piece], old: &[Piece], g: Granularity) -> IndexSizes {
     let compact = nonzero * entry + zero_runs * 8;
     let old_groups: HashSet<ChunkId> = groups(old, GROUP_FAN).into_iter().map(|(id, _)| id).collect();
     let new_groups = groups(new, GROUP_FAN);
-    let fetched: u64 = new_groups.iter().filter(|(id, _)| !old_groups.contains(id)).map(|(_, n)| n * entry).sum();
-    let two_level = new_groups.len() as u64 * 20 + zero_runs * 8 + fetched;
-    IndexSizes { flat: new.len() as u64 * entry, compact, two_level }
+    let fetched_groups: Vec<u64> =
+        new_groups.iter().filter(|(id, _)| !old_groups.contains(id)).map(|(_, n)| n * entry).collect();
+    let fetched: u64 = fetched_groups.iter().sum();
+    let two_level = new_groups.len() as u64 * TOP_ENTRY_BYTES + zero_runs * 8 + fetched;
+    IndexSizes {
+        flat: new.len() as u64 * entry,
+        compact,
+        two_level,
+        groups: new_groups.len(),
+        groups_fetched: fetched_groups.len(),
+    }
 }
 
 /// Compressed sizes of byte slices at a zstd level, on all cores.
