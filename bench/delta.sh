@@ -19,7 +19,8 @@
 #
 # Needs root (debootstrap, chroot) and the Debian packages debootstrap casync zchunk xdelta3
 # zstd e2fsprogs (installed when missing). Usage: bench/delta.sh
-# Environment: WORK (default /var/tmp/libupdate-delta; trees are cached there, delete
+# Environment: UPDATE_TOOL (an update-tool binary; default: build it with --release), WORK
+# (default /var/tmp/libupdate-delta; trees are cached there, delete
 # $WORK/trees to rebuild them), MIRROR, SECURITY_MIRROR. Results: $WORK/results/, the table
 # for docs/benchmarks.md on stdout.
 set -euo pipefail
