@@ -8,8 +8,11 @@
 //!   from update-server, with real power cuts (docs/system-test.md).
 //! - `fuzz [--long] [--seconds N] [TARGET]` — the cargo-fuzz targets in `fuzz/`, a bounded time
 //!   each (CI) or at least 10 million executions each (`--long`); docs/security.md.
+//! - `delta-measure OLD.img NEW.img [--json] [--full]` — bytes and HTTP requests of a delta by
+//!   reuse at each chunking granularity, index included (`bench/delta.sh`, docs/benchmarks.md).
 //! - `docs`  — regenerates the man page, shell completions and docs/drivers.md.
 
+mod delta_measure;
 mod demo;
 mod demo_config;
 mod docs;
@@ -29,13 +32,14 @@ fn main() -> ExitCode {
         "demo" => demo::main_job(rest),
         "system-test" => system_test::main(rest),
         "fuzz" => fuzz::main(rest),
+        "delta-measure" => delta_measure::main(rest),
         "docs" => docs::generate(false),
         "check-docs" => docs::generate(true),
         // The public TUF conformance suite, then python-tuf interop (docs/security.md).
         "tuf-conformance" => sys::run(std::process::Command::new("tests/tuf-conformance/run.sh").args(rest))
             .and_then(|()| sys::run(&mut std::process::Command::new("tests/tuf-conformance/python-tuf-interop.sh"))),
         _ => {
-            eprintln!("usage: cargo xtask <test|ci|demo|system-test|fuzz|docs|check-docs>");
+            eprintln!("usage: cargo xtask <test|ci|demo|system-test|fuzz|delta-measure|docs|check-docs>");
             return ExitCode::from(2);
         }
     };
