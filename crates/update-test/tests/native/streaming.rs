@@ -138,6 +138,34 @@ fn publish(w: &World, bundle: &Path, head: &str) {
     repo.sign(&signers, &Expiries::default(), OffsetDateTime::now_utc()).unwrap();
 }
 
+/// Publishes 2.0 with `len` bytes of incompressible rootfs (a xorshift stream from `seed`), so
+/// the bundle is about as large as the image; returns the image and the bundle.
+fn publish_random_rootfs(w: &World, len: usize, seed: u64) -> (Vec<u8>, std::path::PathBuf) {
+    let rootfs = w.fx.images.join("random-rootfs.img");
+    let mut bytes = vec![0u8; len];
+    let mut x = seed;
+    for b in &mut bytes {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x.to_le_bytes()[0];
+    }
+    std::fs::write(&rootfs, &bytes).unwrap();
+    let mut o = w.fx.options("2.0", "ok");
+    o.images[0].1 = rootfs;
+    let bundle = w.fx.publish(&o);
+    publish(w, &bundle, &head_sha256(&bundle));
+    (bytes, bundle)
+}
+
+/// Slot B's rootfs starts with exactly `image`.
+fn assert_slot_b_holds(w: &World, image: &[u8]) {
+    let slot = w.fx.dev.slot_device("rootfs", Slot::B);
+    let mut written = vec![0u8; image.len()];
+    std::io::Read::read_exact(&mut std::fs::File::open(slot).unwrap(), &mut written).unwrap();
+    assert!(written == image, "slot B holds the image");
+}
+
 fn cache_is_empty(fx: &Fixture) -> bool {
     std::fs::read_dir(fx.root().join("var/cache/update")).map_or(true, |d| d.flatten().next().is_none())
 }
@@ -200,21 +228,8 @@ fn a_head_that_does_not_match_the_signed_metadata_is_refused_before_anything_is_
 fn an_install_cut_off_from_the_network_resumes_from_what_it_wrote() {
     let w = world();
     // 4 MiB of incompressible rootfs, so the bundle is about as large as the image.
-    let rootfs = w.fx.images.join("random-rootfs.img");
-    let mut bytes = vec![0u8; 4 << 20];
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    for b in &mut bytes {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *b = x.to_le_bytes()[0];
-    }
-    std::fs::write(&rootfs, &bytes).unwrap();
-    let mut o = w.fx.options("2.0", "ok");
-    o.images[0].1 = rootfs;
-    let bundle = w.fx.publish(&o);
+    let (bytes, bundle) = publish_random_rootfs(&w, 4 << 20, 0x9e37_79b9_7f4a_7c15);
     let len = std::fs::metadata(&bundle).unwrap().len();
-    publish(&w, &bundle, &head_sha256(&bundle));
     let _ = w.fx.updater().check().unwrap();
     let check = w.relay.from_server.load(Ordering::SeqCst);
 
@@ -244,30 +259,14 @@ fn an_install_cut_off_from_the_network_resumes_from_what_it_wrote() {
     let log = std::fs::read_to_string(w.fx.root().join("var/log/update.log")).unwrap();
     assert!(log.contains("resumed an interrupted install"), "{log}");
     assert!(!w.fx.root().join("var/lib/update/install-cursor.json").exists(), "gone after the switch");
-    let slot = w.fx.dev.slot_device("rootfs", Slot::B);
-    let mut written = vec![0u8; bytes.len()];
-    std::io::Read::read_exact(&mut std::fs::File::open(slot).unwrap(), &mut written).unwrap();
-    assert!(written == bytes, "slot B holds the image");
+    assert_slot_b_holds(&w, &bytes);
 }
 
 #[test]
 fn a_killed_streaming_install_resumes_from_its_last_checkpoint() {
     use std::process::{Command, Stdio};
     let w = world();
-    let rootfs = w.fx.images.join("random-rootfs.img");
-    let mut bytes = vec![0u8; 8 << 20];
-    let mut x = 0x0123_4567_89ab_cdefu64;
-    for b in &mut bytes {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *b = x.to_le_bytes()[0];
-    }
-    std::fs::write(&rootfs, &bytes).unwrap();
-    let mut o = w.fx.options("2.0", "ok");
-    o.images[0].1 = rootfs;
-    let bundle = w.fx.publish(&o);
-    publish(&w, &bundle, &head_sha256(&bundle));
+    let (bytes, _) = publish_random_rootfs(&w, 8 << 20, 0x0123_4567_89ab_cdef);
     let sim = env!("CARGO_BIN_EXE_update-sim");
     // Slow the server to about 2 MB/s so the kill lands in the middle of the payload.
     let cursor = w.fx.root().join("var/lib/update/install-cursor.json");
@@ -297,8 +296,5 @@ fn a_killed_streaming_install_resumes_from_its_last_checkpoint() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let log = std::fs::read_to_string(w.fx.root().join("var/log/update.log")).unwrap();
     assert!(log.contains("resumed an interrupted install"), "{kept} bytes were recorded; log:\n{log}");
-    let slot = w.fx.dev.slot_device("rootfs", Slot::B);
-    let mut written = vec![0u8; bytes.len()];
-    std::io::Read::read_exact(&mut std::fs::File::open(slot).unwrap(), &mut written).unwrap();
-    assert!(written == bytes, "slot B holds the image");
+    assert_slot_b_holds(&w, &bytes);
 }
