@@ -243,7 +243,18 @@ impl Offer {
     fn add_stream(&mut self, fetcher: &update_fetch::Fetcher, url: &str, length: Option<u64>, head: Option<String>) {
         let (f, u) = (fetcher.clone(), url.to_owned());
         let open = move || f.open_stream(&u, length, length.unwrap_or(MAX_UNSIGNED_DOWNLOAD));
-        let stream = Stream { url: url.to_owned(), length, head_sha256: head, open: Arc::new(open) };
+        let (f, u) = (fetcher.clone(), url.to_owned());
+        let ranges = move |ranges: &[std::ops::Range<u64>],
+                           sink: &mut dyn FnMut(u64, &[u8]) -> update_core::Result<()>| {
+            f.read_ranges(&u, length, ranges, sink)
+        };
+        let stream = Stream {
+            url: url.to_owned(),
+            length,
+            head_sha256: head,
+            open: Arc::new(open),
+            ranges: Some(Arc::new(ranges)),
+        };
         let key = PathBuf::from(url);
         self.files.push(key.clone());
         self.streams.insert(key, stream);

@@ -6,9 +6,10 @@ use update_core::{Error, Result, SlotGroupName, Version};
 
 /// The first eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"LIBUPDB\0";
-/// The newest format version this code reads and writes: 2 (components beside images). A bundle
-/// without components is written as version 1, which every device reads.
-pub const FORMAT_VERSION: u32 = 2;
+/// The newest format version this code reads and writes: 3 (a delta index after the payload).
+/// A bundle is written in the oldest version that holds it: 1 for images only, 2 with
+/// components, 3 with a delta index.
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format version this code reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// Header length in bytes.
@@ -224,9 +225,12 @@ pub struct Manifest {
     pub hooks: Vec<Hook>,
     /// Payload length (equals the header's).
     pub payload_size: u64,
+    /// The delta index and block store after the payload (format 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<crate::delta::DeltaInfo>,
 }
 
-fn is_hex_sha256(s: &str) -> bool {
+pub(crate) fn is_hex_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
@@ -246,6 +250,12 @@ impl Manifest {
         }
         if self.images.is_empty() && self.components.is_empty() {
             return Err(bad("the bundle has no images and no components".into()));
+        }
+        match (&self.delta, self.format) {
+            (Some(_), f) if f < 3 => return Err(bad(format!("a format {f} manifest cannot have a delta index"))),
+            (None, 3) => return Err(bad("a format 3 manifest needs a delta index".into())),
+            (Some(info), _) => crate::delta::check_info(info).map_err(bad)?,
+            (None, _) => {}
         }
         if self.payload_size != header.payload_len {
             return Err(bad(format!(

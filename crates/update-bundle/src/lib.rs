@@ -6,8 +6,9 @@
 //! | header (64 bytes) | manifest (JSON) | signature block | payload: zstd chunks, image after image, then component after component |
 //! ```
 //!
-//! Format 2 adds components (firmware, apps, file trees, device data) after the images; a bundle
-//! without components is still written as format 1.
+//! Format 2 adds components (firmware, apps, file trees, device data) after the images; format 3
+//! adds a delta index and block store after the payload ([`delta`]). A bundle is written in the
+//! oldest format that holds it, so devices in the field keep reading what they can.
 //!
 //! The signatures cover the header and the manifest; the manifest carries the SHA-256 of every
 //! chunk (compressed and uncompressed) and of every whole image, so every byte of the file is
@@ -16,6 +17,7 @@
 //! both its hashes matched. Chunks sit at known offsets, so a later reader can fetch them by
 //! HTTP Range.
 
+pub mod delta;
 pub mod format;
 pub mod read;
 pub mod signing;

@@ -225,7 +225,39 @@ impl<R: Read> VerifiedBundle<R> {
                 }
             }
         }
+        if let Some(delta) = &self.inner.manifest.delta {
+            for (len, want, what) in [
+                (delta.index_size, &delta.index_sha256, "delta index"),
+                (delta.store_size, &delta.store_sha256, "delta store"),
+            ] {
+                let mut h = Sha256::new();
+                let mut rest = len;
+                while rest > 0 {
+                    zbuf.resize(usize::try_from(rest.min(1 << 20)).expect("at most 1 MiB"), 0);
+                    read_exact_or(reader, &mut zbuf, &name, what)?;
+                    h.update(&zbuf);
+                    rest -= zbuf.len() as u64;
+                }
+                if hex::encode(h.finalize()) != *want {
+                    return Err(Error::verification(&name, format!("the {what} does not match the signed hash")));
+                }
+            }
+        }
         expect_end(reader, &name)
+    }
+
+    /// Where the payload starts in the file.
+    #[must_use]
+    pub fn payload_start(&self) -> u64 {
+        self.inner.payload_start
+    }
+
+    /// Where the delta index and the block store start in the file (format 3).
+    #[must_use]
+    pub fn delta_offsets(&self) -> Option<(u64, u64)> {
+        let m = &self.inner.manifest;
+        let index = self.inner.payload_start + m.payload_size;
+        m.delta.as_ref().map(|d| (index, index + d.index_size))
     }
 
     /// Reads the images' payload front to back (the components' follow it and are read with
@@ -357,6 +389,7 @@ impl<R: Read> VerifiedBundle<R> {
                 }
                 // The file ends where the payload ends (checked when the last chunk was read here).
                 if manifest.components.is_empty()
+                    && manifest.delta.is_none()
                     && read_last
                     && let Err(e) = expect_end(reader, &name)
                 {

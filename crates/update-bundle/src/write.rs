@@ -56,6 +56,12 @@ pub struct CreateOptions {
     pub zstd_level: i32,
     /// Creation time (RFC 3339); now when empty.
     pub created: String,
+    /// Add a delta index and block store (format 3), so devices fetch only the blocks they
+    /// lack ([`crate::delta`]).
+    pub delta: bool,
+    /// Images of the release devices will most likely update from: blocks not in them go
+    /// first in the store, so a device running that release fetches them in one range.
+    pub delta_base: Vec<PathBuf>,
 }
 
 impl CreateOptions {
@@ -73,6 +79,8 @@ impl CreateOptions {
             chunk_size: 1 << 20,
             zstd_level: 3,
             created: String::new(),
+            delta: false,
+            delta_base: Vec::new(),
         }
     }
 }
@@ -137,13 +145,59 @@ pub fn create(opts: &CreateOptions, scratch: &mut File, out: &mut impl Write) ->
     }
     let payload_len = packer.payload_len;
     let scratch = packer.scratch;
+    // The delta section: the index and the front blocks in memory, the other blocks after the
+    // payload in the scratch file.
+    let delta = if opts.delta {
+        let base = if opts.delta_base.is_empty() {
+            None
+        } else {
+            let mut set = std::collections::HashSet::new();
+            for p in &opts.delta_base {
+                crate::delta::base_blocks(p, &mut set)?;
+            }
+            Some(set)
+        };
+        let mut builder = crate::delta::Builder::new(opts.zstd_level, base)?;
+        let mut back = std::io::BufWriter::new(&mut *scratch);
+        for (_, path) in &opts.images {
+            builder.add_image(path, &mut back)?;
+        }
+        back.flush().map_err(|e| Error::io("write", "scratch file", e))?;
+        drop(back);
+        let (index, front, store_len) = builder.finish();
+        // The store's hash: front blocks, then the back blocks from the scratch file.
+        let mut h = Sha256::new();
+        h.update(&front);
+        scratch.seek(SeekFrom::Start(payload_len)).map_err(|e| Error::io("seek", "scratch file", e))?;
+        let back_len = std::io::copy(&mut (&mut *scratch).take(u64::MAX), &mut HashWriter(&mut h))
+            .map_err(|e| Error::io("read", "scratch file", e))?;
+        if front.len() as u64 + back_len != store_len {
+            return Err(Error::Other(format!("scratch file held {back_len} of {store_len} store bytes")));
+        }
+        let info = crate::delta::DeltaInfo {
+            block_size: crate::delta::BLOCK_SIZE,
+            index_size: index.len() as u64,
+            index_sha256: hex::encode(Sha256::digest(&index)),
+            store_size: store_len,
+            store_sha256: hex::encode(h.finalize()),
+        };
+        Some((info, index, front, back_len))
+    } else {
+        None
+    };
     let mut hooks = Vec::new();
     for (kind, path) in &opts.hooks {
         let content = std::fs::read(path).map_err(|e| Error::io("read hook", path, e))?;
         hooks.push(Hook { kind: *kind, sha256: hex::encode(Sha256::digest(&content)), content });
     }
-    // Without components the bundle is format 1, which every device in the field reads.
-    let format = if components.is_empty() { 1 } else { FORMAT_VERSION };
+    // The oldest format that holds it: devices in the field read format 1.
+    let format = if delta.is_some() {
+        FORMAT_VERSION
+    } else if components.is_empty() {
+        1
+    } else {
+        2
+    };
     let manifest = Manifest {
         format,
         version: opts.version.clone(),
@@ -160,6 +214,7 @@ pub fn create(opts: &CreateOptions, scratch: &mut File, out: &mut impl Write) ->
         components,
         hooks,
         payload_size: payload_len,
+        delta: delta.as_ref().map(|d| d.0.clone()),
     };
     let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::Other(e.to_string()))?;
     let header = Header {
@@ -181,9 +236,17 @@ pub fn create(opts: &CreateOptions, scratch: &mut File, out: &mut impl Write) ->
     out.write_all(&manifest_bytes).map_err(werr)?;
     out.write_all(&sigs).map_err(werr)?;
     scratch.seek(SeekFrom::Start(0)).map_err(|e| Error::io("seek", "scratch file", e))?;
-    let copied = std::io::copy(&mut scratch.take(payload_len), out).map_err(werr)?;
+    let copied = std::io::copy(&mut (&mut *scratch).take(payload_len), out).map_err(werr)?;
     if copied != payload_len {
         return Err(Error::Other(format!("scratch file held {copied} of {payload_len} payload bytes")));
+    }
+    if let Some((_, index, front, back_len)) = &delta {
+        out.write_all(index).map_err(werr)?;
+        out.write_all(front).map_err(werr)?;
+        let copied = std::io::copy(&mut scratch.take(*back_len), out).map_err(werr)?;
+        if copied != *back_len {
+            return Err(Error::Other(format!("scratch file held {copied} of {back_len} store bytes")));
+        }
     }
     out.flush().map_err(werr)?;
     Ok(manifest)
@@ -239,8 +302,21 @@ impl Packer<'_> {
     }
 }
 
+/// Feeds what is written to a hash.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Reads until `buf` is full or the input ends.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {

@@ -295,7 +295,15 @@ pub struct Stream {
     pub head_sha256: Option<String>,
     /// Opens the stream.
     pub open: std::sync::Arc<OpenStream>,
+    /// Reads byte ranges of it, one exact request each (a delta install fetches only the
+    /// pieces it lacks). `None`: only [`Stream::open`].
+    pub ranges: Option<std::sync::Arc<ReadRanges>>,
 }
+
+/// Reads the given byte ranges of a stream (sorted, not overlapping), one request each,
+/// passing `(file offset, bytes)` to the sink in order as they arrive.
+pub type ReadRanges =
+    dyn Fn(&[std::ops::Range<u64>], &mut dyn FnMut(u64, &[u8]) -> Result<()>) -> Result<()> + Send + Sync;
 
 impl std::fmt::Debug for Stream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -286,6 +286,46 @@ impl Fetcher {
         Ok(Box::new(RemoteFile::new(self, url, length, max_bytes)?))
     }
 
+    /// Reads byte ranges of `url` ([`update_core::driver::ReadRanges`]): one exact `Range`
+    /// request each (a `file://` URL is read in place), passing `(file offset, bytes)` to
+    /// `sink` in order. Returns the requests sent and the bytes received.
+    ///
+    /// # Errors
+    /// As [`RemoteFile::read_range`]; the sink's errors.
+    pub fn read_ranges(
+        &self,
+        url: &str,
+        length: Option<u64>,
+        ranges: &[std::ops::Range<u64>],
+        sink: &mut dyn FnMut(u64, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        self.check_scheme(url)?;
+        if let Some(path) = url.strip_prefix("file://") {
+            use std::io::{Seek, SeekFrom};
+            let mut f = File::open(path).map_err(|e| source_err(url, e.to_string()))?;
+            let mut buf = vec![0u8; 64 * 1024];
+            for r in ranges {
+                f.seek(SeekFrom::Start(r.start)).map_err(|e| source_err(url, e.to_string()))?;
+                let mut at = r.start;
+                while at < r.end {
+                    let want = usize::try_from((r.end - at).min(buf.len() as u64)).expect("at most 64 KiB");
+                    let n = f.read(&mut buf[..want]).map_err(|e| source_err(url, e.to_string()))?;
+                    if n == 0 {
+                        return Err(Error::verification(url, format!("the file ends at byte {at}, inside a range")));
+                    }
+                    sink(at, &buf[..n])?;
+                    at += n as u64;
+                }
+            }
+            return Ok(());
+        }
+        let mut file = RemoteFile::new(self, url, length, length.unwrap_or(u64::MAX))?;
+        for r in ranges {
+            file.read_range(r.clone(), sink)?;
+        }
+        Ok(())
+    }
+
     /// Downloads `url` to `dest` (see the crate docs). `max_bytes` is the most the signed
     /// metadata allows; `expected` is (exact length, SHA-256 hex) when known.
     ///

@@ -130,6 +130,36 @@ impl RemoteFile {
         self.length
     }
 
+    /// Reads `range` with one request for exactly its bytes (a retry after a cut asks for the
+    /// rest), passing `(file offset, bytes)` to `sink` as they arrive.
+    ///
+    /// # Errors
+    /// As reading; a file that ends inside the range is a [`Error::Verification`].
+    pub fn read_range(
+        &mut self,
+        range: std::ops::Range<u64>,
+        sink: &mut dyn FnMut(u64, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        use std::io::Read as _;
+        self.body = None;
+        self.pos = range.start;
+        let mut buf = vec![0u8; 64 * 1024];
+        while self.pos < range.end {
+            self.window = range.end - self.pos;
+            let want = usize::try_from((range.end - self.pos).min(buf.len() as u64)).expect("at most 64 KiB");
+            let at = self.pos;
+            let n = self.read(&mut buf[..want]).map_err(|e| match e.downcast::<Error>() {
+                Ok(inner) => inner,
+                Err(e) => source_err(&self.url, e.to_string()),
+            })?;
+            if n == 0 {
+                return Err(Error::verification(&self.url, format!("the file ends at byte {at}, inside a range")));
+            }
+            sink(at, &buf[..n])?;
+        }
+        Ok(())
+    }
+
     /// Sends one request for the bytes from `self.pos`.
     fn request(&mut self) -> Result<Body> {
         let url = &self.url;

@@ -323,6 +323,9 @@ pub struct Run<'a> {
     pub progress: &'a dyn Progress,
     /// Resuming and checkpointing (none: every chunk is read from the bundle and written).
     pub resume: Option<Resume<'a>>,
+    /// A delta install: its pieces are fetched first, then every chunk is assembled on the
+    /// device ([`crate::delta`]).
+    pub delta: Option<&'a mut crate::delta::DeltaInstall>,
 }
 
 /// Writes a verified bundle into the target devices and switches the boot environment:
@@ -340,7 +343,7 @@ pub fn execute<R: Read + Seek + Send>(
     run: Run<'_>,
     before_switch: impl FnOnce() -> Result<()>,
 ) -> Result<StreamStats> {
-    let Run { retry_limit, progress, resume } = run;
+    let Run { retry_limit, progress, resume, mut delta } = run;
     // 1. The target can never boot while it is being written.
     let state = env.load()?;
     let preparing = state.begin_install(plan.target)?;
@@ -350,6 +353,9 @@ pub fn execute<R: Read + Seek + Send>(
     // 2. Stream: chunks arrive verified (from the bundle, or already in place from an
     //    interrupted attempt); write them, checkpointing as they become durable.
     let total: u64 = plan.images.iter().map(|i| i.size).sum();
+    if let Some(d) = delta.as_deref_mut() {
+        d.fetch(targets, progress)?;
+    }
     progress.start("installing", total);
     let slot_of: Vec<Option<usize>> =
         (0..bundle.manifest().images.len()).map(|idx| plan.images.iter().position(|p| p.index == idx)).collect();
@@ -373,7 +379,13 @@ pub fn execute<R: Read + Seek + Send>(
                 r.read_at(offset, buf)?;
                 Ok(Found::InPlace)
             }
-            _ => Ok(Found::No),
+            _ => match delta.as_deref_mut() {
+                Some(d) => {
+                    d.assemble(t, offset, chunk, buf)?;
+                    Ok(Found::Copied)
+                }
+                None => Ok(Found::No),
+            },
         }
     };
     let streamed = bundle.stream_reusing(&mut local, |idx, offset, bytes, in_place| {
@@ -576,11 +588,50 @@ pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallReques
     } else {
         Vec::new()
     };
+    // A streamed format 3 bundle: fetch only the blocks this device lacks.
+    let mut delta = match (&request.stream, bundle.delta_offsets()) {
+        (Some(stream), Some(delta_offsets)) if stream.ranges.is_some() => {
+            let old: Vec<PathBuf> = plan
+                .images
+                .iter()
+                .map(|i| driver.slot_path(&i.group, plan.booted).expect("planned groups have both slots"))
+                .collect();
+            let setup = crate::delta::Setup {
+                name: &stream.url,
+                manifest: &manifest,
+                payload_start: bundle.payload_start(),
+                delta_offsets,
+                images: &plan.images,
+                old: &old,
+                durable: &durable,
+            };
+            let ranges = stream.ranges.clone().expect("checked");
+            let prepared = crate::delta::DeltaInstall::prepare(&setup, ranges, ctx.progress)?;
+            match &prepared {
+                Some(d) => ctx.events.info(&format!(
+                    "delta: {} reused from slot {}, {} already in slot {}, {} zero; fetching {} in {} requests (index {}) instead of {}",
+                    mib(d.stats.reused),
+                    plan.booted,
+                    mib(d.stats.in_place),
+                    plan.target,
+                    mib(d.stats.zero),
+                    mib(d.stats.fetch),
+                    d.stats.requests,
+                    mib(d.stats.index),
+                    mib(d.stats.full)
+                )),
+                None => ctx.events.info("delta: it would not fetch less than the full stream; streaming in full"),
+            }
+            prepared
+        }
+        _ => None,
+    };
     let mut checkpoint = |d: &[u64]| record(d);
     let run = Run {
         retry_limit: ctx.config.boot_retry_limit,
         progress: ctx.progress,
         resume: Some(Resume { durable, readers, checkpoint: &mut checkpoint }),
+        delta: delta.as_mut(),
     };
     let stats = match execute(&mut bundle, &plan, &mut targets, env.as_mut(), run, record_and_hooks) {
         Ok(stats) => stats,

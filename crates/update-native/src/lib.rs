@@ -9,6 +9,7 @@
 //!   [`install::execute`] (mark target unbootable → stream verified chunks → flush → read back
 //!   and hash → record → one atomic switch).
 
+pub mod delta;
 pub mod direct;
 pub mod install;
 pub mod mounts;

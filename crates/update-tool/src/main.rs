@@ -98,6 +98,16 @@ enum BundleCommand {
         /// zstd level (1-19).
         #[arg(long, default_value_t = 3)]
         level: i32,
+        /// Add a delta index of 4 KiB blocks and a store of them (bundle format 3): a device
+        /// streaming the bundle fetches only the blocks it does not already have
+        /// (docs/delta.md). The chunk size must be a multiple of 4 KiB.
+        #[arg(long)]
+        delta: bool,
+        /// An image of the release most devices will update from (repeat for each slot
+        /// group): blocks not in it go first in the store, so those devices fetch them in one
+        /// request. Implies --delta.
+        #[arg(long = "delta-base")]
+        delta_base: Vec<PathBuf>,
     },
     /// Verify a bundle completely: signatures, structure and every chunk.
     Verify {
@@ -234,11 +244,23 @@ fn run(cli: Cli) -> Result<()> {
             hooks,
             chunk_kib,
             level,
+            delta,
+            delta_base,
         }) => {
             let mut opts = CreateOptions::new(parse_version(&version)?, &compatible);
             opts.min_version = min_version.as_deref().map(parse_version).transpose()?;
             opts.chunk_size = chunk_kib * 1024;
             opts.zstd_level = level;
+            opts.delta = delta || !delta_base.is_empty();
+            if opts.delta && !opts.chunk_size.is_multiple_of(update_bundle::delta::BLOCK_SIZE) {
+                return Err(update_core::Error::InvalidValue {
+                    what: "--chunk-kib".into(),
+                    value: chunk_kib.to_string(),
+                    reason: "a delta bundle's chunks must be whole 4 KiB blocks".into(),
+                }
+                .into());
+            }
+            opts.delta_base = delta_base;
             for k in &keys {
                 opts.signers.push((key_name(k)?, signing::read_private(k)?));
             }
@@ -330,6 +352,9 @@ fn run(cli: Cli) -> Result<()> {
                         "requires": c.component.requires, "options": c.component.options,
                     })).collect::<Vec<_>>(),
                     "hooks": m.hooks.iter().map(|h| h.kind.as_str()).collect::<Vec<_>>(),
+                    "delta": m.delta.as_ref().map(|d| serde_json::json!({
+                        "block-size": d.block_size, "index-size": d.index_size, "store-size": d.store_size,
+                    })),
                 });
                 println!("{}", serde_json::to_string_pretty(&v).map_err(|e| Error::Other(e.to_string()))?);
             } else {
@@ -369,6 +394,12 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 for h in &m.hooks {
                     println!("  hook        {}", h.kind.as_str());
+                }
+                if let Some(d) = &m.delta {
+                    println!(
+                        "  delta       {}-byte blocks, index {} bytes, store {} bytes",
+                        d.block_size, d.index_size, d.store_size
+                    );
                 }
             }
         }

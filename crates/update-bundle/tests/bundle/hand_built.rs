@@ -54,6 +54,7 @@ fn manifest(images: &[(&str, &[u8])], chunk: usize) -> (Manifest, Vec<u8>) {
         components: Vec::new(),
         hooks: Vec::new(),
         payload_size: payload.len() as u64,
+        delta: None,
     };
     (m, payload)
 }

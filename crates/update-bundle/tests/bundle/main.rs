@@ -7,6 +7,7 @@
 mod fixture;
 
 mod components;
+mod delta;
 mod format_layout;
 mod hand_built;
 mod messages;

@@ -134,7 +134,7 @@ fn sequence(w: &World, disk: &SimDisk) -> update_core::Result<()> {
     let mut targets: Vec<Box<dyn BlockDevice>> =
         vec![Box::new(disk.part(ROOTFS_B, ROOTFS)) as Box<dyn BlockDevice>, Box::new(disk.part(KERNEL_B, KERNEL))];
     let mut env = env_of(disk);
-    let run = update_native::install::Run { retry_limit: 3, progress: &NoProgress, resume: None };
+    let run = update_native::install::Run { retry_limit: 3, progress: &NoProgress, resume: None, delta: None };
     execute(&mut bundle, &w.plan, &mut targets, env.as_mut(), run, || Ok(()))?;
     let booted = update_boot::simulate_boot(env.as_mut())?.slot;
     let state = env.load()?;
