@@ -39,7 +39,8 @@ pub const ENTRY_LEN: usize = HASH_LEN + 2;
 /// Largest index accepted (bytes): about 4.5 million blocks (18 GiB of non-zero image).
 pub const MAX_INDEX: u64 = 64 << 20;
 /// The block size this code writes.
-pub const BLOCK_SIZE: u64 = 4096;
+pub const BLOCK_SIZE: u64 = BLOCK_LEN as u64;
+const BLOCK_LEN: usize = 4096;
 const FRONT: u16 = 0x8000;
 /// A block of all zeros in [`BlockIndex::images`].
 pub const ZERO: u32 = u32::MAX;
@@ -183,13 +184,14 @@ impl BlockIndex {
             return Err(bad(format!("{} bytes after the last entry", r.len())));
         }
         // Store order: front blocks first, then the others, each in order of first occurrence.
-        let mut order: Vec<u32> = (0..first.len() as u32).collect();
+        // `first` has at most u32::MAX entries (checked as they were numbered).
+        let mut order: Vec<u32> = (0..first.len()).map(|o| u32::try_from(o).expect("numbered as u32")).collect();
         order.sort_by_key(|&o| !first[o as usize].front);
         let mut new_of = vec![0u32; first.len()];
         let mut store = Vec::with_capacity(first.len());
         let mut offset = 0u64;
         for (n, &o) in order.iter().enumerate() {
-            new_of[o as usize] = n as u32;
+            new_of[o as usize] = u32::try_from(n).expect("numbered as u32");
             let mut b = first[o as usize];
             b.offset = offset;
             offset += u64::from(b.zsize);
@@ -237,7 +239,7 @@ pub(crate) struct Builder {
 impl Builder {
     pub(crate) fn new(level: i32, base: Option<std::collections::HashSet<BlockHash>>) -> Result<Self> {
         let mut index = INDEX_MAGIC.to_vec();
-        index.extend_from_slice(&(BLOCK_SIZE as u32).to_le_bytes());
+        index.extend_from_slice(&u32::try_from(BLOCK_LEN).expect("4096").to_le_bytes());
         index.extend_from_slice(&0u32.to_le_bytes());
         Ok(Self {
             compressor: zstd::bulk::Compressor::new(level).map_err(|e| Error::Other(format!("zstd: {e}")))?,
@@ -260,7 +262,7 @@ impl Builder {
         self.index.extend_from_slice(&0u64.to_le_bytes());
         let mut entries = 0u64;
         let mut zeros = 0u64;
-        let mut buf = vec![0u8; BLOCK_SIZE as usize];
+        let mut buf = vec![0u8; BLOCK_LEN];
         loop {
             let n = crate::write::read_full(&mut f, &mut buf).map_err(|e| Error::io("read image", path, e))?;
             if n == 0 {
@@ -331,7 +333,7 @@ impl Builder {
 pub fn base_blocks(path: &Path, into: &mut std::collections::HashSet<BlockHash>) -> Result<()> {
     let mut f =
         std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?);
-    let mut buf = vec![0u8; BLOCK_SIZE as usize];
+    let mut buf = vec![0u8; BLOCK_LEN];
     loop {
         let n = crate::write::read_full(&mut f, &mut buf).map_err(|e| Error::io("read", path, e))?;
         if n == 0 {
@@ -354,9 +356,12 @@ pub fn open_block(block: &StoredBlock, z: &[u8], out: &mut Vec<u8>, name: &str) 
     let len = block.len as usize;
     out.clear();
     out.resize(len, 0);
-    let n = zstd::bulk::Decompressor::new()
-        .and_then(|mut d| d.decompress_to_buffer(z, &mut out[..]))
-        .map_err(|e| Error::verification(name, format!("delta block at store offset {}: {e}", block.offset)))?;
+    let n = zstd::bulk::Decompressor::new().and_then(|mut d| d.decompress_to_buffer(z, &mut out[..])).map_err(|e| {
+        Error::verification(
+            name,
+            format!("delta block at store offset {}: does not match the signed index (zstd: {e})", block.offset),
+        )
+    })?;
     if n != len || block_hash(out) != block.hash {
         return Err(Error::verification(
             name,

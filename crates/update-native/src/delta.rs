@@ -124,7 +124,8 @@ impl DeltaInstall {
         let (index_start, store_start) = setup.delta_offsets;
         let len = usize::try_from(info.index_size).map_err(|_| Error::Other("index too large".into()))?;
         let mut bytes = Vec::with_capacity(len);
-        ranges(&[index_start..index_start + info.index_size], &mut |_, b| {
+        let whole = index_start..index_start + info.index_size;
+        ranges(std::slice::from_ref(&whole), &mut |_, b| {
             bytes.extend_from_slice(b);
             Ok(())
         })?;

@@ -56,6 +56,8 @@ enum KeyCommand {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per run: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum BundleCommand {
     /// Make a signed bundle.
     Create {
@@ -257,8 +259,7 @@ fn run(cli: Cli) -> Result<()> {
                     what: "--chunk-kib".into(),
                     value: chunk_kib.to_string(),
                     reason: "a delta bundle's chunks must be whole 4 KiB blocks".into(),
-                }
-                .into());
+                });
             }
             opts.delta_base = delta_base;
             for k in &keys {

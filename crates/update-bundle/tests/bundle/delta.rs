@@ -14,7 +14,7 @@ use update_core::{KeyName, SlotGroupName};
 
 use crate::fixture::{keyring, random_bytes, snakeoil};
 
-const BS: usize = BLOCK_SIZE as usize;
+const BS: usize = 4096;
 
 /// An "old" image: random blocks with zero runs, and a "new" one made from it the way a
 /// rebuilt filesystem differs: some blocks changed, some moved, one block repeated, a zero run

@@ -298,3 +298,154 @@ fn a_killed_streaming_install_resumes_from_its_last_checkpoint() {
     assert!(log.contains("resumed an interrupted install"), "{kept} bytes were recorded; log:\n{log}");
     assert_slot_b_holds(&w, &bytes);
 }
+
+/// `len` bytes of a xorshift stream from `seed` (incompressible).
+fn random(len: usize, seed: u64) -> Vec<u8> {
+    let mut bytes = vec![0u8; len];
+    let mut x = seed | 1;
+    for b in &mut bytes {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x.to_le_bytes()[0];
+    }
+    bytes
+}
+
+/// Publishes `version` with this rootfs (and the fixture's 2.0 kernel) as a delta bundle
+/// (format 3) ordered against `base`; returns the bundle.
+fn publish_delta(w: &World, version: &str, rootfs: &[u8], base: Option<&Path>) -> std::path::PathBuf {
+    let path = w.fx.images.join(format!("rootfs-delta-{version}.img"));
+    std::fs::write(&path, rootfs).unwrap();
+    let mut o = w.fx.options("2.0", "ok");
+    o.version = update_core::parse_version(version).unwrap();
+    o.images[0].1 = path;
+    o.delta = true;
+    o.delta_base = base.into_iter().map(Path::to_path_buf).collect();
+    let bundle = w.fx.publish(&o);
+    publish(w, &bundle, &head_sha256(&bundle));
+    bundle
+}
+
+/// 2.0 as a plain random image, installed, booted and committed; returns its image.
+fn running_2_0(w: &World, len: usize) -> Vec<u8> {
+    let old = random(len, 0x5eed_0001);
+    let bundle = publish_delta(w, "2.0", &old, None);
+    let _ = bundle;
+    w.fx.updater().install_now(true).unwrap();
+    assert_eq!(w.fx.dev.reboot().unwrap(), Slot::B);
+    w.fx.updater().mark_good().unwrap();
+    // Slot A runs 1.0, which shares nothing with 2.0: the index could not pay for itself.
+    let log = std::fs::read_to_string(w.fx.root().join("var/log/update.log")).unwrap();
+    assert!(log.contains("delta: it would not fetch less than the full stream"), "{log}");
+    old
+}
+
+/// Slot A's rootfs starts with exactly `image`.
+fn assert_slot_a_holds(w: &World, image: &[u8]) {
+    let slot = w.fx.dev.slot_device("rootfs", Slot::A);
+    let mut written = vec![0u8; image.len()];
+    std::io::Read::read_exact(&mut std::fs::File::open(slot).unwrap(), &mut written).unwrap();
+    assert!(written == image, "slot A holds the image");
+}
+
+#[test]
+fn a_delta_install_fetches_only_the_blocks_the_device_lacks() {
+    let w = world();
+    let old = running_2_0(&w, 8 << 20);
+    let old_path = w.fx.images.join("rootfs-2.0-base.img");
+    std::fs::write(&old_path, &old).unwrap();
+    // 3.0 the way a rebuilt filesystem differs: 24 blocks changed, 1 MiB moved by one block
+    // (found by hash wherever it is), 256 KiB zeroed.
+    let mut new = old.clone();
+    for (i, b) in (0..24).map(|i| (i, 7 + i * 83)) {
+        new[b * 4096..(b + 1) * 4096].copy_from_slice(&random(4096, 77 + i as u64));
+    }
+    new.copy_within(4 << 20..5 << 20, (4 << 20) + 4096);
+    new[6 << 20..(6 << 20) + (256 << 10)].fill(0);
+    let bundle = publish_delta(&w, "3.0", &new, Some(&old_path));
+    let len = std::fs::metadata(&bundle).unwrap().len();
+    let _ = w.fx.updater().check().unwrap();
+    w.relay.from_server.store(0, Ordering::SeqCst);
+    let r = w.fx.updater().install_now(true).unwrap();
+    assert_eq!(r.installed.unwrap().slot, "A");
+    let moved = w.relay.from_server.load(Ordering::SeqCst);
+    let log = std::fs::read_to_string(w.fx.root().join("var/log/update.log")).unwrap();
+    let line = log.lines().rev().find(|l| l.contains("delta: ")).unwrap();
+    eprintln!("delta install: {moved} bytes from the server for a {len}-byte bundle; {line}");
+    // 24 changed blocks (98 KiB), the index (2,048 entries) and the bundle's head (read by
+    // the check and by each of the install's opens): far below the 8 MiB stream.
+    assert!(moved < 600_000, "{moved} bytes moved; {line}");
+    assert!(line.contains("fetching") && line.contains("reused from slot B"), "{line}");
+    assert_slot_a_holds(&w, &new);
+    assert!(!w.fx.root().join("var/lib/update/install-cursor.json").exists());
+    assert_eq!(w.fx.dev.reboot().unwrap(), Slot::A);
+}
+
+#[test]
+fn a_cut_delta_install_keeps_the_blocks_it_fetched_and_a_bad_block_is_refused() {
+    let w = world();
+    let old = running_2_0(&w, 8 << 20);
+    let old_path = w.fx.images.join("rootfs-2.0-base.img");
+    std::fs::write(&old_path, &old).unwrap();
+    // 3.0 changes 3 MiB in scattered 64 KiB runs.
+    let mut new = old.clone();
+    for k in 0..48 {
+        let at = (k * 160) << 10;
+        new[at..at + (64 << 10)].copy_from_slice(&random(64 << 10, 1000 + k as u64));
+    }
+    publish_delta(&w, "3.0", &new, Some(&old_path));
+    w.relay.from_server.store(0, Ordering::SeqCst);
+    let _ = w.fx.updater().check().unwrap();
+    let check = w.relay.from_server.load(Ordering::SeqCst);
+
+    // The network goes away 1.2 MB into the install: the fetch stops, the running slot is as it was.
+    w.relay.from_server.store(0, Ordering::SeqCst);
+    w.relay.budget.store(check + 1_200_000, Ordering::SeqCst);
+    let before = w.fx.fingerprint();
+    let e = w.fx.updater().install_now(true).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Source, "{e}");
+    assert_eq!(w.fx.fingerprint().get("rootfs-B"), before.get("rootfs-B"), "the running slot is untouched");
+    let first = w.relay.from_server.load(Ordering::SeqCst);
+
+    // Back: the blocks the cut attempt wrote are found in place, only the rest is fetched.
+    w.relay.budget.store(u64::MAX, Ordering::SeqCst);
+    w.relay.from_server.store(0, Ordering::SeqCst);
+    w.fx.updater().install_now(true).unwrap();
+    let second = w.relay.from_server.load(Ordering::SeqCst);
+    let log = std::fs::read_to_string(w.fx.root().join("var/log/update.log")).unwrap();
+    let line = log.lines().rev().find(|l| l.contains("delta: ")).unwrap();
+    eprintln!("cut after {first} bytes, then {second} bytes; {line}");
+    assert!(second + 600_000 < 3 << 20, "the second attempt fetched {second} bytes of about 3 MiB changed");
+    assert!(!line.contains(" 0.0 MiB already in slot A"), "{line}");
+    assert_slot_a_holds(&w, &new);
+
+    // A block changed on the server (the head still matches: only the store differs) is
+    // refused by its index hash before it is written, and the running slot stays as it was.
+    assert_eq!(w.fx.dev.reboot().unwrap(), Slot::A);
+    w.fx.updater().mark_good().unwrap();
+    let mut newer = new.clone();
+    newer[100 << 10..(100 << 10) + 4096].copy_from_slice(&random(4096, 4242));
+    let new_path = w.fx.images.join("rootfs-3.0-base.img");
+    std::fs::write(&new_path, &new).unwrap();
+    let bundle = publish_delta(&w, "4.0", &newer, Some(&new_path));
+    let info = update_bundle::BundleReader::open(std::fs::File::open(&bundle).unwrap(), "b").unwrap();
+    let delta = info.manifest().delta.clone().unwrap();
+    let store_at = std::fs::metadata(&bundle).unwrap().len() - delta.store_size;
+    // The file the server serves (the repository keeps its own copy under targets/).
+    let served = std::fs::read_dir(w.repo_dir.join("targets"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("release-4.0.0.bundle"))
+        .unwrap();
+    let mut bytes = std::fs::read(&served).unwrap();
+    assert_eq!(bytes.len() as u64, std::fs::metadata(&bundle).unwrap().len());
+    bytes[usize::try_from(store_at).unwrap() + 5] ^= 0x01;
+    std::fs::write(&served, &bytes).unwrap();
+    let before = w.fx.fingerprint();
+    let e = w.fx.updater().install_now(true).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Verification, "{e}");
+    assert!(e.to_string().contains("does not match the signed index"), "{e}");
+    assert_eq!(w.fx.fingerprint().get("rootfs-A"), before.get("rootfs-A"), "the running slot is untouched");
+}
