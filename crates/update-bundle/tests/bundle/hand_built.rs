@@ -187,9 +187,11 @@ fn header_rules() {
         f[at..at + bytes.len()].copy_from_slice(bytes);
         BundleReader::open(Cursor::new(&f), "x.bundle").map(|_| ()).unwrap_err().to_string()
     };
-    let cases: [(usize, Vec<u8>, &str); 10] = [
+    let cases: [(usize, Vec<u8>, &str); 11] = [
         (0, b"LIBUPDA\0".to_vec(), "bad magic"),
-        (8, 3u32.to_le_bytes().to_vec(), "format version 3 is not supported (this reads 1 to 2)"),
+        (8, 4u32.to_le_bytes().to_vec(), "format version 4 is not supported (this reads 1 to 3)"),
+        // A format 3 header needs a manifest with a delta index.
+        (8, 3u32.to_le_bytes().to_vec(), "manifest format 1 is not the header's 3"),
         (8, 0u32.to_le_bytes().to_vec(), "format version 0 is not supported"),
         // A format 1 manifest under a format 2 header (or the reverse) is refused.
         (8, 2u32.to_le_bytes().to_vec(), "manifest format 1 is not the header's 2"),
