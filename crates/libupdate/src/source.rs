@@ -240,9 +240,17 @@ fn remote(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Offer> {
 
 impl Offer {
     /// Offers `url` as a stream.
-    fn add_stream(&mut self, fetcher: &update_fetch::Fetcher, url: &str, length: Option<u64>, head: Option<String>) {
+    fn add_stream(
+        &mut self,
+        fetcher: &update_fetch::Fetcher,
+        url: &str,
+        length: Option<u64>,
+        head_sha: Option<String>,
+    ) {
         let (f, u) = (fetcher.clone(), url.to_owned());
-        let open = move || f.open_stream(&u, length, length.unwrap_or(MAX_UNSIGNED_DOWNLOAD));
+        // One head for every open: a check and the install's opens read it once.
+        let head = update_fetch::HeadCache::default();
+        let open = move || f.open_stream_cached(&u, length, length.unwrap_or(MAX_UNSIGNED_DOWNLOAD), &head);
         let (f, u) = (fetcher.clone(), url.to_owned());
         let ranges = move |ranges: &[std::ops::Range<u64>],
                            sink: &mut dyn FnMut(u64, &[u8]) -> update_core::Result<()>| {
@@ -251,7 +259,7 @@ impl Offer {
         let stream = Stream {
             url: url.to_owned(),
             length,
-            head_sha256: head,
+            head_sha256: head_sha,
             open: Arc::new(open),
             ranges: Some(Arc::new(ranges)),
         };

@@ -30,7 +30,7 @@ use update_core::{Error, Result};
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
 
 mod remote;
-pub use remote::{RemoteFile, RemoteStats};
+pub use remote::{HeadCache, RemoteFile, RemoteStats};
 
 /// Whether plain `http://` may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -286,9 +286,28 @@ impl Fetcher {
         Ok(Box::new(RemoteFile::new(self, url, length, max_bytes)?))
     }
 
+    /// Like [`Fetcher::open_stream`], the readers sharing `head`: what one of them read of
+    /// the file's first MiB, the next ones take from memory.
+    ///
+    /// # Errors
+    /// As [`Fetcher::open_stream`].
+    pub fn open_stream_cached(
+        &self,
+        url: &str,
+        length: Option<u64>,
+        max_bytes: u64,
+        head: &HeadCache,
+    ) -> Result<Box<dyn update_core::driver::ReadSeek>> {
+        if url.starts_with("file://") {
+            return self.open_stream(url, length, max_bytes);
+        }
+        self.check_scheme(url)?;
+        Ok(Box::new(RemoteFile::new(self, url, length, max_bytes)?.with_head_cache(head.clone())))
+    }
+
     /// Reads byte ranges of `url` ([`update_core::driver::ReadRanges`]): one exact `Range`
     /// request each (a `file://` URL is read in place), passing `(file offset, bytes)` to
-    /// `sink` in order. Returns the requests sent and the bytes received.
+    /// `sink` in order.
     ///
     /// # Errors
     /// As [`RemoteFile::read_range`]; the sink's errors.

@@ -15,6 +15,9 @@
 //! - A server without Range support (200 to a Range request) still works from the start of the
 //!   file; later positions are reached by reading and discarding.
 //!
+//! - Readers made by one [`HeadCache`] share the first bytes of the file (up to 1 MiB, as
+//!   they were read): a bundle's head is read once per install, not once per open.
+//!
 //! Nothing here trusts the bytes: the reader of a bundle checks every chunk against its signed
 //! hash before using it.
 
@@ -33,6 +36,14 @@ const OPEN_ENDED: u64 = 4 << 20;
 /// A forward seek of at most this many bytes inside the current answer reads and discards
 /// instead of opening a new request.
 const SKIP_IN_PLACE: u64 = 256 * 1024;
+
+/// Most bytes a [`HeadCache`] keeps.
+const HEAD_CACHE_MAX: usize = 1 << 20;
+
+/// The first bytes of a remote file as one reader read them, and the validator they came
+/// with, for the next readers of the same file.
+#[derive(Debug, Clone, Default)]
+pub struct HeadCache(Arc<std::sync::Mutex<(Vec<u8>, Option<String>)>>);
 
 /// What a [`RemoteFile`] fetched: requests sent and body bytes received. Shared, so it can be
 /// read after the reader was handed on.
@@ -75,6 +86,7 @@ pub struct RemoteFile {
     body: Option<Body>,
     window: u64,
     stats: RemoteStats,
+    head: Option<HeadCache>,
 }
 
 impl std::fmt::Debug for RemoteFile {
@@ -115,7 +127,21 @@ impl RemoteFile {
             body: None,
             window: FIRST_WINDOW,
             stats: RemoteStats::default(),
+            head: None,
         })
+    }
+
+    /// Shares the file's first bytes with the other readers of `cache` (and takes the
+    /// validator they came with, so later requests refuse a file that changed since).
+    #[must_use]
+    pub fn with_head_cache(mut self, cache: HeadCache) -> Self {
+        if let Ok(shared) = cache.0.lock()
+            && shared.1.is_some()
+        {
+            self.validator.clone_from(&shared.1);
+        }
+        self.head = Some(cache);
+        self
     }
 
     /// The counters of this reader.
@@ -238,6 +264,15 @@ impl RemoteFile {
         if self.length.is_some_and(|l| self.pos >= l) || buf.is_empty() {
             return Ok(0);
         }
+        if let Some(cache) = &self.head
+            && let Ok(shared) = cache.0.lock()
+            && let Some(have) = usize::try_from(self.pos).ok().filter(|p| *p < shared.0.len())
+        {
+            let n = buf.len().min(shared.0.len() - have);
+            buf[..n].copy_from_slice(&shared.0[have..have + n]);
+            self.pos += n as u64;
+            return Ok(n);
+        }
         if self.body.as_ref().is_some_and(|b| b.at != self.pos || b.end.is_some_and(|e| e <= b.at)) {
             self.body = None;
         }
@@ -258,6 +293,16 @@ impl RemoteFile {
                 return Ok(0);
             }
             return Err(source_err(&self.url, format!("the answer ended at byte {}", self.pos)));
+        }
+        if let Some(cache) = &self.head
+            && let Ok(mut shared) = cache.0.lock()
+            && shared.0.len() as u64 == self.pos
+            && shared.0.len() + n <= HEAD_CACHE_MAX
+        {
+            shared.0.extend_from_slice(&buf[..n]);
+            if shared.1.is_none() {
+                shared.1.clone_from(&self.validator);
+            }
         }
         body.at += n as u64;
         self.pos += n as u64;
