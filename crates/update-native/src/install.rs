@@ -609,15 +609,16 @@ pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallReques
             let prepared = crate::delta::DeltaInstall::prepare(&setup, ranges, ctx.progress)?;
             match &prepared {
                 Some(d) => ctx.events.info(&format!(
-                    "delta: {} reused from slot {}, {} already in slot {}, {} zero; fetching {} in {} requests (index {}) instead of {}",
+                    "delta: {} reused from slot {}, {} already in slot {}, {} zero; fetching {} ({} bytes) in {} requests after a {}-byte index, instead of {}",
                     mib(d.stats.reused),
                     plan.booted,
                     mib(d.stats.in_place),
                     plan.target,
                     mib(d.stats.zero),
                     mib(d.stats.fetch),
+                    d.stats.fetch,
                     d.stats.requests,
-                    mib(d.stats.index),
+                    d.stats.index,
                     mib(d.stats.full)
                 )),
                 None => ctx.events.info("delta: it would not fetch less than the full stream; streaming in full"),

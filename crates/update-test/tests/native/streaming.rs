@@ -92,7 +92,10 @@ struct World {
 
 /// The device (mutual TLS to the server through the relay), an empty repository and the server.
 fn world() -> World {
-    let fx = Fixture::new();
+    world_with(Fixture::new())
+}
+
+fn world_with(fx: Fixture) -> World {
     let dir = fx.dir.path().join("server");
     std::fs::create_dir_all(&dir).unwrap();
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -448,4 +451,77 @@ fn a_cut_delta_install_keeps_the_blocks_it_fetched_and_a_bad_block_is_refused() 
     assert_eq!(e.kind(), ErrorKind::Verification, "{e}");
     assert!(e.to_string().contains("does not match the signed index"), "{e}");
     assert_eq!(w.fx.fingerprint().get("rootfs-A"), before.get("rootfs-A"), "the running slot is untouched");
+}
+
+/// The delta benchmark of the real engine (bench/delta-engine.sh): the device runs the image
+/// `UPDATE_BENCH_OLD` in slot A (1 GiB slots) and installs `UPDATE_BENCH_NEW`, published as a
+/// delta bundle (zstd level `UPDATE_BENCH_LEVEL`, 1 MiB chunks, ordered against the old
+/// image), from the real update-server over mutual TLS through the counting relay. Prints one
+/// JSON line with what crossed the network.
+#[test]
+#[ignore = "a benchmark: bench/delta-engine.sh runs it on real root filesystem images"]
+fn bench_delta_install() {
+    use update_test::device::SimOptions;
+    let var = |n: &str| std::env::var(n).unwrap_or_else(|_| panic!("{n} is not set"));
+    let (old, new) = (std::path::PathBuf::from(var("UPDATE_BENCH_OLD")), std::path::PathBuf::from(var("UPDATE_BENCH_NEW")));
+    let level: i32 = std::env::var("UPDATE_BENCH_LEVEL").ok().and_then(|l| l.parse().ok()).unwrap_or(19);
+    let mib = std::fs::metadata(&new).unwrap().len().div_ceil(1 << 20);
+    let w = world_with(Fixture::with(SimOptions {
+        loop_devices: false,
+        rootfs_mib: mib,
+        boot_mib: 2,
+        data_mib: 8,
+        ..SimOptions::default()
+    }));
+    // Slot A runs the old release: its rootfs and the kernel the new bundle carries.
+    let mut o = w.fx.options("2.0", "ok");
+    std::io::copy(
+        &mut std::fs::File::open(&old).unwrap(),
+        &mut std::fs::OpenOptions::new().write(true).open(w.fx.dev.slot_device("rootfs", Slot::A)).unwrap(),
+    )
+    .unwrap();
+    std::fs::copy(&o.images[1].1, w.fx.dev.slot_device("kernel", Slot::A)).unwrap();
+    o.images[0].1 = new.clone();
+    o.zstd_level = level;
+    o.chunk_size = 1 << 20;
+    o.delta = true;
+    o.delta_base = vec![old];
+    let t = std::time::Instant::now();
+    let bundle = w.fx.publish(&o);
+    let made = t.elapsed().as_secs_f64();
+    publish(&w, &bundle, &head_sha256(&bundle));
+    let (full_payload, store) = {
+        let r = update_bundle::BundleReader::open(std::fs::File::open(&bundle).unwrap(), "b").unwrap();
+        let m = r.manifest();
+        (m.images[0].chunks.iter().map(|c| c.zsize).sum::<u64>(), m.delta.as_ref().unwrap().store_size)
+    };
+    w.relay.from_server.store(0, Ordering::SeqCst);
+    let c0 = w.relay.connections.load(Ordering::SeqCst);
+    let t = std::time::Instant::now();
+    let r = w.fx.updater().install_now(true).unwrap();
+    let took = t.elapsed().as_secs_f64();
+    assert_eq!(r.installed.unwrap().slot, "B");
+    let moved = w.relay.from_server.load(Ordering::SeqCst);
+    let log = std::fs::read_to_string(w.fx.root().join("var/log/update.log")).unwrap();
+    let line = log.lines().rev().find(|l| l.contains("delta: ")).unwrap().to_owned();
+    let number = |after: &str| -> u64 {
+        let rest = &line[line.find(after).map_or(line.len(), |i| i + after.len())..];
+        rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap_or(0)
+    };
+    let (fetch, index) = (number("MiB ("), number("after a "));
+    let requests = number(" bytes) in ");
+    assert_eq!(
+        update_test::device::hash_prefix(&w.fx.dev.slot_device("rootfs", Slot::B), std::fs::metadata(&new).unwrap().len()).unwrap(),
+        update_test::device::hash_prefix(&new, 1 << 40).unwrap(),
+        "slot B holds the new image"
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "network-bytes": moved, "connections": w.relay.connections.load(Ordering::SeqCst) - c0,
+            "fetch-bytes": fetch, "index-bytes": index, "range-requests": requests,
+            "bundle-bytes": std::fs::metadata(&bundle).unwrap().len(), "full-payload-bytes": full_payload,
+            "store-bytes": store, "install-seconds": took, "create-seconds": made, "log": line,
+        })
+    );
 }
