@@ -23,7 +23,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", env = "UPDATE_ROOT")]
     pub root: Option<PathBuf>,
 
-    /// Print the result as JSON (before or after the subcommand: `update --json status`).
+    /// Print the result as one versioned JSON document (before or after the subcommand:
+    /// `update --json status`); an error is then a JSON document on stdout too, with the same
+    /// exit code.
     #[arg(long, global = true)]
     pub json: bool,
 

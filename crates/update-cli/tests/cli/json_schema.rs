@@ -185,9 +185,7 @@ fn normalize(v: Value, root: &Path) -> Value {
             Value::String(if is_hash { HASH.into() } else { s })
         }
         Value::Array(a) => Value::Array(a.into_iter().map(|x| normalize(x, Path::new(&root))).collect()),
-        Value::Object(o) => {
-            Value::Object(o.into_iter().map(|(k, x)| (k, normalize(x, Path::new(&root)))).collect())
-        }
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, x)| (k, normalize(x, Path::new(&root)))).collect()),
         other => other,
     }
 }
