@@ -1,8 +1,9 @@
 //! The `update` command (see [`cli::Cli`] for the interface).
 //!
 //! One module per subcommand under [`cmd`]; they turn arguments into calls on
-//! [`libupdate::Updater`] and print the result as text or `--json`. Errors are printed once
-//! (`update: error: …`), logged by the facade, and mapped to the exit codes of
+//! [`libupdate::Updater`] and print the result as text or `--json` (versioned documents, see
+//! [`json`]). Errors are printed once (`update: error: …` on stderr, or with `--json` an error
+//! document on stdout), logged by the facade, and mapped to the exit codes of
 //! docs/reference/exit-codes.md through [`update_core::ErrorKind::exit_code`].
 
 pub mod cli;
