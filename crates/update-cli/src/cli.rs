@@ -91,7 +91,7 @@ pub struct RunArgs {
     /// the caller opened for writing; not 0 or 1): one object per phase start, whole percent
     /// and phase end (docs/reference/json.md).
     #[arg(long, value_name = "N")]
-    pub progress_fd: Option<u32>,
+    pub progress_fd: Option<usize>,
 }
 
 /// Subcommands.

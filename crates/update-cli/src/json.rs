@@ -111,7 +111,15 @@ fn items<'a>(v: &'a mut Value, key: &str) -> Vec<&'a mut Value> {
 /// # Errors
 /// When `value` cannot be serialized.
 pub fn document<T: Serialize + ?Sized>(doc: Doc, value: &T) -> Result<Value> {
-    let value = serde_json::to_value(value).map_err(|e| Error::Other(format!("JSON output: {e}")))?;
+    // Through text rather than `serde_json::to_value`: the pretty writer's code for each report
+    // type is in the binary anyway (a second, Value, serializer per type would not be), and the
+    // rest is one function for every type (the binary is near its size limit).
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Other(format!("JSON output: {e}")))?;
+    document_from_text(doc, &text)
+}
+
+fn document_from_text(doc: Doc, text: &str) -> Result<Value> {
+    let value: Value = serde_json::from_str(text).map_err(|e| Error::Other(format!("JSON output: {e}")))?;
     let mut v = match value {
         Value::Object(map) => Value::Object(map),
         other => {
@@ -141,10 +149,15 @@ pub fn document<T: Serialize + ?Sized>(doc: Doc, value: &T) -> Result<Value> {
 /// # Errors
 /// When `value` cannot be serialized.
 pub fn print<T: Serialize + ?Sized>(doc: Doc, value: &T) -> Result<()> {
-    let text =
-        serde_json::to_string_pretty(&document(doc, value)?).map_err(|e| Error::Other(format!("JSON output: {e}")))?;
-    crate::outln!("{text}");
+    crate::outln!("{}", pretty(&document(doc, value)?));
     Ok(())
+}
+
+/// A document as pretty JSON text (one way of writing a [`Value`] in the binary: each way costs
+/// its own code).
+#[must_use]
+pub fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
 /// The `error` object: the stable kind (the `--json` name of docs/reference/exit-codes.md), the
@@ -166,7 +179,7 @@ pub fn print_error(kind: &str, message: &str, exit_code: u8) {
     use std::io::Write;
     let doc = error_document(kind, message, exit_code);
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{doc:#}").and_then(|()| out.flush());
+    let _ = writeln!(out, "{}", pretty(&doc)).and_then(|()| out.flush());
 }
 
 /// Whether the raw command line asks for `--json` (for errors found before it is parsed).

@@ -177,7 +177,7 @@ impl JsonLines {
             "percent": p.percent(),
         });
         let mut out = self.out.borrow_mut();
-        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+        let _ = writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default()).and_then(|()| out.flush());
     }
 }
 
@@ -236,7 +236,7 @@ impl Progress for Fanout {
 /// # Errors
 /// [`Error::Usage`] (exit 2) naming the descriptor: 0 or 1 (standard input and output), not
 /// open, open read-only, or not a pipe, file or terminal.
-pub fn open_fd(fd: u32) -> Result<File> {
+pub fn open_fd(fd: usize) -> Result<File> {
     let bad = |why: String| Error::Usage(format!("--progress-fd {fd}: {why}"));
     if fd <= 1 {
         return Err(bad("standard input and output cannot carry progress; use 2 or a descriptor of your own".into()));

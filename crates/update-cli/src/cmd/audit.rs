@@ -33,7 +33,7 @@ pub fn verify(updater: &Updater, json: bool) -> Result<u8> {
             }
             _ => 0,
         };
-        crate::outln!("{doc:#}");
+        crate::outln!("{}", json::pretty(&doc));
         return Ok(code);
     }
     for note in &report.notes {
