@@ -269,7 +269,7 @@ _update() {
 
     case "${cmd}" in
         update)
-            opts="-h -V --root --json --secure --verify --source --now --noreboot --help --version config status history drivers mark-good cancel mark-bad rollback daemon help"
+            opts="-h -V --root --json --secure --verify --source --now --noreboot --progress-fd --help --version config status history drivers mark-good cancel mark-bad rollback daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -288,6 +288,10 @@ _update() {
                     return 0
                     ;;
                 --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress-fd)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

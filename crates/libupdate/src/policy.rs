@@ -18,6 +18,7 @@ use crate::{Updater, fleet, source};
 
 /// What a check found.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct CheckReport {
     /// The driver used.
     pub driver: String,
@@ -37,6 +38,7 @@ pub struct CheckReport {
 
 /// An eligible update.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Candidate {
     /// Where it is (local path after fetching; the URL of a streamed update).
     pub path: PathBuf,
@@ -49,6 +51,7 @@ pub struct Candidate {
 
 /// An update that is not eligible.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Skipped {
     /// Where it is.
     pub path: PathBuf,
@@ -60,6 +63,7 @@ pub struct Skipped {
 
 /// What `update --now` did.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct InstallReport {
     /// The check that chose the update.
     pub check: CheckReport,

@@ -186,6 +186,7 @@ fn join_or(items: &[&str]) -> String {
 
 /// One row of `update drivers`.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct DriverReport {
     /// Driver name.
     pub name: String,

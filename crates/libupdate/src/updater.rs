@@ -354,6 +354,7 @@ pub struct StatusReport {
 
 /// An installed update waiting for its reboot.
 #[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Pending {
     /// The slot it is in.
     pub slot: String,

@@ -23,7 +23,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", env = "UPDATE_ROOT")]
     pub root: Option<PathBuf>,
 
-    /// Print the result as JSON (before or after the subcommand: `update --json status`).
+    /// Print the result as one versioned JSON document (before or after the subcommand:
+    /// `update --json status`); an error is then a JSON document on stdout too, with the same
+    /// exit code.
     #[arg(long, global = true)]
     pub json: bool,
 
@@ -50,6 +52,7 @@ impl Cli {
             (r.source.is_some(), "--source"),
             (r.verify.is_some(), "--verify"),
             (r.secure.is_some(), "--secure"),
+            (r.progress_fd.is_some(), "--progress-fd"),
         ]
         .into_iter()
         .filter_map(|(set, name)| set.then_some(name))
@@ -84,6 +87,11 @@ pub struct RunArgs {
     /// Do not reboot after a successful install (the new slot boots at the next reboot).
     #[arg(long)]
     pub noreboot: bool,
+    /// Write progress as JSON Lines to the open file descriptor N (a pipe, file or terminal
+    /// the caller opened for writing; not 0 or 1): one object per phase start, whole percent
+    /// and phase end (docs/reference/json.md).
+    #[arg(long, value_name = "N")]
+    pub progress_fd: Option<usize>,
 }
 
 /// Subcommands.

@@ -1,12 +1,14 @@
 //! The `update` command (see [`cli::Cli`] for the interface).
 //!
 //! One module per subcommand under [`cmd`]; they turn arguments into calls on
-//! [`libupdate::Updater`] and print the result as text or `--json`. Errors are printed once
-//! (`update: error: …`), logged by the facade, and mapped to the exit codes of
+//! [`libupdate::Updater`] and print the result as text or `--json` (versioned documents, see
+//! [`json`]). Errors are printed once (`update: error: …` on stderr, or with `--json` an error
+//! document on stdout), logged by the facade, and mapped to the exit codes of
 //! docs/reference/exit-codes.md through [`update_core::ErrorKind::exit_code`].
 
 pub mod cli;
 pub mod cmd;
+pub mod json;
 pub mod out;
 pub mod progress;
 
@@ -16,7 +18,7 @@ use clap::Parser;
 use libupdate::{AbsentDriver, DriverTable};
 use update_core::driver::DriverFactory;
 use update_core::text::Untrusted;
-use update_core::{Error, Paths, Result};
+use update_core::{Paths, Result};
 
 pub use cli::Cli;
 
@@ -65,41 +67,64 @@ pub fn command() -> clap::Command {
 }
 
 /// Runs the command line and returns the process exit code.
+///
+/// Errors are printed once: as `update: error: …` on stderr, or with `--json` as an error
+/// document on stdout ([`json::print_error`]); the exit code is the same either way.
 #[must_use]
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse().and_then(|c| c.conflict().map_or(Ok(c), Err)) {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { update_core::ErrorKind::Usage.exit_code() } else { 0 });
+            if !e.use_stderr() {
+                let _ = e.print();
+                return ExitCode::from(0);
+            }
+            let code = update_core::ErrorKind::Usage.exit_code();
+            if json::requested(std::env::args_os()) {
+                let text = e.render().to_string();
+                let message = text.trim().strip_prefix("error: ").unwrap_or(text.trim());
+                json::print_error(update_core::ErrorKind::Usage.as_str(), message, code);
+            } else {
+                let _ = e.print();
+            }
+            return ExitCode::from(code);
         }
     };
+    let json = cli.json;
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("update: error: {}", Untrusted(&e.to_string()));
-            ExitCode::from(e.kind().exit_code())
+            let code = e.kind().exit_code();
+            if json {
+                json::print_error(e.kind().as_str(), &e.to_string(), code);
+            } else {
+                eprintln!("update: error: {}", Untrusted(&e.to_string()));
+            }
+            ExitCode::from(code)
         }
     }
 }
 
 /// Runs a parsed command line; returns the exit code of a run that did not fail (0, or 12 for
-/// `update status` on a device that fell back).
+/// `update status` on a device that fell back), or of `update history --verify --json`, whose
+/// report carries its own error.
 ///
 /// # Errors
 /// Whatever the operation reports.
 pub fn run(cli: Cli) -> Result<u8> {
+    // A bad --progress-fd is a usage error, found before anything else is read.
+    let progress_fd = cli.run.progress_fd.map(progress::open_fd).transpose()?;
     let paths = Paths::new(cli.root.clone().unwrap_or_else(|| "/".into()));
     let mut updater = libupdate::Updater::open(paths, drivers())?;
     let json = cli.json;
     // clap refuses `update --now status` (args_conflicts_with_subcommands).
     let Some(command) = cli.command else {
-        return cmd::run::run(&mut updater, &cli.run, json).map(|()| 0);
+        return cmd::run::run(&mut updater, &cli.run, json, progress_fd).map(|()| 0);
     };
     match command {
         cli::Command::Config(c) => cmd::config::run(&mut updater, c, json),
         cli::Command::Status => return cmd::status::status(&updater, json),
-        cli::Command::History { verify: true, .. } => cmd::audit::verify(&updater, json),
+        cli::Command::History { verify: true, .. } => return cmd::audit::verify(&updater, json),
         cli::Command::History { last, verify: false } => cmd::history::history(&updater, json, last),
         cli::Command::Drivers { markdown } => cmd::drivers::drivers(&updater, json, markdown),
         cli::Command::MarkGood => cmd::slots::mark_good(&updater),
@@ -111,11 +136,4 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
     }
     .map(|()| 0)
-}
-
-/// Prints a value as pretty JSON on stdout.
-pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(v).map_err(|e| Error::Other(e.to_string()))?;
-    crate::outln!("{text}");
-    Ok(())
 }

@@ -569,6 +569,7 @@ pub fn read_all(path: &Path) -> Result<Vec<AuditRecord>> {
 
 /// The result of [`verify`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Verification {
     /// The files checked, oldest first.
     pub files: Vec<PathBuf>,

@@ -166,6 +166,7 @@ pub enum SlotState {
 
 /// One slot in `update status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct SlotStatus {
     /// Slot name (`A`, `B`, or the driver's own name).
     pub name: String,
@@ -193,6 +194,7 @@ fn ser_opt_version<S: serde::Serializer>(v: &Option<Version>, s: S) -> std::resu
 
 /// `update status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Status {
     /// The driver that answered.
     pub driver: String,
@@ -216,6 +218,7 @@ pub struct Status {
 
 /// One component in `update status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct ComponentReport {
     /// Its name.
     pub name: String,
@@ -231,6 +234,7 @@ pub struct ComponentReport {
 
 /// What an update contains (read from its signed manifest).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct BundleInfo {
     /// Its version.
     #[serde(serialize_with = "ser_version")]
@@ -317,6 +321,7 @@ impl std::fmt::Debug for Stream {
 
 /// What an install did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct InstallOutcome {
     /// The version installed.
     #[serde(serialize_with = "ser_version")]
@@ -345,6 +350,7 @@ impl InstallOutcome {
 
 /// What a mark-good or rollback changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct SlotChange {
     /// The slot acted on.
     pub slot: String,

@@ -137,6 +137,7 @@ struct KeyringFile {
 
 /// A trusted key as listed by `update config key list`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct KeyEntry {
     /// The key's name.
     pub name: KeyName,

@@ -115,20 +115,29 @@ fn status_json(vm: &mut Vm) -> Result<serde_json::Value> {
     Ok(if v["slots"].is_null() && !v["status"].is_null() { v["status"].clone() } else { v })
 }
 
-/// The audit records, oldest first (`update history --json`: one array, or one record a line).
+/// The audit records, oldest first (`update history --json`: `{"schema":
+/// "libupdate/history/1", "records": [...]}`; an older binary's bare array, or one record a line).
 fn history(vm: &mut Vm) -> Result<Vec<serde_json::Value>> {
     let out = vm.ok("update history --json", Duration::from_secs(60))?;
+    if let Ok(v) = json_of(&out, "update history --json") {
+        match v {
+            serde_json::Value::Object(mut doc) => {
+                if let Some(serde_json::Value::Array(records)) = doc.remove("records") {
+                    return Ok(records);
+                }
+            }
+            serde_json::Value::Array(records) => return Ok(records),
+            _ => {}
+        }
+    }
     let lines: Vec<&String> = out.iter().filter(|l| l.starts_with('{')).collect();
-    if !lines.is_empty() && out.iter().all(|l| !l.starts_with('[')) {
-        return lines
-            .iter()
-            .map(|l| serde_json::from_str(l).map_err(|e| check(format!("update history --json: {e}: {l}"))))
-            .collect();
+    if lines.is_empty() {
+        return Err(check(format!("update history --json is not a list of records: {}", out.join("\n"))));
     }
-    match json_of(&out, "update history --json")? {
-        serde_json::Value::Array(records) => Ok(records),
-        other => Err(check(format!("update history --json is not a list of records: {other}"))),
-    }
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).map_err(|e| check(format!("update history --json: {e}: {l}"))))
+        .collect()
 }
 
 fn slot_state(status: &serde_json::Value, slot: char) -> (String, String) {

@@ -98,11 +98,14 @@ pub fn run(updater: &mut Updater, command: ConfigCommand, json: bool) -> Result<
 fn show(updater: &Updater, json: bool) -> Result<()> {
     let stored = updater.stored_config()?;
     if json {
-        return crate::print_json(&serde_json::json!({
-            "file": updater.paths().config_file(),
-            "config": stored,
-            "keys": updater.keys().len(),
-        }));
+        return crate::json::print(
+            crate::json::Doc::ConfigShow,
+            &serde_json::json!({
+                "file": updater.paths().config_file(),
+                "config": stored,
+                "keys": updater.keys().len(),
+            }),
+        );
     }
     crate::outln!("# {}", updater.paths().config_file().display());
     crate::out!("{}", stored.to_toml());
@@ -131,7 +134,7 @@ fn key(updater: &mut Updater, command: KeyCommand, json: bool) -> Result<()> {
         KeyCommand::List => {
             let keys = updater.keys();
             if json {
-                return crate::print_json(&keys);
+                return crate::json::print(crate::json::Doc::KeyList, &keys);
             }
             for k in keys {
                 crate::outln!("{:<20} {} {} {}", k.name, k.algorithm, k.public_key.to_base64(), k.key_id);

@@ -14,7 +14,7 @@ pub fn drivers(updater: &Updater, json: bool, markdown: bool) -> Result<()> {
     }
     let rows = updater.drivers();
     if json {
-        return crate::print_json(&rows);
+        return crate::json::print(crate::json::Doc::Drivers, &rows);
     }
     if markdown {
         crate::out!("{}", libupdate::registry::markdown_matrix(&rows));

@@ -16,7 +16,7 @@ pub fn history(updater: &Updater, json: bool, last: Option<usize>) -> Result<()>
         eprintln!("update: warning: audit log {}", Untrusted(&s.to_string()));
     }
     if json {
-        return crate::print_json(&records);
+        return crate::json::print(crate::json::Doc::History, &records);
     }
     for r in &records {
         let action =

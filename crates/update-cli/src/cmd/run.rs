@@ -3,26 +3,37 @@
 use libupdate::{Overrides, Updater};
 use update_core::Result;
 use update_core::config::{Secure, SourceUrl, Verify};
+use update_core::driver::Progress;
 use update_core::text::Untrusted;
 
 use crate::cli::RunArgs;
-use crate::progress::TerminalProgress;
+use crate::progress::{Fanout, JsonLines, PlainProgress, TerminalProgress};
 
-/// Checks (and with `--now` installs) an update.
+/// Checks (and with `--now` installs) an update; `progress_fd` is the caller's `--progress-fd`,
+/// opened by [`progress::open_fd`] before anything else is done.
 ///
 /// # Errors
 /// As [`Updater::check`] and [`Updater::install_now`].
-pub fn run(updater: &mut Updater, args: &RunArgs, json: bool) -> Result<()> {
+pub fn run(updater: &mut Updater, args: &RunArgs, json: bool, progress_fd: Option<std::fs::File>) -> Result<()> {
     let overrides = Overrides {
         source: args.source.as_deref().map(SourceUrl::new).transpose()?,
         verify: args.verify.map(Verify::from),
         secure: args.secure.map(Secure::from),
     };
+    let mut reporters: Vec<Box<dyn Progress>> = Vec::new();
+    if let Some(file) = progress_fd {
+        reporters.push(Box::new(JsonLines::new(file)));
+    }
     updater.apply_overrides(&overrides);
-    if let Some(p) = TerminalProgress::for_stderr()
-        && !json
-    {
-        updater.set_progress(Box::new(p));
+    if !json {
+        match (TerminalProgress::for_stderr(), PlainProgress::for_stderr()) {
+            (Some(bar), _) => reporters.push(Box::new(bar)),
+            (None, Some(lines)) => reporters.push(Box::new(lines)),
+            (None, None) => {}
+        }
+    }
+    if !reporters.is_empty() {
+        updater.set_progress(Box::new(Fanout(reporters)));
     }
     if !args.now {
         if args.noreboot {
@@ -30,7 +41,7 @@ pub fn run(updater: &mut Updater, args: &RunArgs, json: bool) -> Result<()> {
         }
         let report = updater.check()?;
         if json {
-            return crate::print_json(&report);
+            return crate::json::print(crate::json::Doc::Check, &report);
         }
         let installed = report.installed.as_deref().unwrap_or("unknown");
         match &report.available {
@@ -48,7 +59,7 @@ pub fn run(updater: &mut Updater, args: &RunArgs, json: bool) -> Result<()> {
     }
     let report = updater.install_now(args.noreboot)?;
     if json {
-        return crate::print_json(&report);
+        return crate::json::print(crate::json::Doc::Install, &report);
     }
     match &report.installed {
         Some(o) if report.rebooted => crate::outln!("{}; rebooting", o.summary()),

@@ -18,7 +18,7 @@ pub fn status(updater: &Updater, json: bool) -> Result<u8> {
     let report = updater.status_report()?;
     let code = if report.status.fallback.is_some() { FELL_BACK } else { 0 };
     if json {
-        crate::print_json(&report)?;
+        crate::json::print(crate::json::Doc::Status, &report)?;
         return Ok(code);
     }
     let s = &report.status;

@@ -71,6 +71,7 @@ fn a_torn_line_is_skipped_and_the_next_record_is_kept() {
     dev.ok(&["config", "schedule", "off"]);
     let r = dev.ok(&["history", "--json", "--last", "2"]);
     let records: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let records = &records["records"];
     assert_eq!(records.as_array().unwrap().len(), 2);
     assert_eq!(records[1]["new"], "off", "the record after the torn write is whole");
     assert!(r.stderr.contains("audit.jsonl line 5"), "the torn line is reported: {}", r.stderr);

@@ -13,10 +13,11 @@ fn key(seed: u8) -> String {
 fn list(dev: &Dev) -> Vec<(String, String)> {
     let r = dev.ok(&["config", "key", "list", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    v.as_array()
+    v["keys"]
+        .as_array()
         .unwrap()
         .iter()
-        .map(|k| (k["name"].as_str().unwrap().to_owned(), k["public_key"].as_str().unwrap().to_owned()))
+        .map(|k| (k["name"].as_str().unwrap().to_owned(), k["public-key"].as_str().unwrap().to_owned()))
         .collect()
 }
 
