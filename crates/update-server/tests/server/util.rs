@@ -213,9 +213,10 @@ impl TestServer {
             },
             push: Arc::new(PushHub::new(PUSH_KEEP_ALIVE)),
             operator: match options.admin_token {
-                Some(token) => OperatorAccess::Token(AdminToken::new(token).unwrap()),
+                Some(token) => OperatorAccess::admin(AdminToken::new(token).unwrap()),
                 None => OperatorAccess::Disabled,
             },
+            clock: Clock::manual_or_system(options.clock.clone()),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

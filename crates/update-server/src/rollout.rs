@@ -1,0 +1,172 @@
+//! The rollout decisions, as pure functions of a deployment's plan, its counts and `now`
+//! (the store calls them inside its transactions; nothing here does I/O or reads a clock).
+//!
+//! - **Membership** ([`rank`], [`wave_sizes`]): when a deployment is created, the group's
+//!   devices are ordered by SHA-256 of `deployment id ":" device id` and cut into waves by the
+//!   plan. The order differs per deployment (the same devices are not always the canaries)
+//!   and is reproducible (tests, audits).
+//! - **Progress** ([`next_step`]): a running deployment pauses when its open wave's failure
+//!   rate crosses the threshold, and opens the next wave when the least interval has passed.
+
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use update_protocol::rollout::Wave;
+
+/// A device's place in a deployment's order: lower ranks come first.
+#[must_use]
+pub fn rank(deployment: i64, device: &str) -> String {
+    let digest = Sha256::digest(format!("{deployment}:{device}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How many devices each wave adds, for a group of `total` devices. `{"devices": N}` adds N;
+/// `{"percent": P}` brings the total reached so far up to `ceil(P × total / 100)`. A wave may
+/// add none (a small group). The sizes add up to `total` when the last wave is 100%.
+#[must_use]
+pub fn wave_sizes(waves: &[Wave], total: u32) -> Vec<u32> {
+    let mut reached: u32 = 0;
+    waves
+        .iter()
+        .map(|w| {
+            let target = match *w {
+                Wave::Devices(n) => reached.saturating_add(n),
+                Wave::Percent(p) => {
+                    let wanted = (u64::from(total) * u64::from(p)).div_ceil(100);
+                    u32::try_from(wanted).unwrap_or(u32::MAX).max(reached)
+                }
+            }
+            .min(total);
+            let added = target - reached;
+            reached = target;
+            added
+        })
+        .collect()
+}
+
+/// What the devices of one wave have done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WaveCounts {
+    /// Devices in the wave.
+    pub devices: u32,
+    /// Devices told to install (their check-in answer carried the assignment).
+    pub assigned: u32,
+    /// Assigned devices that reported a step of an update afterwards.
+    pub attempted: u32,
+    /// Attempted devices that reported `failed` or `rolled-back`.
+    pub failed: u32,
+    /// Attempted devices that reported `committed` and never a failure.
+    pub succeeded: u32,
+}
+
+/// Whether `counts` crosses the threshold: more than `max_failure_percent` of the attempted
+/// devices failed (exact integer arithmetic; no attempts, no failure rate).
+#[must_use]
+pub fn over_threshold(counts: WaveCounts, max_failure_percent: u8) -> bool {
+    counts.attempted > 0 && u64::from(counts.failed) * 100 > u64::from(max_failure_percent) * u64::from(counts.attempted)
+}
+
+/// A running deployment as [`next_step`] needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// The open wave (0-based).
+    pub wave: u32,
+    /// How many waves the plan has.
+    pub waves: u32,
+    /// When the open wave opened.
+    pub opened: OffsetDateTime,
+    /// The least time between two waves.
+    pub min_interval: time::Duration,
+    /// The threshold.
+    pub max_failure_percent: u8,
+    /// The operator resumed this wave, accepting its failures so far.
+    pub waived: bool,
+    /// The open wave's counts.
+    pub counts: WaveCounts,
+}
+
+/// What a running deployment does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing changes.
+    Stay,
+    /// Pause, for this reason.
+    Pause(String),
+    /// Open the next wave.
+    Open(u32),
+}
+
+/// The next step of a running deployment at `now`. The failure check comes first, so a wave
+/// whose failures arrived before its interval ran out never lets the next one open.
+#[must_use]
+pub fn next_step(p: &Progress, now: OffsetDateTime) -> Step {
+    if !p.waived && over_threshold(p.counts, p.max_failure_percent) {
+        return Step::Pause(format!(
+            "wave {} failure rate {}/{} is over {}%",
+            p.wave, p.counts.failed, p.counts.attempted, p.max_failure_percent
+        ));
+    }
+    if p.wave + 1 < p.waves && now >= p.opened + p.min_interval {
+        return Step::Open(p.wave + 1);
+    }
+    Step::Stay
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn wave_sizes_follow_the_plan() {
+        let plan = [Wave::Devices(2), Wave::Percent(10), Wave::Percent(50), Wave::Percent(100)];
+        assert_eq!(wave_sizes(&plan, 120), [2, 10, 48, 60]);
+        assert_eq!(wave_sizes(&plan, 10), [2, 0, 3, 5]);
+        assert_eq!(wave_sizes(&plan, 1), [1, 0, 0, 0]);
+        assert_eq!(wave_sizes(&plan, 0), [0, 0, 0, 0]);
+        assert_eq!(wave_sizes(&[Wave::Percent(1), Wave::Percent(100)], 101), [2, 99]);
+        for total in 0..300 {
+            assert_eq!(wave_sizes(&plan, total).iter().sum::<u32>(), total);
+        }
+    }
+
+    #[test]
+    fn ranks_are_stable_and_differ_per_deployment() {
+        assert_eq!(rank(1, "device-0001"), rank(1, "device-0001"));
+        assert_ne!(rank(1, "device-0001"), rank(2, "device-0001"));
+        assert_eq!(rank(1, "d").len(), 64);
+    }
+
+    #[test]
+    fn the_threshold_is_exact() {
+        let c = |attempted, failed| WaveCounts { attempted, failed, ..WaveCounts::default() };
+        assert!(!over_threshold(c(0, 0), 0));
+        assert!(over_threshold(c(1, 1), 0));
+        assert!(!over_threshold(c(50, 1), 2), "2% exactly is not over 2%");
+        assert!(over_threshold(c(49, 1), 2));
+        assert!(!over_threshold(c(10, 10), 100));
+    }
+
+    #[test]
+    fn failures_pause_before_the_next_wave_opens() {
+        let opened = datetime!(2026-03-01 10:00 UTC);
+        let mut p = Progress {
+            wave: 0,
+            waves: 3,
+            opened,
+            min_interval: time::Duration::hours(1),
+            max_failure_percent: 20,
+            waived: false,
+            counts: WaveCounts { devices: 2, assigned: 2, attempted: 2, failed: 0, succeeded: 2 },
+        };
+        assert_eq!(next_step(&p, opened + time::Duration::minutes(59)), Step::Stay);
+        assert_eq!(next_step(&p, opened + time::Duration::hours(1)), Step::Open(1));
+        p.counts.failed = 1;
+        let late = opened + time::Duration::hours(5);
+        assert_eq!(next_step(&p, late), Step::Pause("wave 0 failure rate 1/2 is over 20%".to_owned()));
+        p.waived = true;
+        assert_eq!(next_step(&p, late), Step::Open(1));
+        p.wave = 2;
+        assert_eq!(next_step(&p, late), Step::Stay, "the last wave stays open");
+    }
+}
