@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::DeviceId;
-use crate::rollout::Assignment;
 use crate::limits::{Invalid, MAX_FIELD, MAX_SLOTS, check_text};
+use crate::rollout::Assignment;
 
 /// The state of one slot on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

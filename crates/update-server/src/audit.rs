@@ -173,10 +173,10 @@ mod tests {
 
         let mut rehashed = edited.clone();
         rehashed[1].hash = entry_hash(&rehashed[1]);
-        assert_eq!(verify(&rehashed).unwrap_err(), ChainBroken {
-            seq: 3,
-            problem: "prev-hash is not the previous row's hash".into()
-        });
+        assert_eq!(
+            verify(&rehashed).unwrap_err(),
+            ChainBroken { seq: 3, problem: "prev-hash is not the previous row's hash".into() }
+        );
 
         let mut deleted = rows.clone();
         deleted.remove(2);

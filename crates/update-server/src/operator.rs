@@ -165,7 +165,10 @@ impl OperatorTokens {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let invalid = |reason: String| ServerError::Invalid { path: path.to_owned(), reason: format!("line {}: {reason}", i + 1) };
+            let invalid = |reason: String| ServerError::Invalid {
+                path: path.to_owned(),
+                reason: format!("line {}: {reason}", i + 1),
+            };
             let fields: Vec<&str> = line.split_whitespace().collect();
             let [name, role, secret] = fields[..] else {
                 return Err(invalid("expected NAME ROLE TOKEN".to_owned()));
@@ -282,7 +285,10 @@ mod tests {
         for (text, problem) in [
             ("a viewer", "line 1: expected NAME ROLE TOKEN"),
             ("a root x-token-0123456789abc", "line 1: role \"root\""),
-            ("a viewer x-token-0123456789abc\na viewer y-token-0123456789abc", "line 2: token name \"a\" is given twice"),
+            (
+                "a viewer x-token-0123456789abc\na viewer y-token-0123456789abc",
+                "line 2: token name \"a\" is given twice",
+            ),
             ("a viewer x-token-0123456789abc\nb admin x-token-0123456789abc", "line 2: token \"b\" is the same"),
             ("a/b viewer x-token-0123456789abc", "line 1: token name"),
             ("a viewer short", "line 1: token \"a\": the token must be at least"),

@@ -62,7 +62,8 @@ pub struct WaveCounts {
 /// devices failed (exact integer arithmetic; no attempts, no failure rate).
 #[must_use]
 pub fn over_threshold(counts: WaveCounts, max_failure_percent: u8) -> bool {
-    counts.attempted > 0 && u64::from(counts.failed) * 100 > u64::from(max_failure_percent) * u64::from(counts.attempted)
+    counts.attempted > 0
+        && u64::from(counts.failed) * 100 > u64::from(max_failure_percent) * u64::from(counts.attempted)
 }
 
 /// A running deployment as [`next_step`] needs it.

@@ -143,11 +143,8 @@ impl ClientCertificate {
             return Self { common_name: None, tags: Vec::new() };
         };
         let mut names = cert.subject().iter_common_name();
-        let common_name = names
-            .next()
-            .and_then(|n| n.as_str().ok())
-            .map(str::to_owned)
-            .filter(|_| names.next().is_none());
+        let common_name =
+            names.next().and_then(|n| n.as_str().ok()).map(str::to_owned).filter(|_| names.next().is_none());
         let mut tags: Vec<update_protocol::Tag> = cert
             .subject()
             .iter_organizational_unit()

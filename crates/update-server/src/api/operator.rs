@@ -1,8 +1,8 @@
 //! The operator API: inventory, a device's events, and `check-now`. Every route is behind
 //! [`require_role`], which finds the token's [`Operator`] and checks its role.
 
-use axum::Json;
 use axum::Extension;
+use axum::Json;
 use axum::extract::{OriginalUri, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -14,8 +14,8 @@ use update_protocol::push::PushEvent;
 
 use super::{Caller, QueryParams};
 use crate::AppState;
-use crate::error::ApiError;
 use crate::audit::Actor;
+use crate::error::ApiError;
 use crate::operator::{Operator, OperatorAccess, Role, bearer};
 use crate::store::{DeviceRecord, StoredEvent};
 

@@ -83,10 +83,18 @@ pub(crate) struct TagMembers {
     devices: Vec<Value>,
 }
 
-pub(crate) async fn list_tag(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Json<TagMembers>, ApiError> {
+pub(crate) async fn list_tag(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<TagMembers>, ApiError> {
     let tag = tag(&raw)?;
-    let devices =
-        state.store.tag_members(&tag).await?.into_iter().map(|(d, source)| json!({"id": d, "source": source})).collect();
+    let devices = state
+        .store
+        .tag_members(&tag)
+        .await?
+        .into_iter()
+        .map(|(d, source)| json!({"id": d, "source": source}))
+        .collect();
     Ok(Json(TagMembers { tag, devices }))
 }
 

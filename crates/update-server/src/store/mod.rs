@@ -262,8 +262,12 @@ pub trait Store: Send + Sync + 'static {
     // start with the device API alone.
 
     /// Registers a release. [`StoreError::Conflict`] when the target is registered already.
-    async fn create_release(&self, _release: &NewRelease, _actor: &Actor, _now: OffsetDateTime)
-    -> Result<ReleaseRecord, StoreError> {
+    async fn create_release(
+        &self,
+        _release: &NewRelease,
+        _actor: &Actor,
+        _now: OffsetDateTime,
+    ) -> Result<ReleaseRecord, StoreError> {
         Err(StoreError::Unsupported("rollouts"))
     }
 
@@ -277,15 +281,26 @@ pub trait Store: Send + Sync + 'static {
         Err(StoreError::Unsupported("rollouts"))
     }
 
-    /// Puts devices into a tag (operator assignment). Returns how many were not in it yet.
-    async fn tag_devices(&self, _tag: &Tag, _devices: &[DeviceId], _actor: &Actor, _now: OffsetDateTime)
-    -> Result<usize, StoreError> {
+    /// Puts devices into a tag (operator assignment; a tag the device has from its certificate
+    /// becomes the operator's). Returns how many were not tagged so by an operator yet.
+    async fn tag_devices(
+        &self,
+        _tag: &Tag,
+        _devices: &[DeviceId],
+        _actor: &Actor,
+        _now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
         Err(StoreError::Unsupported("rollouts"))
     }
 
     /// Takes a device out of a tag. Returns whether it was in it.
-    async fn untag_device(&self, _tag: &Tag, _device: &DeviceId, _actor: &Actor, _now: OffsetDateTime)
-    -> Result<bool, StoreError> {
+    async fn untag_device(
+        &self,
+        _tag: &Tag,
+        _device: &DeviceId,
+        _actor: &Actor,
+        _now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         Err(StoreError::Unsupported("rollouts"))
     }
 

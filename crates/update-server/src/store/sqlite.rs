@@ -284,11 +284,8 @@ impl Store for SqliteStore {
         if updated == 0 {
             return Ok(false);
         }
-        let action = crate::audit::Action {
-            action: "check-now",
-            subject: format!("device/{device}"),
-            details: "{}".to_owned(),
-        };
+        let action =
+            crate::audit::Action { action: "check-now", subject: format!("device/{device}"), details: "{}".to_owned() };
         rollouts::append_audit(&mut tx, now, actor, action).await?;
         tx.commit().await.map_err(query_error("commit a check-now request"))?;
         Ok(true)

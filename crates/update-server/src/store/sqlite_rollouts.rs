@@ -1,8 +1,8 @@
 //! The SQLite side of rollouts and the operator audit log: free functions on one connection
 //! (always inside the caller's transaction), called by [`SqliteStore`](super::SqliteStore).
 
-use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 
 use super::sqlite::{format_time, get, parse_time, query_error};
@@ -73,7 +73,8 @@ fn to_u32(column: &str, v: i64) -> Result<u32, StoreError> {
     u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{column}: {v} out of range")))
 }
 
-const RELEASE_COLUMNS: &str = "r.id AS r_id, r.target, r.version AS r_version, r.created AS r_created, r.created_by AS r_created_by";
+const RELEASE_COLUMNS: &str =
+    "r.id AS r_id, r.target, r.version AS r_version, r.created AS r_created, r.created_by AS r_created_by";
 
 fn release_from_row(row: &SqliteRow) -> Result<ReleaseRecord, StoreError> {
     Ok(ReleaseRecord {
@@ -106,11 +107,12 @@ pub(super) async fn create_release(
         return Err(StoreError::Conflict(format!("the target {:?} is registered already", release.target)));
     };
     let details = serde_json::json!({"target": release.target, "version": release.version});
-    append_audit(conn, now, actor, Action {
-        action: "create-release",
-        subject: format!("release/{id}"),
-        details: json(&details),
-    })
+    append_audit(
+        conn,
+        now,
+        actor,
+        Action { action: "create-release", subject: format!("release/{id}"), details: json(&details) },
+    )
     .await?;
     self::release(conn, id).await?.ok_or_else(|| StoreError::Corrupt(format!("release {id} vanished")))
 }
@@ -144,7 +146,7 @@ pub(super) async fn tag_devices(
     for d in devices {
         let r = sqlx::query(
             "INSERT INTO device_tags (device_id, tag, source, added) VALUES (?1, ?2, 'operator', ?3)
-             ON CONFLICT (device_id, tag) DO UPDATE SET source = 'operator'",
+             ON CONFLICT (device_id, tag) DO UPDATE SET source = 'operator' WHERE source <> 'operator'",
         )
         .bind(d.as_str())
         .bind(tag.as_str())
@@ -155,8 +157,13 @@ pub(super) async fn tag_devices(
         added += usize::try_from(r.rows_affected()).unwrap_or(0);
     }
     let details = serde_json::json!({"devices": devices.iter().map(DeviceId::as_str).collect::<Vec<_>>()});
-    append_audit(conn, now, actor, Action { action: "tag-devices", subject: format!("tag/{tag}"), details: json(&details) })
-        .await?;
+    append_audit(
+        conn,
+        now,
+        actor,
+        Action { action: "tag-devices", subject: format!("tag/{tag}"), details: json(&details) },
+    )
+    .await?;
     Ok(added)
 }
 
@@ -176,8 +183,13 @@ pub(super) async fn untag_device(
         .rows_affected()
         > 0;
     let details = serde_json::json!({"device": device.as_str(), "was-tagged": removed});
-    append_audit(conn, now, actor, Action { action: "untag-device", subject: format!("tag/{tag}"), details: json(&details) })
-        .await?;
+    append_audit(
+        conn,
+        now,
+        actor,
+        Action { action: "untag-device", subject: format!("tag/{tag}"), details: json(&details) },
+    )
+    .await?;
     Ok(removed)
 }
 
@@ -188,11 +200,12 @@ pub(super) async fn set_certificate_tags(
     tags: &[Tag],
     now: &str,
 ) -> Result<(), StoreError> {
-    let held: Vec<String> = sqlx::query_scalar("SELECT tag FROM device_tags WHERE device_id = ?1 AND source = 'certificate'")
-        .bind(device.as_str())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(query_error("read certificate tags"))?;
+    let held: Vec<String> =
+        sqlx::query_scalar("SELECT tag FROM device_tags WHERE device_id = ?1 AND source = 'certificate'")
+            .bind(device.as_str())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(query_error("read certificate tags"))?;
     for old in held.iter().filter(|h| !tags.iter().any(|t| t.as_str() == h.as_str())) {
         sqlx::query("DELETE FROM device_tags WHERE device_id = ?1 AND tag = ?2 AND source = 'certificate'")
             .bind(device.as_str())
@@ -277,9 +290,9 @@ pub(super) async fn create_deployment(
             .bind(i64::try_from(wave).unwrap_or(i64::MAX))
             .bind(rank)
             .bind(&now_text)
-                .execute(&mut *conn)
-                .await
-                .map_err(query_error("place a device in a wave"))?;
+            .execute(&mut *conn)
+            .await
+            .map_err(query_error("place a device in a wave"))?;
         }
     }
     let details = serde_json::json!({
@@ -287,11 +300,12 @@ pub(super) async fn create_deployment(
         "waves": plan.waves, "wave-sizes": sizes, "min-wave-interval-secs": plan.min_wave_interval_secs,
         "max-failure-percent": plan.max_failure_percent,
     });
-    append_audit(conn, now, actor, Action {
-        action: "create-deployment",
-        subject: format!("deployment/{id}"),
-        details: json(&details),
-    })
+    append_audit(
+        conn,
+        now,
+        actor,
+        Action { action: "create-deployment", subject: format!("deployment/{id}"), details: json(&details) },
+    )
     .await?;
     deployment(conn, id).await?.ok_or_else(|| StoreError::Corrupt(format!("deployment {id} vanished")))
 }
@@ -429,11 +443,12 @@ async fn advance(conn: &mut SqliteConnection, id: i64, now: OffsetDateTime) -> R
             let c = progress.counts;
             let details = serde_json::json!({"reason": reason, "wave": r.current_wave,
                 "attempted": c.attempted, "failed": c.failed, "max-failure-percent": r.max_failure_percent});
-            append_audit(conn, now, &Actor::server(), Action {
-                action: "pause-deployment",
-                subject: format!("deployment/{id}"),
-                details: json(&details),
-            })
+            append_audit(
+                conn,
+                now,
+                &Actor::server(),
+                Action { action: "pause-deployment", subject: format!("deployment/{id}"), details: json(&details) },
+            )
             .await?;
             tracing::warn!(deployment = id, %reason, "deployment paused automatically");
         }
@@ -453,11 +468,12 @@ async fn advance(conn: &mut SqliteConnection, id: i64, now: OffsetDateTime) -> R
                 .await
                 .map_err(query_error("open a wave's devices"))?;
             let details = serde_json::json!({"wave": wave});
-            append_audit(conn, now, &Actor::server(), Action {
-                action: "open-wave",
-                subject: format!("deployment/{id}"),
-                details: json(&details),
-            })
+            append_audit(
+                conn,
+                now,
+                &Actor::server(),
+                Action { action: "open-wave", subject: format!("deployment/{id}"), details: json(&details) },
+            )
             .await?;
             tracing::info!(deployment = id, wave, "wave opened");
         }
@@ -607,6 +623,7 @@ pub(super) async fn control_deployment(
     let open = d.waves.get(d.current_wave as usize).map(WaveView::counts).unwrap_or_default();
     let details = serde_json::json!({"from": d.state, "wave": d.current_wave,
         "attempted": open.attempted, "failed": open.failed});
-    append_audit(conn, now, actor, Action { action, subject: format!("deployment/{id}"), details: json(&details) }).await?;
+    append_audit(conn, now, actor, Action { action, subject: format!("deployment/{id}"), details: json(&details) })
+        .await?;
     deployment(conn, id).await?.ok_or_else(|| StoreError::Corrupt(format!("deployment {id} vanished")))
 }

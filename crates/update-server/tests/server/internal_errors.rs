@@ -25,7 +25,13 @@ fn broken() -> StoreError {
 
 #[async_trait]
 impl Store for BrokenStore {
-    async fn check_in(&self, _: &DeviceId, _: &Report, _: &[Tag], _: OffsetDateTime) -> Result<CheckInOutcome, StoreError> {
+    async fn check_in(
+        &self,
+        _: &DeviceId,
+        _: &Report,
+        _: &[Tag],
+        _: OffsetDateTime,
+    ) -> Result<CheckInOutcome, StoreError> {
         Err(broken())
     }
     async fn append_event(&self, _: &DeviceId, _: &CheckedEvent, _: OffsetDateTime) -> Result<i64, StoreError> {
