@@ -267,6 +267,16 @@ async fn a_release_failing_on_its_canaries_pauses_the_rollout_before_the_second_
     assert_eq!((d["state"].as_str(), d["current-wave"].as_u64()), (Some("running"), Some(1)), "{d}");
     assert_eq!(wave_counts(&d), [[2, 2, 2, 2, 0], [10, 10, 10, 1, 9], [48, 0, 0, 0, 0], [60, 0, 0, 0, 0]]);
 
+    // An operator pauses by hand: the wave's devices are told to hold.
+    let (status, d) = fleet.call("POST", &format!("/api/v1/deployments/{id}/pause"), OPERATOR_TOKEN, None).await;
+    assert_eq!(
+        (status, d["state"].as_str(), d["pause-reason"].as_str()),
+        (StatusCode::OK, Some("paused"), Some("paused by ci"))
+    );
+    let assignments = fleet.check_in_all(&none).await;
+    assert_eq!(assignments.len(), 12);
+    assert!(assignments.values().all(|a| a["action"] == "hold"));
+
     // Abort: nobody is told about the deployment any more.
     let (status, _) = fleet.call("POST", &format!("/api/v1/deployments/{id}/abort"), VIEWER_TOKEN, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -301,11 +311,12 @@ async fn a_release_failing_on_its_canaries_pauses_the_rollout_before_the_second_
             ("update-server", "pause-deployment", dep.as_str()),
             ("ci", "resume-deployment", dep.as_str()),
             ("update-server", "open-wave", dep.as_str()),
+            ("ci", "pause-deployment", dep.as_str()),
             ("ci", "abort-deployment", dep.as_str()),
         ]
     );
     let (_, verdict) = fleet.call("GET", "/api/v1/audit/verify", ADMIN_TOKEN, None).await;
-    assert_eq!(verdict, json!({"ok": true, "entries": 6, "head": entries[5]["hash"]}));
+    assert_eq!(verdict, json!({"ok": true, "entries": 7, "head": entries[6]["hash"]}));
 
     // The table refuses edits; someone with the file drops the trigger and edits a row anyway:
     // the chain finds it, over the API and from the command line.
