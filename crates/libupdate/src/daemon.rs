@@ -414,6 +414,7 @@ mod tests {
                 wave: 1,
                 action: update_protocol::AssignmentAction::Hold,
                 allowed_from: "2026-03-01T10:00:00Z".into(),
+                window: None,
             }),
             ..old
         };

@@ -37,6 +37,7 @@ pub mod limits;
 pub mod push;
 pub mod rollout;
 pub mod routes;
+pub mod window;
 
 pub use self::checkin::{CheckInAnswer, Report, SlotReport, SlotState};
 pub use self::device_id::DeviceId;

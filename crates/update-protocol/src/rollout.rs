@@ -12,6 +12,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::limits::{Invalid, MAX_FIELD, check_text};
+use crate::window::MaintenanceWindow;
 
 /// Longest accepted tag, in bytes.
 pub const MAX_TAG: usize = 64;
@@ -95,6 +96,9 @@ pub enum AssignmentAction {
     Install,
     /// The deployment is paused: start nothing new; an update already under way may finish.
     Hold,
+    /// The device's wave is open, but its maintenance window is closed: install when the
+    /// window opens (the server says `install` then; the device checks the window too).
+    Wait,
     /// From a newer server: do nothing.
     #[serde(other)]
     Unknown,
@@ -117,6 +121,9 @@ pub struct Assignment {
     pub action: AssignmentAction,
     /// Not before this time (RFC 3339): when the device's wave opened.
     pub allowed_from: String,
+    /// Only inside this window, if the deployment has one (left out otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<MaintenanceWindow>,
 }
 
 impl Assignment {
@@ -127,7 +134,11 @@ impl Assignment {
     pub fn validate(&self) -> Result<(), Invalid> {
         check_target_name(&self.target)?;
         check_text("version", &self.version, MAX_FIELD)?;
-        check_text("allowed-from", &self.allowed_from, MAX_FIELD)
+        check_text("allowed-from", &self.allowed_from, MAX_FIELD)?;
+        if let Some(w) = &self.window {
+            w.validate()?;
+        }
+        Ok(())
     }
 }
 
@@ -189,6 +200,9 @@ pub struct NewDeployment {
     /// The rollout pauses when a wave's failed (or rolled-back) devices exceed this percentage
     /// of the devices that attempted it (0 to 100; 0 pauses on the first failure).
     pub max_failure_percent: u8,
+    /// Devices install only inside this window (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<MaintenanceWindow>,
 }
 
 impl NewDeployment {
@@ -219,6 +233,9 @@ impl NewDeployment {
         }
         if self.min_wave_interval_secs > 366 * 24 * 3600 {
             return Err(Invalid::new("min-wave-interval-secs", "at most a year"));
+        }
+        if let Some(w) = &self.maintenance_window {
+            w.validate()?;
         }
         Ok(())
     }
@@ -297,6 +314,7 @@ mod tests {
             wave: 1,
             action: AssignmentAction::Install,
             allowed_from: "2026-03-01T10:00:00Z".into(),
+            window: None,
         };
         let wire = json!({"deployment": 7, "target": "demo-2.0.0.bundle", "version": "2.0.0", "wave": 1,
                           "action": "install", "allowed-from": "2026-03-01T10:00:00Z"});
@@ -306,6 +324,13 @@ mod tests {
         let newer: AssignmentAction = serde_json::from_value(json!("install-at-night")).unwrap();
         assert_eq!(newer, AssignmentAction::Unknown);
         assert_eq!(serde_json::to_value(AssignmentAction::Hold).unwrap(), "hold");
+        assert_eq!(serde_json::to_value(AssignmentAction::Wait).unwrap(), "wait");
+        let windowed = json!({"deployment": 7, "target": "t", "version": "2", "wave": 0, "action": "wait",
+            "allowed-from": "2026-03-01T10:00:00Z",
+            "window": {"cron": "0 2 * * *", "duration-secs": 3600, "time-zone": "UTC"}});
+        let w: Assignment = serde_json::from_value(windowed.clone()).unwrap();
+        w.validate().unwrap();
+        assert_eq!(serde_json::to_value(&w).unwrap(), windowed);
     }
 
     #[test]

@@ -32,6 +32,7 @@ CREATE TABLE deployments (
     current_wave        INTEGER NOT NULL,
     wave_opened         TEXT NOT NULL,
     waived_wave         INTEGER,                     -- resumed: this wave's failures were accepted
+    maintenance_window  TEXT,                        -- JSON {cron, duration-secs, time-zone}, or NULL
     created             TEXT NOT NULL,
     created_by          TEXT NOT NULL
 ) STRICT;

@@ -7,10 +7,13 @@
 //!   and is reproducible (tests, audits).
 //! - **Progress** ([`next_step`]): a running deployment pauses when its open wave's failure
 //!   rate crosses the threshold, and opens the next wave when the least interval has passed.
+//! - **Maintenance windows** ([`in_window`]): whether `now` lies in a window of the
+//!   deployment's cron expression, read in its time zone (the system's zoneinfo, through jiff).
 
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use update_protocol::rollout::Wave;
+use update_protocol::window::MaintenanceWindow;
 
 /// A device's place in a deployment's order: lower ranks come first.
 #[must_use]
@@ -112,11 +115,68 @@ pub fn next_step(p: &Progress, now: OffsetDateTime) -> Step {
     Step::Stay
 }
 
+/// Whether `now` is inside `window`: some minute `m` matched by its cron expression, read as
+/// wall-clock time in its zone, with `m <= now < m + duration`. Minutes are walked back from
+/// `now` over one duration (at most a week: 10,080 steps), so daylight-saving jumps are handled
+/// by the zone's own rules.
+///
+/// # Errors
+/// The window fails its checks, or the time zone is unknown.
+pub fn in_window(window: &MaintenanceWindow, now: OffsetDateTime) -> Result<bool, String> {
+    let cron = window.validate().map_err(|e| e.to_string())?;
+    let tz = jiff::tz::TimeZone::get(&window.time_zone)
+        .map_err(|e| format!("time-zone: {:?} is not a known time zone ({e})", window.time_zone))?;
+    let duration = i64::try_from(window.duration_secs).map_err(|_| "duration-secs: too large".to_owned())?;
+    let now = now.unix_timestamp();
+    let mut minute = now.div_euclid(60) * 60;
+    while minute + duration > now {
+        let at = jiff::Timestamp::from_second(minute).map_err(|e| e.to_string())?;
+        let local = tz.to_datetime(at);
+        let field = |v: i8| u8::try_from(v).unwrap_or(u8::MAX);
+        if cron.matches(
+            field(local.minute()),
+            field(local.hour()),
+            field(local.day()),
+            field(local.month()),
+            field(local.weekday().to_sunday_zero_offset()),
+        ) {
+            return Ok(true);
+        }
+        minute -= 60;
+    }
+    Ok(false)
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;
 
     use super::*;
+
+    #[test]
+    fn maintenance_windows_in_their_time_zone() {
+        let w = |cron: &str, secs, tz: &str| MaintenanceWindow {
+            cron: cron.into(),
+            duration_secs: secs,
+            time_zone: tz.into(),
+        };
+        let nightly = w("0 2 * * *", 7200, "UTC");
+        assert!(!in_window(&nightly, datetime!(2026-03-01 01:59:59 UTC)).unwrap());
+        assert!(in_window(&nightly, datetime!(2026-03-01 02:00 UTC)).unwrap());
+        assert!(in_window(&nightly, datetime!(2026-03-01 03:59:59 UTC)).unwrap());
+        assert!(!in_window(&nightly, datetime!(2026-03-01 04:00 UTC)).unwrap());
+        // 02:00 in Berlin is 01:00 UTC in winter (CET) and 00:00 UTC in summer (CEST).
+        let berlin = w("0 2 * * *", 3600, "Europe/Berlin");
+        assert!(in_window(&berlin, datetime!(2026-01-15 01:30 UTC)).unwrap());
+        assert!(!in_window(&berlin, datetime!(2026-01-15 02:30 UTC)).unwrap());
+        assert!(in_window(&berlin, datetime!(2026-07-15 00:30 UTC)).unwrap());
+        assert!(!in_window(&berlin, datetime!(2026-07-15 01:30 UTC)).unwrap());
+        // Weekends only: Saturday 2026-03-07.
+        let weekend = w("0 0 * * 6", 2 * 24 * 3600, "UTC");
+        assert!(in_window(&weekend, datetime!(2026-03-08 23:59 UTC)).unwrap());
+        assert!(!in_window(&weekend, datetime!(2026-03-09 00:00 UTC)).unwrap());
+        assert!(in_window(&w("0 0 * * *", 60, "Mars/Olympus"), datetime!(2026-03-08 00:00 UTC)).is_err());
+    }
 
     #[test]
     fn wave_sizes_follow_the_plan() {

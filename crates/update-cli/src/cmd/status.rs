@@ -51,7 +51,8 @@ pub fn status(updater: &Updater, json: bool) -> Result<u8> {
             match a.action {
                 libupdate::fleet::AssignmentAction::Install => "install",
                 libupdate::fleet::AssignmentAction::Hold => "hold",
-                _ => "unknown action for",
+                libupdate::fleet::AssignmentAction::Wait => "wait for the maintenance window to install",
+                _ => "(an action this version does not know) for",
             },
             Untrusted(&a.target),
             Untrusted(&a.version),

@@ -150,7 +150,11 @@ pub(crate) async fn create_deployment(
     JsonBody(plan): JsonBody<NewDeployment>,
 ) -> Result<(StatusCode, Json<DeploymentRecord>), ApiError> {
     plan.validate().map_err(|e| invalid(&e))?;
-    let d = state.store.create_deployment(&plan, &actor(&operator), state.clock.now()).await?;
+    let now = state.clock.now();
+    if let Some(w) = &plan.maintenance_window {
+        crate::rollout::in_window(w, now).map_err(ApiError::InvalidRequest)?;
+    }
+    let d = state.store.create_deployment(&plan, &actor(&operator), now).await?;
     tracing::info!(deployment = d.id, release = d.release.id, tag = %d.tag, operator = %operator.name, "deployment created");
     Ok((StatusCode::CREATED, Json(d)))
 }

@@ -150,6 +150,8 @@ pub struct DeploymentRecord {
     pub min_wave_interval_secs: u64,
     /// The failure threshold.
     pub max_failure_percent: u8,
+    /// Devices install only inside this window.
+    pub maintenance_window: Option<update_protocol::window::MaintenanceWindow>,
     /// Every wave with its counts.
     pub waves: Vec<WaveView>,
     /// When it was created.

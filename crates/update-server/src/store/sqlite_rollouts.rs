@@ -258,10 +258,16 @@ pub(super) async fn create_deployment(
     }
     let now_text = format_time(now)?;
     let waves = serde_json::to_string(&plan.waves).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let window = plan
+        .maintenance_window
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO deployments (release_id, tag, waves, min_wave_interval, max_failure_percent, state,
-                                  current_wave, wave_opened, created, created_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'running', 0, ?6, ?6, ?7) RETURNING id",
+                                  current_wave, wave_opened, created, created_by, maintenance_window)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'running', 0, ?6, ?6, ?7, ?8) RETURNING id",
     )
     .bind(release.id)
     .bind(plan.tag.as_str())
@@ -270,6 +276,7 @@ pub(super) async fn create_deployment(
     .bind(i64::from(plan.max_failure_percent))
     .bind(&now_text)
     .bind(&actor.name)
+    .bind(window)
     .fetch_one(&mut *conn)
     .await
     .map_err(query_error("create a deployment"))?;
@@ -298,7 +305,7 @@ pub(super) async fn create_deployment(
     let details = serde_json::json!({
         "release": release.id, "target": release.target, "version": release.version, "tag": plan.tag,
         "waves": plan.waves, "wave-sizes": sizes, "min-wave-interval-secs": plan.min_wave_interval_secs,
-        "max-failure-percent": plan.max_failure_percent,
+        "max-failure-percent": plan.max_failure_percent, "maintenance-window": plan.maintenance_window,
     });
     append_audit(
         conn,
@@ -361,6 +368,10 @@ fn deployment_from_row(row: &SqliteRow) -> Result<StoredDeployment, StoreError> 
             .map_err(|_| StoreError::Corrupt(format!("deployment {id}: negative interval")))?,
         max_failure_percent: u8::try_from(get::<i64>(row, "max_failure_percent")?)
             .map_err(|_| StoreError::Corrupt(format!("deployment {id}: bad threshold")))?,
+        maintenance_window: get::<Option<String>>(row, "maintenance_window")?
+            .map(|w| serde_json::from_str(&w))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("deployment {id} maintenance window: {e}")))?,
         waves: waves
             .into_iter()
             .map(|plan| WaveView { plan, devices: 0, assigned: 0, attempted: 0, failed: 0, succeeded: 0 })
@@ -520,7 +531,14 @@ pub(super) async fn assignment(
         return Ok(None); // the device's wave has not opened
     };
     let action = match d.state {
-        DeploymentState::Running => AssignmentAction::Install,
+        DeploymentState::Running => match &d.maintenance_window {
+            None => AssignmentAction::Install,
+            Some(w) => match crate::rollout::in_window(w, now) {
+                Ok(true) => AssignmentAction::Install,
+                Ok(false) => AssignmentAction::Wait,
+                Err(e) => return Err(StoreError::Corrupt(format!("deployment {id}: {e}"))),
+            },
+        },
         DeploymentState::Paused => AssignmentAction::Hold,
         DeploymentState::Aborted | DeploymentState::Unknown => return Ok(None),
     };
@@ -542,6 +560,7 @@ pub(super) async fn assignment(
         wave,
         action,
         allowed_from: opened,
+        window: d.maintenance_window,
     }))
 }
 

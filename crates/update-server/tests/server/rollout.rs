@@ -406,3 +406,46 @@ async fn operators_tag_devices_and_tokens_have_roles() {
     assert_eq!(actions, ["tag-devices", "tag-devices", "untag-device", "untag-device", "check-now"]);
     fleet_server.stop().await;
 }
+
+#[tokio::test]
+async fn a_maintenance_window_makes_devices_wait_until_it_opens() {
+    let clock = Clock::manual(time::macros::datetime!(2026-03-01 10:00 UTC));
+    let server = TestServer::start(Options { clock: Some(clock.clone()), ..Options::default() }).await;
+    let operator = server.operator();
+    let post = |path: &str, body: Value| operator.post(server.url(path)).bearer_auth(ADMIN_TOKEN).json(&body).send();
+    post("/api/v1/tags/night/devices", json!({"devices": ["device-0042"]})).await.unwrap();
+    post("/api/v1/releases", json!({"target": "demo-2.0.0.bundle", "version": "2.0.0"})).await.unwrap();
+    let window = json!({"cron": "0 2 * * *", "duration-secs": 3600, "time-zone": "UTC"});
+    let plan = |window: Value| {
+        json!({"release": 1, "tag": "night", "waves": [{"percent": 100}], "min-wave-interval-secs": 0,
+               "max-failure-percent": 0, "maintenance-window": window})
+    };
+    let r = post(
+        "/api/v1/deployments",
+        plan(json!({"cron": "0 2 * * *", "duration-secs": 3600, "time-zone": "Mars/Olympus"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("Mars/Olympus"));
+    let r = post("/api/v1/deployments", plan(window.clone())).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.json::<Value>().await.unwrap()["maintenance-window"], window);
+
+    let device = server.client(Some(&server.device_ca.device("device-0042")));
+    let check_in = || async {
+        let r = device.post(server.url("/api/v1/device/checkin")).json(&report("1.0.0")).send().await.unwrap();
+        r.json::<Value>().await.unwrap()["assignment"].clone()
+    };
+    let a = check_in().await;
+    assert_eq!((a["action"].as_str(), &a["window"]), (Some("wait"), &window), "10:00 is outside 02:00-03:00");
+    clock.advance(time::Duration::hours(16));
+    assert_eq!(check_in().await["action"], "install", "02:00");
+    clock.advance(time::Duration::minutes(59));
+    assert_eq!(check_in().await["action"], "install", "02:59");
+    clock.advance(time::Duration::minutes(1));
+    assert_eq!(check_in().await["action"], "wait", "03:00: closed again");
+    let d: Value = server.operator_get("/api/v1/deployments/1").await;
+    assert_eq!(d["waves"][0]["assigned"], 1, "told to install once the window opened");
+    server.stop().await;
+}
