@@ -404,7 +404,7 @@ mod tests {
     #[test]
     fn the_state_keeps_the_assignment_and_reads_older_files() {
         let old: DaemonState =
-            serde_json::from_str(r#"{"last_check":"2026-03-01T10:00:00Z","last_result":"no update"}"#).unwrap();
+            serde_json::from_str(r#"{"last-check":"2026-03-01T10:00:00Z","last-result":"no update"}"#).unwrap();
         assert_eq!(old.assignment, None);
         let state = DaemonState {
             assignment: Some(update_protocol::Assignment {
