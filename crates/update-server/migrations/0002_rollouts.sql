@@ -51,6 +51,7 @@ CREATE TABLE deployment_devices (
 ) STRICT;
 
 CREATE INDEX deployment_devices_by_device ON deployment_devices (device_id, deployment_id);
+CREATE INDEX deployment_devices_by_wave ON deployment_devices (deployment_id, wave);
 
 -- Append-only and hash-chained (crate::audit): each row holds the previous row's hash and
 -- its own over that and its content.

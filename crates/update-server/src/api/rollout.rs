@@ -195,6 +195,25 @@ pub(crate) async fn abort(
     control(&state, &operator, &raw, Control::Abort).await
 }
 
+/// The rollout API's parsing and checks without a store (`crate::fuzzing`): how many of the
+/// release, tag and deployment bodies and the audit query were accepted.
+pub(crate) fn parse_bodies(body: &[u8], query: &str) -> usize {
+    let release = Json::<NewRelease>::from_bytes(body).ok().filter(|Json(r)| r.validate().is_ok());
+    let tag = Json::<TagDevices>::from_bytes(body)
+        .ok()
+        .filter(|Json(t)| !t.devices.is_empty() && t.devices.len() <= MAX_TAG_DEVICES);
+    let deployment = Json::<NewDeployment>::from_bytes(body).ok().filter(|Json(d)| d.validate().is_ok());
+    if let Some(Json(d)) = &deployment {
+        // A valid plan places every device in exactly one wave.
+        for total in [0, 1, 7, 1000] {
+            assert_eq!(crate::rollout::wave_sizes(&d.waves, total).iter().sum::<u32>(), total);
+        }
+    }
+    let audit =
+        super::device::parse_query::<AuditQuery>(query).filter(|q| q.limit.is_none_or(|l| l > 0 && l <= MAX_AUDIT));
+    [release.is_some(), tag.is_some(), deployment.is_some(), audit.is_some()].into_iter().filter(|b| *b).count()
+}
+
 /// Most audit rows one request returns.
 const MAX_AUDIT: u32 = 1000;
 

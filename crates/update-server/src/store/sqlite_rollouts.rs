@@ -317,17 +317,25 @@ pub(super) async fn create_deployment(
     deployment(conn, id).await?.ok_or_else(|| StoreError::Corrupt(format!("deployment {id} vanished")))
 }
 
-/// Each wave's counts (waves without devices have no row: zeros).
-async fn wave_counts(conn: &mut SqliteConnection, id: i64, waves: usize) -> Result<Vec<WaveCounts>, StoreError> {
-    let rows = sqlx::query(
+/// Each wave's counts (waves without devices have no row: zeros); with `only`, that wave's
+/// alone (the others stay zero), which is what a check-in needs.
+async fn wave_counts(
+    conn: &mut SqliteConnection,
+    id: i64,
+    waves: usize,
+    only: Option<u32>,
+) -> Result<Vec<WaveCounts>, StoreError> {
+    let sql = format!(
         "SELECT wave, COUNT(*) AS devices, COUNT(assigned) AS assigned, SUM(attempted) AS attempted,
                 SUM(outcome = 'failed') AS failed, SUM(outcome = 'succeeded') AS succeeded
-         FROM deployment_devices WHERE deployment_id = ?1 GROUP BY wave",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(query_error("count a deployment's waves"))?;
+         FROM deployment_devices WHERE deployment_id = ?1 {} GROUP BY wave",
+        if only.is_some() { "AND wave = ?2" } else { "" }
+    );
+    let mut q = sqlx::query(&sql).bind(id);
+    if let Some(w) = only {
+        q = q.bind(i64::from(w));
+    }
+    let rows = q.fetch_all(&mut *conn).await.map_err(query_error("count a deployment's waves"))?;
     let mut counts = vec![WaveCounts::default(); waves];
     for row in &rows {
         let wave = usize::try_from(get::<i64>(row, "wave")?).unwrap_or(usize::MAX);
@@ -343,6 +351,17 @@ async fn wave_counts(conn: &mut SqliteConnection, id: i64, waves: usize) -> Resu
         };
     }
     Ok(counts)
+}
+
+/// Which counts [`deployment_rows`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counts {
+    /// Every wave's (the operator's views).
+    All,
+    /// The open wave's only (moving a deployment on).
+    OpenWave,
+    /// None (what a device is told).
+    Skip,
 }
 
 /// A deployment row without its counts.
@@ -383,7 +402,11 @@ fn deployment_from_row(row: &SqliteRow) -> Result<StoredDeployment, StoreError> 
     Ok(StoredDeployment { record, waived_wave })
 }
 
-async fn deployment_rows(conn: &mut SqliteConnection, one: Option<i64>) -> Result<Vec<StoredDeployment>, StoreError> {
+async fn deployment_rows(
+    conn: &mut SqliteConnection,
+    one: Option<i64>,
+    with: Counts,
+) -> Result<Vec<StoredDeployment>, StoreError> {
     let sql = format!(
         "SELECT d.*, {RELEASE_COLUMNS} FROM deployments d JOIN releases r ON r.id = d.release_id {} ORDER BY d.id DESC",
         if one.is_some() { "WHERE d.id = ?1" } else { "" }
@@ -396,7 +419,15 @@ async fn deployment_rows(conn: &mut SqliteConnection, one: Option<i64>) -> Resul
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
         let mut d = deployment_from_row(row)?;
-        let counts = wave_counts(conn, d.record.id, d.record.waves.len()).await?;
+        let only = match with {
+            Counts::All => None,
+            Counts::OpenWave => Some(d.record.current_wave),
+            Counts::Skip => {
+                out.push(d);
+                continue;
+            }
+        };
+        let counts = wave_counts(conn, d.record.id, d.record.waves.len(), only).await?;
         for (view, c) in d.record.waves.iter_mut().zip(counts) {
             *view = WaveView {
                 plan: view.plan,
@@ -413,17 +444,17 @@ async fn deployment_rows(conn: &mut SqliteConnection, one: Option<i64>) -> Resul
 }
 
 pub(super) async fn deployments(conn: &mut SqliteConnection) -> Result<Vec<DeploymentRecord>, StoreError> {
-    Ok(deployment_rows(conn, None).await?.into_iter().map(|d| d.record).collect())
+    Ok(deployment_rows(conn, None, Counts::All).await?.into_iter().map(|d| d.record).collect())
 }
 
 pub(super) async fn deployment(conn: &mut SqliteConnection, id: i64) -> Result<Option<DeploymentRecord>, StoreError> {
-    Ok(deployment_rows(conn, Some(id)).await?.into_iter().next().map(|d| d.record))
+    Ok(deployment_rows(conn, Some(id), Counts::All).await?.into_iter().next().map(|d| d.record))
 }
 
 /// Moves a running deployment on by one [`next_step`]; the server's own decisions go to the
 /// audit log too.
 async fn advance(conn: &mut SqliteConnection, id: i64, now: OffsetDateTime) -> Result<(), StoreError> {
-    let Some(d) = deployment_rows(conn, Some(id)).await?.into_iter().next() else {
+    let Some(d) = deployment_rows(conn, Some(id), Counts::OpenWave).await?.into_iter().next() else {
         return Ok(());
     };
     let r = &d.record;
@@ -523,7 +554,7 @@ pub(super) async fn assignment(
     let Some((id, wave, _, opened)) = active_membership(conn, device).await? else {
         return Ok(None);
     };
-    let Some(d) = deployment_rows(conn, Some(id)).await?.into_iter().next().map(|d| d.record) else {
+    let Some(d) = deployment_rows(conn, Some(id), Counts::Skip).await?.into_iter().next().map(|d| d.record) else {
         return Ok(None);
     };
     let wave = to_u32("wave", wave)?;
