@@ -149,9 +149,60 @@ pub fn in_window(window: &MaintenanceWindow, now: OffsetDateTime) -> Result<bool
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use time::macros::datetime;
 
     use super::*;
+
+    fn any_plan() -> impl Strategy<Value = Vec<Wave>> {
+        (proptest::collection::vec(1u32..50, 0..3), proptest::collection::btree_set(1u8..100, 0..5)).prop_map(
+            |(canaries, percents)| {
+                let mut plan: Vec<Wave> = canaries.into_iter().map(Wave::Devices).collect();
+                plan.extend(percents.into_iter().map(Wave::Percent));
+                plan.push(Wave::Percent(100));
+                plan
+            },
+        )
+    }
+
+    proptest! {
+        /// Every device is in exactly one wave, the canary cohorts come first at their size,
+        /// and a percentage wave never leaves the reached share below its percentage.
+        #[test]
+        fn waves_cover_the_group_once(plan in any_plan(), total in 0u32..5000) {
+            let sizes = wave_sizes(&plan, total);
+            prop_assert_eq!(sizes.len(), plan.len());
+            prop_assert_eq!(sizes.iter().sum::<u32>(), total);
+            let mut reached = 0u64;
+            for (w, size) in plan.iter().zip(&sizes) {
+                reached += u64::from(*size);
+                match *w {
+                    Wave::Devices(n) => prop_assert!(*size <= n),
+                    Wave::Percent(p) => prop_assert!(reached * 100 >= u64::from(p) * u64::from(total)),
+                }
+            }
+        }
+
+        /// A wave over its threshold never opens the next one, whatever the time.
+        #[test]
+        fn over_the_threshold_never_opens_a_wave(
+            attempted in 1u32..500, failed_share in 0u32..=100, threshold in 0u8..=100, hours in 0i64..1000,
+        ) {
+            let failed = attempted * failed_share / 100;
+            let counts = WaveCounts { devices: attempted, assigned: attempted, attempted, failed, succeeded: attempted - failed };
+            let opened = datetime!(2026-03-01 10:00 UTC);
+            let p = Progress {
+                wave: 0, waves: 2, opened, min_interval: time::Duration::hours(1),
+                max_failure_percent: threshold, waived: false, counts,
+            };
+            let step = next_step(&p, opened + time::Duration::hours(hours));
+            if over_threshold(counts, threshold) {
+                prop_assert!(matches!(step, Step::Pause(_)));
+            } else {
+                prop_assert!(!matches!(step, Step::Pause(_)));
+            }
+        }
+    }
 
     #[test]
     fn maintenance_windows_in_their_time_zone() {
