@@ -480,6 +480,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn certificate_tags_follow_the_certificate_and_operator_tags_stay() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let now = datetime!(2026-03-01 12:00 UTC);
+        let tag = |s: &str| Tag::parse(s).unwrap();
+        let admin = Actor { name: "admin".into(), role: "admin" };
+        store.tag_devices(&tag("lab"), &[id("d1")], &admin, now).await.unwrap();
+        store.check_in(&id("d1"), &Report::default(), &[tag("site:a"), tag("field")], now).await.unwrap();
+        let members = |t: &'static str| {
+            let store = store.clone();
+            async move { store.tag_members(&tag(t)).await.unwrap() }
+        };
+        assert_eq!(members("site:a").await, [(id("d1"), "certificate".to_owned())]);
+        // A new certificate without `site:a`: that tag goes, the operator's stays.
+        store.check_in(&id("d1"), &Report::default(), &[tag("field")], now).await.unwrap();
+        assert!(members("site:a").await.is_empty());
+        assert_eq!(members("field").await.len(), 1);
+        assert_eq!(members("lab").await, [(id("d1"), "operator".to_owned())]);
+        // A certificate that names the operator's tag does not take it over.
+        store.check_in(&id("d1"), &Report::default(), &[tag("lab")], now).await.unwrap();
+        assert_eq!(members("lab").await, [(id("d1"), "operator".to_owned())]);
+    }
+
+    #[tokio::test]
     async fn the_check_now_flag_is_taken_by_one_check_in() {
         let store = SqliteStore::open("sqlite::memory:").await.unwrap();
         let now = datetime!(2026-03-01 12:00 UTC);
