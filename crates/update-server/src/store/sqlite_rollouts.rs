@@ -567,7 +567,12 @@ pub(super) async fn assignment(
             Some(w) => match crate::rollout::in_window(w, now) {
                 Ok(true) => AssignmentAction::Install,
                 Ok(false) => AssignmentAction::Wait,
-                Err(e) => return Err(StoreError::Corrupt(format!("deployment {id}: {e}"))),
+                // Checked at creation; a zone the system no longer knows must not break
+                // check-ins: wait (the safe side) and say why.
+                Err(e) => {
+                    tracing::error!(deployment = id, error = %e, "maintenance window unusable; devices are told to wait");
+                    AssignmentAction::Wait
+                }
             },
         },
         DeploymentState::Paused => AssignmentAction::Hold,
