@@ -90,7 +90,7 @@ pub enum ApiError {
     #[error("a valid bearer token is required")]
     AdminTokenRequired,
     /// The operator API is disabled: the server was started without `--admin-token-file`. 401.
-    #[error("the operator API is disabled (the server was started without --admin-token-file)")]
+    #[error("the operator API is disabled (the server was started without --admin-token-file or --operator-tokens)")]
     OperatorApiDisabled,
     /// A device request could not be tied to a device. 401.
     #[error("{0}")]
