@@ -33,6 +33,10 @@ pub struct DaemonState {
     /// How it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_result: Option<String>,
+    /// The rollout assignment of the last check-in answer (issue 14), shown by `update status`.
+    /// Recorded only: the daemon does not act on it yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<update_protocol::Assignment>,
 }
 
 fn parse_time(t: &str) -> Option<OffsetDateTime> {
@@ -391,4 +395,32 @@ pub fn listen_for_pushes(fleet: Fleet, logger: Logger) -> mpsc::Receiver<()> {
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_keeps_the_assignment_and_reads_older_files() {
+        let old: DaemonState =
+            serde_json::from_str(r#"{"last-check":"2026-03-01T10:00:00Z","last-result":"no update"}"#).unwrap();
+        assert_eq!(old.assignment, None);
+        let state = DaemonState {
+            assignment: Some(update_protocol::Assignment {
+                deployment: 3,
+                target: "demo-2.0.0.bundle".into(),
+                version: "2.0.0".into(),
+                wave: 1,
+                action: update_protocol::AssignmentAction::Hold,
+                allowed_from: "2026-03-01T10:00:00Z".into(),
+                window: None,
+            }),
+            ..old
+        };
+        let text = serde_json::to_string(&state).unwrap();
+        let back: DaemonState = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.assignment, state.assignment);
+        assert_eq!(back.last_result.as_deref(), Some("no update"));
+    }
 }

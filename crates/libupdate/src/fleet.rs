@@ -28,7 +28,9 @@ use update_core::driver::{SlotState, Status};
 use update_core::{Error, Paths, Result, atomic};
 use update_fetch::{EventStream, FetchOptions, Fetcher, TlsSettings};
 pub use update_protocol::push::PushEvent;
-pub use update_protocol::{CheckInAnswer as CheckinAnswer, Event as FleetEvent, EventKind};
+pub use update_protocol::{
+    Assignment, AssignmentAction, CheckInAnswer as CheckinAnswer, Event as FleetEvent, EventKind,
+};
 use update_protocol::{Identified, Report, SlotReport, routes};
 
 /// The most events the outbox keeps (the oldest are dropped first).

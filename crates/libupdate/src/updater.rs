@@ -175,15 +175,39 @@ impl Updater {
         let Some(f) = &self.fleet else { return Ok(None) };
         let _ = f.flush();
         let status = self.status()?;
-        f.checkin(&status).map(Some)
+        let answer = f.checkin(&status)?;
+        self.remember_assignment(&answer);
+        Ok(Some(answer))
     }
 
     /// [`Updater::checkin`] with a status already read, a failure logged instead of returned.
     pub(crate) fn checkin_with(&self, status: &Status) {
         let Some(f) = &self.fleet else { return };
         let _ = f.flush();
-        if let Err(e) = f.checkin(status) {
-            self.log(Severity::Warning, &format!("fleet check-in failed: {e}"));
+        match f.checkin(status) {
+            Ok(answer) => self.remember_assignment(&answer),
+            Err(e) => self.log(Severity::Warning, &format!("fleet check-in failed: {e}")),
+        }
+    }
+
+    /// Keeps the answer's rollout assignment in the daemon state for `update status` (an
+    /// assignment that fails its checks is dropped with a warning; a failure to write is
+    /// logged, never returned).
+    fn remember_assignment(&self, answer: &fleet::CheckinAnswer) {
+        let assignment = match &answer.assignment {
+            Some(a) if a.validate().is_err() => {
+                self.log(Severity::Warning, "the fleet server sent an assignment that fails its checks; ignored");
+                None
+            }
+            other => other.clone(),
+        };
+        let mut state = crate::daemon::DaemonState::load(self);
+        if state.assignment == assignment {
+            return;
+        }
+        state.assignment = assignment;
+        if let Err(e) = state.store(self) {
+            self.log(Severity::Warning, &format!("cannot record the rollout assignment: {e}"));
         }
     }
 
@@ -350,6 +374,8 @@ pub struct StatusReport {
     pub next_check: Option<String>,
     /// Releases that failed on this device and are not installed again.
     pub failed_releases: Vec<String>,
+    /// The rollout assignment the fleet server gave at the last check-in, if any.
+    pub assignment: Option<update_protocol::Assignment>,
 }
 
 /// An installed update waiting for its reboot.
@@ -385,6 +411,7 @@ impl Updater {
             schedule: self.config.schedule.to_string(),
             last_check: state.last_check,
             last_result: state.last_result,
+            assignment: state.assignment,
             next_check: next.map(update_core::time_util::rfc3339),
             failed_releases: crate::failed::FailedReleases::load(&self.paths)
                 .releases

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::DeviceId;
 use crate::limits::{Invalid, MAX_FIELD, MAX_SLOTS, check_text};
+use crate::rollout::Assignment;
 
 /// The state of one slot on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +98,11 @@ pub struct CheckInAnswer {
     /// [`push::CHECK_NOW`](crate::push::CHECK_NOW)).
     #[serde(default)]
     pub check_now: bool,
+    /// The device's rollout assignment (issue 14), if a deployment has reached it. Added in
+    /// v1 without breaking older devices: the field is left out when there is none, and a
+    /// device that does not know it ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<Assignment>,
 }
 
 #[cfg(test)]
@@ -194,14 +200,21 @@ mod tests {
     #[test]
     fn check_in_answers_round_trip() {
         for check_now in [false, true] {
-            let a = CheckInAnswer { device_id: DeviceId::parse("device-0001").unwrap(), check_now };
+            let a = CheckInAnswer { device_id: DeviceId::parse("device-0001").unwrap(), check_now, assignment: None };
             let wire = serde_json::to_value(&a).unwrap();
+            assert_eq!(wire.as_object().unwrap().len(), 2, "no assignment: today's two fields only");
             assert_eq!(wire["device-id"], "device-0001");
             assert_eq!(wire[CHECK_NOW], check_now, "the answer's field is named like the push event");
             assert_eq!(serde_json::from_value::<CheckInAnswer>(wire).unwrap(), a);
         }
         let old = serde_json::from_value::<CheckInAnswer>(json!({"device-id": "d"})).unwrap();
         assert!(!old.check_now, "an answer without the field asks for nothing");
+        assert_eq!(old.assignment, None);
+        let with = json!({"device-id": "d", "check-now": false, "assignment": {
+            "deployment": 3, "target": "demo-2.0.0.bundle", "version": "2.0.0", "wave": 0,
+            "action": "hold", "allowed-from": "2026-03-01T10:00:00Z"}, "from-the-future": 1});
+        let a = serde_json::from_value::<CheckInAnswer>(with).unwrap().assignment.unwrap();
+        assert_eq!((a.deployment, a.action), (3, crate::rollout::AssignmentAction::Hold));
         assert!(serde_json::from_value::<CheckInAnswer>(json!({"device-id": "a/b"})).is_err());
     }
 

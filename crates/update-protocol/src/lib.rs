@@ -21,8 +21,8 @@
 //! # What belongs here
 //! Everything both ends of a fleet connection must agree on: request and answer bodies,
 //! their field names and limits, URL paths, push event names, and the validation of each.
-//! Fleet features that add messages (rollouts and their waves, issue 14; device groups; new
-//! event kinds) add their types and routes here first, with a round-trip test, and keep old
+//! Fleet features that add messages (rollouts and their waves, issue 14, in [`rollout`];
+//! device groups; new event kinds) add their types and routes here first, with a round-trip test, and keep old
 //! peers working (new fields optional, new enum values with a fallback). What does *not*
 //! belong here: storage (the server's `Store`), HTTP plumbing, the device's outbox, policy
 //! (when to check in, how a rollout picks devices) — those stay with the side that runs them.
@@ -35,12 +35,15 @@ mod device_id;
 mod event;
 pub mod limits;
 pub mod push;
+pub mod rollout;
 pub mod routes;
+pub mod window;
 
 pub use self::checkin::{CheckInAnswer, Report, SlotReport, SlotState};
 pub use self::device_id::DeviceId;
 pub use self::event::{CheckedEvent, Event, EventKind};
 pub use self::limits::Invalid;
+pub use self::rollout::{Assignment, AssignmentAction, Tag};
 
 use serde::{Deserialize, Serialize};
 

@@ -90,7 +90,7 @@ pub enum ApiError {
     #[error("a valid bearer token is required")]
     AdminTokenRequired,
     /// The operator API is disabled: the server was started without `--admin-token-file`. 401.
-    #[error("the operator API is disabled (the server was started without --admin-token-file)")]
+    #[error("the operator API is disabled (the server was started without --admin-token-file or --operator-tokens)")]
     OperatorApiDisabled,
     /// A device request could not be tied to a device. 401.
     #[error("{0}")]
@@ -104,6 +104,20 @@ pub enum ApiError {
     /// The method is not allowed on this path. 405.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The operator's token lacks the role this request needs. 403.
+    #[error("this needs the {needed} role; the token {name:?} has {has}")]
+    RoleRequired {
+        /// The role the route needs.
+        needed: &'static str,
+        /// The token's name.
+        name: String,
+        /// Its role.
+        has: &'static str,
+    },
+    /// The request conflicts with the current state (a release registered twice, resuming a
+    /// running deployment). 409.
+    #[error("{0}")]
+    Conflict(String),
     /// Anything that is the server's fault. 500; the cause is logged, never sent.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -122,6 +136,8 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RoleRequired { .. } => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -137,6 +153,8 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::MethodNotAllowed => "method-not-allowed",
+            ApiError::RoleRequired { .. } => "role-required",
+            ApiError::Conflict(_) => "conflict",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -176,7 +194,11 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(Box::new(e))
+        match e {
+            StoreError::NotFound(m) => ApiError::NotFound(m),
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            e => ApiError::Internal(Box::new(e)),
+        }
     }
 }
 

@@ -11,8 +11,15 @@
 //! - **Push** ([`push`]): devices hold a server-sent-events stream; an operator's `check-now`
 //!   reaches them at once, and a flag in the store reaches them at the next check-in anyway.
 //! - **Storage** ([`store`]): a [`Store`] trait object; SQLite by default.
-//! - **Operators** ([`operator`]): a bearer token compared in constant time, or the operator
-//!   API is disabled.
+//! - **Operators** ([`operator`]): named bearer tokens with roles (viewer, operator, admin),
+//!   compared in constant time, or the operator API is disabled. Every operator action, and
+//!   every decision the server takes on a rollout, is a row of the hash-chained operator
+//!   audit log ([`audit`]).
+//! - **Rollouts** ([`rollout`]): releases (signed repository targets), device tags, and
+//!   deployments in waves that pause on their own when a wave fails too often. The decisions
+//!   are pure functions of the counts and `now` ([`clock`]); the store applies them in the
+//!   transaction of the check-in or event that triggers them. The device learns its
+//!   assignment from its check-in answer and still installs only what the repository signs.
 //! - **Routes** ([`app`]): one [`Router`] built from an [`AppState`]; `main` and the tests
 //!   build the same one.
 //! - **Wire format**: the `update-protocol` crate, shared with the device (`libupdate::fleet`):
@@ -22,6 +29,8 @@
 //!   internals.
 
 mod api;
+pub mod audit;
+pub mod clock;
 pub mod device;
 pub mod error;
 #[doc(hidden)]
@@ -29,6 +38,7 @@ pub mod fuzzing;
 pub mod operator;
 pub mod push;
 pub mod repo;
+pub mod rollout;
 pub mod serve;
 pub mod store;
 pub mod tls;
@@ -39,13 +49,14 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use update_protocol::limits::MAX_BODY;
 use update_protocol::routes;
 
+use crate::clock::Clock;
 use crate::device::DeviceIdSource;
 use crate::error::ApiError;
-use crate::operator::OperatorAccess;
+use crate::operator::{OperatorAccess, Role};
 use crate::push::PushHub;
 use crate::repo::ServedRepository;
 use crate::store::Store;
@@ -63,23 +74,47 @@ pub struct AppState {
     pub push: Arc<PushHub>,
     /// Who may use the operator API.
     pub operator: OperatorAccess,
+    /// Where `now` comes from.
+    pub clock: Clock,
 }
 
 /// Every route of the server (the paths are [`update_protocol::routes`]).
 pub fn app(state: AppState) -> Router {
+    use api::{operator as op, rollout as ro};
+    let role = |r: Role| middleware::from_fn_with_state((state.clone(), r), op::require_role);
+    let viewer = Router::new()
+        .route(routes::DEVICES, get(op::list_devices))
+        .route(routes::DEVICE, get(op::get_device))
+        .route(routes::DEVICE_EVENTS, get(op::list_events))
+        .route(routes::RELEASES, get(ro::list_releases))
+        .route(routes::RELEASE, get(ro::get_release))
+        .route(routes::TAG_DEVICES, get(ro::list_tag))
+        .route(routes::DEPLOYMENTS, get(ro::list_deployments))
+        .route(routes::DEPLOYMENT, get(ro::get_deployment))
+        .route_layer(role(Role::Viewer));
     let operator = Router::new()
-        .route(routes::DEVICES, get(api::operator::list_devices))
-        .route(routes::DEVICE, get(api::operator::get_device))
-        .route(routes::DEVICE_EVENTS, get(api::operator::list_events))
-        .route(routes::CHECK_NOW, post(api::operator::check_now))
-        .route_layer(middleware::from_fn_with_state(state.clone(), api::operator::require_token));
+        .route(routes::CHECK_NOW, post(op::check_now))
+        .route(routes::RELEASES, post(ro::create_release))
+        .route(routes::TAG_DEVICES, post(ro::tag_devices))
+        .route(routes::TAG_DEVICE, delete(ro::untag_device))
+        .route(routes::DEPLOYMENTS, post(ro::create_deployment))
+        .route(routes::DEPLOYMENT_PAUSE, post(ro::pause))
+        .route(routes::DEPLOYMENT_RESUME, post(ro::resume))
+        .route(routes::DEPLOYMENT_ABORT, post(ro::abort))
+        .route_layer(role(Role::Operator));
+    let admin = Router::new()
+        .route(routes::AUDIT, get(ro::audit_log))
+        .route(routes::AUDIT_VERIFY, get(ro::audit_verify))
+        .route_layer(role(Role::Admin));
     Router::new()
         .route(routes::REPO, get(repo::serve_file))
         .route(routes::HEALTH, get(api::health))
         .route(routes::CHECKIN, post(api::device::check_in))
         .route(routes::EVENTS, post(api::device::post_event))
         .route(routes::PUSH, get(api::device::push))
+        .merge(viewer)
         .merge(operator)
+        .merge(admin)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

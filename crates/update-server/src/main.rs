@@ -10,9 +10,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use update_protocol::DeviceId;
+use update_server::clock::Clock;
 use update_server::device::DeviceIdSource;
 use update_server::error::ServerError;
-use update_server::operator::{AdminToken, OperatorAccess};
+use update_server::operator::{AdminToken, OperatorAccess, OperatorTokens};
 use update_server::push::PushHub;
 use update_server::repo::ServedRepository;
 use update_server::store::SqliteStore;
@@ -26,7 +27,8 @@ const PUSH_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// The libupdate repository and fleet server.
 ///
 /// Exit codes: 0 stopped cleanly, 2 usage, 3 a configuration file (repository, certificate,
-/// key, token) is missing or invalid, 9 the socket or the database cannot be opened.
+/// key, token) is missing or invalid, 9 the socket or the database cannot be opened, 10 the
+/// operator audit log's chain is broken (`audit`).
 /// Logging: RUST_LOG (default `info`), on stderr.
 #[derive(Debug, Parser)]
 #[command(name = "update-server", version, max_term_width = 100)]
@@ -51,6 +53,14 @@ enum Command {
     /// Print every device the database knows, as JSON lines (the fields of
     /// `GET /api/v1/devices`). Safe while the server runs.
     Devices {
+        /// The database, as for `serve`.
+        #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
+        db: String,
+    },
+    /// Print the operator audit log as JSON lines and check its hash chain: exit 0 when it
+    /// holds (the last line is `{"ok":true,…}`), 10 when a row was edited, removed or
+    /// inserted (the last line names it). Safe while the server runs.
+    Audit {
         /// The database, as for `serve`.
         #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
         db: String,
@@ -87,6 +97,11 @@ struct ServeArgs {
     /// characters (mode 0600). Without it the operator API is disabled.
     #[arg(long, value_name = "FILE")]
     admin_token_file: Option<PathBuf>,
+    /// Named operator tokens with roles: a file (mode 0600) of lines `NAME ROLE TOKEN`, ROLE
+    /// one of viewer, operator, admin; `#` starts a comment line. May be combined with
+    /// --admin-token-file (an admin named `admin`).
+    #[arg(long, value_name = "FILE")]
+    operator_tokens: Option<PathBuf>,
     /// TEST ONLY: trust the `device-id` a client puts in its requests instead of a client
     /// certificate. Anyone can then speak for any device.
     #[arg(long, conflicts_with = "client_ca")]
@@ -114,6 +129,11 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime.block_on(run(args)),
         Command::Events { device, db } => runtime.block_on(print_events(&device, &db)),
         Command::Devices { db } => runtime.block_on(print_devices(&db)),
+        Command::Audit { db } => match runtime.block_on(print_audit(&db)) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(10),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -163,6 +183,31 @@ async fn print_devices(db: &str) -> Result<(), ServerError> {
     Ok(())
 }
 
+async fn print_audit(db: &str) -> Result<bool, ServerError> {
+    let store = open_store(db).await?;
+    let mut rows = Vec::new();
+    loop {
+        let page = store.audit_log(rows.last().map_or(0, |r: &update_server::audit::AuditEntry| r.seq), 1000).await?;
+        if page.is_empty() {
+            break;
+        }
+        rows.extend(page);
+    }
+    for r in &rows {
+        print_json(r);
+    }
+    match update_server::audit::verify(&rows) {
+        Ok((entries, head)) => {
+            print_json(&serde_json::json!({"ok": true, "entries": entries, "head": head}));
+            Ok(true)
+        }
+        Err(broken) => {
+            print_json(&serde_json::json!({"ok": false, "seq": broken.seq, "problem": broken.problem}));
+            Ok(false)
+        }
+    }
+}
+
 async fn run(args: ServeArgs) -> Result<(), ServerError> {
     if !args.db.starts_with("sqlite:") {
         return Err(ServerError::Usage(format!(
@@ -191,12 +236,19 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         }
         DeviceIdSource::ClientCertificate
     };
-    let operator = match &args.admin_token_file {
-        Some(path) => OperatorAccess::Token(AdminToken::from_file(path)?),
-        None => {
-            tracing::warn!("no --admin-token-file: the operator API is disabled");
-            OperatorAccess::Disabled
-        }
+    let mut tokens = match &args.admin_token_file {
+        Some(path) => OperatorTokens::with_admin(AdminToken::from_file(path)?),
+        None => OperatorTokens::new(),
+    };
+    if let Some(path) = &args.operator_tokens {
+        tokens.read_file(path)?;
+    }
+    let operator = if tokens.is_empty() {
+        tracing::warn!("no --admin-token-file or --operator-tokens: the operator API is disabled");
+        OperatorAccess::Disabled
+    } else {
+        tracing::info!(tokens = ?tokens, "operator tokens");
+        OperatorAccess::Tokens(tokens)
     };
     let listener =
         TcpListener::bind(args.listen).await.map_err(|source| ServerError::Listen { addr: args.listen, source })?;
@@ -212,8 +264,14 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         "update-server ready"
     );
     let push = Arc::new(PushHub::new(PUSH_KEEP_ALIVE));
-    let state =
-        AppState { repo: Arc::new(repo), store: Arc::new(store), device_ids, push: Arc::clone(&push), operator };
+    let state = AppState {
+        repo: Arc::new(repo),
+        store: Arc::new(store),
+        device_ids,
+        push: Arc::clone(&push),
+        operator,
+        clock: Clock::system(),
+    };
     let shutdown = async move {
         shutdown_signal().await;
         // Open push streams would hold their connections until the grace period ends.

@@ -63,6 +63,42 @@ impl ServedRepository {
         &self.root
     }
 
+    /// Whether the repository's newest targets metadata (`metadata/N.targets.json` with the
+    /// highest N, else `metadata/targets.json`) lists `name`: its `custom` object (`null` when
+    /// it has none), or `None`. The signatures are not checked here (the device checks them);
+    /// this catches an operator registering a release that was never published.
+    ///
+    /// # Errors
+    /// The metadata cannot be read or parsed (the message names the file).
+    pub async fn signed_target(&self, name: &str) -> Result<Option<serde_json::Value>, String> {
+        let dir = self.root.join("metadata");
+        let mut newest: Option<(u64, PathBuf)> = None;
+        if let Ok(mut entries) = tokio::fs::read_dir(&dir).await {
+            while let Ok(Some(entry)) = entries.next_entry().await {
+                let file = entry.file_name();
+                let Some(n) = file.to_str().and_then(|f| f.strip_suffix(".targets.json")).and_then(|n| n.parse().ok())
+                else {
+                    continue;
+                };
+                if newest.as_ref().is_none_or(|(m, _)| n > *m) {
+                    newest = Some((n, entry.path()));
+                }
+            }
+        }
+        let path = newest.map_or_else(|| dir.join("targets.json"), |(_, p)| p);
+        let text = match tokio::fs::read(&path).await {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let meta: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+        Ok(meta
+            .pointer("/signed/targets")
+            .and_then(|t| t.get(name))
+            .map(|t| t.get("custom").cloned().unwrap_or(serde_json::Value::Null)))
+    }
+
     /// The file for a request path (relative, already percent-decoded), or `None` when the path
     /// is refused or leaves the repository.
     async fn resolve(&self, request_path: &str) -> Option<PathBuf> {

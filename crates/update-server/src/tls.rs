@@ -129,6 +129,9 @@ pub fn server_config(cert: &Path, key: &Path, client_auth: &ClientAuth) -> Resul
 pub struct ClientCertificate {
     /// The subject's common name, when there is exactly one and it is a string.
     pub common_name: Option<String>,
+    /// The subject's organizational units (OU) that are valid [`Tag`](update_protocol::Tag)s:
+    /// the device's tags from its certificate (others are ignored).
+    pub tags: Vec<update_protocol::Tag>,
 }
 
 impl ClientCertificate {
@@ -136,12 +139,21 @@ impl ClientCertificate {
     /// but x509-parser cannot read yields no common name (the device is then refused).
     #[must_use]
     pub fn from_der(der: &CertificateDer<'_>) -> Self {
-        let common_name = x509_parser::parse_x509_certificate(der.as_ref()).ok().and_then(|(_, cert)| {
-            let mut names = cert.subject().iter_common_name();
-            let first = names.next()?.as_str().ok()?.to_owned();
-            names.next().is_none().then_some(first)
-        });
-        Self { common_name }
+        let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
+            return Self { common_name: None, tags: Vec::new() };
+        };
+        let mut names = cert.subject().iter_common_name();
+        let common_name =
+            names.next().and_then(|n| n.as_str().ok()).map(str::to_owned).filter(|_| names.next().is_none());
+        let mut tags: Vec<update_protocol::Tag> = cert
+            .subject()
+            .iter_organizational_unit()
+            .filter_map(|ou| ou.as_str().ok())
+            .filter_map(|ou| update_protocol::Tag::parse(ou).ok())
+            .collect();
+        tags.sort();
+        tags.dedup();
+        Self { common_name, tags }
     }
 }
 
@@ -169,6 +181,24 @@ mod tests {
         let (cert, _) = cert_with(&[]);
         assert_eq!(ClientCertificate::from_der(cert.der()).common_name, None);
         assert_eq!(ClientCertificate::from_der(&CertificateDer::from(vec![0x30, 0x00])).common_name, None);
+    }
+
+    #[test]
+    fn organizational_units_are_the_certificate_tags() {
+        let with_ou = |ou: &str| {
+            let key = KeyPair::generate().unwrap();
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.distinguished_name = rcgen::DistinguishedName::new();
+            p.distinguished_name.push(DnType::CommonName, "device-0001");
+            p.distinguished_name.push(DnType::OrganizationalUnitName, ou);
+            ClientCertificate::from_der(p.self_signed(&key).unwrap().der())
+        };
+        let c = with_ou("site:berlin");
+        assert_eq!(c.common_name.as_deref(), Some("device-0001"));
+        assert_eq!(c.tags.iter().map(update_protocol::Tag::as_str).collect::<Vec<_>>(), ["site:berlin"]);
+        assert!(with_ou("not a tag").tags.is_empty(), "an OU that is not a tag is ignored");
+        let (cert, _) = cert_with(&["device-0002"]);
+        assert!(ClientCertificate::from_der(cert.der()).tags.is_empty());
     }
 
     #[test]

@@ -43,6 +43,23 @@ pub fn status(updater: &Updater, json: bool) -> Result<u8> {
         _ => crate::outln!("last check: never"),
     }
     crate::outln!("next check: {}", report.next_check.as_deref().unwrap_or("- (schedule off)"));
+    match &report.assignment {
+        Some(a) => crate::outln!(
+            "rollout:    deployment {}, wave {}: {} {} ({}) from {}",
+            a.deployment,
+            a.wave,
+            match a.action {
+                libupdate::fleet::AssignmentAction::Install => "install",
+                libupdate::fleet::AssignmentAction::Hold => "hold",
+                libupdate::fleet::AssignmentAction::Wait => "wait for the maintenance window to install",
+                _ => "(an action this version does not know) for",
+            },
+            Untrusted(&a.target),
+            Untrusted(&a.version),
+            Untrusted(&a.allowed_from)
+        ),
+        None => crate::outln!("rollout:    -"),
+    }
     if !report.failed_releases.is_empty() {
         crate::outln!("failed:     {} (not installed again)", report.failed_releases.join(", "));
     }

@@ -10,7 +10,6 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use time::OffsetDateTime;
 use tokio_stream::StreamExt;
 use update_protocol::push::{EMPTY_DATA, PushEvent};
 use update_protocol::{CheckInAnswer, DeviceId, Event, Identified, Report};
@@ -66,9 +65,22 @@ pub(crate) async fn check_in(
     let device = identify(state.device_ids, &caller, request.device_id.as_deref())?;
     let report = request.body;
     report.validate().map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
-    let check_now = state.store.check_in(&device, &report, OffsetDateTime::now_utc()).await?;
-    tracing::debug!(%device, version = report.version.as_deref().unwrap_or("-"), check_now, "check-in");
-    Ok(Json(CheckInAnswer { device_id: device, check_now }))
+    // Tags from the certificate only when the certificate is what identifies the device.
+    let certificate_tags = match state.device_ids {
+        DeviceIdSource::ClientCertificate => {
+            caller.0.as_ref().and_then(|p| p.client.as_ref()).map(|c| c.tags.clone()).unwrap_or_default()
+        }
+        DeviceIdSource::InsecureRequestField => Vec::new(),
+    };
+    let outcome = state.store.check_in(&device, &report, &certificate_tags, state.clock.now()).await?;
+    tracing::debug!(
+        %device,
+        version = report.version.as_deref().unwrap_or("-"),
+        check_now = outcome.check_now,
+        deployment = outcome.assignment.as_ref().map(|a| a.deployment),
+        "check-in"
+    );
+    Ok(Json(CheckInAnswer { device_id: device, check_now: outcome.check_now, assignment: outcome.assignment }))
 }
 
 /// `POST /api/v1/device/events`: stores one [`Event`], of a kind this server knows or not.
@@ -79,7 +91,7 @@ pub(crate) async fn post_event(
 ) -> Result<StatusCode, ApiError> {
     let device = identify(state.device_ids, &caller, request.device_id.as_deref())?;
     let event = request.body.check().map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
-    let seq = state.store.append_event(&device, &event, OffsetDateTime::now_utc()).await?;
+    let seq = state.store.append_event(&device, &event, state.clock.now()).await?;
     tracing::info!(
         %device,
         kind = event.kind.as_str(),

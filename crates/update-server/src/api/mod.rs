@@ -4,6 +4,7 @@
 
 pub(crate) mod device;
 pub(crate) mod operator;
+pub(crate) mod rollout;
 
 use std::time::Instant;
 

@@ -1,42 +1,59 @@
 //! The operator API: inventory, a device's events, and `check-now`. Every route is behind
-//! [`require_token`].
+//! [`require_role`], which finds the token's [`Operator`] and checks its role.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::{OriginalUri, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use update_protocol::DeviceId;
 use update_protocol::limits::MAX_EVENTS;
 use update_protocol::push::PushEvent;
 
 use super::{Caller, QueryParams};
 use crate::AppState;
+use crate::audit::Actor;
 use crate::error::ApiError;
-use crate::operator::{OperatorAccess, bearer};
+use crate::operator::{Operator, OperatorAccess, Role, bearer};
 use crate::store::{DeviceRecord, StoredEvent};
 
-/// Lets the request through only with the right bearer token. The token is never logged;
-/// a refusal is logged with the remote address.
-pub(crate) async fn require_token(
-    State(state): State<AppState>,
+/// Lets the request through only with a bearer token of at least the route's role, and
+/// hands the handler the [`Operator`] (a request extension). The token is never logged; a
+/// refusal is logged with the remote address and the token's name when it was valid.
+pub(crate) async fn require_role(
+    State((state, needed)): State<(AppState, Role)>,
     caller: Caller,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let OperatorAccess::Token(token) = &state.operator else {
+    let OperatorAccess::Tokens(tokens) = &state.operator else {
         return Err(ApiError::OperatorApiDisabled);
     };
     let presented = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
-    if presented.is_some_and(|p| token.verify(p)) {
-        return Ok(next.run(request).await);
-    }
+    let operator = presented.and_then(|p| tokens.authenticate(p));
     let remote = caller.0.map(|p| p.remote.to_string()).unwrap_or_default();
-    let path = request.extensions().get::<OriginalUri>().map_or(request.uri(), |o| &o.0).path();
-    tracing::warn!(%remote, path, with_token = presented.is_some(), "operator request refused");
-    Err(ApiError::AdminTokenRequired)
+    let path = request.extensions().get::<OriginalUri>().map_or(request.uri(), |o| &o.0).path().to_owned();
+    match operator {
+        Some(operator) if operator.role >= needed => {
+            request.extensions_mut().insert(operator);
+            Ok(next.run(request).await)
+        }
+        Some(operator) => {
+            tracing::warn!(%remote, path, token = %operator.name, role = operator.role.as_str(), needed = needed.as_str(), "operator request refused: role");
+            Err(ApiError::RoleRequired { needed: needed.as_str(), name: operator.name, has: operator.role.as_str() })
+        }
+        None => {
+            tracing::warn!(%remote, path, with_token = presented.is_some(), "operator request refused");
+            Err(ApiError::AdminTokenRequired)
+        }
+    }
+}
+
+/// The audit log's actor for an operator.
+pub(crate) fn actor(operator: &Operator) -> Actor {
+    Actor { name: operator.name.clone(), role: operator.role.as_str() }
 }
 
 /// A device in the inventory, with its push streams.
@@ -136,13 +153,14 @@ pub(crate) struct CheckNowAccepted {
 
 pub(crate) async fn check_now(
     State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
     Path(raw): Path<String>,
 ) -> Result<(StatusCode, Json<CheckNowAccepted>), ApiError> {
     let id = device_id(&raw)?;
-    if !state.store.request_check(&id, OffsetDateTime::now_utc()).await? {
+    if !state.store.request_check(&id, &actor(&operator), state.clock.now()).await? {
         return Err(ApiError::NotFound(format!("no device {id}")));
     }
     let pushed = state.push.send(&id, PushEvent::CheckNow);
-    tracing::info!(device = %id, pushed, "check-now requested");
+    tracing::info!(device = %id, pushed, operator = %operator.name, "check-now requested");
     Ok((StatusCode::ACCEPTED, Json(CheckNowAccepted { device_id: id, pushed })))
 }

@@ -15,13 +15,17 @@
 //! device at its next check-in whichever server it lands on.
 
 mod sqlite;
+mod sqlite_rollouts;
 
 use async_trait::async_trait;
 use serde::Serialize;
 use time::OffsetDateTime;
 
 pub use self::sqlite::SqliteStore;
-use update_protocol::{CheckedEvent, DeviceId, EventKind, Report};
+use crate::audit::{Actor, AuditEntry};
+use crate::rollout::WaveCounts;
+use update_protocol::rollout::{DeploymentState, NewDeployment, NewRelease, Wave};
+use update_protocol::{Assignment, CheckedEvent, DeviceId, EventKind, Report, Tag};
 
 /// Why the store failed. Handlers log it and answer 500; clients never see it.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +58,119 @@ pub enum StoreError {
     /// The database holds something this server did not write.
     #[error("database: {0}")]
     Corrupt(String),
+    /// What the request names does not exist (a release, a deployment). Answered 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with what is stored. Answered 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// This store does not implement the operation (the trait's default).
+    #[error("this store does not support {0}")]
+    Unsupported(&'static str),
+}
+
+/// What a check-in returns to the device.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CheckInOutcome {
+    /// An operator asked for a check (the flag is now cleared).
+    pub check_now: bool,
+    /// The device's assignment, if a running or paused deployment has reached its wave.
+    pub assignment: Option<Assignment>,
+}
+
+/// A registered release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ReleaseRecord {
+    /// Its id.
+    pub id: i64,
+    /// The repository target.
+    pub target: String,
+    /// Its version.
+    pub version: String,
+    /// When it was registered.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// By which token.
+    pub created_by: String,
+}
+
+/// One wave of a deployment, with its counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct WaveView {
+    /// The plan's entry.
+    pub plan: Wave,
+    /// Devices in the wave.
+    pub devices: u32,
+    /// Devices told to install.
+    pub assigned: u32,
+    /// Devices that reported a step of the update after being told.
+    pub attempted: u32,
+    /// Devices that reported `failed` or `rolled-back`.
+    pub failed: u32,
+    /// Devices that reported `committed` and no failure.
+    pub succeeded: u32,
+}
+
+impl WaveView {
+    /// The counts alone.
+    #[must_use]
+    pub fn counts(&self) -> WaveCounts {
+        WaveCounts {
+            devices: self.devices,
+            assigned: self.assigned,
+            attempted: self.attempted,
+            failed: self.failed,
+            succeeded: self.succeeded,
+        }
+    }
+}
+
+/// A deployment and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DeploymentRecord {
+    /// Its id.
+    pub id: i64,
+    /// The release.
+    pub release: ReleaseRecord,
+    /// The device group (its members when the deployment was created).
+    pub tag: Tag,
+    /// Running, paused or aborted.
+    pub state: DeploymentState,
+    /// Why it is paused (an operator's name, or the failure rate that crossed the threshold).
+    pub pause_reason: Option<String>,
+    /// The open wave (0-based).
+    pub current_wave: u32,
+    /// When it opened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub wave_opened: OffsetDateTime,
+    /// The least time between two waves.
+    pub min_wave_interval_secs: u64,
+    /// The failure threshold.
+    pub max_failure_percent: u8,
+    /// Devices install only inside this window.
+    pub maintenance_window: Option<update_protocol::window::MaintenanceWindow>,
+    /// Every wave with its counts.
+    pub waves: Vec<WaveView>,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// By which token.
+    pub created_by: String,
+}
+
+/// What an operator does to a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Running → paused.
+    Pause,
+    /// Paused → running: the open wave's failures so far are accepted, and the interval to the
+    /// next wave starts again.
+    Resume,
+    /// Running or paused → aborted, for good.
+    Abort,
 }
 
 /// A device in the inventory.
@@ -106,10 +223,21 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// Records a check-in: creates the device on first contact, replaces what it reported,
-    /// and takes its pending check-now request. Returns whether one was pending.
-    async fn check_in(&self, device: &DeviceId, report: &Report, now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// sets its certificate's tags (`certificate_tags`, replacing those from before), takes its
+    /// pending check-now request, moves its deployment on ([`crate::rollout::next_step`]) and
+    /// returns its assignment (marking it told to install).
+    async fn check_in(
+        &self,
+        device: &DeviceId,
+        report: &Report,
+        certificate_tags: &[Tag],
+        now: OffsetDateTime,
+    ) -> Result<CheckInOutcome, StoreError>;
 
     /// Appends an event (creating the device on first contact). Returns its sequence number.
+    /// An event from a device told to install counts for its deployment's wave (any update
+    /// step is an attempt; `failed` and `rolled-back` a failure, `committed` a success), and
+    /// the deployment is moved on at once (so a failure pauses it before its next wave).
     async fn append_event(
         &self,
         device: &DeviceId,
@@ -127,7 +255,98 @@ pub trait Store: Send + Sync + 'static {
     /// unknown device.
     async fn events(&self, device: &DeviceId, after: i64, limit: u32) -> Result<Option<Vec<StoredEvent>>, StoreError>;
 
-    /// Sets the device's check-now flag (returned and cleared by its next check-in). Returns
-    /// `false` for an unknown device.
-    async fn request_check(&self, device: &DeviceId, now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Sets the device's check-now flag (returned and cleared by its next check-in), with an
+    /// audit row. Returns `false` for an unknown device.
+    async fn request_check(&self, device: &DeviceId, actor: &Actor, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    // Rollouts (issue 14). Every method that changes something appends its operator audit
+    // row in the same transaction. The defaults answer `Unsupported`, so a new store can
+    // start with the device API alone.
+
+    /// Registers a release. [`StoreError::Conflict`] when the target is registered already.
+    async fn create_release(
+        &self,
+        _release: &NewRelease,
+        _actor: &Actor,
+        _now: OffsetDateTime,
+    ) -> Result<ReleaseRecord, StoreError> {
+        Err(StoreError::Unsupported("rollouts"))
+    }
+
+    /// Every release, by id.
+    async fn releases(&self) -> Result<Vec<ReleaseRecord>, StoreError> {
+        Err(StoreError::Unsupported("rollouts"))
+    }
+
+    /// One release.
+    async fn release(&self, _id: i64) -> Result<Option<ReleaseRecord>, StoreError> {
+        Err(StoreError::Unsupported("rollouts"))
+    }
+
+    /// Puts devices into a tag (operator assignment; a tag the device has from its certificate
+    /// becomes the operator's). Returns how many were not tagged so by an operator yet.
+    async fn tag_devices(
+        &self,
+        _tag: &Tag,
+        _devices: &[DeviceId],
+        _actor: &Actor,
+        _now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        Err(StoreError::Unsupported("rollouts"))
+    }
+
+    /// Takes a device out of a tag. Returns whether it was in it.
+    async fn untag_device(
+        &self,
+        _tag: &Tag,
+        _device: &DeviceId,
+        _actor: &Actor,
+        _now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Unsupported("rollouts"))
+    }
+
+    /// A tag's devices, by id, with where the tag came from (`operator` or `certificate`).
+    async fn tag_members(&self, _tag: &Tag) -> Result<Vec<(DeviceId, String)>, StoreError> {
+        Err(StoreError::Unsupported("rollouts"))
+    }
+
+    /// Creates a deployment of a release to the tag's current devices, cut into waves
+    /// ([`crate::rollout::rank`]); the first wave opens at `now`. [`StoreError::NotFound`] for
+    /// an unknown release, [`StoreError::Conflict`] for a tag without devices.
+    async fn create_deployment(
+        &self,
+        _deployment: &NewDeployment,
+        _actor: &Actor,
+        _now: OffsetDateTime,
+    ) -> Result<DeploymentRecord, StoreError> {
+        Err(StoreError::Unsupported("rollouts"))
+    }
+
+    /// Every deployment, newest first.
+    async fn deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError> {
+        Err(StoreError::Unsupported("rollouts"))
+    }
+
+    /// One deployment.
+    async fn deployment(&self, _id: i64) -> Result<Option<DeploymentRecord>, StoreError> {
+        Err(StoreError::Unsupported("rollouts"))
+    }
+
+    /// Pauses, resumes or aborts a deployment. [`StoreError::NotFound`] or
+    /// [`StoreError::Conflict`] (e.g. resuming a running one).
+    async fn control_deployment(
+        &self,
+        _id: i64,
+        _control: Control,
+        _actor: &Actor,
+        _now: OffsetDateTime,
+    ) -> Result<DeploymentRecord, StoreError> {
+        Err(StoreError::Unsupported("rollouts"))
+    }
+
+    /// The operator audit log rows with `seq > after`, oldest first, at most `limit`.
+    async fn audit_log(&self, _after: i64, _limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        Err(StoreError::Unsupported("rollouts"))
+    }
 }

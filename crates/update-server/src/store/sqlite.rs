@@ -12,8 +12,11 @@ use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{DeviceRecord, Store, StoreError, StoredEvent};
-use update_protocol::{CheckedEvent, DeviceId, EventKind, Report, SlotReport};
+use super::sqlite_rollouts as rollouts;
+use super::{CheckInOutcome, Control, DeploymentRecord, DeviceRecord, ReleaseRecord, Store, StoreError, StoredEvent};
+use crate::audit::{Actor, AuditEntry};
+use update_protocol::rollout::{NewDeployment, NewRelease};
+use update_protocol::{CheckedEvent, DeviceId, EventKind, Report, SlotReport, Tag};
 
 /// `migrations/`, compiled in.
 static MIGRATOR: Migrator = sqlx::migrate!();
@@ -27,17 +30,17 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
-fn query_error(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(super) fn query_error(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| StoreError::Query { op, source: Box::new(e) }
 }
 
-fn format_time(t: OffsetDateTime) -> Result<String, StoreError> {
+pub(super) fn format_time(t: OffsetDateTime) -> Result<String, StoreError> {
     t.to_offset(time::UtcOffset::UTC)
         .format(&Rfc3339)
         .map_err(|e| StoreError::Corrupt(format!("cannot format {t}: {e}")))
 }
 
-fn parse_time(column: &str, s: &str) -> Result<OffsetDateTime, StoreError> {
+pub(super) fn parse_time(column: &str, s: &str) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::parse(s, &Rfc3339).map_err(|e| StoreError::Corrupt(format!("{column}: bad time {s:?}: {e}")))
 }
 
@@ -67,6 +70,12 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// A write transaction holding SQLite's write lock from its start (`BEGIN IMMEDIATE`), so
+    /// the audit chain's last row cannot change under it.
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(query_error("begin a write"))
+    }
+
     /// The pool (for tests and maintenance).
     #[must_use]
     pub fn pool(&self) -> &SqlitePool {
@@ -93,7 +102,7 @@ impl SqliteStore {
     }
 }
 
-fn get<'r, T>(row: &'r SqliteRow, column: &'static str) -> Result<T, StoreError>
+pub(super) fn get<'r, T>(row: &'r SqliteRow, column: &'static str) -> Result<T, StoreError>
 where
     T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
 {
@@ -159,8 +168,14 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn check_in(&self, device: &DeviceId, report: &Report, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let now = format_time(now)?;
+    async fn check_in(
+        &self,
+        device: &DeviceId,
+        report: &Report,
+        certificate_tags: &[Tag],
+        now_time: OffsetDateTime,
+    ) -> Result<CheckInOutcome, StoreError> {
+        let now = format_time(now_time)?;
         let slots = serde_json::to_string(&report.slots).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         // IMMEDIATE: take the write lock first, so the read-and-clear of the flag cannot race
         // an operator's request.
@@ -191,8 +206,10 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(query_error("record a check-in"))?;
+        rollouts::set_certificate_tags(&mut tx, device, certificate_tags, &now).await?;
+        let assignment = rollouts::assignment(&mut tx, device, now_time).await?;
         tx.commit().await.map_err(query_error("commit a check-in"))?;
-        Ok(pending)
+        Ok(CheckInOutcome { check_now: pending, assignment })
     }
 
     async fn append_event(
@@ -201,6 +218,7 @@ impl Store for SqliteStore {
         event: &CheckedEvent,
         now: OffsetDateTime,
     ) -> Result<i64, StoreError> {
+        let now_time = now;
         let now = format_time(now)?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(query_error("begin an event"))?;
         ensure_device(&mut tx, device, &now).await?;
@@ -217,6 +235,7 @@ impl Store for SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(query_error("append an event"))?;
+        rollouts::record_event(&mut tx, device, &event.kind, now_time).await?;
         tx.commit().await.map_err(query_error("commit an event"))?;
         Ok(seq)
     }
@@ -253,15 +272,128 @@ impl Store for SqliteStore {
         rows.iter().map(|row| event_from_row(row, get(row, "seq")?, "version")).collect::<Result<Vec<_>, _>>().map(Some)
     }
 
-    async fn request_check(&self, device: &DeviceId, now: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn request_check(&self, device: &DeviceId, actor: &Actor, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
         let updated = sqlx::query("UPDATE devices SET check_now = 1, check_now_requested = ?2 WHERE id = ?1")
             .bind(device.as_str())
             .bind(format_time(now)?)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(query_error("set the check-now flag"))?
             .rows_affected();
-        Ok(updated > 0)
+        if updated == 0 {
+            return Ok(false);
+        }
+        let action =
+            crate::audit::Action { action: "check-now", subject: format!("device/{device}"), details: "{}".to_owned() };
+        rollouts::append_audit(&mut tx, now, actor, action).await?;
+        tx.commit().await.map_err(query_error("commit a check-now request"))?;
+        Ok(true)
+    }
+
+    async fn create_release(
+        &self,
+        release: &NewRelease,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<ReleaseRecord, StoreError> {
+        let mut tx = self.write().await?;
+        let r = rollouts::create_release(&mut tx, release, actor, now).await?;
+        tx.commit().await.map_err(query_error("commit a release"))?;
+        Ok(r)
+    }
+
+    async fn releases(&self) -> Result<Vec<ReleaseRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(query_error("connect"))?;
+        rollouts::releases(&mut conn, None).await
+    }
+
+    async fn release(&self, id: i64) -> Result<Option<ReleaseRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(query_error("connect"))?;
+        rollouts::release(&mut conn, id).await
+    }
+
+    async fn tag_devices(
+        &self,
+        tag: &Tag,
+        devices: &[DeviceId],
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.write().await?;
+        let n = rollouts::tag_devices(&mut tx, tag, devices, actor, now).await?;
+        tx.commit().await.map_err(query_error("commit tags"))?;
+        Ok(n)
+    }
+
+    async fn untag_device(
+        &self,
+        tag: &Tag,
+        device: &DeviceId,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let removed = rollouts::untag_device(&mut tx, tag, device, actor, now).await?;
+        tx.commit().await.map_err(query_error("commit a tag removal"))?;
+        Ok(removed)
+    }
+
+    async fn tag_members(&self, tag: &Tag) -> Result<Vec<(DeviceId, String)>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(query_error("connect"))?;
+        rollouts::tag_members(&mut conn, tag).await
+    }
+
+    async fn create_deployment(
+        &self,
+        deployment: &NewDeployment,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<DeploymentRecord, StoreError> {
+        let mut tx = self.write().await?;
+        let d = rollouts::create_deployment(&mut tx, deployment, actor, now).await?;
+        tx.commit().await.map_err(query_error("commit a deployment"))?;
+        Ok(d)
+    }
+
+    async fn deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(query_error("begin reading deployments"))?;
+        let d = rollouts::deployments(&mut tx).await?;
+        tx.commit().await.map_err(query_error("end reading deployments"))?;
+        Ok(d)
+    }
+
+    async fn deployment(&self, id: i64) -> Result<Option<DeploymentRecord>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(query_error("begin reading a deployment"))?;
+        let d = rollouts::deployment(&mut tx, id).await?;
+        tx.commit().await.map_err(query_error("end reading a deployment"))?;
+        Ok(d)
+    }
+
+    async fn control_deployment(
+        &self,
+        id: i64,
+        control: Control,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<DeploymentRecord, StoreError> {
+        let mut tx = self.write().await?;
+        let d = rollouts::control_deployment(&mut tx, id, control, actor, now).await?;
+        tx.commit().await.map_err(query_error("commit a deployment change"))?;
+        Ok(d)
+    }
+
+    async fn audit_log(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, time, actor, role, action, subject, details, prev_hash, hash FROM operator_audit
+             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("read the audit log"))?;
+        rows.iter().map(rollouts::audit_from_row).collect()
     }
 }
 
@@ -299,7 +431,7 @@ mod tests {
             primary: Some("A".into()),
             slots: vec![SlotReport { name: "A".into(), state: SlotState::Good, version: Some("1.0.0".into()) }],
         };
-        store.check_in(&id("d1"), &report, datetime!(2026-03-01 09:00 UTC)).await.unwrap();
+        store.check_in(&id("d1"), &report, &[], datetime!(2026-03-01 09:00 UTC)).await.unwrap();
         store.pool().close().await;
 
         // Migrations run again on open and find nothing to do; the data is still there.
@@ -348,14 +480,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn certificate_tags_follow_the_certificate_and_operator_tags_stay() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let now = datetime!(2026-03-01 12:00 UTC);
+        let tag = |s: &str| Tag::parse(s).unwrap();
+        let admin = Actor { name: "admin".into(), role: "admin" };
+        store.tag_devices(&tag("lab"), &[id("d1")], &admin, now).await.unwrap();
+        store.check_in(&id("d1"), &Report::default(), &[tag("site:a"), tag("field")], now).await.unwrap();
+        let members = |t: &'static str| {
+            let store = store.clone();
+            async move { store.tag_members(&tag(t)).await.unwrap() }
+        };
+        assert_eq!(members("site:a").await, [(id("d1"), "certificate".to_owned())]);
+        // A new certificate without `site:a`: that tag goes, the operator's stays.
+        store.check_in(&id("d1"), &Report::default(), &[tag("field")], now).await.unwrap();
+        assert!(members("site:a").await.is_empty());
+        assert_eq!(members("field").await.len(), 1);
+        assert_eq!(members("lab").await, [(id("d1"), "operator".to_owned())]);
+        // A certificate that names the operator's tag does not take it over.
+        store.check_in(&id("d1"), &Report::default(), &[tag("lab")], now).await.unwrap();
+        assert_eq!(members("lab").await, [(id("d1"), "operator".to_owned())]);
+    }
+
+    #[tokio::test]
     async fn the_check_now_flag_is_taken_by_one_check_in() {
         let store = SqliteStore::open("sqlite::memory:").await.unwrap();
         let now = datetime!(2026-03-01 12:00 UTC);
-        assert!(!store.request_check(&id("d1"), now).await.unwrap(), "unknown device");
-        assert!(!store.check_in(&id("d1"), &Report::default(), now).await.unwrap());
-        assert!(store.request_check(&id("d1"), now).await.unwrap());
+        let admin = Actor { name: "admin".into(), role: "admin" };
+        assert!(!store.request_check(&id("d1"), &admin, now).await.unwrap(), "unknown device");
+        assert!(!store.check_in(&id("d1"), &Report::default(), &[], now).await.unwrap().check_now);
+        assert!(store.request_check(&id("d1"), &admin, now).await.unwrap());
         assert!(store.device(&id("d1")).await.unwrap().unwrap().check_now_pending);
-        assert!(store.check_in(&id("d1"), &Report::default(), now).await.unwrap());
-        assert!(!store.check_in(&id("d1"), &Report::default(), now).await.unwrap());
+        assert!(store.check_in(&id("d1"), &Report::default(), &[], now).await.unwrap().check_now);
+        assert!(!store.check_in(&id("d1"), &Report::default(), &[], now).await.unwrap().check_now);
     }
 }

@@ -243,3 +243,34 @@ async fn a_device_without_a_certificate_is_refused_and_keeps_its_events() {
     let inventory = operator_get(&srv, "/api/v1/devices").await;
     assert_eq!(inventory["devices"].as_array().unwrap().len(), 0, "nothing reached the server");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_reads_its_rollout_assignment_from_the_check_in_answer() {
+    let srv = TestServer::start(Options::default()).await;
+    let root = tempfile::tempdir().unwrap();
+    let (paths, config) = device(&srv, root.path(), &srv.url(""), Some("device-0011"));
+    let fleet = Fleet::from_config(&paths, &config).unwrap();
+    let f = fleet.clone();
+    let first = blocking(move || f.checkin(&status("1.0.0", "A")).unwrap()).await;
+    assert_eq!(first.assignment, None);
+
+    let operator = srv.operator();
+    let post = |path: &str, body: Value| operator.post(srv.url(path)).bearer_auth(ADMIN_TOKEN).json(&body).send();
+    let r = post("/api/v1/tags/lab/devices", serde_json::json!({"devices": ["device-0011"]})).await.unwrap();
+    assert!(r.status().is_success());
+    let r =
+        post("/api/v1/releases", serde_json::json!({"target": "demo-2.0.0.bundle", "version": "2.0.0"})).await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let plan = serde_json::json!({"release": 1, "tag": "lab", "waves": [{"percent": 100}],
+                                  "min-wave-interval-secs": 0, "max-failure-percent": 0});
+    let d: Value = post("/api/v1/deployments", plan).await.unwrap().json().await.unwrap();
+
+    let f = fleet.clone();
+    let answer = blocking(move || f.checkin(&status("1.0.0", "A")).unwrap()).await;
+    let a = answer.assignment.expect("an assignment");
+    assert_eq!((a.deployment, a.target.as_str(), a.version.as_str(), a.wave), (1, "demo-2.0.0.bundle", "2.0.0", 0));
+    assert_eq!(a.action, libupdate::fleet::AssignmentAction::Install);
+    assert_eq!(Some(a.allowed_from.as_str()), d["wave-opened"].as_str());
+    a.validate().unwrap();
+    srv.stop().await;
+}

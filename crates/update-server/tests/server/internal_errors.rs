@@ -7,12 +7,14 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use time::OffsetDateTime;
 use tower::ServiceExt;
-use update_protocol::{CheckedEvent, DeviceId, Report};
+use update_protocol::{CheckedEvent, DeviceId, Report, Tag};
+use update_server::audit::Actor;
+use update_server::clock::Clock;
 use update_server::device::DeviceIdSource;
 use update_server::operator::OperatorAccess;
 use update_server::push::PushHub;
 use update_server::repo::ServedRepository;
-use update_server::store::{DeviceRecord, Store, StoreError, StoredEvent};
+use update_server::store::{CheckInOutcome, DeviceRecord, Store, StoreError, StoredEvent};
 use update_server::{AppState, app};
 
 struct BrokenStore;
@@ -23,7 +25,13 @@ fn broken() -> StoreError {
 
 #[async_trait]
 impl Store for BrokenStore {
-    async fn check_in(&self, _: &DeviceId, _: &Report, _: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn check_in(
+        &self,
+        _: &DeviceId,
+        _: &Report,
+        _: &[Tag],
+        _: OffsetDateTime,
+    ) -> Result<CheckInOutcome, StoreError> {
         Err(broken())
     }
     async fn append_event(&self, _: &DeviceId, _: &CheckedEvent, _: OffsetDateTime) -> Result<i64, StoreError> {
@@ -38,7 +46,7 @@ impl Store for BrokenStore {
     async fn events(&self, _: &DeviceId, _: i64, _: u32) -> Result<Option<Vec<StoredEvent>>, StoreError> {
         Err(broken())
     }
-    async fn request_check(&self, _: &DeviceId, _: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn request_check(&self, _: &DeviceId, _: &Actor, _: OffsetDateTime) -> Result<bool, StoreError> {
         Err(broken())
     }
 }
@@ -52,6 +60,7 @@ async fn internal_errors_hide_their_cause() {
         device_ids: DeviceIdSource::InsecureRequestField,
         push: Arc::new(PushHub::new(std::time::Duration::from_secs(15))),
         operator: OperatorAccess::Disabled,
+        clock: Clock::system(),
     };
     let request = Request::post("/api/v1/device/checkin")
         .header("content-type", "application/json")

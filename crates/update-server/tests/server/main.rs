@@ -14,3 +14,4 @@ mod mtls;
 mod operator;
 mod push;
 mod range;
+mod rollout;

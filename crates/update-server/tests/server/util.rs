@@ -9,8 +9,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use update_server::clock::Clock;
 use update_server::device::DeviceIdSource;
-use update_server::operator::{AdminToken, OperatorAccess};
+use update_server::operator::{AdminToken, OperatorAccess, OperatorTokens, Role};
 use update_server::push::PushHub;
 use update_server::repo::ServedRepository;
 use update_server::store::SqliteStore;
@@ -51,12 +52,24 @@ impl Ca {
         self.device_with_serial(cn, rand_serial())
     }
 
+    /// A device certificate whose subject is CN `cn`, OU `ou` (the device's tag).
+    pub fn device_in(&self, cn: &str, ou: &str) -> Identity {
+        self.device_with(cn, rand_serial(), Some(ou))
+    }
+
     /// A device certificate with a chosen serial number (to revoke it).
     pub fn device_with_serial(&self, cn: &str, serial: u64) -> Identity {
+        self.device_with(cn, serial, None)
+    }
+
+    fn device_with(&self, cn: &str, serial: u64, ou: Option<&str>) -> Identity {
         let key = KeyPair::generate().unwrap();
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
         p.serial_number = Some(rcgen::SerialNumber::from(serial));
         p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        if let Some(ou) = ou {
+            p.distinguished_name.push(rcgen::DnType::OrganizationalUnitName, ou);
+        }
         p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
         let cert = p.signed_by(&key, &self.issuer).unwrap();
         Identity { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
@@ -128,6 +141,10 @@ pub struct Options {
     pub insecure_device_ids: bool,
     /// The operator token (`None`: no `--admin-token-file`).
     pub admin_token: Option<&'static str>,
+    /// More named tokens: (name, role, token).
+    pub operator_tokens: Vec<(&'static str, Role, &'static str)>,
+    /// A manual clock (`None`: the system's).
+    pub clock: Option<Clock>,
 }
 
 /// The operator token of test servers.
@@ -140,6 +157,8 @@ impl Default for Options {
             revoked: Vec::new(),
             insecure_device_ids: false,
             admin_token: Some(ADMIN_TOKEN),
+            operator_tokens: Vec::new(),
+            clock: None,
         }
     }
 }
@@ -166,6 +185,11 @@ pub fn bundle_bytes() -> Vec<u8> {
 }
 
 pub const BUNDLE_PATH: &str = "targets/0f1e2d.demo-1.1.0.bundle";
+/// The targets metadata of the test repository (unsigned here: the server only reads which
+/// targets it lists; devices check the signatures): `demo-1.1.0.bundle` as version 1.1.0.
+pub const TARGETS_JSON: &str = r#"{"signed":{"_type":"targets","version":1,"targets":{
+  "demo-1.1.0.bundle":{"length":307200,"hashes":{"sha256":"00"},"custom":{"version":"1.1.0"}},
+  "demo-2.0.0.bundle":{"length":307200,"hashes":{"sha256":"00"}}}},"signatures":[]}"#;
 pub const ROOT_JSON: &str = "{\"signed\":{\"_type\":\"root\"},\"signatures\":[]}\n";
 
 impl TestServer {
@@ -175,6 +199,7 @@ impl TestServer {
         std::fs::create_dir_all(repo.join("metadata")).unwrap();
         std::fs::create_dir_all(repo.join("targets")).unwrap();
         std::fs::write(repo.join("metadata/root.json"), ROOT_JSON).unwrap();
+        std::fs::write(repo.join("metadata/1.targets.json"), TARGETS_JSON).unwrap();
         std::fs::write(repo.join(BUNDLE_PATH), bundle_bytes()).unwrap();
         std::fs::write(repo.join(".secret"), "hidden").unwrap();
         std::fs::write(dir.path().join("outside.txt"), "outside the repository").unwrap();
@@ -212,10 +237,17 @@ impl TestServer {
                 DeviceIdSource::ClientCertificate
             },
             push: Arc::new(PushHub::new(PUSH_KEEP_ALIVE)),
-            operator: match options.admin_token {
-                Some(token) => OperatorAccess::Token(AdminToken::new(token).unwrap()),
-                None => OperatorAccess::Disabled,
+            operator: {
+                let mut tokens = match options.admin_token {
+                    Some(token) => OperatorTokens::with_admin(AdminToken::new(token).unwrap()),
+                    None => OperatorTokens::new(),
+                };
+                for (name, role, token) in &options.operator_tokens {
+                    tokens.add(name, *role, token).unwrap();
+                }
+                if tokens.is_empty() { OperatorAccess::Disabled } else { OperatorAccess::Tokens(tokens) }
             },
+            clock: options.clock.clone().unwrap_or_default(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

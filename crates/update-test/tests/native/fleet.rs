@@ -51,6 +51,7 @@ pub(crate) fn start_server(dir: &Path, ca: &CertifiedIssuer<'static, KeyPair>) -
             device_ids: DeviceIdSource::ClientCertificate,
             push: Arc::new(PushHub::new(Duration::from_secs(1))),
             operator: OperatorAccess::Disabled,
+            clock: update_server::clock::Clock::system(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -137,7 +138,16 @@ fn the_daemon_installs_when_pushed_and_the_server_sees_every_step() {
 
     // The operator asks (what POST /api/v1/devices/{id}/check-now does): flag, then push.
     let asked = Instant::now();
-    assert!(server.runtime.block_on(server.state.store.request_check(&id, time::OffsetDateTime::now_utc())).unwrap());
+    assert!(
+        server
+            .runtime
+            .block_on(server.state.store.request_check(
+                &id,
+                &update_server::audit::Actor { name: "test".into(), role: "operator" },
+                time::OffsetDateTime::now_utc(),
+            ))
+            .unwrap()
+    );
     assert_eq!(server.state.push.send(&id, PushEvent::CheckNow), 1);
     let took = server.wait_for(Duration::from_secs(30), "installed event after the push", |s| {
         s.kinds(&id).iter().any(|k| k == "installed")
