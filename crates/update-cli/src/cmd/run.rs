@@ -10,7 +10,7 @@ use crate::cli::RunArgs;
 use crate::progress::{Fanout, JsonLines, PlainProgress, TerminalProgress};
 
 /// Checks (and with `--now` installs) an update; `progress_fd` is the caller's `--progress-fd`,
-/// opened by [`progress::open_fd`] before anything else is done.
+/// opened by [`crate::progress::open_fd`] before anything else is done.
 ///
 /// # Errors
 /// As [`Updater::check`] and [`Updater::install_now`].

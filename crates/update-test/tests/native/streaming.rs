@@ -463,7 +463,8 @@ fn a_cut_delta_install_keeps_the_blocks_it_fetched_and_a_bad_block_is_refused() 
 fn bench_delta_install() {
     use update_test::device::SimOptions;
     let var = |n: &str| std::env::var(n).unwrap_or_else(|_| panic!("{n} is not set"));
-    let (old, new) = (std::path::PathBuf::from(var("UPDATE_BENCH_OLD")), std::path::PathBuf::from(var("UPDATE_BENCH_NEW")));
+    let (old, new) =
+        (std::path::PathBuf::from(var("UPDATE_BENCH_OLD")), std::path::PathBuf::from(var("UPDATE_BENCH_NEW")));
     let level: i32 = std::env::var("UPDATE_BENCH_LEVEL").ok().and_then(|l| l.parse().ok()).unwrap_or(19);
     let mib = std::fs::metadata(&new).unwrap().len().div_ceil(1 << 20);
     let w = world_with(Fixture::with(SimOptions {
@@ -511,7 +512,11 @@ fn bench_delta_install() {
     let (fetch, index) = (number("MiB ("), number("after a "));
     let requests = number(" bytes) in ");
     assert_eq!(
-        update_test::device::hash_prefix(&w.fx.dev.slot_device("rootfs", Slot::B), std::fs::metadata(&new).unwrap().len()).unwrap(),
+        update_test::device::hash_prefix(
+            &w.fx.dev.slot_device("rootfs", Slot::B),
+            std::fs::metadata(&new).unwrap().len()
+        )
+        .unwrap(),
         update_test::device::hash_prefix(&new, 1 << 40).unwrap(),
         "slot B holds the new image"
     );
