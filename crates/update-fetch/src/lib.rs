@@ -338,7 +338,7 @@ impl Fetcher {
             }
             return Ok(());
         }
-        let mut file = RemoteFile::new(self, url, length, length.unwrap_or(u64::MAX))?;
+        let mut file = RemoteFile::new(self, url, length, length.unwrap_or(u64::MAX))?.ranged_only();
         for r in ranges {
             file.read_range(r.clone(), sink)?;
         }

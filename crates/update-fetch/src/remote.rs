@@ -87,6 +87,8 @@ pub struct RemoteFile {
     window: u64,
     stats: RemoteStats,
     head: Option<HeadCache>,
+    /// Refuse a 200 answer (a server that ignores `Range`) instead of reading from the start.
+    ranged_only: bool,
 }
 
 impl std::fmt::Debug for RemoteFile {
@@ -128,7 +130,17 @@ impl RemoteFile {
             window: FIRST_WINDOW,
             stats: RemoteStats::default(),
             head: None,
+            ranged_only: false,
         })
+    }
+
+    /// Makes a server that ignores `Range` (answers 200) an error rather than read from the
+    /// start: for readers of scattered pieces, where reading from the start each time would
+    /// move far more than the whole file.
+    #[must_use]
+    pub fn ranged_only(mut self) -> Self {
+        self.ranged_only = true;
+        self
     }
 
     /// Shares the file's first bytes with the other readers of `cache` (and takes the
@@ -221,6 +233,7 @@ impl RemoteFile {
                 let reader: Box<dyn Read + Send> = Box::new(resp.into_body().into_reader().take(got_last - first + 1));
                 Ok(Body { reader, at: first, end: Some(got_last + 1) })
             }
+            200 if self.ranged_only => Err(source_err(url, "the server ignores Range requests (answered 200)")),
             200 => {
                 // The whole file: a server without Range support, or (with If-Range) a file
                 // that changed since the first answer, which cannot be spliced.

@@ -484,6 +484,56 @@ fn a_remote_server_without_range_support_is_read_from_the_start() {
 }
 
 #[test]
+fn read_ranges_asks_for_exactly_each_range_and_refuses_a_server_ignoring_range() {
+    let w = world();
+    let b = body();
+    let s = serve(&w, b.clone(), vec![], false);
+    let f = Fetcher::new(options(&w)).unwrap();
+    let url = format!("https://localhost:{}/bundle", s.port);
+    let ranges = [10..20u64, 70_000..200_000, 2_000_000..2_000_001];
+    let mut got: Vec<(u64, Vec<u8>)> = Vec::new();
+    f.read_ranges(&url, Some(b.len() as u64), &ranges, &mut |at, bytes| {
+        match got.last_mut() {
+            Some((start, v)) if *start + v.len() as u64 == at => v.extend_from_slice(bytes),
+            _ => got.push((at, bytes.to_vec())),
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(*s.requests.lock().unwrap(), ["10-19", "70000-199999", "2000000-2000000"], "one exact request each");
+    for (r, (at, bytes)) in ranges.iter().zip(&got) {
+        assert_eq!(
+            (*at, &bytes[..]),
+            (r.start, &b[usize::try_from(r.start).unwrap()..usize::try_from(r.end).unwrap()])
+        );
+    }
+    // A server answering 200 to Range would send the whole file for every piece: refused.
+    let s = serve(&w, b.clone(), vec![Fault::IgnoreRange; 8], false);
+    let url = format!("https://localhost:{}/bundle", s.port);
+    let e = f.read_ranges(&url, Some(b.len() as u64), &ranges, &mut |_, _| Ok(())).unwrap_err();
+    assert_eq!(e.kind(), update_core::ErrorKind::Source, "{e}");
+    assert!(e.to_string().contains("ignores Range"), "{e}");
+}
+
+#[test]
+fn readers_sharing_a_head_cache_fetch_the_head_once() {
+    use std::io::Read;
+    let w = world();
+    let b = body();
+    let s = serve(&w, b.clone(), vec![], false);
+    let f = Fetcher::new(options(&w)).unwrap();
+    let url = format!("https://localhost:{}/bundle", s.port);
+    let cache = update_fetch::HeadCache::default();
+    for _ in 0..3 {
+        let mut r = f.open_stream_cached(&url, Some(b.len() as u64), 1 << 30, &cache).unwrap();
+        let mut head = vec![0u8; 1000];
+        r.read_exact(&mut head).unwrap();
+        assert_eq!(head[..], b[..1000]);
+    }
+    assert_eq!(*s.requests.lock().unwrap(), ["0-65535"], "the second and third readers took the head from memory");
+}
+
+#[test]
 fn wrong_content_ranges_are_never_used() {
     use std::io::Read;
     for header in [

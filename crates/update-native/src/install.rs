@@ -591,11 +591,8 @@ pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallReques
     // A streamed format 3 bundle: fetch only the blocks this device lacks.
     let mut delta = match (&request.stream, bundle.delta_offsets()) {
         (Some(stream), Some(delta_offsets)) if stream.ranges.is_some() => {
-            let old: Vec<PathBuf> = plan
-                .images
-                .iter()
-                .map(|i| driver.slot_path(&i.group, plan.booted).expect("planned groups have both slots"))
-                .collect();
+            let old: Vec<PathBuf> =
+                plan.images.iter().filter_map(|i| driver.slot_path(&i.group, plan.booted)).collect();
             let setup = crate::delta::Setup {
                 name: &stream.url,
                 manifest: &manifest,
@@ -606,7 +603,20 @@ pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallReques
                 durable: &durable,
             };
             let ranges = stream.ranges.clone().expect("checked");
-            let prepared = crate::delta::DeltaInstall::prepare(&setup, ranges, ctx.progress)?;
+            // A source error (a server that ignores Range, a lost index request) costs only the
+            // delta: the full stream is verified chunk by chunk all the same. A verification
+            // error (an index that does not match its signed hash) stops the install.
+            let prepared = if old.len() == plan.images.len() {
+                match crate::delta::DeltaInstall::prepare(&setup, ranges, ctx.progress) {
+                    Err(e) if e.kind() == update_core::ErrorKind::Source => {
+                        ctx.events.warn(&format!("delta: {e}; streaming in full"));
+                        None
+                    }
+                    other => other?,
+                }
+            } else {
+                None
+            };
             match &prepared {
                 Some(d) => ctx.events.info(&format!(
                     "delta: {} reused from slot {}, {} already in slot {}, {} zero; fetching {} ({} bytes) in {} requests after a {}-byte index, instead of {}",
