@@ -75,6 +75,8 @@ pub struct DeltaInstall {
     need: HashMap<u32, Vec<(usize, u64)>>,
     /// Pieces to fetch, sorted by file offset: (file range, piece).
     pieces: Vec<(Range<u64>, Piece)>,
+    /// The pieces' ranges merged into the requests to send.
+    merged: Vec<Range<u64>>,
     chunks: Vec<Vec<Chunk>>,
     ranges: Arc<ReadRanges>,
     /// What it found and will fetch.
@@ -256,6 +258,7 @@ impl DeltaInstall {
             targets,
             need,
             pieces,
+            merged,
             chunks,
             ranges,
             stats,
@@ -269,8 +272,6 @@ impl DeltaInstall {
     /// Source errors; [`Error::Verification`] for a piece that does not match the signed index
     /// or manifest; write errors.
     pub fn fetch(&mut self, targets: &mut [Box<dyn BlockDevice>], progress: &dyn Progress) -> Result<()> {
-        let wanted: Vec<Range<u64>> = self.pieces.iter().map(|p| p.0.clone()).collect();
-        let merged = merge_ranges(&wanted, MERGE_GAP, MAX_REQUESTS);
         progress.start("fetching changed blocks", self.stats.fetch);
         let mut cur = 0usize;
         let mut buf: Vec<u8> = Vec::new();
@@ -317,7 +318,7 @@ impl DeltaInstall {
             }
             Ok(())
         };
-        (self.ranges)(&merged, &mut sink)?;
+        (self.ranges)(&self.merged, &mut sink)?;
         if cur != self.pieces.len() {
             return Err(Error::Other(format!(
                 "{}: {} delta pieces were not fetched",

@@ -145,14 +145,7 @@ fn publish(w: &World, bundle: &Path, head: &str) {
 /// the bundle is about as large as the image; returns the image and the bundle.
 fn publish_random_rootfs(w: &World, len: usize, seed: u64) -> (Vec<u8>, std::path::PathBuf) {
     let rootfs = w.fx.images.join("random-rootfs.img");
-    let mut bytes = vec![0u8; len];
-    let mut x = seed;
-    for b in &mut bytes {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *b = x.to_le_bytes()[0];
-    }
+    let bytes = random(len, seed);
     std::fs::write(&rootfs, &bytes).unwrap();
     let mut o = w.fx.options("2.0", "ok");
     o.images[0].1 = rootfs;
