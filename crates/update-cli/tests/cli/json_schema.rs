@@ -88,14 +88,19 @@ impl Device {
         self.dir.path().join("device")
     }
 
-    fn run(&self, args: &[&str]) -> Out {
-        let out = Command::new(env!("CARGO_BIN_EXE_update"))
+    /// Runs `update --root ROOT ARGS`.
+    fn output(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_update"))
             .arg("--root")
             .arg(self.root())
             .args(args)
             .env_remove("UPDATE_ROOT")
             .output()
-            .unwrap();
+            .unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        let out = self.output(args);
         let stdout = String::from_utf8(out.stdout).unwrap();
         let json = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("update {args:?}: stdout is not one JSON document ({e}):\n{stdout}"));
@@ -104,13 +109,7 @@ impl Device {
 
     /// Runs `update ARGS` without `--json`: (exit code, stderr).
     fn run_text(&self, args: &[&str]) -> (i32, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_update"))
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .env_remove("UPDATE_ROOT")
-            .output()
-            .unwrap();
+        let out = self.output(args);
         (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into())
     }
 
