@@ -49,9 +49,8 @@ impl Progress for SignalProgress {
     fn advance(&self, n: u64) {
         let mut p = self.phase.borrow_mut();
         p.done = p.done.saturating_add(n);
-        if p.total > 0 {
-            let percent = u32::try_from(p.done.min(p.total).saturating_mul(100) / p.total).unwrap_or(100);
-            self.send(&mut p, percent);
+        if let Some(share) = p.done.min(p.total).saturating_mul(100).checked_div(p.total) {
+            self.send(&mut p, u32::try_from(share).unwrap_or(100));
         }
     }
 

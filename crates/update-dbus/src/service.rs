@@ -252,8 +252,10 @@ impl Update1 {
         Ok((found.0.is_some(), found.0.unwrap_or_default(), found.1))
     }
 
-    /// Install: starts `update --now` in the background (`reboot` false is `--noreboot`) and
-    /// returns; `Progress` signals follow, then `Finished`. Busy when any install runs.
+    /// Install: installs in the background, as the command `update` with its now option (and
+    /// no reboot when `reboot` is false), and returns; `Progress` signals follow, then
+    /// `Finished`. Busy when any install runs. (No double hyphen here: it ends up in an XML
+    /// comment of the introspection.)
     async fn install(
         &self,
         reboot: bool,

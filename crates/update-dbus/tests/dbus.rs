@@ -10,6 +10,8 @@
 //! The committed introspection XML (docs/reference/org.libupdate.Update1.xml) is compared with
 //! the live one; `UPDATE_BLESS=1` rewrites it after a deliberate change of the interface.
 
+#![allow(clippy::unwrap_used, reason = "test helpers: a failed setup step is a test failure")]
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -367,7 +369,7 @@ fn install_over_dbus_with_signals_authorization_and_the_clis_lock() {
         .unwrap();
     wait_for_lock(&root, || child.try_wait().unwrap().is_some());
     let stop = |sig: &str| {
-        assert!(Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().unwrap().success())
+        assert!(Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().unwrap().success());
     };
     stop("STOP");
     let o = gdbus_call(&bus, None, "Install", &["false"]);
