@@ -252,5 +252,5 @@ fn wire_state(state: &SlotState) -> update_protocol::SlotState {
 /// An event stamped now.
 #[must_use]
 pub fn event(kind: EventKind, version: Option<String>, reason: Option<String>) -> FleetEvent {
-    FleetEvent { kind, version, reason, time: update_core::time_util::now_rfc3339() }
+    FleetEvent { kind, version, reason, time: update_core::time_util::now_rfc3339(), deployment: None }
 }
