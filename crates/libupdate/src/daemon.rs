@@ -363,7 +363,8 @@ pub fn run(
                         && DaemonState::load(&updater).refused != Some(a.deployment)
                 });
                 forced = answer.check_now || install;
-                if let Some(Follow::Idle(why)) = assigned.map(|a| follow(a, OffsetDateTime::now_utc())) {
+                // Why nothing starts (a forced check logs it itself).
+                if !forced && let Some(Follow::Idle(why)) = assigned.map(|a| follow(a, OffsetDateTime::now_utc())) {
                     updater.log(Severity::Info, &why);
                 }
                 // Waiting for a window: check in when it opens (spread over up to a quarter of
