@@ -159,24 +159,22 @@ pub fn check_now(updater: &Updater, now: OffsetDateTime, install: bool, noreboot
     state.last_check = Some(update_core::time_util::rfc3339(now));
     state.last_result = Some("started".into());
     state.store(updater)?;
-    let assigned = state.assignment.clone();
-    let result = match assigned.as_ref().map(|a| follow(a, now)) {
+    let assigned = state.assignment.as_ref();
+    let result = match assigned.map(|a| follow(a, now)) {
         Some(Follow::Idle(why)) => {
             updater.log(Severity::Notice, &why);
             state.last_result = Some(why);
             return state.store(updater).map(|()| None);
         }
-        _ if install => {
-            updater.install_for(assigned.as_ref(), noreboot).map(|r| r.installed.map(|o| o.version.to_string()))
-        }
-        _ => updater.check_for(assigned.as_ref()).map(|_| None),
+        _ if install => updater.install_for(assigned, noreboot).map(|r| r.installed.map(|o| o.version.to_string())),
+        _ => updater.check_for(assigned).map(|_| None),
     };
     state.last_result = Some(match &result {
         Ok(Some(v)) => format!("installed {v}"),
         Ok(None) => "no update".into(),
         Err(e) => format!("failed: {e}"),
     });
-    state.refused = match (&result, &assigned) {
+    state.refused = match (&result, assigned) {
         (Err(e), Some(a)) if e.kind() == update_core::ErrorKind::Refused => Some(a.deployment),
         _ => None,
     };
@@ -374,8 +372,9 @@ pub fn run(
                 {
                     let spread = a.window.as_ref().map_or(0, |w| (w.duration_secs / 4).min(600));
                     let jitter = device_seed(&updater) % spread.max(1);
-                    let wait = (opens - OffsetDateTime::now_utc()).try_into().unwrap_or(Duration::ZERO);
-                    next_checkin = next_checkin.min(Instant::now() + wait + Duration::from_secs(jitter));
+                    let wait = u64::try_from(opens.unix_timestamp() - OffsetDateTime::now_utc().unix_timestamp());
+                    next_checkin = next_checkin
+                        .min(Instant::now() + Duration::from_secs(wait.unwrap_or(0).saturating_add(jitter)));
                 }
             }
         }

@@ -147,12 +147,8 @@ impl Updater {
         let status = driver.status(&ctx)?;
         let wanted = assigned
             .map(|a| {
-                update_core::parse_version(&a.version).map_err(|e| {
-                    Error::Refused(format!(
-                        "deployment {}: the assigned version {:?} is not a version: {e}",
-                        a.deployment, a.version
-                    ))
-                })
+                update_core::parse_version(&a.version)
+                    .map_err(|e| Error::Refused(format!("deployment {}: {e}", a.deployment)))
             })
             .transpose()?;
         let url = self.config.source.clone().ok_or_else(|| {
@@ -253,7 +249,7 @@ impl Updater {
             && report.available.is_none()
             && !report.skipped.iter().any(|s| s.kind == PENDING)
         {
-            let why = report.skipped.iter().map(|s| s.reason.as_str()).collect::<Vec<_>>().join("; ");
+            let why = reasons(&report);
             return Err(Error::Refused(format!(
                 "deployment {}: the source offers no {} of version {} this device can install ({})",
                 a.deployment,
@@ -318,15 +314,7 @@ impl Updater {
         if check.available.is_some() || check.uninspected.is_some() {
             return Ok(());
         }
-        let reasons = || {
-            check
-                .skipped
-                .iter()
-                .filter(|s| s.kind != PENDING)
-                .map(|s| format!("{}: {}", s.path.display(), s.reason))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
+        let reasons = || reasons(check);
         let verification = ErrorKind::Verification.as_str();
         if check.skipped.iter().any(|s| s.kind == verification) {
             let source = self.config.source.as_ref().map_or_else(String::new, ToString::to_string);
@@ -419,6 +407,17 @@ impl Updater {
         }
         Ok(InstallReport { check, installed: Some(outcome), rebooted })
     }
+}
+
+/// Why each update a check skipped was skipped (`PATH: REASON; …`; not the pending one).
+fn reasons(check: &CheckReport) -> String {
+    check
+        .skipped
+        .iter()
+        .filter(|s| s.kind != PENDING)
+        .map(|s| format!("{}: {}", s.path.display(), s.reason))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Whether `version` is already installed in the primary slot, on trial and not yet booted.
