@@ -19,6 +19,9 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("dosfstools", "mkfs.vfat"),
     ("rauc", "rauc"),
     ("dbus-daemon", "dbus-daemon"),
+    // The D-Bus service tests (crates/update-dbus): gdbus as a client; busctl comes with systemd.
+    ("libglib2.0-bin", "gdbus"),
+    ("systemd", "busctl"),
     ("squashfs-tools", "mksquashfs"),
     ("swupdate", "swupdate"),
     ("cpio", "cpio"),
