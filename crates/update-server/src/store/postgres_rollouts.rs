@@ -10,7 +10,7 @@ use super::postgres::get;
 use super::sqlite::{format_time, query_error};
 
 /// The advisory lock key that serializes appends to the audit chain ("AUDIT" in ASCII).
-const AUDIT_LOCK: i64 = 0x4155_4449_54;
+const AUDIT_LOCK: i64 = 0x0041_5544_4954;
 use super::{Control, DeploymentRecord, ReleaseRecord, StoreError, WaveView};
 use crate::audit::{self, Action, Actor, AuditEntry};
 use crate::rollout::{Progress, Step, WaveCounts, next_step};
