@@ -246,6 +246,10 @@ fn every_json_document_matches_its_schema_and_fixture_in_each_device_state() {
     dev.record("check", Doc::Check, &["--json"], 0);
     dev.record("key-list", Doc::KeyList, &["config", "key", "list", "--json"], 0);
     dev.record("config-show", Doc::ConfigShow, &["config", "show", "--json"], 0);
+    let set = dev.record("config-set", Doc::Change, &["config", "schedule", "off", "--json"], 0);
+    assert_eq!((&set["setting"], &set["value"]), (&Value::from("schedule"), &Value::from("off")), "{set:#}");
+    let verify = dev.record("config-verify", Doc::Change, &["config", "verify", "true", "--json"], 0);
+    assert_eq!(verify["value"], true, "{verify:#}");
     let drivers = dev.run(&["drivers", "--json"]);
     assert_eq!(drivers.code, 0);
     // Which other drivers decline depends on the tools installed here: schema only, no fixture.
@@ -286,6 +290,8 @@ fn every_json_document_matches_its_schema_and_fixture_in_each_device_state() {
     record_state(&mut dev, 12);
     let status = &dev.docs["status"];
     assert!(status["fallback"].is_string(), "{status:#}");
+    let good = dev.record("mark-good", Doc::Change, &["mark-good", "--json"], 0);
+    assert_eq!(good["slot"], "A", "{good:#}");
     dev.compare("fell-back");
 }
 
