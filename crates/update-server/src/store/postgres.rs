@@ -313,7 +313,7 @@ impl Store for PgStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(query_error("append an event"))?;
-        rollouts::record_event(&mut tx, device, &event.kind, now).await?;
+        rollouts::record_event(&mut tx, device, &event.kind, event.deployment, now).await?;
         tx.commit().await.map_err(query_error("commit an event"))?;
         Ok(seq)
     }

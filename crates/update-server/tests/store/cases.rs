@@ -2,6 +2,7 @@
 
 use time::macros::datetime;
 use update_protocol::rollout::{AssignmentAction, DeploymentState, NewDeployment, NewRelease, Wave};
+use update_protocol::window::MaintenanceWindow;
 use update_protocol::{CheckedEvent, DeviceId, EventKind, Report, SlotReport, SlotState, Tag};
 use update_server::audit::Actor;
 use update_server::store::Store;
@@ -24,6 +25,7 @@ fn event(kind: EventKind, minute: u8) -> CheckedEvent {
         version: Some("1.1.0".to_owned()),
         reason: None,
         time: datetime!(2026-03-01 10:00 UTC) + time::Duration::minutes(minute.into()),
+        deployment: None,
     }
 }
 
@@ -177,4 +179,56 @@ pub async fn a_failing_canary_pauses_the_deployment_and_the_audit_chain_holds(st
     );
     let (entries, _) = update_server::audit::verify(&log).unwrap();
     assert_eq!(entries, 6);
+}
+
+/// A device in two deployments: its events count for the one they name, not the newest; a
+/// maintenance window gives the device the instants it closes and next opens.
+pub async fn events_count_for_the_deployment_they_name_and_windows_give_instants(store: &dyn Store) {
+    let t0 = datetime!(2026-03-02 09:30 UTC); // a Monday
+    let dev = id("dev-1");
+    store.check_in(&dev, &Report::default(), &[], t0).await.unwrap();
+    store.tag_devices(&tag("a"), std::slice::from_ref(&dev), &admin(), t0).await.unwrap();
+    store.tag_devices(&tag("b"), std::slice::from_ref(&dev), &admin(), t0).await.unwrap();
+    let mut ids = Vec::new();
+    for (version, t, window) in [
+        ("1.1.0", "a", None),
+        (
+            "1.2.0",
+            "b",
+            Some(MaintenanceWindow { cron: "0 10 * * *".into(), duration_secs: 3600, time_zone: "UTC".into() }),
+        ),
+    ] {
+        let release = NewRelease { target: format!("demo-{version}.bundle"), version: version.into() };
+        let r = store.create_release(&release, &admin(), t0).await.unwrap();
+        let plan = NewDeployment {
+            release: r.id,
+            tag: tag(t),
+            waves: vec![Wave::Percent(100)],
+            min_wave_interval_secs: 60,
+            max_failure_percent: 0,
+            maintenance_window: window,
+        };
+        ids.push(store.create_deployment(&plan, &admin(), t0).await.unwrap().id);
+    }
+    // The newest deployment answers; before its window: wait, with the next opening.
+    let a = store.check_in(&dev, &Report::default(), &[], t0).await.unwrap().assignment.unwrap();
+    assert_eq!((a.deployment, a.action), (ids[1], AssignmentAction::Wait));
+    assert_eq!((a.window_closes.as_deref(), a.window_opens.as_deref()), (None, Some("2026-03-02T10:00:00Z")));
+    // Inside it: install, with when it closes and when the next one opens.
+    let t1 = datetime!(2026-03-02 10:15 UTC);
+    let a = store.check_in(&dev, &Report::default(), &[], t1).await.unwrap().assignment.unwrap();
+    assert_eq!(a.action, AssignmentAction::Install);
+    assert_eq!(a.window_closes.as_deref(), Some("2026-03-02T11:00:00Z"));
+    assert_eq!(a.window_opens.as_deref(), Some("2026-03-03T10:00:00Z"));
+    // An event naming the older deployment (told to install through an earlier store, say)
+    // is not counted for the newer one; one naming the newer one is, and pauses it.
+    let mut e = event(EventKind::Failed, 0);
+    e.deployment = Some(ids[0]);
+    store.append_event(&dev, &e, t1).await.unwrap();
+    let newer = store.deployment(ids[1]).await.unwrap().unwrap();
+    assert_eq!((newer.state, newer.waves[0].attempted, newer.waves[0].failed), (DeploymentState::Running, 0, 0));
+    e.deployment = Some(ids[1]);
+    store.append_event(&dev, &e, t1).await.unwrap();
+    let newer = store.deployment(ids[1]).await.unwrap().unwrap();
+    assert_eq!((newer.state, newer.waves[0].attempted, newer.waves[0].failed), (DeploymentState::Paused, 1, 1));
 }

@@ -56,4 +56,5 @@ suite!(
     the_check_now_flag_is_taken_by_one_check_in,
     a_check_in_report_reads_back_as_written,
     a_failing_canary_pauses_the_deployment_and_the_audit_chain_holds,
+    events_count_for_the_deployment_they_name_and_windows_give_instants,
 );
