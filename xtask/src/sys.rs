@@ -33,6 +33,7 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("gpg-agent", "gpg-agent"),
     ("fwupd", "fwupdmgr"),
     ("strace", "strace"),
+    ("postgresql", "pg_ctlcluster"),
 ];
 
 /// The workspace root.

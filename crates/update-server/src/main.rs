@@ -16,8 +16,8 @@ use update_server::error::ServerError;
 use update_server::operator::{AdminToken, OperatorAccess, OperatorTokens};
 use update_server::push::PushHub;
 use update_server::repo::ServedRepository;
-use update_server::store::SqliteStore;
 use update_server::store::Store;
+use update_server::store::{PgStore, SqliteStore, redact_url};
 use update_server::tls::ClientAuth;
 use update_server::{AppState, app, serve, tls};
 
@@ -90,7 +90,9 @@ struct ServeArgs {
     /// certificate it lists is refused during the handshake.
     #[arg(long = "client-crl", value_name = "PEM", requires = "client_ca")]
     client_crls: Vec<PathBuf>,
-    /// The database: sqlite:PATH (created if missing; WAL mode). PostgreSQL is not supported yet.
+    /// The database: sqlite:PATH (created if missing; WAL mode), or PostgreSQL:
+    /// postgres://USER:PASSWORD@HOST/DB or postgresql:///DB?host=/SOCKET/DIR (servers sharing
+    /// one database pass check-now requests to each other). The password is never shown.
     #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
     db: String,
     /// The operator API's bearer token: a file holding one line of at least 16 visible ASCII
@@ -144,15 +146,25 @@ fn main() -> ExitCode {
     }
 }
 
-async fn open_store(db: &str) -> Result<SqliteStore, ServerError> {
+fn is_postgres(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+async fn open_store(db: &str) -> Result<Arc<dyn Store>, ServerError> {
+    if is_postgres(db) {
+        return Ok(Arc::new(PgStore::open(db).await?));
+    }
     if !db.starts_with("sqlite:") {
-        return Err(ServerError::Usage(format!("--db {db}: only sqlite:PATH is supported (PostgreSQL is planned)")));
+        return Err(ServerError::Usage(format!(
+            "--db {}: expected sqlite:PATH, postgres://… or postgresql://…",
+            redact_url(db)
+        )));
     }
     let path = db.trim_start_matches("sqlite:");
     if !std::path::Path::new(path).exists() {
         return Err(ServerError::Usage(format!("--db {db}: no such database")));
     }
-    Ok(SqliteStore::open(db).await?)
+    Ok(Arc::new(SqliteStore::open(db).await?))
 }
 
 fn print_json(value: &impl serde::Serialize) {
@@ -209,10 +221,10 @@ async fn print_audit(db: &str) -> Result<bool, ServerError> {
 }
 
 async fn run(args: ServeArgs) -> Result<(), ServerError> {
-    if !args.db.starts_with("sqlite:") {
+    if !args.db.starts_with("sqlite:") && !is_postgres(&args.db) {
         return Err(ServerError::Usage(format!(
-            "--db {}: only sqlite:PATH is supported (PostgreSQL is planned)",
-            args.db
+            "--db {}: expected sqlite:PATH, postgres://… or postgresql://…",
+            redact_url(&args.db)
         )));
     }
     let repo = ServedRepository::open(&args.repo)?;
@@ -226,7 +238,15 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         }
         _ => None,
     };
-    let store = SqliteStore::open(&args.db).await?;
+    let push = Arc::new(PushHub::new(PUSH_KEEP_ALIVE));
+    let store: Arc<dyn Store> = if is_postgres(&args.db) {
+        let store = PgStore::open(&args.db).await?;
+        store.forward_pushes(Arc::clone(&push)).await?;
+        tracing::info!(db = %redact_url(&args.db), "PostgreSQL store; check-now requests shared with other servers");
+        Arc::new(store)
+    } else {
+        Arc::new(SqliteStore::open(&args.db).await?)
+    };
     let device_ids = if args.insecure_device_ids {
         tracing::warn!("--insecure-device-ids: clients name their own device id; for tests only");
         DeviceIdSource::InsecureRequestField
@@ -263,15 +283,8 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         mutual_tls = args.client_ca.is_some(),
         "update-server ready"
     );
-    let push = Arc::new(PushHub::new(PUSH_KEEP_ALIVE));
-    let state = AppState {
-        repo: Arc::new(repo),
-        store: Arc::new(store),
-        device_ids,
-        push: Arc::clone(&push),
-        operator,
-        clock: Clock::system(),
-    };
+    let state =
+        AppState { repo: Arc::new(repo), store, device_ids, push: Arc::clone(&push), operator, clock: Clock::system() };
     let shutdown = async move {
         shutdown_signal().await;
         // Open push streams would hold their connections until the grace period ends.
