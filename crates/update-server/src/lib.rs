@@ -28,9 +28,10 @@
 //! - **Errors** ([`error`]): one [`ApiError`] that becomes the response and never shows
 //!   internals.
 
-mod api;
+pub(crate) mod api;
 pub mod audit;
 pub mod clock;
+pub mod dashboard;
 pub mod device;
 pub mod error;
 #[doc(hidden)]
