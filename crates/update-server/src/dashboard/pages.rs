@@ -34,7 +34,9 @@ fn html_page(title: &str, who: &LoggedIn, refresh: Option<u32>, body: &str) -> R
     Html(html::page(title, Some((&who.operator, &who.csrf)), refresh, body)).into_response()
 }
 
+/// RFC 3339 to the second (UTC as stored).
 fn when(t: OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(0).unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
@@ -74,7 +76,10 @@ pub(crate) async fn login_form() -> Page {
     Ok(r)
 }
 
-#[derive(Deserialize)]
+/// Every field defaults to empty, so a form without its CSRF field is refused by the CSRF
+/// check (403) rather than by the form parser.
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct LoginForm {
     token: String,
     csrf: String,
@@ -101,7 +106,10 @@ pub(crate) async fn login(State(s): State<DashState>, headers: HeaderMap, Form(f
     Ok(r)
 }
 
-#[derive(Deserialize)]
+/// Every field defaults to empty, so a form without its CSRF field is refused by the CSRF
+/// check (403) rather than by the form parser.
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct CsrfForm {
     csrf: String,
 }
@@ -327,7 +335,10 @@ pub(crate) async fn deployments(State(s): State<DashState>, who: LoggedIn) -> Pa
     Ok(html_page("Deployments", &who, None, &body))
 }
 
-#[derive(Deserialize)]
+/// Every field defaults to empty, so a form without its CSRF field is refused by the CSRF
+/// check (403) rather than by the form parser.
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct DeploymentForm {
     csrf: String,
     release: String,
