@@ -30,6 +30,9 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("gpg-agent", "gpg-agent"),
     ("fwupd", "fwupdmgr"),
     ("strace", "strace"),
+    // The dashboard's browser test (update-server): headless Chromium over WebDriver.
+    ("chromium", "chromium"),
+    ("chromium-driver", "chromedriver"),
 ];
 
 /// The workspace root.
