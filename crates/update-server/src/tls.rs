@@ -247,6 +247,28 @@ mod tests {
     }
 
     #[test]
+    fn the_dashboard_lets_clients_without_a_certificate_through_only_with_the_router_checking() {
+        use crate::dashboard::DeviceRoutes;
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = cert_with(&["server"]);
+        let cert_path = dir.path().join("server.crt");
+        let key_path = dir.path().join("server.key");
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        let required = ClientAuth::Required { ca: cert_path.clone(), crls: Vec::new() };
+        assert_eq!(required.device_routes(), DeviceRoutes::AsTheListener);
+        let open = required.clone().with_dashboard();
+        assert_eq!(open, ClientAuth::RequiredOutsideDashboard { ca: cert_path.clone(), crls: Vec::new() });
+        assert_eq!(open.device_routes(), DeviceRoutes::RequireClientCertificate);
+        assert_eq!(ClientAuth::NotRequested.with_dashboard(), ClientAuth::NotRequested);
+        assert_eq!(ClientAuth::NotRequested.device_routes(), DeviceRoutes::AsTheListener);
+        // Both build (the handshakes themselves are tested over a real listener:
+        // tests/server/mtls.rs and tests/server/dashboard.rs).
+        server_config(&cert_path, &key_path, &required).unwrap();
+        server_config(&cert_path, &key_path, &open).unwrap();
+    }
+
+    #[test]
     fn bad_files_are_named_and_never_quoted() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.pem");

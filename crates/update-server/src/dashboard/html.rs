@@ -63,7 +63,7 @@ pub fn page(title: &str, who: Option<(&Operator, &str)>, refresh_secs: Option<u3
             csrf_field(csrf)
         );
     }
-    let _ = write!(out, "</nav></header><main><h1>{}</h1>{body}</main></body></html>\n", esc(title));
+    let _ = writeln!(out, "</nav></header><main><h1>{}</h1>{body}</main></body></html>", esc(title));
     out
 }
 

@@ -370,6 +370,36 @@ mod tests {
     }
 
     #[test]
+    fn csrf_and_roles() {
+        let who = LoggedIn { operator: Operator { name: "wall".into(), role: Role::Viewer }, csrf: "a".repeat(64) };
+        who.check_csrf(&"a".repeat(64)).unwrap();
+        for wrong in ["", "a", &"b".repeat(64), &"a".repeat(65)] {
+            let e = who.check_csrf(wrong).unwrap_err();
+            assert!(matches!(e, PageError::Status(StatusCode::FORBIDDEN, _)), "{wrong:?}: {e:?}");
+        }
+        who.require(Role::Viewer).unwrap();
+        let PageError::Status(status, message) = who.require(Role::Operator).unwrap_err() else { panic!() };
+        assert_eq!(
+            (status, message.as_str()),
+            (StatusCode::FORBIDDEN, "wall has the role viewer; this needs operator")
+        );
+    }
+
+    #[test]
+    fn session_cookies_are_host_only_secure_http_only_and_strict() {
+        let c = session_cookie("abc");
+        let c = c.to_str().unwrap();
+        assert!(c.starts_with("__Host-update-session=abc; Path=/; "), "{c}");
+        for attribute in ["Secure", "HttpOnly", "SameSite=Strict", "Max-Age=28800"] {
+            assert!(c.split("; ").any(|a| a == attribute), "{attribute} in {c}");
+        }
+        assert!(!c.contains("Domain"), "{c}");
+        assert!(logout_cookie().to_str().unwrap().contains("Max-Age=0"));
+        // A value that would break the header is never sent.
+        assert_eq!(set_cookie("x", "a\nb", 1).to_str().unwrap(), "invalid=; Max-Age=0");
+    }
+
+    #[test]
     fn cookies() {
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, HeaderValue::from_static("a=1; __Host-update-session=abc; b=2"));

@@ -465,7 +465,7 @@ pub(crate) async fn deployment(State(s): State<DashState>, who: LoggedIn, Path(r
          <th>attempted</th><th>succeeded</th><th>failed</th><th>progress</th></tr>",
     );
     for (i, w) in d.waves.iter().enumerate() {
-        let pct = |n: u32| if w.devices == 0 { 0 } else { n * 100 / w.devices };
+        let pct = |n: u32| n.saturating_mul(100).checked_div(w.devices).unwrap_or(0);
         let open = if usize::try_from(d.current_wave).is_ok_and(|c| c == i) { " (open)" } else { "" };
         let _ = write!(
             body,
