@@ -34,6 +34,9 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("fwupd", "fwupdmgr"),
     ("strace", "strace"),
     ("postgresql", "pg_ctlcluster"),
+    // The dashboard's browser test (update-server): headless Chromium over WebDriver.
+    ("chromium", "chromium"),
+    ("chromium-driver", "chromedriver"),
 ];
 
 /// The workspace root.

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use update_protocol::DeviceId;
 use update_server::clock::Clock;
+use update_server::dashboard::{Dashboard, app_with_dashboard};
 use update_server::device::DeviceIdSource;
 use update_server::error::ServerError;
 use update_server::operator::{AdminToken, OperatorAccess, OperatorTokens};
@@ -108,6 +109,12 @@ struct ServeArgs {
     /// certificate. Anyone can then speak for any device.
     #[arg(long, conflicts_with = "client_ca")]
     insecure_device_ids: bool,
+    /// Serve the operator dashboard under /dashboard on the same listener (docs/dashboard.md).
+    /// Operators log in with their --operator-tokens / --admin-token-file token. With
+    /// --client-ca the handshake then lets clients without a certificate (browsers) through,
+    /// and every route outside /dashboard refuses them with 401. Off by default.
+    #[arg(long)]
+    dashboard: bool,
 }
 
 fn main() -> ExitCode {
@@ -228,14 +235,15 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         )));
     }
     let repo = ServedRepository::open(&args.repo)?;
+    let mut client_auth = match &args.client_ca {
+        Some(ca) => ClientAuth::Required { ca: ca.clone(), crls: args.client_crls.clone() },
+        None => ClientAuth::NotRequested,
+    };
+    if args.dashboard {
+        client_auth = client_auth.with_dashboard();
+    }
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
-            let client_auth = match &args.client_ca {
-                Some(ca) => ClientAuth::Required { ca: ca.clone(), crls: args.client_crls.clone() },
-                None => ClientAuth::NotRequested,
-            };
-            Some(tls::server_config(cert, key, &client_auth)?)
-        }
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key, &client_auth)?),
         _ => None,
     };
     let push = Arc::new(PushHub::new(PUSH_KEEP_ALIVE));
@@ -270,6 +278,16 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         tracing::info!(tokens = ?tokens, "operator tokens");
         OperatorAccess::Tokens(tokens)
     };
+    if args.dashboard && matches!(operator, OperatorAccess::Disabled) {
+        return Err(ServerError::Usage(
+            "--dashboard needs --operator-tokens or --admin-token-file (operators log in with their token)".to_owned(),
+        ));
+    }
+    if args.dashboard && tls.is_none() {
+        tracing::warn!(
+            "--dashboard without --tls-cert: the session cookie is Secure, so browsers keep it only over HTTPS (a TLS-terminating proxy)"
+        );
+    }
     let listener =
         TcpListener::bind(args.listen).await.map_err(|source| ServerError::Listen { addr: args.listen, source })?;
     let local = listener.local_addr().unwrap_or(args.listen);
@@ -281,6 +299,7 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         repo = %repo.root().display(),
         tls = tls.is_some(),
         mutual_tls = args.client_ca.is_some(),
+        dashboard = args.dashboard,
         "update-server ready"
     );
     let state =
@@ -290,7 +309,12 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         // Open push streams would hold their connections until the grace period ends.
         push.close();
     };
-    serve::serve(listener, tls, app(state), shutdown).await;
+    let router = if args.dashboard {
+        app_with_dashboard(state, Arc::new(Dashboard::new(client_auth.device_routes())))
+    } else {
+        app(state)
+    };
+    serve::serve(listener, tls, router, shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }
