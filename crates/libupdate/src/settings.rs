@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use update_core::config::{Config, LogTarget, Schedule, Secure, SourceUrl, Verify};
+use update_core::config::{self, Config, LogTarget, Schedule, Secure, SourceUrl, Verify};
+use update_core::{Error, Result};
 
 /// One change to the config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +39,105 @@ fn opt_path(p: Option<&PathBuf>) -> Value {
     p.map_or(Value::Null, |p| json!(p.display().to_string()))
 }
 
+/// Every settable key, as [`Setting::key`] names it.
+pub const KEYS: [&str; 12] = [
+    "source",
+    "schedule",
+    "log",
+    "verify",
+    "secure",
+    "boot-retry-limit",
+    "signature-threshold",
+    "driver",
+    "tls.client-cert",
+    "tls.client-key",
+    "tls.server-ca",
+    "server",
+];
+
+fn unknown_key(key: &str) -> Error {
+    Error::InvalidValue {
+        what: "config key".into(),
+        value: key.into(),
+        reason: format!("expected one of {}", KEYS.join(", ")),
+    }
+}
+
+fn path_value(what: &str, text: &str) -> Result<Option<PathBuf>> {
+    if text == "none" {
+        return Ok(None);
+    }
+    if !text.starts_with('/') {
+        return Err(Error::InvalidValue {
+            what: what.into(),
+            value: text.into(),
+            reason: "expected an absolute path or none".into(),
+        });
+    }
+    Ok(Some(PathBuf::from(text)))
+}
+
 impl Setting {
+    /// Parses `key = value` as text, for callers that have no typed arguments (the C library):
+    /// the same values `update config <key> <value>` accepts (`schedule` is `off` or
+    /// `<unit> <N>`; the TLS paths and `server` take `none` to unset).
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] naming the key or the value; nothing is changed.
+    pub fn parse(key: &str, value: &str) -> Result<Self> {
+        Ok(match key {
+            "source" => Setting::Source(SourceUrl::new(value)?),
+            "schedule" => Setting::Schedule(Schedule::try_from(value.to_owned())?),
+            "log" => Setting::Log(LogTarget::new(value)?),
+            "verify" => Setting::Verify(config::parse_bool("verify", value)?.into()),
+            "secure" => Setting::Secure(config::parse_bool("secure", value)?.into()),
+            "boot-retry-limit" => Setting::BootRetryLimit(config::parse_boot_retry_limit(value)?),
+            "signature-threshold" => Setting::SignatureThreshold(value.parse().map_err(|_| Error::InvalidValue {
+                what: "signature-threshold".into(),
+                value: value.into(),
+                reason: "expected a whole number from 1 to 16".into(),
+            })?),
+            "driver" => Setting::Driver(value.to_owned()),
+            "tls.client-cert" => Setting::ClientCert(path_value("client-cert", value)?),
+            "tls.client-key" => Setting::ClientKey(path_value("client-key", value)?),
+            "tls.server-ca" => Setting::ServerCa(path_value("server-ca", value)?),
+            "server" => Setting::Server(if value == "none" {
+                None
+            } else {
+                let url = SourceUrl::new(value)?;
+                config::check_server_url(&url)?;
+                Some(url)
+            }),
+            other => return Err(unknown_key(other)),
+        })
+    }
+
+    /// The current value of `key` in `c`, as JSON (null when unset), for callers that name keys
+    /// as text.
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] for an unknown key.
+    pub fn get(c: &Config, key: &str) -> Result<Value> {
+        // Any value of the right variant will do: `current` reads the key, not the value
+        // (`source` has no value to spare, so it is read here).
+        let probe = match key {
+            "source" => return Ok(c.source.as_ref().map_or(Value::Null, |s| json!(s.as_str()))),
+            "server" => Setting::Server(None),
+            "schedule" => Setting::Schedule(Schedule::Off),
+            "log" => Setting::Log(c.log.clone()),
+            "verify" => Setting::Verify(c.verify),
+            "secure" => Setting::Secure(c.secure),
+            "boot-retry-limit" => Setting::BootRetryLimit(0),
+            "signature-threshold" => Setting::SignatureThreshold(0),
+            "driver" => Setting::Driver(String::new()),
+            "tls.client-cert" => Setting::ClientCert(None),
+            "tls.client-key" => Setting::ClientKey(None),
+            "tls.server-ca" => Setting::ServerCa(None),
+            other => return Err(unknown_key(other)),
+        };
+        Ok(probe.current(c))
+    }
+
     /// The key's name in the file.
     #[must_use]
     pub fn key(&self) -> &'static str {

@@ -1,0 +1,155 @@
+//! The operations, in safe Rust: what each entry point of [`crate::api`] does once its
+//! arguments are checked.
+
+#![forbid(unsafe_code)]
+
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+
+use libupdate::{Setting, Updater};
+use update_cli::json::{self, Doc};
+use update_core::audit::{AuditAction, Outcome};
+use update_core::driver::NoProgress;
+use update_core::keyring::PublicKey;
+use update_core::{KeyName, Paths};
+
+use crate::error::{ErrorKind, Failure, Result};
+use crate::progress::{CallbackProgress, Cancelled, ProgressFn};
+
+/// An open device (`update_handle`): an [`Updater`] and the cancel flag of its install.
+///
+/// Calls on one handle do not overlap: a call made while another runs (from another thread, or
+/// from inside a progress callback) fails with `busy`. Only `update_cancel` may be called while
+/// an install runs.
+pub struct Handle {
+    cancel: Arc<AtomicBool>,
+    updater: Mutex<Updater>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    /// Opens the device layout under `root` (as `update --root ROOT`; `/` is the running system)
+    /// with the drivers of the `update` binary.
+    pub(crate) fn open(root: &Path) -> Result<Self> {
+        match std::fs::metadata(root) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(Failure::new(ErrorKind::Io, format!("open root {}: not a directory", root.display()))),
+            Err(e) => return Err(Failure::new(ErrorKind::Io, format!("open root {}: {e}", root.display()))),
+        }
+        let updater = Updater::open(Paths::new(root), update_cli::drivers())?;
+        Ok(Self { cancel: Arc::new(AtomicBool::new(false)), updater: Mutex::new(updater) })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Updater>> {
+        match self.updater.try_lock() {
+            Ok(g) => Ok(g),
+            Err(TryLockError::WouldBlock) => Err(Failure::new(
+                ErrorKind::Busy,
+                "this handle is in use by another call (calls on one handle do not overlap)",
+            )),
+            // A panic or a cancelled install unwound through an earlier call: the updater is
+            // still whole (its driver is probed again), so the handle stays usable.
+            Err(TryLockError::Poisoned(p)) => {
+                self.updater.clear_poison();
+                Ok(p.into_inner())
+            }
+        }
+    }
+
+    /// Asks the running install to stop at its next progress step.
+    pub(crate) fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn config_get(&self, key: &str) -> Result<Option<String>> {
+        let u = self.lock()?;
+        Ok(match Setting::get(u.config(), key)? {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(s),
+            other => Some(other.to_string()),
+        })
+    }
+
+    pub(crate) fn config_set(&self, key: &str, value: &str) -> Result<()> {
+        let setting = Setting::parse(key, value)?;
+        Ok(self.lock()?.set(&setting)?)
+    }
+
+    pub(crate) fn key_add(&self, name: &str, key: &str) -> Result<()> {
+        let (name, key) = (KeyName::new(name)?, PublicKey::parse(key)?);
+        Ok(self.lock()?.key_add(&name, key)?)
+    }
+
+    pub(crate) fn key_update(&self, name: &str, key: &str) -> Result<()> {
+        let (name, key) = (KeyName::new(name)?, PublicKey::parse(key)?);
+        Ok(self.lock()?.key_update(&name, key)?)
+    }
+
+    pub(crate) fn key_delete(&self, name: &str) -> Result<()> {
+        let name = KeyName::new(name)?;
+        Ok(self.lock()?.key_delete(&name)?)
+    }
+
+    pub(crate) fn key_list(&self) -> Result<String> {
+        document(Doc::KeyList, &self.lock()?.keys())
+    }
+
+    pub(crate) fn check(&self) -> Result<String> {
+        let report = self.lock()?.check()?;
+        document(Doc::Check, &report)
+    }
+
+    pub(crate) fn status(&self) -> Result<String> {
+        let report = self.lock()?.status_report()?;
+        document(Doc::Status, &report)
+    }
+
+    pub(crate) fn history(&self) -> Result<String> {
+        let history = self.lock()?.history(None)?;
+        document(Doc::History, &history.records)
+    }
+
+    pub(crate) fn mark_good(&self) -> Result<()> {
+        self.lock()?.mark_good()?;
+        Ok(())
+    }
+
+    pub(crate) fn rollback(&self) -> Result<()> {
+        self.lock()?.rollback()?;
+        Ok(())
+    }
+
+    /// `update --now` (with `noreboot`: `--noreboot`), reporting progress to `callback` and
+    /// stopping at the next progress step after [`Handle::cancel`].
+    pub(crate) fn install(&self, noreboot: bool, callback: ProgressFn, user_data: *mut c_void) -> Result<String> {
+        let mut u = self.lock()?;
+        self.cancel.store(false, Ordering::SeqCst);
+        u.set_progress(Box::new(CallbackProgress::new(callback, user_data, Arc::clone(&self.cancel))));
+        let outcome = catch_unwind(AssertUnwindSafe(|| u.install_now(noreboot)));
+        u.set_progress(Box::new(NoProgress));
+        self.cancel.store(false, Ordering::SeqCst);
+        match outcome {
+            Ok(report) => document(Doc::Install, &report?),
+            Err(payload) if payload.is::<Cancelled>() => {
+                let message = "install cancelled by the caller (update_cancel); the running system is unchanged";
+                u.audit_event(u.record(AuditAction::Install, Outcome::Failed).message(message));
+                u.log(libupdate::Severity::Warning, message);
+                Err(Failure::new(ErrorKind::Cancelled, message))
+            }
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
+    }
+}
+
+/// The `--json` document of `update`, as text (`update … --json` prints the same).
+fn document<T: serde::Serialize + ?Sized>(doc: Doc, value: &T) -> Result<String> {
+    Ok(json::pretty(&json::document(doc, value)?))
+}
