@@ -1,19 +1,19 @@
 //! The C entry points (`update_*`), as declared in include/update.h.
 //!
-//! Each checks its pointers ([`crate::ffi`]), runs the operation ([`crate::ops`]) behind
-//! [`crate::ffi::guard`] (no panic crosses the boundary), and returns 0 or the error's kind. When
-//! `err` is not NULL it receives NULL on success or an `update_error` to free with
-//! [`update_error_free`]. Strings returned through `char **` are freed with
-//! [`update_string_free`].
+//! Each takes its `err` argument ([`ErrOut`]), checks its pointers ([`crate::ffi`]) and runs the
+//! operation ([`crate::ops`]) inside [`ErrOut::run`], which catches panics: no panic crosses the
+//! boundary. It returns 0 or the error's kind (`UPDATE_ERROR_KIND_*`); when `err` is not NULL it
+//! receives NULL on success or an `update_error` to free with [`update_error_free`]. Strings
+//! returned through `char **` are freed with [`update_free_string`].
 
 #![allow(unsafe_code, reason = "the C entry points: `#[no_mangle]` and raw pointer arguments")]
 
-use std::ffi::{OsStr, c_char, c_int, c_void};
+use std::ffi::{CStr, OsStr, c_char, c_int, c_void};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::error::{Error, ErrorKind};
-use crate::ffi::{self, guard, guard_with};
+use crate::error::{Error, ErrorKind, Failure};
+use crate::ffi::{self, ErrOut, no_panic};
 use crate::ops::Handle;
 use crate::progress::ProgressFn;
 
@@ -22,55 +22,67 @@ use crate::progress::ProgressFn;
 /// one it was built with.
 #[unsafe(no_mangle)]
 pub extern "C" fn update_abi_version() -> u32 {
-    (crate::UPDATE_ABI_MAJOR << 16) | crate::UPDATE_ABI_MINOR
+    no_panic(0, || (crate::UPDATE_ABI_MAJOR << 16) | crate::UPDATE_ABI_MINOR)
 }
 
 /// The library's version (the crate version, as `update --version` prints it); static, not freed.
 #[unsafe(no_mangle)]
 pub extern "C" fn update_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => c"unknown",
+    };
+    no_panic(VERSION.as_ptr(), || VERSION.as_ptr())
 }
 
 /// Opens the device under `root` (as `update --root ROOT`; `"/"` for the running system). The
 /// root may be any bytes (a path), but must be an existing directory. Returns NULL on error.
+/// The handle belongs to the calling thread (see docs/reference/c-api.md, "Threads").
 ///
 /// # Safety
 /// `root` is NULL or a NUL-terminated string; `err` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn update_open(root: *const c_char, err: *mut *mut Error) -> *mut Handle {
-    // SAFETY: `err` is passed on under the caller's promise.
-    let (h, _) = unsafe {
-        guard_with(err, std::ptr::null_mut(), || {
-            // SAFETY: the caller promises `root` is NULL or a NUL-terminated string.
-            let root = unsafe { ffi::bytes(root, "root") }?;
-            if root.is_empty() {
-                return Err(crate::error::Failure::usage("argument `root` is empty (use \"/\" for the running system)"));
-            }
-            let handle = Handle::open(Path::new(OsStr::from_bytes(root)))?;
-            Ok(Box::into_raw(Box::new(handle)))
-        })
-    };
-    h
+    // SAFETY: `err` is NULL or writable (this function's contract).
+    let err = unsafe { ErrOut::new(err) };
+    err.run(std::ptr::null_mut(), || {
+        // SAFETY: `root` is NULL or a NUL-terminated string (this function's contract).
+        let root = unsafe { ffi::bytes(root, "root") }?;
+        if root.is_empty() {
+            return Err(Failure::usage("argument `root` is empty (use \"/\" for the running system)"));
+        }
+        let handle = Handle::open(Path::new(OsStr::from_bytes(root)))?;
+        Ok(Box::into_raw(Box::new(handle)))
+    })
+    .0
 }
 
-/// Closes a handle from `update_open`. NULL is ignored. No call may run on it.
+/// Closes a handle from `update_open`. NULL is ignored. No call may run on it. Called from
+/// another thread than the one that opened it, it frees nothing (the handle leaks).
 ///
 /// # Safety
 /// `handle` is NULL or from `update_open` and not closed yet.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn update_close(handle: *mut Handle) {
-    if !handle.is_null() {
-        // SAFETY: from `Box::into_raw` in `update_open`, closed once (the caller's promise).
-        let h = unsafe { Box::from_raw(handle) };
-        // Dropping runs driver and file destructors: a panic there must not cross either.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(h)));
+    if handle.is_null() {
+        return;
     }
+    // SAFETY: from `Box::into_raw` in `update_open`, closed once (this function's contract).
+    let h = unsafe { Box::from_raw(handle) };
+    // Dropping runs driver and file destructors: a panic there must not cross either.
+    no_panic((), move || {
+        if h.owned_here() {
+            drop(h);
+        } else {
+            // The updater is not `Send`: it is never dropped on a thread it does not belong to.
+            std::mem::forget(h);
+        }
+    });
 }
 
-/// Reads a config key (`source`, `schedule`, `log`, `verify`, `secure`, `boot-retry-limit`,
-/// `signature-threshold`, `driver`, `tls.client-cert`, `tls.client-key`, `tls.server-ca`,
-/// `server`) into `*value`: its value as text (`true`, `3`, `daily 3`, a URL, a path), or NULL
-/// when the key is not set.
+/// Reads a config key (one of `update config`'s keys: `source`, `schedule`, `log`, `verify`,
+/// `secure`, `boot-retry-limit`, …) into `*value`: its value as text (`true`, `3`, `daily 3`, a
+/// URL, a path), or NULL when the key is not set.
 ///
 /// # Safety
 /// `handle` is NULL or open; `key` NULL or a C string; `value` and `err` NULL or writable.
@@ -81,14 +93,14 @@ pub unsafe extern "C" fn update_config_get(
     value: *mut *mut c_char,
     err: *mut *mut Error,
 ) -> c_int {
-    // SAFETY: each pointer is checked by the `ffi` helper that reads it, under the caller's promise.
-    unsafe {
-        guard(err, || {
-            let out = ffi::out(value, "value")?;
-            let (h, key) = (ffi::handle(handle)?, ffi::text(key, "key")?);
-            out.set(h.config_get(key)?)
-        })
-    }
+    // SAFETY: `err` is NULL or writable (this function's contract).
+    let err = unsafe { ErrOut::new(err) };
+    err.code(|| {
+        // SAFETY: each pointer is NULL or valid as this function's contract says; the helpers
+        // check for NULL.
+        let (out, h, key) = unsafe { (ffi::out(value, "value")?, ffi::handle(handle)?, ffi::text(key, "key")?) };
+        out.set(h.config_get(key)?)
+    })
 }
 
 /// Sets a config key (`update config <key> <value>`; keys as for `update_config_get`;
@@ -104,13 +116,14 @@ pub unsafe extern "C" fn update_config_set(
     value: *const c_char,
     err: *mut *mut Error,
 ) -> c_int {
-    // SAFETY: each pointer is checked by the `ffi` helper that reads it, under the caller's promise.
-    unsafe {
-        guard(err, || {
-            let h = ffi::handle(handle)?;
-            h.config_set(ffi::text(key, "key")?, ffi::text(value, "value")?)
-        })
-    }
+    // SAFETY: `err` is NULL or writable (this function's contract).
+    let err = unsafe { ErrOut::new(err) };
+    err.code(|| {
+        // SAFETY: each pointer is NULL or valid as this function's contract says; the helpers
+        // check for NULL.
+        let (h, key, value) = unsafe { (ffi::handle(handle)?, ffi::text(key, "key")?, ffi::text(value, "value")?) };
+        h.config_set(key, value)
+    })
 }
 
 /// Adds a trusted key (`update config key add NAME KEY`): `public_key` is base64 Ed25519 or PEM.
@@ -124,13 +137,15 @@ pub unsafe extern "C" fn update_key_add(
     public_key: *const c_char,
     err: *mut *mut Error,
 ) -> c_int {
-    // SAFETY: each pointer is checked by the `ffi` helper that reads it, under the caller's promise.
-    unsafe {
-        guard(err, || {
-            let h = ffi::handle(handle)?;
-            h.key_add(ffi::text(name, "name")?, ffi::text(public_key, "public_key")?)
-        })
-    }
+    // SAFETY: `err` is NULL or writable (this function's contract).
+    let err = unsafe { ErrOut::new(err) };
+    err.code(|| {
+        // SAFETY: each pointer is NULL or valid as this function's contract says; the helpers
+        // check for NULL.
+        let (h, name, key) =
+            unsafe { (ffi::handle(handle)?, ffi::text(name, "name")?, ffi::text(public_key, "public_key")?) };
+        h.key_add(name, key)
+    })
 }
 
 /// Replaces the key of an existing name (`update config key update NAME KEY`).
@@ -144,13 +159,15 @@ pub unsafe extern "C" fn update_key_update(
     public_key: *const c_char,
     err: *mut *mut Error,
 ) -> c_int {
-    // SAFETY: each pointer is checked by the `ffi` helper that reads it, under the caller's promise.
-    unsafe {
-        guard(err, || {
-            let h = ffi::handle(handle)?;
-            h.key_update(ffi::text(name, "name")?, ffi::text(public_key, "public_key")?)
-        })
-    }
+    // SAFETY: `err` is NULL or writable (this function's contract).
+    let err = unsafe { ErrOut::new(err) };
+    err.code(|| {
+        // SAFETY: each pointer is NULL or valid as this function's contract says; the helpers
+        // check for NULL.
+        let (h, name, key) =
+            unsafe { (ffi::handle(handle)?, ffi::text(name, "name")?, ffi::text(public_key, "public_key")?) };
+        h.key_update(name, key)
+    })
 }
 
 /// Deletes a trusted key (`update config key delete NAME`).
@@ -159,8 +176,34 @@ pub unsafe extern "C" fn update_key_update(
 /// `handle` is NULL or open; `name` NULL or a C string; `err` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn update_key_delete(handle: *mut Handle, name: *const c_char, err: *mut *mut Error) -> c_int {
-    // SAFETY: each pointer is checked by the `ffi` helper that reads it, under the caller's promise.
-    unsafe { guard(err, || ffi::handle(handle)?.key_delete(ffi::text(name, "name")?)) }
+    // SAFETY: `err` is NULL or writable (this function's contract).
+    let err = unsafe { ErrOut::new(err) };
+    err.code(|| {
+        // SAFETY: each pointer is NULL or valid as this function's contract says; the helpers
+        // check for NULL.
+        let (h, name) = unsafe { (ffi::handle(handle)?, ffi::text(name, "name")?) };
+        h.key_delete(name)
+    })
+}
+
+/// Runs `op` on the handle and stores the JSON document it makes in `*json`.
+///
+/// # Safety
+/// `handle` is NULL or open; `json` and `err` NULL or writable.
+unsafe fn document(
+    handle: *mut Handle,
+    json: *mut *mut c_char,
+    err: *mut *mut Error,
+    op: impl FnOnce(&Handle) -> crate::error::Result<String>,
+) -> c_int {
+    // SAFETY: `err` is NULL or writable (this function's contract).
+    let err = unsafe { ErrOut::new(err) };
+    err.code(|| {
+        // SAFETY: each pointer is NULL or valid as this function's contract says; the helpers
+        // check for NULL.
+        let (out, h) = unsafe { (ffi::out(json, "json")?, ffi::handle(handle)?) };
+        out.set(Some(op(h)?))
+    })
 }
 
 /// The trusted keys as the `libupdate/key-list/1` document (`update config key list --json`).
@@ -169,13 +212,8 @@ pub unsafe extern "C" fn update_key_delete(handle: *mut Handle, name: *const c_c
 /// `handle` is NULL or open; `json` and `err` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn update_key_list(handle: *mut Handle, json: *mut *mut c_char, err: *mut *mut Error) -> c_int {
-    // SAFETY: each pointer is checked by the `ffi` helper that reads it, under the caller's promise.
-    unsafe {
-        guard(err, || {
-            let out = ffi::out(json, "json")?;
-            out.set(Some(ffi::handle(handle)?.key_list()?))
-        })
-    }
+    // SAFETY: the arguments are passed on under this function's contract, which is `document`'s.
+    unsafe { document(handle, json, err, Handle::key_list) }
 }
 
 /// Checks for an update (`update --json`): the `libupdate/check/1` document.
@@ -184,22 +222,17 @@ pub unsafe extern "C" fn update_key_list(handle: *mut Handle, json: *mut *mut c_
 /// `handle` is NULL or open; `json` and `err` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn update_check(handle: *mut Handle, json: *mut *mut c_char, err: *mut *mut Error) -> c_int {
-    // SAFETY: each pointer is checked by the `ffi` helper that reads it, under the caller's promise.
-    unsafe {
-        guard(err, || {
-            let out = ffi::out(json, "json")?;
-            out.set(Some(ffi::handle(handle)?.check()?))
-        })
-    }
+    // SAFETY: the arguments are passed on under this function's contract, which is `document`'s.
+    unsafe { document(handle, json, err, Handle::check) }
 }
 
 /// Installs the available update into the inactive slot (`update --now --json`; with
 /// `UPDATE_INSTALL_NOREBOOT` in `flags`, `--noreboot`): the `libupdate/install/1` document.
 ///
 /// `progress` (may be NULL) is called on this thread with `user_data` as the install runs;
-/// `update_cancel` (from any thread) stops the install at its next progress step with
-/// `UPDATE_ERROR_KIND_CANCELLED`, leaving the running system and boot state unchanged. Unknown
-/// bits in `flags` are a usage error.
+/// `update_cancel` (from any thread, or from the callback) stops the install at its next
+/// progress step with `UPDATE_ERROR_KIND_CANCELLED`, leaving the running system and boot state
+/// unchanged. Unknown bits in `flags` are a usage error.
 ///
 /// # Safety
 /// `handle` is NULL or open; `progress` NULL or a function that may be called with `user_data`
@@ -213,35 +246,35 @@ pub unsafe extern "C" fn update_install(
     json: *mut *mut c_char,
     err: *mut *mut Error,
 ) -> c_int {
-    // SAFETY: each pointer is checked by the `ffi` helper that reads it, under the caller's promise.
-    unsafe {
-        guard(err, || {
-            let out = ffi::out(json, "json")?;
-            let h = ffi::handle(handle)?;
-            if flags & !crate::UPDATE_INSTALL_NOREBOOT != 0 {
-                return Err(crate::error::Failure::usage(format!("unknown install flags {flags:#x}")));
-            }
-            let noreboot = flags & crate::UPDATE_INSTALL_NOREBOOT != 0;
-            out.set(Some(h.install(noreboot, progress, user_data)?))
-        })
-    }
+    // SAFETY: `err` is NULL or writable (this function's contract).
+    let err = unsafe { ErrOut::new(err) };
+    err.code(|| {
+        // SAFETY: each pointer is NULL or valid as this function's contract says; the helpers
+        // check for NULL.
+        let (out, h) = unsafe { (ffi::out(json, "json")?, ffi::handle(handle)?) };
+        if flags & !crate::UPDATE_INSTALL_NOREBOOT != 0 {
+            return Err(Failure::usage(format!("unknown install flags {flags:#x}")));
+        }
+        let noreboot = flags & crate::UPDATE_INSTALL_NOREBOOT != 0;
+        out.set(Some(h.install(noreboot, progress, user_data)?))
+    })
 }
 
 /// Asks the install running on `handle` to stop (callable from any thread, also from the
-/// progress callback). Without a running install it does nothing. Returns 0, or
-/// `UPDATE_ERROR_KIND_USAGE` for a NULL handle.
+/// progress callback). Without a running install it does nothing. Returns 0;
+/// `UPDATE_ERROR_KIND_USAGE` for a NULL handle; `UPDATE_ERROR_KIND_NOT_SUPPORTED` from a library
+/// built with `panic = "abort"` (cancelling unwinds the install; see docs/reference/c-api.md).
 ///
 /// # Safety
 /// `handle` is NULL or open (and not closed while this runs).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn update_cancel(handle: *const Handle) -> c_int {
-    // SAFETY: the caller promises `handle` is NULL or open.
-    unsafe {
-        guard(std::ptr::null_mut(), || {
-            ffi::handle(handle)?.cancel();
-            Ok(())
-        })
-    }
+    // SAFETY: NULL is no place to write an error to.
+    let err = unsafe { ErrOut::new(std::ptr::null_mut()) };
+    err.code(|| {
+        // SAFETY: `handle` is NULL or open (this function's contract); `ffi::handle` checks NULL.
+        unsafe { ffi::handle(handle) }?.cancel()
+    })
 }
 
 /// The device's status (`update status --json`): the `libupdate/status/1` document. A device
@@ -251,13 +284,8 @@ pub unsafe extern "C" fn update_cancel(handle: *const Handle) -> c_int {
 /// `handle` is NULL or open; `json` and `err` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn update_status(handle: *mut Handle, json: *mut *mut c_char, err: *mut *mut Error) -> c_int {
-    // SAFETY: each pointer is checked by the `ffi` helper that reads it, under the caller's promise.
-    unsafe {
-        guard(err, || {
-            let out = ffi::out(json, "json")?;
-            out.set(Some(ffi::handle(handle)?.status()?))
-        })
-    }
+    // SAFETY: the arguments are passed on under this function's contract, which is `document`'s.
+    unsafe { document(handle, json, err, Handle::status) }
 }
 
 /// The audit log (`update history --json`): the `libupdate/history/1` document.
@@ -266,13 +294,8 @@ pub unsafe extern "C" fn update_status(handle: *mut Handle, json: *mut *mut c_ch
 /// `handle` is NULL or open; `json` and `err` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn update_history(handle: *mut Handle, json: *mut *mut c_char, err: *mut *mut Error) -> c_int {
-    // SAFETY: each pointer is checked by the `ffi` helper that reads it, under the caller's promise.
-    unsafe {
-        guard(err, || {
-            let out = ffi::out(json, "json")?;
-            out.set(Some(ffi::handle(handle)?.history()?))
-        })
-    }
+    // SAFETY: the arguments are passed on under this function's contract, which is `document`'s.
+    unsafe { document(handle, json, err, Handle::history) }
 }
 
 /// Commits the booted slot (`update mark-good`).
@@ -281,8 +304,10 @@ pub unsafe extern "C" fn update_history(handle: *mut Handle, json: *mut *mut c_c
 /// `handle` is NULL or open; `err` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn update_mark_good(handle: *mut Handle, err: *mut *mut Error) -> c_int {
-    // SAFETY: the handle is checked by `ffi::handle`, under the caller's promise.
-    unsafe { guard(err, || ffi::handle(handle)?.mark_good()) }
+    // SAFETY: `err` is NULL or writable (this function's contract).
+    let err = unsafe { ErrOut::new(err) };
+    // SAFETY: `handle` is NULL or open (this function's contract); `ffi::handle` checks NULL.
+    err.code(|| unsafe { ffi::handle(handle) }?.mark_good())
 }
 
 /// Makes the other slot primary again (`update rollback`).
@@ -291,8 +316,10 @@ pub unsafe extern "C" fn update_mark_good(handle: *mut Handle, err: *mut *mut Er
 /// `handle` is NULL or open; `err` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn update_rollback(handle: *mut Handle, err: *mut *mut Error) -> c_int {
-    // SAFETY: the handle is checked by `ffi::handle`, under the caller's promise.
-    unsafe { guard(err, || ffi::handle(handle)?.rollback()) }
+    // SAFETY: `err` is NULL or writable (this function's contract).
+    let err = unsafe { ErrOut::new(err) };
+    // SAFETY: `handle` is NULL or open (this function's contract); `ffi::handle` checks NULL.
+    err.code(|| unsafe { ffi::handle(handle) }?.rollback())
 }
 
 /// Frees a string this library returned. NULL is ignored.
@@ -300,10 +327,11 @@ pub unsafe extern "C" fn update_rollback(handle: *mut Handle, err: *mut *mut Err
 /// # Safety
 /// `s` is NULL or a string from this library, not freed yet.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn update_string_free(s: *mut c_char) {
+pub unsafe extern "C" fn update_free_string(s: *mut c_char) {
     if !s.is_null() {
-        // SAFETY: from `CString::into_raw` in `ffi::Out::set`, freed once (the caller's promise).
-        drop(unsafe { std::ffi::CString::from_raw(s) });
+        // SAFETY: from `CString::into_raw` in `ffi::Out::set`, freed once (this function's contract).
+        let s = unsafe { std::ffi::CString::from_raw(s) };
+        no_panic((), move || drop(s));
     }
 }
 
@@ -314,8 +342,9 @@ pub unsafe extern "C" fn update_string_free(s: *mut c_char) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn update_error_free(e: *mut Error) {
     if !e.is_null() {
-        // SAFETY: from `Box::into_raw` in `ffi::guard_with`, freed once (the caller's promise).
-        drop(unsafe { Box::from_raw(e) });
+        // SAFETY: from `Box::into_raw` in `ErrOut::run`, freed once (this function's contract).
+        let e = unsafe { Box::from_raw(e) };
+        no_panic((), move || drop(e));
     }
 }
 
@@ -326,8 +355,9 @@ pub unsafe extern "C" fn update_error_free(e: *mut Error) {
 /// `e` is NULL or a live error from this library.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn update_error_kind(e: *const Error) -> c_int {
-    // SAFETY: NULL is checked by `as_ref`; otherwise the caller promises a live error.
-    unsafe { e.as_ref() }.map_or(ErrorKind::Usage, |e| e.kind) as c_int
+    // SAFETY: NULL is checked by `as_ref`; otherwise this function's contract promises a live error.
+    let e = unsafe { e.as_ref() };
+    no_panic(ErrorKind::Failure as c_int, || e.map_or(ErrorKind::Usage, |e| e.kind) as c_int)
 }
 
 /// The message of an error (owned by the error: valid until `update_error_free`); for NULL, a
@@ -337,39 +367,15 @@ pub unsafe extern "C" fn update_error_kind(e: *const Error) -> c_int {
 /// `e` is NULL or a live error from this library.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn update_error_message(e: *const Error) -> *const c_char {
-    // SAFETY: NULL is checked by `as_ref`; otherwise the caller promises a live error.
-    match unsafe { e.as_ref() } {
-        Some(e) => e.message.as_ptr(),
-        None => c"update_error_message: argument `error` is NULL".as_ptr(),
-    }
+    const NULL_ERROR: &CStr = c"update_error_message: argument `error` is NULL";
+    // SAFETY: NULL is checked by `as_ref`; otherwise this function's contract promises a live error.
+    let e = unsafe { e.as_ref() };
+    no_panic(NULL_ERROR.as_ptr(), || e.map_or(NULL_ERROR.as_ptr(), |e| e.message.as_ptr()))
 }
 
-/// The stable name of a kind (`"io"`, `"cancelled"`, the `--json` names of `update`), static;
+/// The stable name of a kind (`"io"`, `"cancelled"`: the `--json` names of `update`), static;
 /// `"unknown"` for a number that is no kind.
 #[unsafe(no_mangle)]
 pub extern "C" fn update_error_kind_name(kind: c_int) -> *const c_char {
-    match ErrorKind::from_code(kind) {
-        Some(k) => kind_name_c(k),
-        None => c"unknown".as_ptr(),
-    }
-}
-
-fn kind_name_c(k: ErrorKind) -> *const c_char {
-    let name: &'static std::ffi::CStr = match k {
-        ErrorKind::Ok => c"ok",
-        ErrorKind::Failure => c"failure",
-        ErrorKind::Usage => c"usage",
-        ErrorKind::Config => c"config",
-        ErrorKind::NotImplemented => c"not-implemented",
-        ErrorKind::NotSupported => c"not-supported",
-        ErrorKind::Verification => c"verification",
-        ErrorKind::Refused => c"refused",
-        ErrorKind::Busy => c"busy",
-        ErrorKind::Io => c"io",
-        ErrorKind::Source => c"source",
-        ErrorKind::Keyring => c"keyring",
-        ErrorKind::Cancelled => c"cancelled",
-    };
-    debug_assert_eq!(name.to_str().ok(), Some(k.name()));
-    name.as_ptr()
+    no_panic(c"unknown".as_ptr(), || ErrorKind::from_code(kind).map_or(c"unknown".as_ptr(), |k| k.c_name().as_ptr()))
 }

@@ -2,11 +2,11 @@
 
 #![forbid(unsafe_code)]
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 
 /// The kind of an error: the exit codes of `update` (docs/reference/exit-codes.md), so that a C
 /// caller and a shell script branch on the same numbers. `UPDATE_ERROR_KIND_OK` (0) is success.
-#[repr(C)]
+/// C sees the numbers as the `UPDATE_ERROR_KIND_*` constants of the crate root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     /// Success.
@@ -68,6 +68,28 @@ impl ErrorKind {
             K::Cancelled,
         ];
         all.into_iter().find(|k| *k as i32 == code)
+    }
+}
+
+impl ErrorKind {
+    /// [`ErrorKind::name`] as a static C string (`update_error_kind_name`).
+    #[must_use]
+    pub fn c_name(self) -> &'static CStr {
+        match self {
+            ErrorKind::Ok => c"ok",
+            ErrorKind::Failure => c"failure",
+            ErrorKind::Usage => c"usage",
+            ErrorKind::Config => c"config",
+            ErrorKind::NotImplemented => c"not-implemented",
+            ErrorKind::NotSupported => c"not-supported",
+            ErrorKind::Verification => c"verification",
+            ErrorKind::Refused => c"refused",
+            ErrorKind::Busy => c"busy",
+            ErrorKind::Io => c"io",
+            ErrorKind::Source => c"source",
+            ErrorKind::Keyring => c"keyring",
+            ErrorKind::Cancelled => c"cancelled",
+        }
     }
 }
 
@@ -149,5 +171,29 @@ mod tests {
         }
         assert_eq!(ErrorKind::from_code(12), None, "12 is `update status` falling back, not an error");
         assert_eq!(ErrorKind::Cancelled.name(), "cancelled");
+    }
+
+    #[test]
+    fn the_c_constants_and_names_match_the_kinds() {
+        use crate::*;
+        let c = [
+            (UPDATE_ERROR_KIND_OK, ErrorKind::Ok),
+            (UPDATE_ERROR_KIND_FAILURE, ErrorKind::Failure),
+            (UPDATE_ERROR_KIND_USAGE, ErrorKind::Usage),
+            (UPDATE_ERROR_KIND_CONFIG, ErrorKind::Config),
+            (UPDATE_ERROR_KIND_NOT_IMPLEMENTED, ErrorKind::NotImplemented),
+            (UPDATE_ERROR_KIND_NOT_SUPPORTED, ErrorKind::NotSupported),
+            (UPDATE_ERROR_KIND_VERIFICATION, ErrorKind::Verification),
+            (UPDATE_ERROR_KIND_REFUSED, ErrorKind::Refused),
+            (UPDATE_ERROR_KIND_BUSY, ErrorKind::Busy),
+            (UPDATE_ERROR_KIND_IO, ErrorKind::Io),
+            (UPDATE_ERROR_KIND_SOURCE, ErrorKind::Source),
+            (UPDATE_ERROR_KIND_KEYRING, ErrorKind::Keyring),
+            (UPDATE_ERROR_KIND_CANCELLED, ErrorKind::Cancelled),
+        ];
+        for (code, kind) in c {
+            assert_eq!(code, kind as i32);
+            assert_eq!(kind.c_name().to_str().ok(), Some(kind.name()));
+        }
     }
 }

@@ -89,38 +89,51 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
-/// Runs `f`, catching a panic; on failure stores an `update_error` in `*err` (when `err` is not
-/// NULL) and returns `fallback`. `*err` is set to NULL first.
-///
-/// # Safety
-/// `err` is NULL or valid for writing one pointer until the call returns.
-pub(crate) unsafe fn guard_with<T>(err: *mut *mut Error, fallback: T, f: impl FnOnce() -> Result<T>) -> (T, c_int) {
-    if !err.is_null() {
-        // SAFETY: not NULL, and the caller promises it is writable.
-        unsafe { err.write(std::ptr::null_mut()) };
+/// Where an error goes (`update_error **err`): checked and cleared once, then filled by
+/// [`ErrOut::code`] or [`ErrOut::run`] when the call fails.
+pub(crate) struct ErrOut(*mut *mut Error);
+
+impl ErrOut {
+    /// Takes the caller's `err` argument and sets `*err = NULL` (when `err` is not NULL).
+    ///
+    /// # Safety
+    /// `err` is NULL or valid for writing one pointer until the call returns.
+    pub(crate) unsafe fn new(err: *mut *mut Error) -> Self {
+        if !err.is_null() {
+            // SAFETY: not NULL, and the caller promises it is writable.
+            unsafe { err.write(std::ptr::null_mut()) };
+        }
+        Self(err)
     }
-    let failure = match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(v)) => return (v, ErrorKind::Ok as c_int),
-        Ok(Err(e)) => e,
-        Err(payload) => Failure::new(
-            ErrorKind::Failure,
-            format!("internal error (a bug in libupdate, please report it): {}", panic_message(payload.as_ref())),
-        ),
-    };
-    let code = failure.kind as c_int;
-    if !err.is_null() {
-        let boxed = Box::into_raw(Box::new(failure.into_error()));
-        // SAFETY: as above; the caller frees the error with `update_error_free`.
-        unsafe { err.write(boxed) };
+
+    /// Runs `f`, catching a panic; on failure stores an `update_error` in `*err` (when `err` is
+    /// not NULL) and returns `fallback` with the error's kind; on success the value and 0.
+    pub(crate) fn run<T>(self, fallback: T, f: impl FnOnce() -> Result<T>) -> (T, c_int) {
+        let failure = match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(Ok(v)) => return (v, ErrorKind::Ok as c_int),
+            Ok(Err(e)) => e,
+            Err(payload) => Failure::new(
+                ErrorKind::Failure,
+                format!("internal error (a bug in libupdate, please report it): {}", panic_message(payload.as_ref())),
+            ),
+        };
+        let code = failure.kind as c_int;
+        if !self.0.is_null() {
+            let boxed = Box::into_raw(Box::new(failure.into_error()));
+            // SAFETY: `self.0` is not NULL and writable until the call returns (the promise made
+            // to `ErrOut::new`); the caller frees the error with `update_error_free`.
+            unsafe { self.0.write(boxed) };
+        }
+        (fallback, code)
     }
-    (fallback, code)
+
+    /// [`ErrOut::run`] for calls that return only a code.
+    pub(crate) fn code(self, f: impl FnOnce() -> Result<()>) -> c_int {
+        self.run((), f).1
+    }
 }
 
-/// [`guard_with`] for calls that return only a code.
-///
-/// # Safety
-/// As [`guard_with`].
-pub(crate) unsafe fn guard(err: *mut *mut Error, f: impl FnOnce() -> Result<()>) -> c_int {
-    // SAFETY: the caller's promise is passed on unchanged.
-    unsafe { guard_with(err, (), f) }.1
+/// Runs `f`, returning `fallback` if it panics: for the calls that have no error to report.
+pub(crate) fn no_panic<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
 }

@@ -10,7 +10,7 @@
 //!
 //! Rules at the boundary:
 //! - opaque handles only (`update_handle`, `update_error`); strings in are NUL-terminated UTF-8,
-//!   strings out are allocated here and freed with `update_string_free`;
+//!   strings out are allocated here and freed with `update_free_string`;
 //! - a NULL pointer, invalid UTF-8 or a wrong root is an error (kind `usage` or `io`), never a
 //!   crash; no panic crosses the boundary (each call catches it and reports `failure`);
 //! - error kinds are the exit codes of `update` (docs/reference/exit-codes.md), plus
@@ -20,11 +20,13 @@
 
 pub mod api;
 pub mod error;
+
 mod ffi;
 mod ops;
 mod progress;
 
 pub use error::{Error, ErrorKind};
+
 pub use ops::Handle;
 
 /// The major version of the C ABI: bumped when a symbol is removed or a prototype changes.
@@ -42,3 +44,35 @@ pub const UPDATE_PROGRESS_START: i32 = 0;
 pub const UPDATE_PROGRESS_ADVANCE: i32 = 1;
 /// Progress event: the phase ended.
 pub const UPDATE_PROGRESS_FINISH: i32 = 2;
+
+// The error kinds (`update_error_kind`, and the return value of every call): the exit codes of
+// `update` (docs/reference/exit-codes.md). Plain constants so that cbindgen writes them as
+// `#define`s; a unit test keeps them equal to [`ErrorKind`].
+
+/// Success.
+pub const UPDATE_ERROR_KIND_OK: i32 = 0;
+/// Anything not classified below (also an internal error: a bug, reported as such).
+pub const UPDATE_ERROR_KIND_FAILURE: i32 = 1;
+/// A bad argument: NULL, not UTF-8, an unknown key, an invalid value, a handle used from
+/// another thread.
+pub const UPDATE_ERROR_KIND_USAGE: i32 = 2;
+/// The config file (or keyring file) cannot be read or is invalid.
+pub const UPDATE_ERROR_KIND_CONFIG: i32 = 3;
+/// No driver is available on this system.
+pub const UPDATE_ERROR_KIND_NOT_IMPLEMENTED: i32 = 4;
+/// The selected driver does not support the operation.
+pub const UPDATE_ERROR_KIND_NOT_SUPPORTED: i32 = 5;
+/// A signature, digest, size or metadata check failed.
+pub const UPDATE_ERROR_KIND_VERIFICATION: i32 = 6;
+/// Refused by policy before anything was written.
+pub const UPDATE_ERROR_KIND_REFUSED: i32 = 7;
+/// Another install holds the lock, or another call is using this handle.
+pub const UPDATE_ERROR_KIND_BUSY: i32 = 8;
+/// A file or device operation failed.
+pub const UPDATE_ERROR_KIND_IO: i32 = 9;
+/// The update source cannot be reached or returned bad data.
+pub const UPDATE_ERROR_KIND_SOURCE: i32 = 10;
+/// A keyring change was refused.
+pub const UPDATE_ERROR_KIND_KEYRING: i32 = 11;
+/// The install was stopped by `update_cancel` (C API only: `update` has no such exit code).
+pub const UPDATE_ERROR_KIND_CANCELLED: i32 = 100;

@@ -8,6 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::thread::ThreadId;
 
 use libupdate::{Setting, Updater};
 use update_cli::json::{self, Doc};
@@ -21,10 +22,12 @@ use crate::progress::{CallbackProgress, Cancelled, ProgressFn};
 
 /// An open device (`update_handle`): an [`Updater`] and the cancel flag of its install.
 ///
-/// Calls on one handle do not overlap: a call made while another runs (from another thread, or
-/// from inside a progress callback) fails with `busy`. Only `update_cancel` may be called while
-/// an install runs.
+/// A handle belongs to the thread that opened it ([`Updater`] is not `Send`: its driver may hold
+/// anything): a call from another thread fails with `usage`, except `update_cancel`, which only
+/// sets an atomic flag. A call made while another runs (from inside a progress callback) fails
+/// with `busy`.
 pub struct Handle {
+    owner: ThreadId,
     cancel: Arc<AtomicBool>,
     updater: Mutex<Updater>,
 }
@@ -45,10 +48,24 @@ impl Handle {
             Err(e) => return Err(Failure::new(ErrorKind::Io, format!("open root {}: {e}", root.display()))),
         }
         let updater = Updater::open(Paths::new(root), update_cli::drivers())?;
-        Ok(Self { cancel: Arc::new(AtomicBool::new(false)), updater: Mutex::new(updater) })
+        Ok(Self {
+            owner: std::thread::current().id(),
+            cancel: Arc::new(AtomicBool::new(false)),
+            updater: Mutex::new(updater),
+        })
+    }
+
+    /// Whether the calling thread is the one that opened the handle.
+    pub(crate) fn owned_here(&self) -> bool {
+        std::thread::current().id() == self.owner
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Updater>> {
+        if !self.owned_here() {
+            return Err(Failure::usage(
+                "this handle was opened on another thread (a handle belongs to its thread; only update_cancel may be called from others)",
+            ));
+        }
         match self.updater.try_lock() {
             Ok(g) => Ok(g),
             Err(TryLockError::WouldBlock) => Err(Failure::new(
@@ -65,8 +82,19 @@ impl Handle {
     }
 
     /// Asks the running install to stop at its next progress step.
-    pub(crate) fn cancel(&self) {
+    ///
+    /// Cancelling unwinds the install out of the driver, so a library built with `panic =
+    /// "abort"` (the workspace's `release` profile) cannot do it and says so; the `release-capi`
+    /// profile builds it with unwinding.
+    pub(crate) fn cancel(&self) -> Result<()> {
+        if cfg!(panic = "abort") {
+            return Err(Failure::new(
+                ErrorKind::NotSupported,
+                "this libupdate was built with panic=abort and cannot cancel an install (build it with `--profile release-capi`)",
+            ));
+        }
         self.cancel.store(true, Ordering::SeqCst);
+        Ok(())
     }
 
     pub(crate) fn config_get(&self, key: &str) -> Result<Option<String>> {

@@ -20,8 +20,9 @@ use crate::{UPDATE_PROGRESS_ADVANCE, UPDATE_PROGRESS_FINISH, UPDATE_PROGRESS_STA
 
 /// The C progress callback: `user_data`, the event (`UPDATE_PROGRESS_*`), the phase's name,
 /// bytes done and bytes in the phase (0 when unknown).
-pub type ProgressFn =
-    Option<unsafe extern "C" fn(user_data: *mut c_void, event: c_int, phase: *const std::ffi::c_char, done: u64, total: u64)>;
+pub type ProgressFn = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, event: c_int, phase: *const std::ffi::c_char, done: u64, total: u64),
+>;
 
 /// The unwind payload of a cancelled install.
 #[derive(Debug)]
