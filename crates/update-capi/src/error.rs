@@ -118,7 +118,8 @@ impl From<update_core::ErrorKind> for ErrorKind {
     }
 }
 
-/// An error reported to C (`update_error`): its kind and its message.
+/// An error (opaque): its kind (`update_error_kind`) and message (`update_error_message`); freed
+/// by `update_error_free`.
 #[derive(Debug)]
 pub struct Error {
     pub(crate) kind: ErrorKind,

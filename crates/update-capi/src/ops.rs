@@ -20,12 +20,13 @@ use update_core::{KeyName, Paths};
 use crate::error::{ErrorKind, Failure, Result};
 use crate::progress::{CallbackProgress, Cancelled, ProgressFn};
 
-/// An open device (`update_handle`): an [`Updater`] and the cancel flag of its install.
+/// An open device (opaque; from `update_open`, freed by `update_close`).
 ///
-/// A handle belongs to the thread that opened it ([`Updater`] is not `Send`: its driver may hold
-/// anything): a call from another thread fails with `usage`, except `update_cancel`, which only
-/// sets an atomic flag. A call made while another runs (from inside a progress callback) fails
-/// with `busy`.
+/// A handle belongs to the thread that opened it: a call from another thread fails with
+/// `UPDATE_ERROR_KIND_USAGE`, except `update_cancel`. A call made while another runs on the same
+/// handle (from inside a progress callback) fails with `UPDATE_ERROR_KIND_BUSY`.
+// Inside: the `libupdate::Updater` (not `Send`: its driver may hold anything, hence the thread
+// rule) and the cancel flag of its install (an atomic, hence `update_cancel` from any thread).
 pub struct Handle {
     owner: ThreadId,
     cancel: Arc<AtomicBool>,
