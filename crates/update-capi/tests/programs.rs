@@ -1,0 +1,180 @@
+//! The C library used from C and from Python, each doing a real install on a simulated device
+//! (plain files, the native driver, a real signed bundle): tests/c/install.c built with `gcc`
+//! against include/update.h and libupdate.so (and once more statically against libupdate.a),
+//! and tests/python/install.py with only `ctypes`. Each program checks the calls' results
+//! itself; this test then checks the device: the new release is in slot B and the device boots
+//! it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use base64::Engine;
+use ed25519_dalek::SigningKey;
+use update_boot::Slot;
+use update_core::{KeyName, SlotGroupName};
+use update_test::device::{SimDevice, SimOptions, make_kernel, make_rootfs};
+
+fn crate_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The directory holding libupdate.so and libupdate.a, built now: `cargo test` builds only
+/// the rlib of the crate for its tests, so this asks cargo (the one running the test, same
+/// profile and target directory) for the C library, and takes its paths from cargo's messages.
+fn lib_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "update-capi", "--lib", "--message-format=json"]).current_dir(crate_dir());
+        let out = run(&mut cmd);
+        let mut dirs = Vec::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            if msg["reason"] != "compiler-artifact" || msg["target"]["name"] != "update" {
+                continue;
+            }
+            for f in msg["filenames"].as_array().into_iter().flatten().filter_map(|f| f.as_str()) {
+                if f.ends_with("/libupdate.so") {
+                    dirs.push(Path::new(f).parent().expect("a directory").to_owned());
+                }
+            }
+        }
+        let dir = dirs.pop().unwrap_or_else(|| panic!("cargo built no libupdate.so:\n{}", show(&out)));
+        for lib in ["libupdate.so", "libupdate.a"] {
+            assert!(dir.join(lib).is_file(), "{} is missing", dir.join(lib).display());
+        }
+        dir
+    })
+    .clone()
+}
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+fn public(seed: u8) -> String {
+    base64::engine::general_purpose::STANDARD.encode(key(seed).verifying_key().as_bytes())
+}
+
+/// A device running 1.0.0 with a bundle of 2.0.0 signed by key 7 in /srv/update (the programs
+/// set the source and add the key themselves).
+struct Device {
+    dir: tempfile::TempDir,
+    sim: SimDevice,
+}
+
+impl Device {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts =
+            SimOptions { loop_devices: false, rootfs_mib: 16, boot_mib: 2, data_mib: 8, ..SimOptions::default() };
+        let sim = SimDevice::create(&dir.path().join("device"), &opts).expect("simulated device");
+        let images = dir.path().join("images");
+        std::fs::create_dir_all(&images).expect("images dir");
+        let (rootfs, kernel) = (images.join("rootfs.img"), images.join("kernel.img"));
+        make_rootfs(&rootfs, "2.0.0", "ok", 12, 512).expect("rootfs image");
+        make_kernel(&kernel, "2.0.0", 256 << 10).expect("kernel image");
+        let mut o =
+            update_bundle::CreateOptions::new(update_core::parse_version("2.0.0").expect("version"), "demo-board");
+        o.images = vec![
+            (SlotGroupName::new("rootfs").expect("name"), rootfs),
+            (SlotGroupName::new("kernel").expect("name"), kernel),
+        ];
+        o.signers = vec![(KeyName::new("vendor").expect("name"), key(7))];
+        o.chunk_size = 256 << 10;
+        let source = sim.root.join("srv/update");
+        std::fs::create_dir_all(&source).expect("source dir");
+        let mut scratch = tempfile::tempfile().expect("scratch");
+        let mut out = std::fs::File::create(source.join("release-2.0.0.bundle")).expect("bundle file");
+        update_bundle::create(&o, &mut scratch, &mut out).expect("bundle");
+        Self { dir, sim }
+    }
+
+    /// After a program ran: 2.0.0 is in slot B, and the device boots it.
+    fn assert_installed(&self) {
+        assert_eq!(self.sim.read_rootfs_file(Slot::B, "/etc/version").expect("slot B").trim(), "2.0.0");
+        assert_eq!(self.sim.read_rootfs_file(Slot::A, "/etc/version").expect("slot A").trim(), "1.0.0");
+        assert_eq!(self.sim.reboot().expect("reboot"), Slot::B, "the device boots the new slot");
+    }
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed:\n{}", show(&out));
+    out
+}
+
+/// Compiles tests/c/install.c into `exe`, against libupdate.so or (with `static_lib`)
+/// libupdate.a.
+fn gcc(exe: &Path, static_lib: bool) {
+    let lib = lib_dir();
+    let mut cmd = Command::new("gcc");
+    cmd.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+        .arg("-I")
+        .arg(crate_dir().join("include"))
+        .arg(crate_dir().join("tests/c/install.c"))
+        .arg("-o")
+        .arg(exe)
+        .arg("-pthread");
+    if static_lib {
+        // What a program linking the archive needs besides it (rustc --print native-static-libs).
+        cmd.arg(lib.join("libupdate.a")).args(["-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl", "-lc"]);
+    } else {
+        cmd.arg("-L").arg(&lib).arg("-lupdate");
+    }
+    run(&mut cmd);
+}
+
+fn check_c_output(out: &Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("install.c: all checks passed"), "{}", show(out));
+    assert!(stderr.contains("wrong key: verification: "), "the wrong key is reported as such:\n{}", show(out));
+    assert!(stderr.contains("cancelled: install cancelled"), "the cancel is reported:\n{}", show(out));
+}
+
+#[test]
+fn a_c_program_installs_an_update_through_libupdate_so() {
+    let dev = Device::new();
+    let exe = dev.dir.path().join("install");
+    gcc(&exe, false);
+    let out =
+        run(Command::new(&exe).env("LD_LIBRARY_PATH", lib_dir()).arg(&dev.sim.root).arg(public(7)).arg(public(9)));
+    check_c_output(&out);
+    dev.assert_installed();
+}
+
+#[test]
+fn a_c_program_installs_an_update_through_libupdate_a() {
+    let dev = Device::new();
+    let exe = dev.dir.path().join("install-static");
+    gcc(&exe, true);
+    // No libupdate.so anywhere the loader looks: the program carries the library.
+    let out = run(Command::new(&exe).env_remove("LD_LIBRARY_PATH").arg(&dev.sim.root).arg(public(7)).arg(public(9)));
+    check_c_output(&out);
+    dev.assert_installed();
+}
+
+#[test]
+fn a_python_ctypes_script_installs_an_update() {
+    let dev = Device::new();
+    let out = run(Command::new("python3")
+        .arg(crate_dir().join("tests/python/install.py"))
+        .arg(lib_dir().join("libupdate.so"))
+        .arg(&dev.sim.root)
+        .arg(public(7))
+        .arg(public(9)));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("install.py: all checks passed"), "{}", show(&out));
+    dev.assert_installed();
+}
