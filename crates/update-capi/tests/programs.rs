@@ -5,49 +5,18 @@
 //! itself; this test then checks the device: the new release is in slot B and the device boots
 //! it.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
+
+use common::{crate_dir, lib_dir, run, show};
 
 use base64::Engine;
 use ed25519_dalek::SigningKey;
 use update_boot::Slot;
 use update_core::{KeyName, SlotGroupName};
 use update_test::device::{SimDevice, SimOptions, make_kernel, make_rootfs};
-
-fn crate_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The directory holding libupdate.so and libupdate.a, built now: `cargo test` builds only
-/// the rlib of the crate for its tests, so this asks cargo (the one running the test, same
-/// profile and target directory) for the C library, and takes its paths from cargo's messages.
-fn lib_dir() -> PathBuf {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "update-capi", "--lib", "--message-format=json"]).current_dir(crate_dir());
-        let out = run(&mut cmd);
-        let mut dirs = Vec::new();
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-            if msg["reason"] != "compiler-artifact" || msg["target"]["name"] != "update" {
-                continue;
-            }
-            for f in msg["filenames"].as_array().into_iter().flatten().filter_map(|f| f.as_str()) {
-                if f.ends_with("/libupdate.so") {
-                    dirs.push(Path::new(f).parent().expect("a directory").to_owned());
-                }
-            }
-        }
-        let dir = dirs.pop().unwrap_or_else(|| panic!("cargo built no libupdate.so:\n{}", show(&out)));
-        for lib in ["libupdate.so", "libupdate.a"] {
-            assert!(dir.join(lib).is_file(), "{} is missing", dir.join(lib).display());
-        }
-        dir
-    })
-    .clone()
-}
 
 fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
@@ -99,21 +68,6 @@ impl Device {
     }
 }
 
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed:\n{}", show(&out));
-    out
-}
-
 /// Compiles tests/c/install.c into `exe`, against libupdate.so or (with `static_lib`)
 /// libupdate.a.
 fn gcc(exe: &Path, static_lib: bool) {
@@ -136,6 +90,7 @@ fn gcc(exe: &Path, static_lib: bool) {
 }
 
 fn check_c_output(out: &Output) {
+    println!("{}", show(out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stdout.contains("install.c: all checks passed"), "{}", show(out));
@@ -174,6 +129,7 @@ fn a_python_ctypes_script_installs_an_update() {
         .arg(&dev.sim.root)
         .arg(public(7))
         .arg(public(9)));
+    println!("{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("install.py: all checks passed"), "{}", show(&out));
     dev.assert_installed();
