@@ -30,6 +30,10 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("gpg-agent", "gpg-agent"),
     ("fwupd", "fwupdmgr"),
     ("strace", "strace"),
+    // The C library's tests: a C program, the exported symbols, a ctypes script.
+    ("gcc", "gcc"),
+    ("binutils", "nm"),
+    ("python3", "python3"),
 ];
 
 /// The workspace root.
