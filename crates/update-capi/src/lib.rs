@@ -13,10 +13,12 @@
 //!   strings out are allocated here and freed with `update_free_string`;
 //! - a NULL pointer, invalid UTF-8 or a wrong root is an error (kind `usage` or `io`), never a
 //!   crash; no panic crosses the boundary (each call catches it and reports `failure`);
+//! - a handle belongs to the thread that opened it (only `update_cancel` may come from others);
 //! - error kinds are the exit codes of `update` (docs/reference/exit-codes.md), plus
 //!   `cancelled` for an install stopped by `update_cancel`;
 //! - the ABI is versioned: `update_abi_version()`; within a major version symbols are only
-//!   added (tests/abi.rs compares the exported symbols and prototypes with abi/).
+//!   added (tests/abi.rs compares the exported symbols with include/update.symbols, and
+//!   tests/header.rs the generated header with include/update.h).
 
 pub mod api;
 pub mod error;
