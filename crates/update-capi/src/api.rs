@@ -1,7 +1,7 @@
 //! The C entry points (`update_*`), as declared in include/update.h.
 //!
-//! Each takes its `err` argument ([`ErrOut`]), checks its pointers ([`crate::ffi`]) and runs the
-//! operation ([`crate::ops`]) inside [`ErrOut::run`], which catches panics: no panic crosses the
+//! Each takes its `err` argument (`ErrOut`), checks its pointers (module `ffi`) and runs the
+//! operation (module `ops`) inside `ErrOut::run`, which catches panics: no panic crosses the
 //! boundary. It returns 0 or the error's kind (`UPDATE_ERROR_KIND_*`); when `err` is not NULL it
 //! receives NULL on success or an `update_error` to free with [`update_error_free`]. Strings
 //! returned through `char **` are freed with [`update_free_string`].

@@ -2,7 +2,7 @@
 //! (docs/reference/c-api.md).
 //!
 //! Design: every entry point is a thin shell ([`api`]) that checks its pointer arguments
-//! ([`ffi`]), runs the operation in safe Rust ([`ops`]) on a [`libupdate::Updater`] opened with
+//! (module `ffi`), runs the operation in safe Rust (module `ops`) on a [`libupdate::Updater`] opened with
 //! the drivers of the `update` binary, and turns the outcome into a return code and, if the
 //! caller asked for it, an [`Error`] object. The JSON documents (status, history, check, install,
 //! key list) are made by the same code as `update … --json` (`update_cli::json`), so they follow
