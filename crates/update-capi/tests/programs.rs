@@ -120,17 +120,36 @@ fn a_c_program_installs_an_update_through_libupdate_a() {
     dev.assert_installed();
 }
 
+/// Validates `doc` against docs/reference/schemas/<name>.schema.json: the documents of the C
+/// API are those of `update … --json`.
+fn assert_schema(name: &str, doc: &serde_json::Value) {
+    let path = crate_dir().join(format!("../../docs/reference/schemas/{name}.schema.json"));
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("schema")).expect("schema is JSON");
+    let validator = jsonschema::draft202012::options().should_validate_formats(true).build(&schema).expect("schema");
+    let errors: Vec<String> = validator.iter_errors(doc).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{name} does not match its schema:\n{}\n{doc:#}", errors.join("\n"));
+    assert_eq!(doc["schema"], format!("libupdate/{name}/1"));
+}
+
 #[test]
 fn a_python_ctypes_script_installs_an_update() {
     let dev = Device::new();
+    let docs = dev.dir.path().join("documents");
+    std::fs::create_dir_all(&docs).expect("documents dir");
     let out = run(Command::new("python3")
         .arg(crate_dir().join("tests/python/install.py"))
         .arg(lib_dir().join("libupdate.so"))
         .arg(&dev.sim.root)
         .arg(public(7))
-        .arg(public(9)));
+        .arg(public(9))
+        .arg(&docs));
     println!("{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("install.py: all checks passed"), "{}", show(&out));
+    for name in ["key-list", "check", "install", "status", "history"] {
+        let text = std::fs::read_to_string(docs.join(format!("{name}.json"))).expect("the script kept the document");
+        assert_schema(name, &serde_json::from_str(&text).expect("JSON"));
+    }
     dev.assert_installed();
 }

@@ -1,13 +1,15 @@
 """Installs an update through libupdate from Python with only ctypes (and the standard library).
 
-    python3 install.py LIBUPDATE_SO ROOT GOOD_KEY WRONG_KEY
+    python3 install.py LIBUPDATE_SO ROOT GOOD_KEY WRONG_KEY OUT_DIR
 
 Run by tests/programs.rs on a simulated device: ROOT runs 1.0.0 and its /srv/update holds a
-bundle of 2.0.0 signed by GOOD_KEY. Exits 0 when every step did what it should.
+bundle of 2.0.0 signed by GOOD_KEY. Exits 0 when every step did what it should, leaving each JSON
+document it got in OUT_DIR/<name>.json (the test validates them against their schemas).
 """
 
 import ctypes
 import json
+import os
 import sys
 
 UPDATE_ERROR_KIND_OK = 0
@@ -98,8 +100,16 @@ def expect_error(kind, f, *args, **kw):
     raise AssertionError(f"expected an error of kind {kind}")
 
 
+def keep(out_dir, name, text):
+    """Writes a document for the schema check and returns it parsed."""
+    with open(os.path.join(out_dir, f"{name}.json"), "w", encoding="utf-8") as f:
+        f.write(text)
+    return json.loads(text)
+
+
 def main():
     so, root, good_key, wrong_key = sys.argv[1], sys.argv[2].encode(), sys.argv[3].encode(), sys.argv[4].encode()
+    out_dir = sys.argv[5]
     u = Library(so)
     abi = u.lib.update_abi_version()
     assert abi >> 16 == UPDATE_ABI_MAJOR, f"ABI {abi:#x}"
@@ -127,9 +137,9 @@ def main():
         print(f"wrong key: {e}")
 
         u.call("update_key_update", handle, b"vendor", good_key)
-        keys = json.loads(u.call("update_key_list", handle, out=True))
+        keys = keep(out_dir, "key-list", u.call("update_key_list", handle, out=True))
         assert keys["schema"] == "libupdate/key-list/1", keys
-        check = json.loads(u.call("update_check", handle, out=True))
+        check = keep(out_dir, "check", u.call("update_check", handle, out=True))
         assert check["schema"] == "libupdate/check/1" and check["available"]["info"]["version"] == "2.0.0", check
 
         # The install, with a progress callback: per phase, percentages only go up.
@@ -139,7 +149,7 @@ def main():
         def progress(user_data, event, phase, done, total):
             events.append((event, phase.decode(), done, total))
 
-        report = json.loads(u.call("update_install", handle, UPDATE_INSTALL_NOREBOOT, progress, None, out=True))
+        report = keep(out_dir, "install", u.call("update_install", handle, UPDATE_INSTALL_NOREBOOT, progress, None, out=True))
         assert report["schema"] == "libupdate/install/1", report
         phases, percents, last = 0, [], None
         for event, phase, done, total in events:
@@ -153,10 +163,10 @@ def main():
         assert phases > 0 and len(percents) >= 2 and 100 in percents, events
         print(f"progress: {phases} phases, {len(percents)} steps, {percents[:5]}...")
 
-        status = json.loads(u.call("update_status", handle, out=True))
+        status = keep(out_dir, "status", u.call("update_status", handle, out=True))
         assert status["schema"] == "libupdate/status/1", status
         assert status["pending"] == {"slot": "B", "version": "2.0.0"}, status["pending"]
-        history = json.loads(u.call("update_history", handle, out=True))
+        history = keep(out_dir, "history", u.call("update_history", handle, out=True))
         assert history["schema"] == "libupdate/history/1", history
     finally:
         u.lib.update_close(handle)
