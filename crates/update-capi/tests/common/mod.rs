@@ -12,9 +12,19 @@ pub fn crate_dir() -> &'static Path {
 /// The directory holding libupdate.so and libupdate.a, built now: `cargo test` builds only
 /// the rlib of the crate for its tests, so this asks cargo (the one running the test, same
 /// profile and target directory) for the C library, and takes its paths from cargo's messages.
+/// `UPDATE_CAPI_LIB_DIR=target/release-capi` tests a library built before instead.
 pub fn lib_dir() -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("UPDATE_CAPI_LIB_DIR") {
+            let dir = crate_dir().join("../..").join(dir);
+            assert!(
+                dir.join("libupdate.so").is_file(),
+                "UPDATE_CAPI_LIB_DIR: no {}",
+                dir.join("libupdate.so").display()
+            );
+            return dir;
+        }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "--quiet", "-p", "update-capi", "--lib", "--message-format=json"]).current_dir(crate_dir());
