@@ -28,6 +28,21 @@ pub fn lib_dir() -> PathBuf {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "--quiet", "-p", "update-capi", "--lib", "--message-format=json"]).current_dir(crate_dir());
+        // Without the variables cargo sets for a test (its CARGO_PKG_*, its LD_LIBRARY_PATH):
+        // build scripts that watch the environment would run again and rebuild every crate
+        // after them, here and in the next `cargo test`.
+        cmd.env_clear();
+        for (k, v) in std::env::vars_os() {
+            let name = k.to_string_lossy();
+            let keep = ["PATH", "HOME", "TMPDIR", "USER", "RUSTFLAGS", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "CARGO_HOME"]
+                .contains(&name.as_ref())
+                || ["CARGO_PROFILE_", "CARGO_BUILD_", "CARGO_TARGET_", "CARGO_REGISTRIES_", "CARGO_NET_"]
+                    .iter()
+                    .any(|p| name.starts_with(p));
+            if keep && name != "CARGO_TARGET_TMPDIR" {
+                cmd.env(k, v);
+            }
+        }
         let out = run(&mut cmd);
         let mut dirs = Vec::new();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
