@@ -77,11 +77,15 @@ static void on_progress(void *user_data, int event, const char *phase, uint64_t 
  * and waits for it. */
 struct canceller {
     update_handle *handle;
-    int steps, rc;
+    int steps, rc, other_call_rc;
 };
 
 static void *cancel_thread(void *arg) {
     struct canceller *c = arg;
+    char *json = NULL;
+    /* Only update_cancel may come from another thread. */
+    c->other_call_rc = update_status(c->handle, &json, NULL);
+    update_free_string(json);
     c->rc = update_cancel(c->handle);
     return NULL;
 }
@@ -171,9 +175,10 @@ int main(int argc, char **argv) {
     update_free_string(json);
 
     /* An install cancelled from another thread stops with `cancelled`; nothing is pending. */
-    struct canceller c = {h, 0, -1};
+    struct canceller c = {h, 0, -1, -1};
     rc = update_install(h, UPDATE_INSTALL_NOREBOOT, cancel_at_first_step, &c, &json, &err);
     EXPECT(c.rc == UPDATE_ERROR_KIND_OK, "update_cancel from another thread: %d", c.rc);
+    EXPECT(c.other_call_rc == UPDATE_ERROR_KIND_USAGE, "update_status from another thread: %d", c.other_call_rc);
     EXPECT(rc == UPDATE_ERROR_KIND_CANCELLED && json == NULL, "cancelled install: got %d", rc);
     EXPECT(c.steps == 1, "no progress after the cancel: %d steps", c.steps);
     fprintf(stderr, "install.c: cancelled: %s\n", update_error_message(err));
