@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use update_core::config::{self, Config, LogTarget, Schedule, Secure, SourceUrl, Verify};
+use update_core::config::{Config, LogTarget, Schedule, Secure, SourceUrl, Verify};
 use update_core::{Error, Result};
 
 /// One change to the config file.
@@ -63,55 +63,7 @@ fn unknown_key(key: &str) -> Error {
     }
 }
 
-fn path_value(what: &str, text: &str) -> Result<Option<PathBuf>> {
-    if text == "none" {
-        return Ok(None);
-    }
-    if !text.starts_with('/') {
-        return Err(Error::InvalidValue {
-            what: what.into(),
-            value: text.into(),
-            reason: "expected an absolute path or none".into(),
-        });
-    }
-    Ok(Some(PathBuf::from(text)))
-}
-
 impl Setting {
-    /// Parses `key = value` as text, for callers that have no typed arguments (the C library):
-    /// the same values `update config <key> <value>` accepts (`schedule` is `off` or
-    /// `<unit> <N>`; the TLS paths and `server` take `none` to unset).
-    ///
-    /// # Errors
-    /// [`Error::InvalidValue`] naming the key or the value; nothing is changed.
-    pub fn parse(key: &str, value: &str) -> Result<Self> {
-        Ok(match key {
-            "source" => Setting::Source(SourceUrl::new(value)?),
-            "schedule" => Setting::Schedule(Schedule::try_from(value.to_owned())?),
-            "log" => Setting::Log(LogTarget::new(value)?),
-            "verify" => Setting::Verify(config::parse_bool("verify", value)?.into()),
-            "secure" => Setting::Secure(config::parse_bool("secure", value)?.into()),
-            "boot-retry-limit" => Setting::BootRetryLimit(config::parse_boot_retry_limit(value)?),
-            "signature-threshold" => Setting::SignatureThreshold(value.parse().map_err(|_| Error::InvalidValue {
-                what: "signature-threshold".into(),
-                value: value.into(),
-                reason: "expected a whole number from 1 to 16".into(),
-            })?),
-            "driver" => Setting::Driver(value.to_owned()),
-            "tls.client-cert" => Setting::ClientCert(path_value("client-cert", value)?),
-            "tls.client-key" => Setting::ClientKey(path_value("client-key", value)?),
-            "tls.server-ca" => Setting::ServerCa(path_value("server-ca", value)?),
-            "server" => Setting::Server(if value == "none" {
-                None
-            } else {
-                let url = SourceUrl::new(value)?;
-                config::check_server_url(&url)?;
-                Some(url)
-            }),
-            other => return Err(unknown_key(other)),
-        })
-    }
-
     /// The current value of `key` in `c`, as JSON (null when unset), for callers that name keys
     /// as text.
     ///
@@ -192,5 +144,23 @@ impl Setting {
             Setting::ServerCa(p) => c.tls.server_ca = p,
             Setting::Server(s) => c.server = s,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_reads_and_an_unknown_one_is_named() {
+        let c = Config::default();
+        for key in KEYS {
+            let v = Setting::get(&c, key).unwrap_or_else(|e| panic!("{key}: {e}"));
+            assert!(!v.is_object() && !v.is_array(), "{key}: {v}");
+        }
+        assert_eq!(Setting::get(&c, "tls.client-key").ok(), Some(Value::Null));
+        let e = Setting::get(&c, "no-such-key").expect_err("unknown key");
+        assert_eq!(e.kind(), update_core::ErrorKind::Usage);
+        assert!(e.to_string().contains("no-such-key"), "{e}");
     }
 }

@@ -98,17 +98,20 @@ impl Handle {
         Ok(())
     }
 
+    /// A stored setting by its name (`libupdate::settings::KEYS`): strings as they are,
+    /// numbers and booleans as JSON text, `None` when unset.
     pub(crate) fn config_get(&self, key: &str) -> Result<Option<String>> {
-        let u = self.lock()?;
-        Ok(match Setting::get(u.config(), key)? {
+        let stored = self.lock()?.stored_config()?;
+        Ok(match Setting::get(&stored, key)? {
             serde_json::Value::Null => None,
             serde_json::Value::String(s) => Some(s),
             other => Some(other.to_string()),
         })
     }
 
+    /// `update config KEY VALUE`: the value is parsed by the command line's own parser.
     pub(crate) fn config_set(&self, key: &str, value: &str) -> Result<()> {
-        let setting = Setting::parse(key, value)?;
+        let setting = update_cli::cmd::config::parse_setting(key, value)?;
         Ok(self.lock()?.set(&setting)?)
     }
 

@@ -129,6 +129,17 @@ def main():
         assert "UTF-8" in e.message, e
         u.call("update_config_set", handle, b"source", b"file:///srv/update")
         assert u.call("update_config_get", handle, b"source", out=True) == "file:///srv/update"
+        u.call("update_config_set", handle, b"schedule", b"daily 3")
+        u.call("update_config_set", handle, b"verify", b"false")
+        u.call("update_config_set", handle, b"tls.server-ca", b"/etc/ssl/ca.pem")
+        got = {k: u.call("update_config_get", handle, k.encode(), out=True) for k in ["schedule", "verify", "tls.server-ca", "tls.client-key"]}
+        print(f"config: {got}")
+        assert got == {"schedule": "daily 3", "verify": "false", "tls.server-ca": "/etc/ssl/ca.pem", "tls.client-key": None}, got
+        u.call("update_config_set", handle, b"tls.server-ca", b"none")
+        u.call("update_config_set", handle, b"verify", b"true")
+        e = expect_error(UPDATE_ERROR_KIND_USAGE, u.call, "update_config_get", handle, b"no-such-key", out=True)
+        e = expect_error(UPDATE_ERROR_KIND_USAGE, u.call, "update_config_set", handle, b"schedule", b"sometimes")
+        print(f"bad value: {e}")
 
         # The wrong key: nothing verifies.
         u.call("update_key_add", handle, b"vendor", wrong_key)
