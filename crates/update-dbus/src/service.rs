@@ -209,21 +209,18 @@ impl Update1 {
     }
 }
 
-/// `GetConfig`: one key of the stored config (`schedule`, `tls.client-cert`), or every key as
-/// a JSON object for the empty key. Strings as they are, unset values as `none`, numbers and
-/// booleans as JSON.
+/// `GetConfig`: one key of the stored config (`schedule`, `tls.client-cert`; read as the C
+/// library and `update config show` name them, an unset key as `none`), or every key as a JSON
+/// object for the empty key. Strings as they are, numbers and booleans as JSON.
 fn config_value(root: &Path, key: &str) -> update_core::Result<String> {
     let stored = open(root)?.stored_config()?;
-    let all = serde_json::to_value(&stored).map_err(|e| Error::Other(format!("cannot show the config: {e}")))?;
     if key.is_empty() {
-        return Ok(all.to_string());
+        return serde_json::to_string(&stored).map_err(|e| Error::Other(format!("cannot show the config: {e}")));
     }
-    let mut v = &all;
-    for part in key.split('.') {
-        v = v.get(part).ok_or_else(|| Error::Usage(format!("`{key}` is not a config key")))?;
-    }
-    Ok(match v {
-        serde_json::Value::String(s) => s.clone(),
+    let key =
+        if matches!(key, "client-cert" | "client-key" | "server-ca") { format!("tls.{key}") } else { key.to_owned() };
+    Ok(match libupdate::settings::Setting::get(&stored, &key)? {
+        serde_json::Value::String(s) => s,
         serde_json::Value::Null => "none".into(),
         other => other.to_string(),
     })

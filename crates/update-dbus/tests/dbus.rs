@@ -400,6 +400,11 @@ fn config_over_dbus_and_errors_per_kind() {
     assert!(o.status.success(), "{}", text(&o));
     let o = gdbus_call(&bus, Some(NOBODY), "GetConfig", &["schedule"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "('daily 3',)", "{}", text(&o));
+    // A key that is not set reads as `none`, under either of its names.
+    for key in ["tls.client-key", "client-key"] {
+        let o = gdbus_call(&bus, None, "GetConfig", &[key]);
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "('none',)", "{key}: {}", text(&o));
+    }
     let stored = std::fs::read_to_string(dev.paths().config_file()).unwrap();
     assert!(stored.contains("daily 3"), "{stored}");
     for (key, value, error) in [
