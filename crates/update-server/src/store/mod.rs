@@ -14,6 +14,7 @@
 //! [`PgStore::forward_pushes`] hands the ones from other servers to the local hub. The
 //! stored flag still reaches the device at its next check-in, whichever server it lands on.
 
+mod logic;
 mod postgres;
 mod postgres_rollouts;
 mod sqlite;
