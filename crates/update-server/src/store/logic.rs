@@ -8,10 +8,12 @@
 //! install now) are the pure functions of [`crate::rollout`]; this module feeds them what the
 //! database holds and writes back what they decide.
 
+use async_trait::async_trait;
+use sqlx::{Database, Pool, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    CheckInOutcome, Control, DeploymentRecord, DeviceRecord, ReleaseRecord, StoreError, StoredEvent, WaveView,
+    CheckInOutcome, Control, DeploymentRecord, DeviceRecord, ReleaseRecord, Store, StoreError, StoredEvent, WaveView,
 };
 use crate::audit::{self, Action, Actor, AuditEntry};
 use crate::rollout::{Progress, Step, WaveCounts, next_step};
@@ -64,133 +66,378 @@ pub(super) enum Outcome {
 
 /// The primitive statements a backend implements. Each is one statement (or two that always
 /// go together) on the caller's connection; none decides anything.
-#[allow(async_fn_in_trait, reason = "crate-internal; called on concrete connections only")]
-pub(super) trait Queries {
+pub(super) trait Queries: Send {
     /// The backend's result row.
-    type Row: Columns;
+    type Row: Columns + Send + Sync;
+
+    /// Whether the database answers.
+    fn ping(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Every device (or `one`), by id, with its newest event: the columns of
     /// [`device_from_row`].
-    async fn device_rows(&mut self, one: Option<&DeviceId>) -> Result<Vec<Self::Row>, StoreError>;
+    fn device_rows(
+        &mut self,
+        one: Option<&DeviceId>,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
     /// Takes the device's check-now flag: whether it was set (it is cleared).
-    async fn take_check_now(&mut self, device: &DeviceId) -> Result<bool, StoreError>;
+    fn take_check_now(&mut self, device: &DeviceId) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Creates or updates the device with what it reported (`slots` as JSON text).
-    async fn record_report(
+    fn record_report(
         &mut self,
         device: &DeviceId,
         report: &Report,
         slots: &str,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError>;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Creates the device row if it does not exist.
-    async fn ensure_device(&mut self, device: &DeviceId, now: OffsetDateTime) -> Result<(), StoreError>;
+    fn ensure_device(
+        &mut self,
+        device: &DeviceId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Appends an event; returns its sequence number.
-    async fn insert_event(
+    fn insert_event(
         &mut self,
         device: &DeviceId,
         event: &CheckedEvent,
         now: OffsetDateTime,
-    ) -> Result<i64, StoreError>;
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
     /// Whether the device exists.
-    async fn device_known(&mut self, device: &DeviceId) -> Result<bool, StoreError>;
+    fn device_known(&mut self, device: &DeviceId) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// A device's events with `seq > after`, oldest first: the columns of [`event_from_row`].
-    async fn event_rows(&mut self, device: &DeviceId, after: i64, limit: u32) -> Result<Vec<Self::Row>, StoreError>;
+    fn event_rows(
+        &mut self,
+        device: &DeviceId,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
     /// Sets the device's check-now flag; `false` for an unknown device.
-    async fn set_check_now(&mut self, device: &DeviceId, now: OffsetDateTime) -> Result<bool, StoreError>;
+    fn set_check_now(
+        &mut self,
+        device: &DeviceId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Serializes appends to the audit chain until the transaction ends, where the
     /// transaction does not already (SQLite's write lock does).
-    async fn lock_audit(&mut self) -> Result<(), StoreError> {
-        Ok(())
+    fn lock_audit(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async { Ok(()) }
     }
     /// The audit log's last row: its `seq` and `hash`.
-    async fn last_audit(&mut self) -> Result<Option<(i64, String)>, StoreError>;
+    fn last_audit(&mut self) -> impl Future<Output = Result<Option<(i64, String)>, StoreError>> + Send;
     /// Inserts an audit row.
-    async fn insert_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;
+    fn insert_audit(&mut self, entry: &AuditEntry) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Audit rows with `seq > after`, oldest first: the columns of [`audit_from_row`].
-    async fn audit_rows(&mut self, after: i64, limit: u32) -> Result<Vec<Self::Row>, StoreError>;
+    fn audit_rows(&mut self, after: i64, limit: u32)
+    -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
 
     /// Inserts a release; `None` when its target exists.
-    async fn insert_release(
+    fn insert_release(
         &mut self,
         release: &NewRelease,
         actor: &Actor,
         now: OffsetDateTime,
-    ) -> Result<Option<i64>, StoreError>;
+    ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
     /// Every release (or `one`), by id: the columns of [`release_from_row`].
-    async fn release_rows(&mut self, one: Option<i64>) -> Result<Vec<Self::Row>, StoreError>;
+    fn release_rows(&mut self, one: Option<i64>) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
 
     /// Tags a device as the operator's (a certificate tag becomes the operator's); whether
     /// a row changed.
-    async fn tag_by_operator(&mut self, device: &DeviceId, tag: &Tag, now: OffsetDateTime) -> Result<bool, StoreError>;
-    /// Removes a tag from a device; whether it had it.
-    async fn untag(&mut self, device: &DeviceId, tag: &Tag) -> Result<bool, StoreError>;
-    /// The device's tags from its certificate.
-    async fn certificate_tags(&mut self, device: &DeviceId) -> Result<Vec<String>, StoreError>;
-    /// Removes one certificate tag of a device.
-    async fn drop_certificate_tag(&mut self, device: &DeviceId, tag: &str) -> Result<bool, StoreError>;
-    /// Adds a certificate tag to a device (an operator's tag of that name stays).
-    async fn add_certificate_tag(
+    fn tag_by_operator(
         &mut self,
         device: &DeviceId,
         tag: &Tag,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError>;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Removes a tag from a device; whether it had it.
+    fn untag(&mut self, device: &DeviceId, tag: &Tag) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// The device's tags from its certificate.
+    fn certificate_tags(&mut self, device: &DeviceId) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// Removes one certificate tag of a device.
+    fn drop_certificate_tag(
+        &mut self,
+        device: &DeviceId,
+        tag: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Adds a certificate tag to a device (an operator's tag of that name stays).
+    fn add_certificate_tag(
+        &mut self,
+        device: &DeviceId,
+        tag: &Tag,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// A tag's devices by id, with each tag's source.
-    async fn tag_member_rows(&mut self, tag: &Tag) -> Result<Vec<(String, String)>, StoreError>;
+    fn tag_member_rows(&mut self, tag: &Tag) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
 
     /// Inserts a running deployment whose first wave opens at `now` (`waves` and `window` as
     /// JSON text); returns its id.
-    async fn insert_deployment(
+    fn insert_deployment(
         &mut self,
         plan: &NewDeployment,
         waves: &str,
         window: Option<&str>,
         actor: &Actor,
         now: OffsetDateTime,
-    ) -> Result<i64, StoreError>;
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
     /// Places a device in a wave of a deployment.
-    async fn place_device(
+    fn place_device(
         &mut self,
         deployment: i64,
         device: &DeviceId,
         wave: i64,
         rank: &str,
         opened: Option<OffsetDateTime>,
-    ) -> Result<(), StoreError>;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Deployments (or `one`), newest first, joined with their release: the columns of
     /// [`deployment_from_row`].
-    async fn deployment_rows(&mut self, one: Option<i64>) -> Result<Vec<Self::Row>, StoreError>;
+    fn deployment_rows(&mut self, one: Option<i64>) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
     /// A deployment's counts by wave (`only` that wave): columns `wave`, `devices`,
     /// `assigned`, `attempted`, `failed`, `succeeded`.
-    async fn wave_count_rows(&mut self, deployment: i64, only: Option<u32>) -> Result<Vec<Self::Row>, StoreError>;
+    fn wave_count_rows(
+        &mut self,
+        deployment: i64,
+        only: Option<u32>,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
     /// Holds the deployment for the rest of the transaction, where the transaction does not
     /// already; whether it exists.
-    async fn lock_deployment(&mut self, deployment: i64) -> Result<bool, StoreError>;
+    fn lock_deployment(&mut self, deployment: i64) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Running → paused, with the reason.
-    async fn pause(&mut self, deployment: i64, reason: &str) -> Result<(), StoreError>;
+    fn pause(&mut self, deployment: i64, reason: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Opens a wave at `now` (the deployment's and its devices').
-    async fn open_wave(&mut self, deployment: i64, wave: u32, now: OffsetDateTime) -> Result<(), StoreError>;
+    fn open_wave(
+        &mut self,
+        deployment: i64,
+        wave: u32,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Applies an operator's control (already allowed): `reason` for a pause, `now` for a
     /// resume.
-    async fn set_state(
+    fn set_state(
         &mut self,
         deployment: i64,
         control: Control,
         reason: &str,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError>;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The newest running or paused deployment holding the device (only `deployment`, when
     /// given).
-    async fn membership(
+    fn membership(
         &mut self,
         device: &DeviceId,
         deployment: Option<i64>,
-    ) -> Result<Option<Membership>, StoreError>;
+    ) -> impl Future<Output = Result<Option<Membership>, StoreError>> + Send;
     /// Marks the device told to install (the first time only).
-    async fn mark_told(&mut self, deployment: i64, device: &DeviceId, now: OffsetDateTime) -> Result<(), StoreError>;
+    fn mark_told(
+        &mut self,
+        deployment: i64,
+        device: &DeviceId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Counts an attempt by the device, with its outcome.
-    async fn count_attempt(&mut self, deployment: i64, device: &DeviceId, outcome: Outcome) -> Result<(), StoreError>;
+    fn count_attempt(
+        &mut self,
+        deployment: i64,
+        device: &DeviceId,
+        outcome: Outcome,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A database the store runs on: its pool, and how it frames a call in a transaction. Every
+/// such type is a [`Store`]: the implementation below opens the transaction, runs the step
+/// from this module and commits.
+pub(super) trait Backend: Send + Sync + 'static {
+    /// The sqlx driver, whose connections run the [`Queries`].
+    type Db: Database<Connection: Queries>;
+
+    /// The pool.
+    fn connections(&self) -> &Pool<Self::Db>;
+
+    /// A transaction that writes, holding what keeps concurrent writers apart (SQLite's
+    /// write lock; PostgreSQL's row and advisory locks come with the statements).
+    fn write(
+        &self,
+        op: &'static str,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::Db>, StoreError>> + Send;
+
+    /// A transaction that reads one snapshot.
+    fn read(&self, op: &'static str)
+    -> impl Future<Output = Result<Transaction<'static, Self::Db>, StoreError>> + Send;
+
+    /// Runs in a check-now request's transaction once the flag is set (PostgreSQL tells the
+    /// other servers). The default does nothing.
+    fn check_requested(
+        &self,
+        _conn: &mut <Self::Db as Database>::Connection,
+        _device: &DeviceId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// The connection of a [`Backend`].
+type Connection<B> = <<B as Backend>::Db as Database>::Connection;
+
+/// A connection from the pool, outside any transaction (for single statements).
+async fn acquire<B: Backend>(b: &B) -> Result<sqlx::pool::PoolConnection<B::Db>, StoreError> {
+    b.connections().acquire().await.map_err(query_error("connect"))
+}
+
+async fn commit<B: Backend>(tx: Transaction<'static, B::Db>, op: &'static str) -> Result<(), StoreError> {
+    tx.commit().await.map_err(query_error(op))
+}
+
+#[async_trait]
+impl<B: Backend> Store for B {
+    async fn ping(&self) -> Result<(), StoreError> {
+        Queries::ping(&mut *acquire(self).await?).await
+    }
+
+    async fn check_in(
+        &self,
+        device: &DeviceId,
+        report: &Report,
+        certificate_tags: &[Tag],
+        now: OffsetDateTime,
+    ) -> Result<CheckInOutcome, StoreError> {
+        // SQLite: the write lock first, so the read-and-clear of the flag cannot race an
+        // operator's request (PostgreSQL: the row lock of the UPDATE decides).
+        let mut tx = self.write("begin a check-in").await?;
+        let outcome = check_in(&mut *tx, device, report, certificate_tags, now).await?;
+        commit::<B>(tx, "commit a check-in").await?;
+        Ok(outcome)
+    }
+
+    async fn append_event(
+        &self,
+        device: &DeviceId,
+        event: &CheckedEvent,
+        now: OffsetDateTime,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.write("begin an event").await?;
+        let seq = append_event(&mut *tx, device, event, now).await?;
+        commit::<B>(tx, "commit an event").await?;
+        Ok(seq)
+    }
+
+    async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        devices(&mut *acquire(self).await?, None).await
+    }
+
+    async fn device(&self, device: &DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+        Ok(devices(&mut *acquire(self).await?, Some(device)).await?.into_iter().next())
+    }
+
+    async fn events(&self, device: &DeviceId, after: i64, limit: u32) -> Result<Option<Vec<StoredEvent>>, StoreError> {
+        let mut tx = self.read("begin reading events").await?;
+        let found = events(&mut *tx, device, after, limit).await?;
+        commit::<B>(tx, "end reading events").await?;
+        Ok(found)
+    }
+
+    async fn request_check(&self, device: &DeviceId, actor: &Actor, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut tx = self.write("begin a check-now request").await?;
+        if !request_check(&mut *tx, device, actor, now).await? {
+            return Ok(false);
+        }
+        let conn: &mut Connection<B> = &mut tx;
+        self.check_requested(conn, device).await?;
+        commit::<B>(tx, "commit a check-now request").await?;
+        Ok(true)
+    }
+
+    async fn create_release(
+        &self,
+        release: &NewRelease,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<ReleaseRecord, StoreError> {
+        let mut tx = self.write("begin a release").await?;
+        let r = create_release(&mut *tx, release, actor, now).await?;
+        commit::<B>(tx, "commit a release").await?;
+        Ok(r)
+    }
+
+    async fn releases(&self) -> Result<Vec<ReleaseRecord>, StoreError> {
+        releases(&mut *acquire(self).await?, None).await
+    }
+
+    async fn release(&self, id: i64) -> Result<Option<ReleaseRecord>, StoreError> {
+        release(&mut *acquire(self).await?, id).await
+    }
+
+    async fn tag_devices(
+        &self,
+        tag: &Tag,
+        devices: &[DeviceId],
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.write("begin tagging").await?;
+        let n = tag_devices(&mut *tx, tag, devices, actor, now).await?;
+        commit::<B>(tx, "commit tags").await?;
+        Ok(n)
+    }
+
+    async fn untag_device(
+        &self,
+        tag: &Tag,
+        device: &DeviceId,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write("begin a tag removal").await?;
+        let removed = untag_device(&mut *tx, tag, device, actor, now).await?;
+        commit::<B>(tx, "commit a tag removal").await?;
+        Ok(removed)
+    }
+
+    async fn tag_members(&self, tag: &Tag) -> Result<Vec<(DeviceId, String)>, StoreError> {
+        tag_members(&mut *acquire(self).await?, tag).await
+    }
+
+    async fn create_deployment(
+        &self,
+        deployment: &NewDeployment,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<DeploymentRecord, StoreError> {
+        let mut tx = self.write("begin a deployment").await?;
+        let d = create_deployment(&mut *tx, deployment, actor, now).await?;
+        commit::<B>(tx, "commit a deployment").await?;
+        Ok(d)
+    }
+
+    async fn deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError> {
+        // One snapshot for the rows and their counts.
+        let mut tx = self.read("begin reading deployments").await?;
+        let d = deployments(&mut *tx).await?;
+        commit::<B>(tx, "end reading deployments").await?;
+        Ok(d)
+    }
+
+    async fn deployment(&self, id: i64) -> Result<Option<DeploymentRecord>, StoreError> {
+        let mut tx = self.read("begin reading a deployment").await?;
+        let d = deployment(&mut *tx, id).await?;
+        commit::<B>(tx, "end reading a deployment").await?;
+        Ok(d)
+    }
+
+    async fn control_deployment(
+        &self,
+        id: i64,
+        control: Control,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<DeploymentRecord, StoreError> {
+        let mut tx = self.write("begin a deployment change").await?;
+        let d = control_deployment(&mut *tx, id, control, actor, now).await?;
+        commit::<B>(tx, "commit a deployment change").await?;
+        Ok(d)
+    }
+
+    async fn audit_log(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        audit_log(&mut *acquire(self).await?, after, limit).await
+    }
 }
 
 // ---- Rows into records ----

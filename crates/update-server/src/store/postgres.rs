@@ -14,19 +14,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, PgConnection, Postgres, Row, Transaction};
 use time::OffsetDateTime;
 
-use super::logic::{self, Columns, query_error};
-use super::{CheckInOutcome, Control, DeploymentRecord, DeviceRecord, ReleaseRecord, Store, StoreError, StoredEvent};
-use crate::audit::{Actor, AuditEntry};
+use super::StoreError;
+use super::logic::{Backend, Columns, query_error};
 use crate::push::PushHub;
+use update_protocol::DeviceId;
 use update_protocol::push::PushEvent;
-use update_protocol::rollout::{NewDeployment, NewRelease};
-use update_protocol::{CheckedEvent, DeviceId, Report, Tag};
 
 /// `migrations-postgres/`, compiled in.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations-postgres");
@@ -170,21 +167,6 @@ impl PgStore {
     pub async fn connect(&self) -> Result<PgConnection, StoreError> {
         self.options.connect().await.map_err(|e| StoreError::Open { url: self.shown_url.clone(), source: Box::new(e) })
     }
-
-    /// A transaction that reads one snapshot.
-    async fn read(&self, op: &'static str) -> Result<Transaction<'static, Postgres>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(query_error(op))?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await
-            .map_err(query_error(op))?;
-        Ok(tx)
-    }
-
-    /// A transaction that writes (its locks are taken by the statements, see the module docs).
-    async fn write(&self, op: &'static str) -> Result<Transaction<'static, Postgres>, StoreError> {
-        self.pool.begin().await.map_err(query_error(op))
-    }
 }
 
 fn get<'r, T>(row: &'r PgRow, column: &'static str) -> Result<T, StoreError>
@@ -225,167 +207,36 @@ impl Columns for PgRow {
     }
 }
 
-#[async_trait]
-impl Store for PgStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(query_error("ping"))?;
-        Ok(())
+impl Backend for PgStore {
+    type Db = Postgres;
+
+    fn connections(&self) -> &PgPool {
+        &self.pool
     }
 
-    async fn check_in(
-        &self,
-        device: &DeviceId,
-        report: &Report,
-        certificate_tags: &[Tag],
-        now: OffsetDateTime,
-    ) -> Result<CheckInOutcome, StoreError> {
-        let mut tx = self.write("begin a check-in").await?;
-        let outcome = logic::check_in(&mut *tx, device, report, certificate_tags, now).await?;
-        tx.commit().await.map_err(query_error("commit a check-in"))?;
-        Ok(outcome)
+    /// The locks come with the statements (see the module docs).
+    async fn write(&self, op: &'static str) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.pool.begin().await.map_err(query_error(op))
     }
 
-    async fn append_event(
-        &self,
-        device: &DeviceId,
-        event: &CheckedEvent,
-        now: OffsetDateTime,
-    ) -> Result<i64, StoreError> {
-        let mut tx = self.write("begin an event").await?;
-        let seq = logic::append_event(&mut *tx, device, event, now).await?;
-        tx.commit().await.map_err(query_error("commit an event"))?;
-        Ok(seq)
+    async fn read(&self, op: &'static str) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(query_error(op))?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error(op))?;
+        Ok(tx)
     }
 
-    async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(query_error("connect"))?;
-        logic::devices(&mut *conn, None).await
-    }
-
-    async fn device(&self, device: &DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(query_error("connect"))?;
-        Ok(logic::devices(&mut *conn, Some(device)).await?.into_iter().next())
-    }
-
-    async fn events(&self, device: &DeviceId, after: i64, limit: u32) -> Result<Option<Vec<StoredEvent>>, StoreError> {
-        let mut tx = self.write("begin reading events").await?;
-        let events = logic::events(&mut *tx, device, after, limit).await?;
-        tx.commit().await.map_err(query_error("end reading events"))?;
-        Ok(events)
-    }
-
-    async fn request_check(&self, device: &DeviceId, actor: &Actor, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let mut tx = self.write("begin a check-now request").await?;
-        if !logic::request_check(&mut *tx, device, actor, now).await? {
-            return Ok(false);
-        }
-        // Delivered at commit, to every server listening on this database.
+    /// Delivered at commit, to every server listening on this database.
+    async fn check_requested(&self, conn: &mut PgConnection, device: &DeviceId) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(PUSH_CHANNEL)
             .bind(format!("{} {device}", self.instance))
-            .execute(&mut *tx)
+            .execute(conn)
             .await
             .map_err(query_error("notify the other servers"))?;
-        tx.commit().await.map_err(query_error("commit a check-now request"))?;
-        Ok(true)
-    }
-
-    async fn create_release(
-        &self,
-        release: &NewRelease,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<ReleaseRecord, StoreError> {
-        let mut tx = self.write("begin a release").await?;
-        let r = logic::create_release(&mut *tx, release, actor, now).await?;
-        tx.commit().await.map_err(query_error("commit a release"))?;
-        Ok(r)
-    }
-
-    async fn releases(&self) -> Result<Vec<ReleaseRecord>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(query_error("connect"))?;
-        logic::releases(&mut *conn, None).await
-    }
-
-    async fn release(&self, id: i64) -> Result<Option<ReleaseRecord>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(query_error("connect"))?;
-        logic::release(&mut *conn, id).await
-    }
-
-    async fn tag_devices(
-        &self,
-        tag: &Tag,
-        devices: &[DeviceId],
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<usize, StoreError> {
-        let mut tx = self.write("begin tagging").await?;
-        let n = logic::tag_devices(&mut *tx, tag, devices, actor, now).await?;
-        tx.commit().await.map_err(query_error("commit tags"))?;
-        Ok(n)
-    }
-
-    async fn untag_device(
-        &self,
-        tag: &Tag,
-        device: &DeviceId,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.write("begin a tag removal").await?;
-        let removed = logic::untag_device(&mut *tx, tag, device, actor, now).await?;
-        tx.commit().await.map_err(query_error("commit a tag removal"))?;
-        Ok(removed)
-    }
-
-    async fn tag_members(&self, tag: &Tag) -> Result<Vec<(DeviceId, String)>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(query_error("connect"))?;
-        logic::tag_members(&mut *conn, tag).await
-    }
-
-    async fn create_deployment(
-        &self,
-        deployment: &NewDeployment,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<DeploymentRecord, StoreError> {
-        let mut tx = self.write("begin a deployment").await?;
-        let d = logic::create_deployment(&mut *tx, deployment, actor, now).await?;
-        tx.commit().await.map_err(query_error("commit a deployment"))?;
-        Ok(d)
-    }
-
-    async fn deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError> {
-        // One snapshot for the rows and their counts.
-        let mut tx = self.read("begin reading deployments").await?;
-        let d = logic::deployments(&mut *tx).await?;
-        tx.commit().await.map_err(query_error("end reading deployments"))?;
-        Ok(d)
-    }
-
-    async fn deployment(&self, id: i64) -> Result<Option<DeploymentRecord>, StoreError> {
-        let mut tx = self.read("begin reading a deployment").await?;
-        let d = logic::deployment(&mut *tx, id).await?;
-        tx.commit().await.map_err(query_error("end reading a deployment"))?;
-        Ok(d)
-    }
-
-    async fn control_deployment(
-        &self,
-        id: i64,
-        control: Control,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<DeploymentRecord, StoreError> {
-        let mut tx = self.write("begin a deployment change").await?;
-        let d = logic::control_deployment(&mut *tx, id, control, actor, now).await?;
-        tx.commit().await.map_err(query_error("commit a deployment change"))?;
-        Ok(d)
-    }
-
-    async fn audit_log(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(query_error("connect"))?;
-        logic::audit_log(&mut *conn, after, limit).await
+        Ok(())
     }
 }
 

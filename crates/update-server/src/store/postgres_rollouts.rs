@@ -24,6 +24,11 @@ const DEPLOYMENT_COLUMNS: &str = "d.id, d.tag, d.waves::text AS waves, d.min_wav
 impl Queries for PgConnection {
     type Row = PgRow;
 
+    async fn ping(&mut self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&mut *self).await.map_err(query_error("ping"))?;
+        Ok(())
+    }
+
     async fn device_rows(&mut self, one: Option<&DeviceId>) -> Result<Vec<PgRow>, StoreError> {
         let sql = format!(
             "SELECT d.id, d.compatible, d.version, d.booted, d.primary_slot, d.slots::text AS slots, d.first_seen,

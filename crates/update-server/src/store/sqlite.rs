@@ -5,7 +5,6 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -14,11 +13,8 @@ use sqlx::{Row, Sqlite, Transaction};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::logic::{self, Columns, query_error};
-use super::{CheckInOutcome, Control, DeploymentRecord, DeviceRecord, ReleaseRecord, Store, StoreError, StoredEvent};
-use crate::audit::{Actor, AuditEntry};
-use update_protocol::rollout::{NewDeployment, NewRelease};
-use update_protocol::{CheckedEvent, DeviceId, Report, Tag};
+use super::StoreError;
+use super::logic::{Backend, Columns, query_error};
 
 /// `migrations/`, compiled in.
 static MIGRATOR: Migrator = sqlx::migrate!();
@@ -60,18 +56,6 @@ impl SqliteStore {
             .map_err(open_error)?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Migrate { url: url.to_owned(), source: Box::new(e) })?;
         Ok(Self { pool })
-    }
-
-    /// A write transaction holding SQLite's write lock from its start (`BEGIN IMMEDIATE`), so
-    /// the audit chain's last row, a deployment's counts and a device's check-now flag cannot
-    /// change under it.
-    async fn write(&self, op: &'static str) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(query_error(op))
-    }
-
-    /// A read transaction (one snapshot).
-    async fn read(&self, op: &'static str) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool.begin().await.map_err(query_error(op))
     }
 
     /// The pool (for tests and maintenance).
@@ -119,161 +103,21 @@ impl Columns for SqliteRow {
     }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(query_error("ping"))?;
-        Ok(())
+impl Backend for SqliteStore {
+    type Db = Sqlite;
+
+    fn connections(&self) -> &SqlitePool {
+        &self.pool
     }
 
-    async fn check_in(
-        &self,
-        device: &DeviceId,
-        report: &Report,
-        certificate_tags: &[Tag],
-        now: OffsetDateTime,
-    ) -> Result<CheckInOutcome, StoreError> {
-        // IMMEDIATE: take the write lock first, so the read-and-clear of the flag cannot race
-        // an operator's request.
-        let mut tx = self.write("begin a check-in").await?;
-        let outcome = logic::check_in(&mut *tx, device, report, certificate_tags, now).await?;
-        tx.commit().await.map_err(query_error("commit a check-in"))?;
-        Ok(outcome)
+    /// `BEGIN IMMEDIATE`: SQLite's write lock from the start, so the audit chain's last row, a
+    /// deployment's counts and a device's check-now flag cannot change under it.
+    async fn write(&self, op: &'static str) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(query_error(op))
     }
 
-    async fn append_event(
-        &self,
-        device: &DeviceId,
-        event: &CheckedEvent,
-        now: OffsetDateTime,
-    ) -> Result<i64, StoreError> {
-        let mut tx = self.write("begin an event").await?;
-        let seq = logic::append_event(&mut *tx, device, event, now).await?;
-        tx.commit().await.map_err(query_error("commit an event"))?;
-        Ok(seq)
-    }
-
-    async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(query_error("connect"))?;
-        logic::devices(&mut *conn, None).await
-    }
-
-    async fn device(&self, device: &DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(query_error("connect"))?;
-        Ok(logic::devices(&mut *conn, Some(device)).await?.into_iter().next())
-    }
-
-    async fn events(&self, device: &DeviceId, after: i64, limit: u32) -> Result<Option<Vec<StoredEvent>>, StoreError> {
-        let mut tx = self.read("begin reading events").await?;
-        let events = logic::events(&mut *tx, device, after, limit).await?;
-        tx.commit().await.map_err(query_error("end reading events"))?;
-        Ok(events)
-    }
-
-    async fn request_check(&self, device: &DeviceId, actor: &Actor, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let mut tx = self.write("begin a write").await?;
-        if !logic::request_check(&mut *tx, device, actor, now).await? {
-            return Ok(false);
-        }
-        tx.commit().await.map_err(query_error("commit a check-now request"))?;
-        Ok(true)
-    }
-
-    async fn create_release(
-        &self,
-        release: &NewRelease,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<ReleaseRecord, StoreError> {
-        let mut tx = self.write("begin a write").await?;
-        let r = logic::create_release(&mut *tx, release, actor, now).await?;
-        tx.commit().await.map_err(query_error("commit a release"))?;
-        Ok(r)
-    }
-
-    async fn releases(&self) -> Result<Vec<ReleaseRecord>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(query_error("connect"))?;
-        logic::releases(&mut *conn, None).await
-    }
-
-    async fn release(&self, id: i64) -> Result<Option<ReleaseRecord>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(query_error("connect"))?;
-        logic::release(&mut *conn, id).await
-    }
-
-    async fn tag_devices(
-        &self,
-        tag: &Tag,
-        devices: &[DeviceId],
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<usize, StoreError> {
-        let mut tx = self.write("begin a write").await?;
-        let n = logic::tag_devices(&mut *tx, tag, devices, actor, now).await?;
-        tx.commit().await.map_err(query_error("commit tags"))?;
-        Ok(n)
-    }
-
-    async fn untag_device(
-        &self,
-        tag: &Tag,
-        device: &DeviceId,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.write("begin a write").await?;
-        let removed = logic::untag_device(&mut *tx, tag, device, actor, now).await?;
-        tx.commit().await.map_err(query_error("commit a tag removal"))?;
-        Ok(removed)
-    }
-
-    async fn tag_members(&self, tag: &Tag) -> Result<Vec<(DeviceId, String)>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(query_error("connect"))?;
-        logic::tag_members(&mut *conn, tag).await
-    }
-
-    async fn create_deployment(
-        &self,
-        deployment: &NewDeployment,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<DeploymentRecord, StoreError> {
-        let mut tx = self.write("begin a write").await?;
-        let d = logic::create_deployment(&mut *tx, deployment, actor, now).await?;
-        tx.commit().await.map_err(query_error("commit a deployment"))?;
-        Ok(d)
-    }
-
-    async fn deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError> {
-        let mut tx = self.read("begin reading deployments").await?;
-        let d = logic::deployments(&mut *tx).await?;
-        tx.commit().await.map_err(query_error("end reading deployments"))?;
-        Ok(d)
-    }
-
-    async fn deployment(&self, id: i64) -> Result<Option<DeploymentRecord>, StoreError> {
-        let mut tx = self.read("begin reading a deployment").await?;
-        let d = logic::deployment(&mut *tx, id).await?;
-        tx.commit().await.map_err(query_error("end reading a deployment"))?;
-        Ok(d)
-    }
-
-    async fn control_deployment(
-        &self,
-        id: i64,
-        control: Control,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<DeploymentRecord, StoreError> {
-        let mut tx = self.write("begin a write").await?;
-        let d = logic::control_deployment(&mut *tx, id, control, actor, now).await?;
-        tx.commit().await.map_err(query_error("commit a deployment change"))?;
-        Ok(d)
-    }
-
-    async fn audit_log(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(query_error("connect"))?;
-        logic::audit_log(&mut *conn, after, limit).await
+    async fn read(&self, op: &'static str) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.pool.begin().await.map_err(query_error(op))
     }
 }
 
@@ -283,7 +127,8 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use update_protocol::{SlotReport, SlotState};
+    use crate::store::Store;
+    use update_protocol::{DeviceId, Report, SlotReport, SlotState};
 
     fn id(s: &str) -> DeviceId {
         DeviceId::parse(s).unwrap()

@@ -18,6 +18,11 @@ use update_protocol::{CheckedEvent, DeviceId, Report, Tag};
 impl Queries for SqliteConnection {
     type Row = SqliteRow;
 
+    async fn ping(&mut self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&mut *self).await.map_err(query_error("ping"))?;
+        Ok(())
+    }
+
     async fn device_rows(&mut self, one: Option<&DeviceId>) -> Result<Vec<SqliteRow>, StoreError> {
         let sql = format!(
             "SELECT d.id, d.compatible, d.version, d.booted, d.primary_slot, d.slots, d.first_seen,
