@@ -9,7 +9,7 @@
 //! database holds and writes back what they decide.
 
 use async_trait::async_trait;
-use sqlx::{Database, Pool, Transaction};
+use sqlx::{Database, Pool, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{
@@ -20,9 +20,7 @@ use crate::rollout::{Progress, Step, WaveCounts, next_step};
 use update_protocol::rollout::{AssignmentAction, DeploymentState, NewDeployment, NewRelease, Wave};
 use update_protocol::{Assignment, CheckedEvent, DeviceId, EventKind, Report, SlotReport, Tag};
 
-/// One result row, read by column name in the types the records need. Each backend converts
-/// its own column types (SQLite's RFC 3339 text and 0/1 integers, PostgreSQL's
-/// `TIMESTAMPTZ` and `BOOLEAN`).
+/// One result row, read by column name in the types the records need.
 pub(super) trait Columns {
     /// A `TEXT` column.
     fn text(&self, column: &'static str) -> Result<String, StoreError>;
@@ -38,6 +36,62 @@ pub(super) trait Columns {
     fn time(&self, column: &'static str) -> Result<OffsetDateTime, StoreError>;
     /// A nullable time column.
     fn opt_time(&self, column: &'static str) -> Result<Option<OffsetDateTime>, StoreError>;
+}
+
+/// The column types that differ between backends (SQLite's RFC 3339 text and 0/1 integers,
+/// PostgreSQL's `TIMESTAMPTZ` and `BOOLEAN`); text and integers read the same everywhere.
+pub(super) trait ColumnTypes: Database {
+    /// A flag column.
+    fn flag(row: &Self::Row, column: &'static str) -> Result<bool, StoreError>;
+    /// A nullable time column.
+    fn opt_time(row: &Self::Row, column: &'static str) -> Result<Option<OffsetDateTime>, StoreError>;
+}
+
+/// Reads one column of a row as `T`.
+pub(super) fn get<'r, R, T>(row: &'r R, column: &'static str) -> Result<T, StoreError>
+where
+    R: Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    T: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    row.try_get(column).map_err(query_error("read a row"))
+}
+
+impl<R> Columns for R
+where
+    R: Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    R::Database: ColumnTypes<Row = R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn text(&self, column: &'static str) -> Result<String, StoreError> {
+        get(self, column)
+    }
+
+    fn opt_text(&self, column: &'static str) -> Result<Option<String>, StoreError> {
+        get(self, column)
+    }
+
+    fn int(&self, column: &'static str) -> Result<i64, StoreError> {
+        get(self, column)
+    }
+
+    fn opt_int(&self, column: &'static str) -> Result<Option<i64>, StoreError> {
+        get(self, column)
+    }
+
+    fn flag(&self, column: &'static str) -> Result<bool, StoreError> {
+        R::Database::flag(self, column)
+    }
+
+    fn time(&self, column: &'static str) -> Result<OffsetDateTime, StoreError> {
+        self.opt_time(column)?.ok_or_else(|| corrupt(format_args!("{column}: NULL")))
+    }
+
+    fn opt_time(&self, column: &'static str) -> Result<Option<OffsetDateTime>, StoreError> {
+        R::Database::opt_time(self, column)
+    }
 }
 
 /// The newest running or paused deployment holding a device.

@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, PgConnection, Postgres, Row, Transaction};
+use sqlx::{ConnectOptions, PgConnection, Postgres, Transaction};
 use time::OffsetDateTime;
 
 use super::StoreError;
-use super::logic::{Backend, Columns, query_error};
+use super::logic::{Backend, ColumnTypes, get, query_error};
 use crate::push::PushHub;
 use update_protocol::DeviceId;
 use update_protocol::push::PushEvent;
@@ -169,41 +169,14 @@ impl PgStore {
     }
 }
 
-fn get<'r, T>(row: &'r PgRow, column: &'static str) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
-{
-    row.try_get(column).map_err(query_error("read a row"))
-}
-
 /// Times are `TIMESTAMPTZ`, flags `BOOLEAN`.
-impl Columns for PgRow {
-    fn text(&self, column: &'static str) -> Result<String, StoreError> {
-        get(self, column)
+impl ColumnTypes for Postgres {
+    fn flag(row: &PgRow, column: &'static str) -> Result<bool, StoreError> {
+        get(row, column)
     }
 
-    fn opt_text(&self, column: &'static str) -> Result<Option<String>, StoreError> {
-        get(self, column)
-    }
-
-    fn int(&self, column: &'static str) -> Result<i64, StoreError> {
-        get(self, column)
-    }
-
-    fn opt_int(&self, column: &'static str) -> Result<Option<i64>, StoreError> {
-        get(self, column)
-    }
-
-    fn flag(&self, column: &'static str) -> Result<bool, StoreError> {
-        get(self, column)
-    }
-
-    fn time(&self, column: &'static str) -> Result<OffsetDateTime, StoreError> {
-        get(self, column)
-    }
-
-    fn opt_time(&self, column: &'static str) -> Result<Option<OffsetDateTime>, StoreError> {
-        get(self, column)
+    fn opt_time(row: &PgRow, column: &'static str) -> Result<Option<OffsetDateTime>, StoreError> {
+        get(row, column)
     }
 }
 

@@ -9,12 +9,12 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::StoreError;
-use super::logic::{Backend, Columns, query_error};
+use super::logic::{Backend, ColumnTypes, get, query_error};
 
 /// `migrations/`, compiled in.
 static MIGRATOR: Migrator = sqlx::migrate!();
@@ -65,41 +65,14 @@ impl SqliteStore {
     }
 }
 
-fn get<'r, T>(row: &'r SqliteRow, column: &'static str) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
-{
-    row.try_get(column).map_err(query_error("read a row"))
-}
-
 /// Times are RFC 3339 text, flags 0 or 1.
-impl Columns for SqliteRow {
-    fn text(&self, column: &'static str) -> Result<String, StoreError> {
-        get(self, column)
+impl ColumnTypes for Sqlite {
+    fn flag(row: &SqliteRow, column: &'static str) -> Result<bool, StoreError> {
+        Ok(get::<_, i64>(row, column)? != 0)
     }
 
-    fn opt_text(&self, column: &'static str) -> Result<Option<String>, StoreError> {
-        get(self, column)
-    }
-
-    fn int(&self, column: &'static str) -> Result<i64, StoreError> {
-        get(self, column)
-    }
-
-    fn opt_int(&self, column: &'static str) -> Result<Option<i64>, StoreError> {
-        get(self, column)
-    }
-
-    fn flag(&self, column: &'static str) -> Result<bool, StoreError> {
-        Ok(get::<i64>(self, column)? != 0)
-    }
-
-    fn time(&self, column: &'static str) -> Result<OffsetDateTime, StoreError> {
-        parse_time(column, &get::<String>(self, column)?)
-    }
-
-    fn opt_time(&self, column: &'static str) -> Result<Option<OffsetDateTime>, StoreError> {
-        get::<Option<String>>(self, column)?.map(|t| parse_time(column, &t)).transpose()
+    fn opt_time(row: &SqliteRow, column: &'static str) -> Result<Option<OffsetDateTime>, StoreError> {
+        get::<_, Option<String>>(row, column)?.map(|t| parse_time(column, &t)).transpose()
     }
 }
 
