@@ -19,6 +19,7 @@ mod postgres;
 mod postgres_rollouts;
 mod sqlite;
 mod sqlite_rollouts;
+mod statements;
 
 use async_trait::async_trait;
 use serde::Serialize;
