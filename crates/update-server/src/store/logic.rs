@@ -1,9 +1,10 @@
-//! What every store does, written once: the steps of each [`Store`](super::Store) method
-//! against [`Queries`], the few primitive statements a backend implements (SQL and type
-//! conversions only), and how rows become records ([`Columns`]).
+//! What every store does, written once: the one [`Store`] implementation (for every
+//! [`Backend`]), the steps of each method against [`Queries`] (the primitive statements, in
+//! `statements.rs`; none decides anything), and how rows become records ([`Columns`]).
 //!
-//! Every function here runs on one connection, inside the caller's transaction: the backend
-//! opens it (SQLite's `BEGIN IMMEDIATE`, PostgreSQL's isolation level) and commits it. The
+//! Every step runs on one connection, inside one transaction: the backend says how to begin
+//! it (SQLite's `BEGIN IMMEDIATE`, PostgreSQL's snapshot reads), the [`Store`] impl here
+//! commits it. The
 //! decisions themselves (how a deployment advances, which wave opens, whether a device may
 //! install now) are the pure functions of [`crate::rollout`]; this module feeds them what the
 //! database holds and writes back what they decide.

@@ -356,9 +356,9 @@ macro_rules! queries {
         q.fetch_all(&mut *self).await.map_err(query_error("count a deployment's waves"))
     }
 
-    /// Locks the deployment's row until the transaction ends, so whatever moves it on or
-    /// changes it goes one at a time across every server (and reads counts no other is
-    /// changing).
+    /// With `lock`, the deployment's row stays locked until the transaction ends, so whatever
+    /// moves it on or changes it goes one at a time across every server (and reads counts no
+    /// other is changing); without (SQLite, whose write lock the transaction holds), a lookup.
     async fn lock_deployment(&mut self, deployment: i64) -> Result<bool, StoreError> {
         let found: Option<i64> = sqlx::query_scalar(concat!("SELECT id FROM deployments WHERE id = $1", $lock))
             .bind(deployment)
