@@ -7,17 +7,30 @@
 //!
 //! # Two backends, one behaviour
 //! Each store has its own migrations (`migrations/` for SQLite, `migrations-postgres/` for
-//! PostgreSQL: `TIMESTAMPTZ`, `JSONB`, `BOOLEAN`, identity columns) and its own SQL; the
-//! store test suite (`tests/store`) runs every case against both. What servers do not share
-//! is the push hub (a device's stream is held by one server): [`PgStore`] sends each
+//! PostgreSQL: `TIMESTAMPTZ`, `JSONB`, `BOOLEAN`, identity columns); everything else is
+//! written once:
+//! - `logic`: the steps of every [`Store`] method (one implementation for every backend),
+//!   how rows become records, and the decisions fed to [`crate::rollout`] (how a deployment
+//!   advances, what an event counts as, how certificate tags merge, how the audit chain
+//!   grows, which controls a deployment allows);
+//! - `statements`: the SQL, with the four things the dialects differ in passed in (how a
+//!   time is bound, the JSON casts, the row lock);
+//! - `sqlite`, `postgres`: opening the database, beginning a transaction (SQLite's
+//!   `BEGIN IMMEDIATE`; PostgreSQL's snapshot reads), how a flag and a time are stored, and
+//!   PostgreSQL's audit lock and push notification.
+//!
+//! The store test suite (`tests/store`) runs every case against both. What servers do not
+//! share is the push hub (a device's stream is held by one server): [`PgStore`] sends each
 //! check-now request with `NOTIFY` in the transaction that stores it, and
 //! [`PgStore::forward_pushes`] hands the ones from other servers to the local hub. The
 //! stored flag still reaches the device at its next check-in, whichever server it lands on.
 
+mod logic;
 mod postgres;
 mod postgres_rollouts;
 mod sqlite;
 mod sqlite_rollouts;
+mod statements;
 
 use async_trait::async_trait;
 use serde::Serialize;
