@@ -80,9 +80,6 @@ pub enum StoreError {
     /// The request conflicts with what is stored. Answered 409.
     #[error("{0}")]
     Conflict(String),
-    /// This store does not implement the operation (the trait's default).
-    #[error("this store does not support {0}")]
-    Unsupported(&'static str),
 }
 
 /// What a check-in returns to the device.
@@ -276,93 +273,70 @@ pub trait Store: Send + Sync + 'static {
     async fn request_check(&self, device: &DeviceId, actor: &Actor, now: OffsetDateTime) -> Result<bool, StoreError>;
 
     // Rollouts (issue 14). Every method that changes something appends its operator audit
-    // row in the same transaction. The defaults answer `Unsupported`, so a new store can
-    // start with the device API alone.
+    // row in the same transaction.
 
     /// Registers a release. [`StoreError::Conflict`] when the target is registered already.
     async fn create_release(
         &self,
-        _release: &NewRelease,
-        _actor: &Actor,
-        _now: OffsetDateTime,
-    ) -> Result<ReleaseRecord, StoreError> {
-        Err(StoreError::Unsupported("rollouts"))
-    }
+        release: &NewRelease,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<ReleaseRecord, StoreError>;
 
     /// Every release, by id.
-    async fn releases(&self) -> Result<Vec<ReleaseRecord>, StoreError> {
-        Err(StoreError::Unsupported("rollouts"))
-    }
+    async fn releases(&self) -> Result<Vec<ReleaseRecord>, StoreError>;
 
     /// One release.
-    async fn release(&self, _id: i64) -> Result<Option<ReleaseRecord>, StoreError> {
-        Err(StoreError::Unsupported("rollouts"))
-    }
+    async fn release(&self, id: i64) -> Result<Option<ReleaseRecord>, StoreError>;
 
     /// Puts devices into a tag (operator assignment; a tag the device has from its certificate
     /// becomes the operator's). Returns how many were not tagged so by an operator yet.
     async fn tag_devices(
         &self,
-        _tag: &Tag,
-        _devices: &[DeviceId],
-        _actor: &Actor,
-        _now: OffsetDateTime,
-    ) -> Result<usize, StoreError> {
-        Err(StoreError::Unsupported("rollouts"))
-    }
+        tag: &Tag,
+        devices: &[DeviceId],
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError>;
 
     /// Takes a device out of a tag. Returns whether it was in it.
     async fn untag_device(
         &self,
-        _tag: &Tag,
-        _device: &DeviceId,
-        _actor: &Actor,
-        _now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Unsupported("rollouts"))
-    }
+        tag: &Tag,
+        device: &DeviceId,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 
     /// A tag's devices, by id, with where the tag came from (`operator` or `certificate`).
-    async fn tag_members(&self, _tag: &Tag) -> Result<Vec<(DeviceId, String)>, StoreError> {
-        Err(StoreError::Unsupported("rollouts"))
-    }
+    async fn tag_members(&self, tag: &Tag) -> Result<Vec<(DeviceId, String)>, StoreError>;
 
     /// Creates a deployment of a release to the tag's current devices, cut into waves
     /// ([`crate::rollout::rank`]); the first wave opens at `now`. [`StoreError::NotFound`] for
     /// an unknown release, [`StoreError::Conflict`] for a tag without devices.
     async fn create_deployment(
         &self,
-        _deployment: &NewDeployment,
-        _actor: &Actor,
-        _now: OffsetDateTime,
-    ) -> Result<DeploymentRecord, StoreError> {
-        Err(StoreError::Unsupported("rollouts"))
-    }
+        deployment: &NewDeployment,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<DeploymentRecord, StoreError>;
 
     /// Every deployment, newest first.
-    async fn deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError> {
-        Err(StoreError::Unsupported("rollouts"))
-    }
+    async fn deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError>;
 
     /// One deployment.
-    async fn deployment(&self, _id: i64) -> Result<Option<DeploymentRecord>, StoreError> {
-        Err(StoreError::Unsupported("rollouts"))
-    }
+    async fn deployment(&self, id: i64) -> Result<Option<DeploymentRecord>, StoreError>;
 
     /// Pauses, resumes or aborts a deployment. [`StoreError::NotFound`] or
     /// [`StoreError::Conflict`] (e.g. resuming a running one).
     async fn control_deployment(
         &self,
-        _id: i64,
-        _control: Control,
-        _actor: &Actor,
-        _now: OffsetDateTime,
-    ) -> Result<DeploymentRecord, StoreError> {
-        Err(StoreError::Unsupported("rollouts"))
-    }
+        id: i64,
+        control: Control,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<DeploymentRecord, StoreError>;
 
     /// The operator audit log rows with `seq > after`, oldest first, at most `limit`.
-    async fn audit_log(&self, _after: i64, _limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        Err(StoreError::Unsupported("rollouts"))
-    }
+    async fn audit_log(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
 }

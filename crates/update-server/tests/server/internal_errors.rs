@@ -7,14 +7,17 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use time::OffsetDateTime;
 use tower::ServiceExt;
+use update_protocol::rollout::{NewDeployment, NewRelease};
 use update_protocol::{CheckedEvent, DeviceId, Report, Tag};
-use update_server::audit::Actor;
+use update_server::audit::{Actor, AuditEntry};
 use update_server::clock::Clock;
 use update_server::device::DeviceIdSource;
 use update_server::operator::OperatorAccess;
 use update_server::push::PushHub;
 use update_server::repo::ServedRepository;
-use update_server::store::{CheckInOutcome, DeviceRecord, Store, StoreError, StoredEvent};
+use update_server::store::{
+    CheckInOutcome, Control, DeploymentRecord, DeviceRecord, ReleaseRecord, Store, StoreError, StoredEvent,
+};
 use update_server::{AppState, app};
 
 struct BrokenStore;
@@ -47,6 +50,50 @@ impl Store for BrokenStore {
         Err(broken())
     }
     async fn request_check(&self, _: &DeviceId, _: &Actor, _: OffsetDateTime) -> Result<bool, StoreError> {
+        Err(broken())
+    }
+    async fn create_release(&self, _: &NewRelease, _: &Actor, _: OffsetDateTime) -> Result<ReleaseRecord, StoreError> {
+        Err(broken())
+    }
+    async fn releases(&self) -> Result<Vec<ReleaseRecord>, StoreError> {
+        Err(broken())
+    }
+    async fn release(&self, _: i64) -> Result<Option<ReleaseRecord>, StoreError> {
+        Err(broken())
+    }
+    async fn tag_devices(&self, _: &Tag, _: &[DeviceId], _: &Actor, _: OffsetDateTime) -> Result<usize, StoreError> {
+        Err(broken())
+    }
+    async fn untag_device(&self, _: &Tag, _: &DeviceId, _: &Actor, _: OffsetDateTime) -> Result<bool, StoreError> {
+        Err(broken())
+    }
+    async fn tag_members(&self, _: &Tag) -> Result<Vec<(DeviceId, String)>, StoreError> {
+        Err(broken())
+    }
+    async fn create_deployment(
+        &self,
+        _: &NewDeployment,
+        _: &Actor,
+        _: OffsetDateTime,
+    ) -> Result<DeploymentRecord, StoreError> {
+        Err(broken())
+    }
+    async fn deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError> {
+        Err(broken())
+    }
+    async fn deployment(&self, _: i64) -> Result<Option<DeploymentRecord>, StoreError> {
+        Err(broken())
+    }
+    async fn control_deployment(
+        &self,
+        _: i64,
+        _: Control,
+        _: &Actor,
+        _: OffsetDateTime,
+    ) -> Result<DeploymentRecord, StoreError> {
+        Err(broken())
+    }
+    async fn audit_log(&self, _: i64, _: u32) -> Result<Vec<AuditEntry>, StoreError> {
         Err(broken())
     }
 }
