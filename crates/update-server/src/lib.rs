@@ -30,6 +30,7 @@
 
 mod api;
 pub mod audit;
+pub mod cli;
 pub mod clock;
 pub mod device;
 pub mod error;
