@@ -33,10 +33,14 @@ pub struct DaemonState {
     /// How it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_result: Option<String>,
-    /// The rollout assignment of the last check-in answer (issue 14), shown by `update status`.
-    /// Recorded only: the daemon does not act on it yet.
+    /// The rollout assignment of the last check-in answer (issue 14), shown by `update status`
+    /// and followed by the daemon ([`follow`]) instead of the newest release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignment: Option<update_protocol::Assignment>,
+    /// The deployment whose release this device refused (not offered by the source, older than
+    /// what runs, failed here): a check-in does not try it again (a push or the schedule does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<i64>,
 }
 
 fn parse_time(t: &str) -> Option<OffsetDateTime> {
@@ -105,8 +109,48 @@ pub fn tick(updater: &Updater, now: OffsetDateTime, install: bool, noreboot: boo
     check_now(updater, now, install, noreboot).map(Tick::Checked)
 }
 
+/// What the daemon does about its assignment at `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Follow {
+    /// Install the assigned release (if the source offers it and it is not running yet).
+    Install,
+    /// Start nothing, for this reason (logged).
+    Idle(String),
+}
+
+/// Decides about an assignment at `now` (pure): `install` only from `allowed-from` on and,
+/// with a maintenance window, before the `window-closes` the server gave; `hold`, `wait` and
+/// actions this build does not know start nothing.
+#[must_use]
+pub fn follow(a: &update_protocol::Assignment, now: OffsetDateTime) -> Follow {
+    use update_protocol::AssignmentAction;
+    let d = a.deployment;
+    let opens = a.window_opens.as_deref().map_or_else(String::new, |t| format!("; the next window opens at {t}"));
+    let idle = match a.action {
+        AssignmentAction::Hold => format!("deployment {d} is paused: installing nothing"),
+        AssignmentAction::Wait => format!("deployment {d}: outside its maintenance window{opens}"),
+        AssignmentAction::Unknown => {
+            format!("deployment {d}: an action this version does not know: installing nothing")
+        }
+        AssignmentAction::Install => match (parse_time(&a.allowed_from), &a.window, a.window_closes.as_deref()) {
+            (Some(from), ..) if now < from => format!("deployment {d}: this device's wave opens at {}", a.allowed_from),
+            (None, ..) => {
+                format!("deployment {d}: allowed-from {:?} is not a time: installing nothing", a.allowed_from)
+            }
+            (_, None, _) => return Follow::Install,
+            (_, Some(_), Some(closes)) if parse_time(closes).is_some_and(|c| now < c) => return Follow::Install,
+            (_, Some(_), closes) => {
+                format!("deployment {d}: its maintenance window closed at {}{opens}", closes.unwrap_or("?"))
+            }
+        },
+    };
+    Follow::Idle(idle)
+}
+
 /// Runs a check at once, whatever the schedule (an operator's push, or a due tick), and
-/// records it as the last check so the schedule counts from it. Returns the version installed.
+/// records it as the last check so the schedule counts from it. With an assignment from the
+/// fleet server, [`follow`]s it: the assigned release or nothing, never simply the newest.
+/// Returns the version installed.
 ///
 /// # Errors
 /// The check's or install's error (the state records it too).
@@ -115,16 +159,25 @@ pub fn check_now(updater: &Updater, now: OffsetDateTime, install: bool, noreboot
     state.last_check = Some(update_core::time_util::rfc3339(now));
     state.last_result = Some("started".into());
     state.store(updater)?;
-    let result = if install {
-        updater.install_now(noreboot).map(|r| r.installed.map(|o| o.version.to_string()))
-    } else {
-        updater.check().map(|_| None)
+    let assigned = state.assignment.as_ref();
+    let result = match assigned.map(|a| follow(a, now)) {
+        Some(Follow::Idle(why)) => {
+            updater.log(Severity::Notice, &why);
+            state.last_result = Some(why);
+            return state.store(updater).map(|()| None);
+        }
+        _ if install => updater.install_for(assigned, noreboot).map(|r| r.installed.map(|o| o.version.to_string())),
+        _ => updater.check_for(assigned).map(|_| None),
     };
     state.last_result = Some(match &result {
         Ok(Some(v)) => format!("installed {v}"),
         Ok(None) => "no update".into(),
         Err(e) => format!("failed: {e}"),
     });
+    state.refused = match (&result, assigned) {
+        (Err(e), Some(a)) if e.kind() == update_core::ErrorKind::Refused => Some(a.deployment),
+        _ => None,
+    };
     state.store(updater)?;
     result
 }
@@ -295,13 +348,35 @@ pub fn run(
         let updater = open()?;
         let mut forced = false;
         if updater.fleet().is_some() && Instant::now() >= next_checkin {
+            next_checkin = Instant::now() + CHECKIN_INTERVAL;
             if let Some(answer) = updater.checkin_logged() {
                 if answer.check_now {
                     updater.log(Severity::Notice, "the fleet server asked for a check now");
                 }
-                forced = answer.check_now;
+                // An assignment to install is followed at once (not at the schedule), unless
+                // this device already refused that deployment's release.
+                let assigned = answer.assignment.as_ref();
+                let install = assigned.is_some_and(|a| {
+                    a.action == update_protocol::AssignmentAction::Install
+                        && DaemonState::load(&updater).refused != Some(a.deployment)
+                });
+                forced = answer.check_now || install;
+                // Why nothing starts (a forced check logs it itself).
+                if !forced && let Some(Follow::Idle(why)) = assigned.map(|a| follow(a, OffsetDateTime::now_utc())) {
+                    updater.log(Severity::Info, &why);
+                }
+                // Waiting for a window: check in when it opens (spread over up to a quarter of
+                // it, at most 10 minutes, so a fleet does not arrive at once).
+                if let Some(a) = assigned
+                    && let Some(opens) = a.window_opens.as_deref().and_then(parse_time)
+                {
+                    let spread = a.window.as_ref().map_or(0, |w| (w.duration_secs / 4).min(600));
+                    let jitter = device_seed(&updater) % spread.max(1);
+                    let wait = u64::try_from(opens.unix_timestamp() - OffsetDateTime::now_utc().unix_timestamp());
+                    next_checkin = next_checkin
+                        .min(Instant::now() + Duration::from_secs(wait.unwrap_or(0).saturating_add(jitter)));
+                }
             }
-            next_checkin = Instant::now() + CHECKIN_INTERVAL;
         }
         let now = OffsetDateTime::now_utc();
         let result = if forced {
@@ -415,6 +490,8 @@ mod tests {
                 action: update_protocol::AssignmentAction::Hold,
                 allowed_from: "2026-03-01T10:00:00Z".into(),
                 window: None,
+                window_closes: None,
+                window_opens: None,
             }),
             ..old
         };
@@ -422,5 +499,59 @@ mod tests {
         let back: DaemonState = serde_json::from_str(&text).unwrap();
         assert_eq!(back.assignment, state.assignment);
         assert_eq!(back.last_result.as_deref(), Some("no update"));
+    }
+
+    #[test]
+    fn an_assignment_is_followed_only_when_it_says_install_inside_its_window() {
+        use time::macros::datetime;
+        use update_protocol::{Assignment, AssignmentAction};
+        let a = Assignment {
+            deployment: 4,
+            target: "demo-2.0.0.bundle".into(),
+            version: "2.0.0".into(),
+            wave: 0,
+            action: AssignmentAction::Install,
+            allowed_from: "2026-03-01T10:00:00Z".into(),
+            window: None,
+            window_closes: None,
+            window_opens: None,
+        };
+        let t = datetime!(2026-03-01 10:00 UTC);
+        assert_eq!(follow(&a, t), Follow::Install);
+        let idle = |a: &Assignment, now| match follow(a, now) {
+            Follow::Idle(why) => why,
+            Follow::Install => panic!("{a:?} installs at {now}"),
+        };
+        assert!(idle(&a, t - time::Duration::seconds(1)).contains("wave opens at 2026-03-01T10:00:00Z"));
+        assert!(idle(&Assignment { action: AssignmentAction::Hold, ..a.clone() }, t).contains("paused"));
+        assert!(idle(&Assignment { action: AssignmentAction::Unknown, ..a.clone() }, t).contains("does not know"));
+        assert!(idle(&Assignment { allowed_from: "soon".into(), ..a.clone() }, t).contains("not a time"));
+        let window = update_protocol::window::MaintenanceWindow {
+            cron: "0 10 * * *".into(),
+            duration_secs: 3600,
+            time_zone: "Europe/Berlin".into(),
+        };
+        let waiting = Assignment {
+            action: AssignmentAction::Wait,
+            window: Some(window),
+            window_opens: Some("2026-03-02T09:00:00Z".into()),
+            ..a.clone()
+        };
+        assert_eq!(
+            idle(&waiting, t),
+            "deployment 4: outside its maintenance window; the next window opens at 2026-03-02T09:00:00Z"
+        );
+        // The server said install, inside a window closing at 11:00: the device's own clock decides.
+        let open = Assignment {
+            action: AssignmentAction::Install,
+            window_closes: Some("2026-03-01T11:00:00Z".into()),
+            ..waiting.clone()
+        };
+        assert_eq!(follow(&open, t + time::Duration::minutes(59)), Follow::Install);
+        assert!(
+            idle(&open, t + time::Duration::hours(1)).contains("closed at 2026-03-01T11:00:00Z; the next window opens")
+        );
+        // A window without its closing time (a faulty server) is closed.
+        assert!(idle(&Assignment { window_closes: None, ..open }, t).contains("closed at ?"));
     }
 }

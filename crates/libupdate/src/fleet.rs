@@ -132,7 +132,7 @@ impl Fleet {
     /// I/O errors reading the outbox.
     pub fn queued(&self) -> Result<Vec<FleetEvent>> {
         match std::fs::read_to_string(&self.outbox) {
-            Ok(text) => Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()),
+            Ok(text) => Ok(text.lines().filter_map(|l| serde_json::from_slice(l.as_bytes()).ok()).collect()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(Error::io("read", &self.outbox, e)),
         }
@@ -252,5 +252,5 @@ fn wire_state(state: &SlotState) -> update_protocol::SlotState {
 /// An event stamped now.
 #[must_use]
 pub fn event(kind: EventKind, version: Option<String>, reason: Option<String>) -> FleetEvent {
-    FleetEvent { kind, version, reason, time: update_core::time_util::now_rfc3339() }
+    FleetEvent { kind, version, reason, time: update_core::time_util::now_rfc3339(), deployment: None }
 }

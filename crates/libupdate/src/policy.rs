@@ -83,12 +83,22 @@ impl Updater {
     /// # Errors
     /// [`Error::NotImplemented`] with no driver; source and verification errors.
     pub fn check(&self) -> Result<CheckReport> {
+        self.check_for(None)
+    }
+
+    /// [`Updater::check`], restricted to a fleet assignment's target and version when given
+    /// (see [`Updater::install_for`]).
+    ///
+    /// # Errors
+    /// As [`Updater::check`]; [`Error::Refused`] when the source does not offer the assigned
+    /// release for this device.
+    pub fn check_for(&self, assigned: Option<&fleet::Assignment>) -> Result<CheckReport> {
         self.with_driver(|driver| {
             let record = self.record(AuditAction::Check, Outcome::Ok).driver(driver.name());
             self.audited(
                 record,
                 || {
-                    let (report, _) = self.check_with(driver)?;
+                    let (report, _) = self.check_with(driver, assigned)?;
                     self.refuse_unverified(&report)?;
                     Ok(report)
                 },
@@ -122,13 +132,25 @@ impl Updater {
     }
 
     /// Resolves the source and inspects every candidate; returns the report and the status it
-    /// was judged against (so the install does not ask the driver again).
-    fn check_with(&self, driver: &mut dyn Driver) -> Result<(CheckReport, Status)> {
+    /// was judged against (so the install does not ask the driver again). With an assignment,
+    /// only its target is resolved and only its exact version is eligible (every other check
+    /// still applies); a device that already runs it checks nothing.
+    fn check_with(
+        &self,
+        driver: &mut dyn Driver,
+        assigned: Option<&fleet::Assignment>,
+    ) -> Result<(CheckReport, Status)> {
         let ctx = self.context();
         if self.config.verify == Verify::IntegrityOnly {
             self.log(Severity::Warning, "verify is false: signatures are not checked for this run (hashes still are)");
         }
         let status = driver.status(&ctx)?;
+        let wanted = assigned
+            .map(|a| {
+                update_core::parse_version(&a.version)
+                    .map_err(|e| Error::Refused(format!("deployment {}: {e}", a.deployment)))
+            })
+            .transpose()?;
         let url = self.config.source.clone().ok_or_else(|| {
             Error::Refused("no update source configured: run `update config source URL` or pass --source URL".into())
         })?;
@@ -143,17 +165,22 @@ impl Updater {
             },
             is_update_extension: &|ext: &str| self.drivers.is_update_extension(ext),
             streaming: driver.capabilities().has(Capability::Streaming),
+            only: assigned.map(|a| a.target.as_str()),
         };
-        let offer = source::candidates(&self.paths, &url, trust)?;
         let installed = status.version.as_ref().map(ToString::to_string);
         let mut report = CheckReport {
             driver: driver.name().into(),
             installed,
             available: None,
             skipped: Vec::new(),
-            single_file: offer.single,
+            single_file: false,
             uninspected: None,
         };
+        if wanted.is_some() && wanted == status.version {
+            return Ok((report, status));
+        }
+        let offer = source::candidates(&self.paths, &url, trust)?;
+        report.single_file = offer.single;
         let inspects = driver.capabilities().has(Capability::Inspect);
         let failed = FailedReleases::load(&self.paths);
         for path in offer.files.clone() {
@@ -179,6 +206,11 @@ impl Updater {
                     continue;
                 }
             };
+            if let Some(w) = wanted.as_ref().filter(|w| **w != info.version) {
+                let reason = format!("version {} is not the assigned {w}", info.version);
+                report.skipped.push(Skipped { path, reason, kind: ErrorKind::Refused.as_str() });
+                continue;
+            }
             if let Some(reason) = ineligible(&status, &info) {
                 report.skipped.push(Skipped { path, reason, kind: ErrorKind::Refused.as_str() });
                 continue;
@@ -211,6 +243,21 @@ impl Updater {
             report.available = None;
             report.skipped.push(Skipped { path, reason, kind: PENDING });
         }
+        // An assigned release the source does not offer for this device (not signed, another
+        // version, older than what runs, failed here, ...) is refused, never replaced by another.
+        if let Some(a) = assigned
+            && report.available.is_none()
+            && !report.skipped.iter().any(|s| s.kind == PENDING)
+        {
+            let why = reasons(&report);
+            return Err(Error::Refused(format!(
+                "deployment {}: the source offers no {} of version {} this device can install ({})",
+                a.deployment,
+                a.target,
+                a.version,
+                if why.is_empty() { "the signed repository does not list it" } else { &why }
+            )));
+        }
         Ok((report, status))
     }
 
@@ -221,12 +268,23 @@ impl Updater {
     /// [`Error::NotImplemented`] with no driver; [`Error::Busy`] when another update runs;
     /// source, verification, policy and I/O errors (the running system is untouched).
     pub fn install_now(&self, noreboot: bool) -> Result<InstallReport> {
+        self.install_for(None, noreboot)
+    }
+
+    /// [`Updater::install_now`] following a fleet assignment: installs exactly its target at
+    /// its version, resolved and verified like any other update (never one the source does not
+    /// sign, never an older one than runs), or nothing when it already runs.
+    ///
+    /// # Errors
+    /// As [`Updater::install_now`]; [`Error::Refused`] when the source does not offer the
+    /// assigned release for this device (reported to the fleet as `failed`).
+    pub fn install_for(&self, assigned: Option<&fleet::Assignment>, noreboot: bool) -> Result<InstallReport> {
         self.with_driver(|driver| {
             let lock = match atomic::Lock::acquire_within(&self.paths.lock_file(), LOCK_WAIT) {
                 Ok(l) => l,
                 Err(e) => return self.install_failed(driver.name(), None, e),
             };
-            let (check, _) = match self.check_with(driver) {
+            let (check, _) = match self.check_with(driver, assigned) {
                 Ok(c) => c,
                 Err(e) => return self.install_failed(driver.name(), None, e),
             };
@@ -256,15 +314,7 @@ impl Updater {
         if check.available.is_some() || check.uninspected.is_some() {
             return Ok(());
         }
-        let reasons = || {
-            check
-                .skipped
-                .iter()
-                .filter(|s| s.kind != PENDING)
-                .map(|s| format!("{}: {}", s.path.display(), s.reason))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
+        let reasons = || reasons(check);
         let verification = ErrorKind::Verification.as_str();
         if check.skipped.iter().any(|s| s.kind == verification) {
             let source = self.config.source.as_ref().map_or_else(String::new, ToString::to_string);
@@ -357,6 +407,17 @@ impl Updater {
         }
         Ok(InstallReport { check, installed: Some(outcome), rebooted })
     }
+}
+
+/// Why each update a check skipped was skipped (`PATH: REASON; …`; not the pending one).
+fn reasons(check: &CheckReport) -> String {
+    check
+        .skipped
+        .iter()
+        .filter(|s| s.kind != PENDING)
+        .map(|s| format!("{}: {}", s.path.display(), s.reason))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Whether `version` is already installed in the primary slot, on trial and not yet booted.

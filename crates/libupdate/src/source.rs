@@ -79,6 +79,9 @@ pub struct Trust<'a> {
     pub on_download: &'a dyn Fn(&str),
     /// Whether a file extension (without the dot) names an update file.
     pub is_update_extension: &'a dyn Fn(&str) -> bool,
+    /// Only this repository target is considered (a fleet assignment); others are neither
+    /// downloaded nor offered. Plain directories and single files ignore it.
+    pub only: Option<&'a str>,
     /// Whether the driver installs while reading from the network
     /// ([`update_core::driver::Capability::Streaming`]): remote bundles are then offered as
     /// streams instead of being downloaded first.
@@ -97,6 +100,12 @@ pub const MAX_UNSIGNED_DOWNLOAD: u64 = 16 << 30;
 impl Trust<'_> {
     fn is_update_file(&self, p: &Path) -> bool {
         p.extension().and_then(|e| e.to_str()).is_some_and(|e| (self.is_update_extension)(e))
+    }
+
+    /// Whether a repository target is an update file to consider.
+    fn wants(&self, name: &update_repo::TargetName) -> bool {
+        let name = name.to_string();
+        self.only.is_none_or(|o| o == name) && self.is_update_file(Path::new(&name))
     }
 }
 
@@ -205,7 +214,7 @@ fn remote(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Offer> {
     let mut offer = Offer::default();
     let mut files = Vec::new();
     for name in trusted.target_names() {
-        if !trust.is_update_file(Path::new(&name.to_string())) {
+        if !trust.wants(&name) {
             continue;
         }
         let info = trusted.target(&name)?;
@@ -307,8 +316,7 @@ fn repository(paths: &Paths, url: &SourceUrl, dir: &Path, trust: Trust<'_>) -> R
     let trusted = client.refresh(trust.now)?;
     let mut files = Vec::new();
     for name in trusted.target_names() {
-        let candidate = PathBuf::from(name.to_string());
-        if !trust.is_update_file(&candidate) {
+        if !trust.wants(&name) {
             continue;
         }
         let file = dir.join("targets").join(trusted.target_file(&name)?);

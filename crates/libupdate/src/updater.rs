@@ -155,12 +155,14 @@ impl Updater {
     }
 
     /// Reports one update step to the fleet server (queued in the outbox first, so it is sent
-    /// later when the server cannot be reached now). Without `server`, does nothing. Never
-    /// fails: a report that cannot even be queued is logged.
+    /// later when the server cannot be reached now), with the deployment of the assignment the
+    /// device holds, if any. Without `server`, does nothing. Never fails: a report that cannot
+    /// even be queued is logged.
     pub fn report(&self, kind: fleet::EventKind, version: Option<String>, reason: Option<String>) {
-        if let Some(f) = &self.fleet
-            && let Err(e) = f.report(fleet::event(kind.clone(), version, reason))
-        {
+        let Some(f) = &self.fleet else { return };
+        let mut event = fleet::event(kind.clone(), version, reason);
+        event.deployment = crate::daemon::DaemonState::load(self).assignment.map(|a| a.deployment);
+        if let Err(e) = f.report(event) {
             self.log(Severity::Warning, &format!("fleet report ({kind:?}) not queued: {e}"));
         }
     }

@@ -377,20 +377,13 @@ pub fn open_block(block: &StoredBlock, z: &[u8], out: &mut Vec<u8>, name: &str) 
 /// # Errors
 /// [`Error::Verification`] naming the chunk by its payload offset.
 pub fn open_chunk(chunk: &crate::Chunk, z: &[u8], out: &mut Vec<u8>, name: &str) -> Result<()> {
-    let fail = |why: String| Error::verification(name, format!("chunk at payload offset {}: {why}", chunk.offset));
-    if hex::encode(Sha256::digest(z)) != chunk.zsha256 {
-        return Err(fail("compressed bytes do not match the signed hash".into()));
-    }
-    let size = usize::try_from(chunk.size).map_err(|_| fail("too large".into()))?;
+    use crate::read::{Hash, check_chunk, decompressor, unpack_chunk};
+    let at = format!("chunk at payload offset {}", chunk.offset);
+    let size = usize::try_from(chunk.size).map_err(|_| Error::verification(name, format!("{at}: too large")))?;
     out.clear();
     out.resize(size, 0);
-    let n = zstd::bulk::Decompressor::new()
-        .and_then(|mut d| d.decompress_to_buffer(z, &mut out[..]))
-        .map_err(|e| fail(format!("does not decompress to {size} bytes: {e}")))?;
-    if n != size || hex::encode(Sha256::digest(&out[..])) != chunk.sha256 {
-        return Err(fail("content does not match the signed hash".into()));
-    }
-    Ok(())
+    unpack_chunk(&mut decompressor()?, chunk, z, out, name, &at)?;
+    check_chunk(chunk, out, name, &at, Hash::Plain)
 }
 
 /// Merges byte ranges (sorted by start, not overlapping) whose gaps are at most `gap` bytes,

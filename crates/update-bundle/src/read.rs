@@ -315,8 +315,7 @@ impl<R: Read> VerifiedBundle<R> {
             let worker = scope.spawn(move || -> Result<()> {
                 let name = worker_name;
                 let mut zbuf = Vec::new();
-                let mut decompressor =
-                    zstd::bulk::Decompressor::new().map_err(|e| Error::Other(format!("zstd: {e}")))?;
+                let mut decompressor = decompressor()?;
                 // The payload offset the reader is at.
                 let mut at_payload = 0u64;
                 let mut read_last = true;
@@ -352,24 +351,8 @@ impl<R: Read> VerifiedBundle<R> {
                             at_payload = chunk.offset + chunk.zsize;
                             read_last = true;
                             worker_stats.fetched += chunk.zsize;
-                            if hex::encode(Sha256::digest(&zbuf)) != chunk.zsha256 {
-                                return Err(Error::verification(
-                                    &name,
-                                    format!("{}: compressed bytes do not match the signed hash", at()),
-                                ));
-                            }
-                            let n = decompressor.decompress_to_buffer(&zbuf, &mut out[..size]).map_err(|e| {
-                                Error::verification(
-                                    &name,
-                                    format!("{}: does not decompress to {size} bytes: {e}", at()),
-                                )
-                            })?;
-                            if n != size {
-                                return Err(Error::verification(
-                                    &name,
-                                    format!("{}: decompressed to {n} bytes, {size} expected", at()),
-                                ));
-                            }
+                            // The plain hash is checked on the caller's thread (pipelined).
+                            unpack_chunk(&mut decompressor, chunk, &zbuf, &mut out[..size], &name, &at())?;
                             Ok(Some((out, Found::No)))
                         })();
                         match step {
@@ -566,19 +549,12 @@ impl<R: Read + Seek> ComponentReader<'_, R> {
         }
         self.zbuf.resize(usize::try_from(chunk.zsize).expect("bounded by check"), 0);
         read_exact_or(self.reader, &mut self.zbuf, self.name, &at)?;
-        check_chunk(chunk, &self.zbuf, self.name, &at, Hash::Compressed)?;
-        let size = usize::try_from(chunk.size).expect("bounded by check");
-        self.buf.resize(size, 0);
+        self.buf.resize(usize::try_from(chunk.size).expect("bounded by check"), 0);
         if self.decompressor.is_none() {
-            self.decompressor = Some(zstd::bulk::Decompressor::new().map_err(|e| Error::Other(format!("zstd: {e}")))?);
+            self.decompressor = Some(decompressor()?);
         }
         let d = self.decompressor.as_mut().expect("set above");
-        let n = d
-            .decompress_to_buffer(&self.zbuf, &mut self.buf[..])
-            .map_err(|e| Error::verification(self.name, format!("{at}: does not decompress to {size} bytes: {e}")))?;
-        if n != size {
-            return Err(Error::verification(self.name, format!("{at}: decompressed to {n} bytes, {size} expected")));
-        }
+        unpack_chunk(d, chunk, &self.zbuf, &mut self.buf, self.name, &at)?;
         check_chunk(chunk, &self.buf, self.name, &at, Hash::Plain)?;
         self.whole.update(&self.buf);
         self.pos = 0;
@@ -604,12 +580,39 @@ impl<R: Read + Seek> Read for ComponentReader<'_, R> {
 }
 
 #[derive(Clone, Copy)]
-enum Hash {
+pub(crate) enum Hash {
     Compressed,
     Plain,
 }
 
-fn check_chunk(chunk: &Chunk, bytes: &[u8], name: &str, at: &str, which: Hash) -> Result<()> {
+/// A zstd decompressor for chunks.
+pub(crate) fn decompressor() -> Result<zstd::bulk::Decompressor<'static>> {
+    zstd::bulk::Decompressor::new().map_err(|e| Error::Other(format!("zstd: {e}")))
+}
+
+/// Checks a chunk's compressed bytes `z` against its signed hash, then decompresses them into
+/// `out` (exactly the chunk's size: no more is written, and fewer is an error). The caller
+/// checks the plain hash of `out` (see [`check_chunk`]) before using it.
+pub(crate) fn unpack_chunk(
+    d: &mut zstd::bulk::Decompressor<'static>,
+    chunk: &Chunk,
+    z: &[u8],
+    out: &mut [u8],
+    name: &str,
+    at: &str,
+) -> Result<()> {
+    check_chunk(chunk, z, name, at, Hash::Compressed)?;
+    let size = out.len();
+    let n = d
+        .decompress_to_buffer(z, out)
+        .map_err(|e| Error::verification(name, format!("{at}: does not decompress to {size} bytes: {e}")))?;
+    if n != size {
+        return Err(Error::verification(name, format!("{at}: decompressed to {n} bytes, {size} expected")));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_chunk(chunk: &Chunk, bytes: &[u8], name: &str, at: &str, which: Hash) -> Result<()> {
     let (want, what) = match which {
         Hash::Compressed => (&chunk.zsha256, "compressed bytes do not"),
         Hash::Plain => (&chunk.sha256, "content does not"),

@@ -41,11 +41,14 @@ pub enum Doc {
     Error,
     /// One line of `--progress-fd` (JSON Lines).
     Progress,
+    /// What `mark-good`, `cancel`, `mark-bad`, `rollback`, `config KEY VALUE` and
+    /// `config key add|update|delete` changed.
+    Change,
 }
 
 impl Doc {
     /// Every document, for the schema tests.
-    pub const ALL: [Doc; 10] = [
+    pub const ALL: [Doc; 11] = [
         Doc::Status,
         Doc::History,
         Doc::HistoryVerify,
@@ -56,6 +59,7 @@ impl Doc {
         Doc::ConfigShow,
         Doc::Error,
         Doc::Progress,
+        Doc::Change,
     ];
 
     /// The schema's name: `status`, `history`, `key-list`, …
@@ -72,6 +76,7 @@ impl Doc {
             Doc::ConfigShow => "config-show",
             Doc::Error => "error",
             Doc::Progress => "progress",
+            Doc::Change => "change",
         }
     }
 
@@ -151,6 +156,24 @@ fn document_from_text(doc: Doc, text: &str) -> Result<Value> {
 pub fn print<T: Serialize + ?Sized>(doc: Doc, value: &T) -> Result<()> {
     crate::outln!("{}", pretty(&document(doc, value)?));
     Ok(())
+}
+
+/// Reports what `command` changed: `message` on stdout, or with `--json` a `change` document
+/// of `fields` (an object) with `command` and `message` added.
+///
+/// # Errors
+/// None in practice (the document is built from JSON values).
+pub fn changed(json: bool, command: &str, fields: Value, message: &str) -> Result<()> {
+    if !json {
+        crate::outln!("{message}");
+        return Ok(());
+    }
+    let mut v = fields;
+    if let Value::Object(map) = &mut v {
+        map.insert("command".to_owned(), Value::from(command));
+        map.insert("message".to_owned(), Value::from(message));
+    }
+    print(Doc::Change, &v)
 }
 
 /// A document as pretty JSON text (one way of writing a [`Value`] in the binary: each way costs

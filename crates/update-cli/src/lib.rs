@@ -127,10 +127,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         cli::Command::History { verify: true, .. } => return cmd::audit::verify(&updater, json),
         cli::Command::History { last, verify: false } => cmd::history::history(&updater, json, last),
         cli::Command::Drivers { markdown } => cmd::drivers::drivers(&updater, json, markdown),
-        cli::Command::MarkGood => cmd::slots::mark_good(&updater),
-        cli::Command::Cancel => cmd::slots::cancel(&updater),
-        cli::Command::MarkBad => cmd::slots::mark_bad(&updater),
-        cli::Command::Rollback => cmd::slots::rollback(&updater),
+        cli::Command::MarkGood => cmd::slots::mark_good(&updater, json),
+        cli::Command::Cancel => cmd::slots::cancel(&updater, json),
+        cli::Command::MarkBad => cmd::slots::mark_bad(&updater, json),
+        cli::Command::Rollback => cmd::slots::rollback(&updater, json),
         cli::Command::Daemon { once, check_only } => {
             cmd::daemon::run(cli.root.unwrap_or_else(|| "/".into()), once, check_only)
         }

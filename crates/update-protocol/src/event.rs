@@ -127,6 +127,11 @@ pub struct Event {
     pub reason: Option<String>,
     /// When, by the device's clock (RFC 3339).
     pub time: String,
+    /// The rollout deployment the device was following (its last check-in answer's
+    /// assignment), so the server counts the step against that deployment's wave. Left out
+    /// without one; a server that does not know the field ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<i64>,
 }
 
 /// An [`Event`] that passed [`Event::check`], its time parsed.
@@ -140,6 +145,8 @@ pub struct CheckedEvent {
     pub reason: Option<String>,
     /// When, by the device's clock.
     pub time: OffsetDateTime,
+    /// The deployment the device was following, if any.
+    pub deployment: Option<i64>,
 }
 
 impl Event {
@@ -160,7 +167,13 @@ impl Event {
         }
         let time = OffsetDateTime::parse(&self.time, &Rfc3339)
             .map_err(|e| Invalid::new("time", format!("not an RFC 3339 date-time ({e})")))?;
-        Ok(CheckedEvent { kind: self.kind, version: self.version, reason: self.reason, time })
+        Ok(CheckedEvent {
+            kind: self.kind,
+            version: self.version,
+            reason: self.reason,
+            time,
+            deployment: self.deployment,
+        })
     }
 }
 
@@ -206,7 +219,13 @@ mod tests {
 
     #[test]
     fn the_wire_form_of_an_event_is_today_s() {
-        let e = Event { kind: EventKind::Installed, version: None, reason: None, time: "2026-03-01T10:00:00Z".into() };
+        let e = Event {
+            kind: EventKind::Installed,
+            version: None,
+            reason: None,
+            time: "2026-03-01T10:00:00Z".into(),
+            deployment: None,
+        };
         assert_eq!(
             serde_json::to_string(&e).unwrap(),
             r#"{"kind":"installed","version":null,"time":"2026-03-01T10:00:00Z"}"#
@@ -219,7 +238,14 @@ mod tests {
         let got: Identified<Event> =
             serde_json::from_str(r#"{"device-id":"bench-7","kind":"installed","time":"2026-03-01T10:00:00Z","new":1}"#)
                 .unwrap();
-        assert_eq!((got.device_id.as_deref(), got.body), (Some("bench-7"), e));
+        assert_eq!((got.device_id.as_deref(), got.body), (Some("bench-7"), e.clone()));
+        // Following a deployment: its id goes along, and reaches the checked event.
+        let following = Event { deployment: Some(7), ..e };
+        assert_eq!(
+            serde_json::to_string(&following).unwrap(),
+            r#"{"kind":"installed","version":null,"time":"2026-03-01T10:00:00Z","deployment":7}"#
+        );
+        assert_eq!(following.check().unwrap().deployment, Some(7));
     }
 
     #[test]
@@ -256,7 +282,7 @@ mod tests {
             reason in proptest::option::of("\\PC{0,40}"),
             time in "[0-9T:Z+.-]{1,30}",
         ) {
-            let e = Event { kind, version, reason, time };
+            let e = Event { kind, version, reason, time, deployment: None };
             let text = serde_json::to_string(&e).unwrap();
             prop_assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), e.clone());
             let kind_json = serde_json::to_value(&e.kind).unwrap();

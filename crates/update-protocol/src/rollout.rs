@@ -124,6 +124,15 @@ pub struct Assignment {
     /// Only inside this window, if the deployment has one (left out otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<MaintenanceWindow>,
+    /// With a window and `install`: when the open window closes (RFC 3339), as the server
+    /// reads the window in its time zone. The device starts no install at or after it, even
+    /// when it cannot reach the server again (it needs no time-zone database of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_closes: Option<String>,
+    /// With a window: when the next window opens (RFC 3339; after the open one for `install`),
+    /// if within a year. The device logs it and checks in then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_opens: Option<String>,
 }
 
 impl Assignment {
@@ -135,6 +144,9 @@ impl Assignment {
         check_target_name(&self.target)?;
         check_text("version", &self.version, MAX_FIELD)?;
         check_text("allowed-from", &self.allowed_from, MAX_FIELD)?;
+        for (field, t) in [("window-closes", &self.window_closes), ("window-opens", &self.window_opens)] {
+            check_text(field, t.as_deref().unwrap_or(""), MAX_FIELD)?;
+        }
         if let Some(w) = &self.window {
             w.validate()?;
         }
@@ -315,6 +327,8 @@ mod tests {
             action: AssignmentAction::Install,
             allowed_from: "2026-03-01T10:00:00Z".into(),
             window: None,
+            window_closes: None,
+            window_opens: None,
         };
         let wire = json!({"deployment": 7, "target": "demo-2.0.0.bundle", "version": "2.0.0", "wave": 1,
                           "action": "install", "allowed-from": "2026-03-01T10:00:00Z"});
@@ -327,10 +341,14 @@ mod tests {
         assert_eq!(serde_json::to_value(AssignmentAction::Wait).unwrap(), "wait");
         let windowed = json!({"deployment": 7, "target": "t", "version": "2", "wave": 0, "action": "wait",
             "allowed-from": "2026-03-01T10:00:00Z",
-            "window": {"cron": "0 2 * * *", "duration-secs": 3600, "time-zone": "UTC"}});
+            "window": {"cron": "0 2 * * *", "duration-secs": 3600, "time-zone": "UTC"},
+            "window-opens": "2026-03-02T02:00:00Z"});
         let w: Assignment = serde_json::from_value(windowed.clone()).unwrap();
         w.validate().unwrap();
+        assert_eq!(w.window_opens.as_deref(), Some("2026-03-02T02:00:00Z"));
         assert_eq!(serde_json::to_value(&w).unwrap(), windowed);
+        let bad = Assignment { window_closes: Some("2026\u{1b}[2J".into()), ..w };
+        assert_eq!(bad.validate().unwrap_err().field, "window-closes");
     }
 
     #[test]

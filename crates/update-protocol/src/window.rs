@@ -130,12 +130,28 @@ impl Cron {
     /// either may match.
     #[must_use]
     pub fn matches(&self, minute: u8, hour: u8, day: u8, month: u8, weekday: u8) -> bool {
-        let has = |bits: u64, v: u8| v < 64 && bits & (1 << v) != 0;
+        has(self.minutes, minute) && self.matches_hour(hour) && self.matches_date(day, month, weekday)
+    }
+
+    /// Whether some minute of the date matches (day 1-31, month 1-12, weekday 0-6): lets a
+    /// search for the next window skip whole days.
+    #[must_use]
+    pub fn matches_date(&self, day: u8, month: u8, weekday: u8) -> bool {
         let day_ok = has(u64::from(self.days), day);
         let weekday_ok = has(u64::from(self.weekdays), weekday);
         let date_ok = if self.either_day { day_ok || weekday_ok } else { day_ok && weekday_ok };
-        has(self.minutes, minute) && has(u64::from(self.hours), hour) && has(u64::from(self.months), month) && date_ok
+        date_ok && has(u64::from(self.months), month)
     }
+
+    /// Whether some minute of the hour (0-23) matches, on a matching date.
+    #[must_use]
+    pub fn matches_hour(&self, hour: u8) -> bool {
+        has(u64::from(self.hours), hour)
+    }
+}
+
+fn has(bits: u64, v: u8) -> bool {
+    v < 64 && bits & (1 << v) != 0
 }
 
 #[cfg(test)]

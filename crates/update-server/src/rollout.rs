@@ -115,36 +115,94 @@ pub fn next_step(p: &Progress, now: OffsetDateTime) -> Step {
     Step::Stay
 }
 
+/// Where `now` stands against a maintenance window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowState {
+    /// Inside a window that closes at `closes`; the one after it opens at `next` (if within
+    /// a year).
+    Open {
+        /// The end of the open window.
+        closes: OffsetDateTime,
+        /// The next opening after it.
+        next: Option<OffsetDateTime>,
+    },
+    /// Outside; the next window opens at `next` (if within a year).
+    Closed {
+        /// The next opening.
+        next: Option<OffsetDateTime>,
+    },
+}
+
 /// Whether `now` is inside `window`: some minute `m` matched by its cron expression, read as
-/// wall-clock time in its zone, with `m <= now < m + duration`. Minutes are walked back from
-/// `now` over one duration (at most a week: 10,080 steps), so daylight-saving jumps are handled
-/// by the zone's own rules.
+/// wall-clock time in its zone, with `m <= now < m + duration` (the latest such `m` gives
+/// when it closes). Minutes are walked back from `now` over one duration (at most a week:
+/// 10,080 steps), so daylight-saving jumps are handled by the zone's own rules. The next
+/// opening is searched forward for a year, skipping days and hours that cannot match.
 ///
 /// # Errors
 /// The window fails its checks, or the time zone is unknown.
-pub fn in_window(window: &MaintenanceWindow, now: OffsetDateTime) -> Result<bool, String> {
+pub fn window_state(window: &MaintenanceWindow, now: OffsetDateTime) -> Result<WindowState, String> {
     let cron = window.validate().map_err(|e| e.to_string())?;
     let tz = jiff::tz::TimeZone::get(&window.time_zone)
         .map_err(|e| format!("time-zone: {:?} is not a known time zone ({e})", window.time_zone))?;
     let duration = i64::try_from(window.duration_secs).map_err(|_| "duration-secs: too large".to_owned())?;
+    let local = |second: i64| -> Result<jiff::civil::DateTime, String> {
+        Ok(tz.to_datetime(jiff::Timestamp::from_second(second).map_err(|e| e.to_string())?))
+    };
+    let field = |v: i8| u8::try_from(v).unwrap_or(u8::MAX);
+    let matches = |l: &jiff::civil::DateTime| {
+        cron.matches(
+            field(l.minute()),
+            field(l.hour()),
+            field(l.day()),
+            field(l.month()),
+            field(l.weekday().to_sunday_zero_offset()),
+        )
+    };
+    let instant = |second: i64| OffsetDateTime::from_unix_timestamp(second).map_err(|e| e.to_string());
+    // The first matching minute at or after `from` (a minute boundary), within a year.
+    let next_opening = |from: i64| -> Result<Option<OffsetDateTime>, String> {
+        let mut t = from;
+        while t < from + 366 * 86_400 {
+            let l = local(t)?;
+            let (hour, minute) = (i64::from(l.hour()), i64::from(l.minute()));
+            let step =
+                if !cron.matches_date(field(l.day()), field(l.month()), field(l.weekday().to_sunday_zero_offset())) {
+                    // On to 23:00, then hour by hour: a daylight-saving change on the way can
+                    // never make the search jump past a midnight.
+                    if hour < 23 { (23 - hour) * 60 - minute } else { 60 - minute }
+                } else if !cron.matches_hour(field(l.hour())) {
+                    60 - minute
+                } else if !matches(&l) {
+                    1
+                } else {
+                    return instant(t).map(Some);
+                };
+            t += step.max(1) * 60;
+        }
+        Ok(None)
+    };
     let now = now.unix_timestamp();
     let mut minute = now.div_euclid(60) * 60;
     while minute + duration > now {
-        let at = jiff::Timestamp::from_second(minute).map_err(|e| e.to_string())?;
-        let local = tz.to_datetime(at);
-        let field = |v: i8| u8::try_from(v).unwrap_or(u8::MAX);
-        if cron.matches(
-            field(local.minute()),
-            field(local.hour()),
-            field(local.day()),
-            field(local.month()),
-            field(local.weekday().to_sunday_zero_offset()),
-        ) {
-            return Ok(true);
+        if matches(&local(minute)?) {
+            let closes = minute + duration;
+            return Ok(WindowState::Open {
+                closes: instant(closes)?,
+                next: next_opening(closes.div_euclid(60) * 60 + 60)?,
+            });
         }
         minute -= 60;
     }
-    Ok(false)
+    Ok(WindowState::Closed { next: next_opening(now.div_euclid(60) * 60 + 60)? })
+}
+
+/// Whether `now` is inside `window` ([`window_state`]).
+///
+/// # Errors
+/// As [`window_state`].
+pub fn in_window(window: &MaintenanceWindow, now: OffsetDateTime) -> Result<bool, String> {
+    window_state(window, now).map(|s| matches!(s, WindowState::Open { .. }))
 }
 
 #[cfg(test)]
@@ -227,6 +285,51 @@ mod tests {
         assert!(in_window(&weekend, datetime!(2026-03-08 23:59 UTC)).unwrap());
         assert!(!in_window(&weekend, datetime!(2026-03-09 00:00 UTC)).unwrap());
         assert!(in_window(&w("0 0 * * *", 60, "Mars/Olympus"), datetime!(2026-03-08 00:00 UTC)).is_err());
+    }
+
+    #[test]
+    fn window_openings_and_closings() {
+        let w = |cron: &str, secs, tz: &str| MaintenanceWindow {
+            cron: cron.into(),
+            duration_secs: secs,
+            time_zone: tz.into(),
+        };
+        let nightly = w("0 2 * * *", 7200, "UTC");
+        assert_eq!(
+            window_state(&nightly, datetime!(2026-03-01 02:30 UTC)).unwrap(),
+            WindowState::Open { closes: datetime!(2026-03-01 04:00 UTC), next: Some(datetime!(2026-03-02 02:00 UTC)) }
+        );
+        assert_eq!(
+            window_state(&nightly, datetime!(2026-03-01 04:00 UTC)).unwrap(),
+            WindowState::Closed { next: Some(datetime!(2026-03-02 02:00 UTC)) }
+        );
+        // Berlin's 02:00 is 01:00 UTC in winter; the clocks go forward on 2026-03-29 (02:00
+        // does not exist that night) and back on 2026-10-25.
+        let berlin = w("30 1 * * *", 3600, "Europe/Berlin");
+        let next = |now| match window_state(&berlin, now).unwrap() {
+            WindowState::Closed { next } => next.unwrap(),
+            open => panic!("{open:?}"),
+        };
+        assert_eq!(next(datetime!(2026-03-28 12:00 UTC)), datetime!(2026-03-29 00:30 UTC));
+        assert_eq!(next(datetime!(2026-03-29 12:00 UTC)), datetime!(2026-03-29 23:30 UTC));
+        assert_eq!(next(datetime!(2026-10-24 12:00 UTC)), datetime!(2026-10-24 23:30 UTC));
+        // Once a year; and a date that never comes.
+        let yearly = w("0 0 1 6 *", 3600, "UTC");
+        assert_eq!(next_of(&yearly, datetime!(2026-06-01 01:00 UTC)), Some(datetime!(2027-06-01 00:00 UTC)));
+        assert_eq!(next_of(&w("0 0 31 2 *", 3600, "UTC"), datetime!(2026-06-01 01:00 UTC)), None, "never");
+        // Every window is found the same way the check finds it.
+        for hours in 0..200 {
+            let now = datetime!(2026-03-27 00:00 UTC) + time::Duration::minutes(hours * 37);
+            if let Some(n) = next_of(&berlin, now) {
+                assert!(in_window(&berlin, n).unwrap() && !in_window(&berlin, n - time::Duration::minutes(1)).unwrap());
+            }
+        }
+    }
+
+    fn next_of(w: &MaintenanceWindow, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        match window_state(w, now).unwrap() {
+            WindowState::Open { next, .. } | WindowState::Closed { next } => next,
+        }
     }
 
     #[test]

@@ -58,6 +58,17 @@ impl Health {
     }
 }
 
+/// How a release's bundle is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleKind {
+    /// The images' compressed chunks: a device streams all of them.
+    Full,
+    /// Format 3 (`update-tool bundle create --delta-base`) against the images in this slot of
+    /// the device's disk (the release it runs): the device fetches only the 4 KiB blocks it
+    /// does not already have (docs/delta.md).
+    DeltaFrom(char),
+}
+
 /// What every device shares.
 pub struct Ctx {
     /// Binaries, kernel, initramfs, core.img.
@@ -129,7 +140,14 @@ pub struct Device {
     pub published_broken: bool,
     /// Whether the device has downloaded the newest release completely.
     pub downloaded: bool,
+    /// Extra files every release's rootfs holds under [`PAYLOAD_DIR`] (name -> content; none
+    /// by default): a scenario changes some of them between releases, so a delta has something
+    /// to fetch and much to reuse.
+    pub payload: BTreeMap<String, Vec<u8>>,
 }
+
+/// Where the rootfs holds [`Device::payload`].
+pub const PAYLOAD_DIR: &str = "usr/share/systest";
 
 /// The update.toml of a release.
 fn config_text(ctx: &Ctx, device: &str, health: Health) -> Result<String> {
@@ -166,8 +184,15 @@ fn copy_exec(src: &Path, dest: &Path) -> Result {
 
 impl Device {
     /// Provisions a device with `factory` (e.g. 1.0.0) in slot A, committed, slot B empty, and
-    /// initialises its repository.
-    pub fn create(ctx: Arc<Ctx>, name: &str, factory: &str, identity: &Identity, rng: &mut Rng) -> Result<Device> {
+    /// initialises its repository. Its rootfs images hold `payload` (see [`Device::payload`]).
+    pub fn create(
+        ctx: Arc<Ctx>,
+        name: &str,
+        factory: &str,
+        identity: &Identity,
+        rng: &mut Rng,
+        payload: BTreeMap<String, Vec<u8>>,
+    ) -> Result<Device> {
         let dir = ctx.work.join("devices").join(name);
         std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         // 1. Factory provisioning in a staging root: keyring, boot environment, slot records.
@@ -267,11 +292,12 @@ impl Device {
             published: factory.to_owned(),
             published_broken: false,
             downloaded: false,
+            payload,
         };
 
         // 4. The disk: GPT, GRUB, ESP (board grub.cfg, our fragment, the two environment files),
         //    slot A = the factory version, slot B empty, data.
-        let factory = dev.release(factory, Health::Good, false)?;
+        let factory = dev.release(factory, Health::Good, None)?;
         let esp = dir.join("esp.img");
         let env = stage.join("boot/efi/update");
         disk::fat_image(
@@ -300,9 +326,9 @@ impl Device {
     }
 
     /// Builds a release: a boot partition image (kernel, initramfs, version) and a rootfs
-    /// image (busybox, `update`, init, its update.toml, version), and with `bundle` the signed
-    /// bundle of both.
-    pub fn release(&mut self, version: &str, health: Health, bundle: bool) -> Result<Release> {
+    /// image (busybox, `update`, init, its update.toml, version, the payload), and with
+    /// `bundle` the signed bundle of both, made that way.
+    pub fn release(&mut self, version: &str, health: Health, bundle: Option<BundleKind>) -> Result<Release> {
         let rel = self.dir.join("releases").join(version);
         let _ = std::fs::remove_dir_all(&rel);
         std::fs::create_dir_all(&rel).map_err(io("create", &rel))?;
@@ -311,8 +337,15 @@ impl Device {
         std::fs::write(tree.join("etc/version"), format!("{version}\n")).map_err(io("write", &tree))?;
         std::fs::write(tree.join("etc/update/update.toml"), config_text(&self.ctx, &self.name, health)?)
             .map_err(io("write", &tree))?;
+        if !self.payload.is_empty() {
+            let dir = tree.join(PAYLOAD_DIR);
+            std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+            for (name, bytes) in &self.payload {
+                std::fs::write(dir.join(name), bytes).map_err(io("write", &dir.join(name)))?;
+            }
+        }
         let rootfs_img = rel.join("rootfs.img");
-        disk::ext4_image(&rootfs_img, "rootfs", disk::part(5).mib, &tree)?;
+        disk::rootfs_image(&rootfs_img, "rootfs", disk::part(5).mib, &tree)?;
         let _ = std::fs::remove_dir_all(&tree);
         let version_file = rel.join("version");
         std::fs::write(&version_file, format!("{version}\n")).map_err(io("write", &version_file))?;
@@ -325,28 +358,47 @@ impl Device {
         )?;
         let hashes = (sha256_range(&boot_img, 0, disk::size(3))?, sha256_range(&rootfs_img, 0, disk::size(5))?);
         self.known.insert(version.to_owned(), hashes);
-        let bundle = if bundle {
-            let out = rel.join("system.bundle");
-            quiet(
-                Command::new(&self.ctx.art.update_tool)
-                    .args(["bundle", "create", "--out"])
+        let bundle = match bundle {
+            None => None,
+            Some(kind) => {
+                let out = rel.join("system.bundle");
+                let mut cmd = Command::new(&self.ctx.art.update_tool);
+                cmd.args(["bundle", "create", "--out"])
                     .arg(&out)
                     .args(["--version", version, "--compatible", COMPATIBLE, "--key"])
                     .arg(&self.ctx.vendor_key)
                     .arg(format!("--image=boot={}", p(&boot_img)))
                     .arg(format!("--image=rootfs={}", p(&rootfs_img)))
-                    .arg(format!("--hook=post-install={}", p(&workspace().join("tests/system/post-install-hook")))),
-            )?;
-            Some(out)
-        } else {
-            None
+                    .arg(format!("--hook=post-install={}", p(&workspace().join("tests/system/post-install-hook"))));
+                if let BundleKind::DeltaFrom(slot) = kind {
+                    // The base: the images the device runs, read from its disk.
+                    let (boot_part, rootfs_part) = disk::slot_parts(slot);
+                    for (part, file) in [(boot_part, "base-boot.img"), (rootfs_part, "base-rootfs.img")] {
+                        let base = rel.join(file);
+                        disk::read_part(&self.disk, part, &base)?;
+                        cmd.arg("--delta-base").arg(base);
+                    }
+                }
+                quiet(&mut cmd)?;
+                for file in ["base-boot.img", "base-rootfs.img"] {
+                    let _ = std::fs::remove_file(rel.join(file));
+                }
+                Some(out)
+            }
         };
         Ok(Release { bundle, boot_img, rootfs_img })
     }
 
-    /// Builds a release and publishes it as the repository's one target.
-    pub fn publish(&mut self, version: &str, health: Health) -> Result {
-        let rel = self.release(version, health, true)?;
+    /// Builds a release and publishes its full bundle as the repository's one target; returns
+    /// the bundle.
+    pub fn publish(&mut self, version: &str, health: Health) -> Result<PathBuf> {
+        self.publish_as(version, health, BundleKind::Full)
+    }
+
+    /// Builds a release and publishes its bundle, made as `kind` says, as the repository's one
+    /// target; returns the bundle.
+    pub fn publish_as(&mut self, version: &str, health: Health, kind: BundleKind) -> Result<PathBuf> {
+        let rel = self.release(version, health, Some(kind))?;
         let bundle = rel.bundle.ok_or_else(|| check(format!("{version} was built without its bundle")))?;
         self.repo.publish(&bundle)?;
         for f in [rel.boot_img, rel.rootfs_img] {
@@ -355,7 +407,7 @@ impl Device {
         self.published = version.to_owned();
         self.published_broken = health == Health::Broken;
         self.downloaded = false;
-        Ok(())
+        Ok(bundle)
     }
 
     /// Builds a components-only release (no OS images: installed without a reboot) of the app

@@ -199,6 +199,23 @@ pub fn ext4_image(image: &Path, label: &str, mib: u64, dir: &Path) -> Result {
     Ok(update_test::disk::make_ext4(image, dir, label, mib)?)
 }
 
+/// [`ext4_image`] with 4 KiB blocks, as a real root file system has (mkfs.ext4 would pick 1 KiB
+/// blocks for a partition this small): a rootfs, whose unchanged files a delta update finds
+/// again by their 4 KiB blocks.
+pub fn rootfs_image(image: &Path, label: &str, mib: u64, dir: &Path) -> Result {
+    Ok(update_test::disk::make_ext4_4k(image, dir, label, mib)?)
+}
+
+/// Copies a partition out of the disk image into a file of the partition's size (the image a
+/// slot holds: a delta bundle's base is the image the device runs).
+pub fn read_part(disk: &Path, number: u32, out: &Path) -> Result {
+    let mut f = std::fs::File::open(disk).map_err(io("open", disk))?;
+    f.seek(SeekFrom::Start(offset(number))).map_err(io("seek", disk))?;
+    let mut bytes = vec![0u8; usize::try_from(size(number)).unwrap_or(usize::MAX)];
+    std::io::Read::read_exact(&mut f, &mut bytes).map_err(io("read", disk))?;
+    std::fs::write(out, &bytes).map_err(io("write", out))
+}
+
 /// Reads a file from the ext4 data partition of a disk image, from the host: debugfs opens
 /// the partition at its byte offset (nothing is mounted, nothing written).
 pub fn read_data_file(disk: &Path, path: &str) -> Result<Vec<u8>> {

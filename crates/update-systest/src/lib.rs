@@ -29,9 +29,11 @@
 //! Modules: [`artifacts`] (what every image is made of), [`disk`] (the GPT image), [`device`]
 //! (provisioning, releases, booting), [`vm`] (QEMU and its console), [`server`]
 //! (`update-server` and the repositories), [`scenarios`] (happy path, bad update, a failed
-//! release not reinstalled), [`power_cut`] (real power cuts, SIGKILL of QEMU).
+//! release not reinstalled), [`power_cut`] (real power cuts, SIGKILL of QEMU), [`delta`] (a
+//! delta update cut by a power cut and resumed).
 
 pub mod artifacts;
+pub mod delta;
 pub mod device;
 pub mod disk;
 pub mod error;
@@ -225,8 +227,21 @@ impl Scenario {
     /// # Errors
     /// When provisioning fails.
     pub fn device(&mut self, name: &str, factory: &str) -> Result<Device> {
+        self.device_with_payload(name, factory, std::collections::BTreeMap::new())
+    }
+
+    /// [`Scenario::device`] whose rootfs images hold `payload` ([`Device::payload`]).
+    ///
+    /// # Errors
+    /// When provisioning fails.
+    pub fn device_with_payload(
+        &mut self,
+        name: &str,
+        factory: &str,
+        payload: std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> Result<Device> {
         let identity = self.pki.client(name)?;
-        Device::create(self.ctx.clone(), name, factory, &identity, &mut self.rng)
+        Device::create(self.ctx.clone(), name, factory, &identity, &mut self.rng, payload)
     }
 
     /// Records a proved outcome.

@@ -36,6 +36,12 @@ pub enum Phase {
     /// `info: installing X into slot …`: the begin-install boot-environment store (the target
     /// slot becomes unbootable), until the first chunk is written.
     EnvBegin,
+    /// `looking for reusable blocks [...]` (a delta bundle): the running slot is read and
+    /// hashed, nothing is written (the begin-install store follows it).
+    DeltaScan,
+    /// `fetching changed blocks [...]`: the blocks the device lacks are fetched by HTTP Range,
+    /// checked against the signed index and written into the target.
+    DeltaFetch,
     /// `installing [...]`: chunks written into the slot.
     Write,
     /// `verifying [...]`: the slot read back and hashed.
@@ -71,6 +77,10 @@ impl Phase {
             Some(Phase::Download)
         } else if text.contains("notice: installing ") && text.contains(" from ") {
             Some(Phase::Verify)
+        } else if text.starts_with("fetching changed blocks [") {
+            Some(Phase::DeltaFetch)
+        } else if text.starts_with("looking for reusable blocks [") {
+            Some(Phase::DeltaScan)
         } else if text.starts_with("verifying [") {
             Some(Phase::ReadBack)
         } else if text.starts_with("installing [") {
@@ -99,7 +109,7 @@ impl Phase {
     pub fn class(self) -> Class {
         match self {
             Phase::Check | Phase::Download => Class::Download,
-            Phase::Verify | Phase::Write | Phase::ReadBack => Class::Install,
+            Phase::Verify | Phase::DeltaScan | Phase::DeltaFetch | Phase::Write | Phase::ReadBack => Class::Install,
             Phase::EnvBegin | Phase::EnvSwitch => Class::EnvWrite,
             Phase::AgentStart | Phase::MarkGood => Class::MarkGood,
             Phase::Switched | Phase::Reboot | Phase::MarkedGood => Class::Other,
@@ -168,7 +178,8 @@ impl Timeline {
         self.seen.entry(phase).or_insert(at);
     }
 
-    fn between(&self, a: Phase, b: Phase) -> Option<u64> {
+    /// Milliseconds from the first `a` to the first `b`, when both were seen.
+    pub fn between(&self, a: Phase, b: Phase) -> Option<u64> {
         let (ta, tb) = (self.seen.get(&a)?, self.seen.get(&b)?);
         u64::try_from(tb.checked_duration_since(*ta)?.as_millis()).ok()
     }
@@ -200,6 +211,7 @@ impl Windows {
             (Phase::Download, Phase::Download, Phase::EnvBegin),
             (Phase::Verify, Phase::Verify, Phase::EnvSwitch),
             (Phase::Write, Phase::Write, Phase::ReadBack),
+            (Phase::DeltaFetch, Phase::DeltaFetch, Phase::Write),
             (Phase::EnvBegin, Phase::EnvBegin, Phase::Write),
             (Phase::EnvSwitch, Phase::EnvSwitch, Phase::Switched),
             (Phase::MarkGood, Phase::MarkGood, Phase::MarkedGood),
@@ -281,7 +293,7 @@ impl Shared {
 }
 
 /// How following the console ended.
-enum End {
+pub(crate) enum End {
     /// The power was cut.
     Cut(Landed),
     /// The end marker (the guest's prompt) came.
@@ -291,15 +303,30 @@ enum End {
 }
 
 /// Where a cut landed.
-struct Landed {
-    phase: Phase,
-    after_trigger_ms: u64,
-    after_start_ms: u64,
+pub(crate) struct Landed {
+    /// The phase of the last marker before the kill.
+    pub phase: Phase,
+    /// Milliseconds after the trigger line.
+    pub after_trigger_ms: u64,
+    /// Milliseconds after the command was sent.
+    pub after_start_ms: u64,
 }
 
-enum Plan {
-    Cut { class: Class, trigger: Phase, delay_ms: u64 },
+/// What [`follow`] does.
+pub(crate) enum Plan {
+    /// Kill QEMU `delay_ms` after the first line of phase `trigger` whose progress bar is at
+    /// least `min_bar` of 30 full (0: the phase's first line).
+    Cut { class: Class, trigger: Phase, delay_ms: u64, min_bar: usize },
+    /// Let the command run to its end.
     Complete,
+}
+
+/// How full a progress bar line is, of 30 (`fetching changed blocks [=====     ] 2/6 MiB`);
+/// 0 for a line without a bar.
+pub(crate) fn bar_fill(text: &str) -> usize {
+    text.split_once('[')
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map_or(0, |(bar, _)| bar.chars().filter(|c| *c == '=').count())
 }
 
 fn lock(shared: &Arc<Mutex<Shared>>) -> std::sync::MutexGuard<'_, Shared> {
@@ -309,7 +336,7 @@ fn lock(shared: &Arc<Mutex<Shared>>) -> std::sync::MutexGuard<'_, Shared> {
 /// Follows the console from `start` and kills QEMU as planned. `phase_of` maps console lines
 /// to phases; the run ends with the cut, when QEMU exits by itself (the reboot after the
 /// install), or at `end_marker` (the guest's prompt after a step that completed).
-fn follow(
+pub(crate) fn follow(
     vm: &mut Vm,
     plan: &Plan,
     start: Instant,
@@ -339,7 +366,8 @@ fn follow(
                     }
                     if kill_at.is_none()
                         && plan_trigger == Some(phase)
-                        && let Plan::Cut { delay_ms, .. } = plan
+                        && let Plan::Cut { delay_ms, min_bar, .. } = plan
+                        && bar_fill(&l.text) >= *min_bar
                     {
                         kill_at = Some((l.at, l.at + Duration::from_millis(*delay_ms)));
                     }
@@ -451,7 +479,7 @@ pub fn run(
         let daemon_start = Instant::now();
         let daemon_plan = if info.reason == "trial" && want_mark_good && cut_trial.insert(info.rootfs.clone()) {
             let w = lock(shared).windows.get(Phase::MarkGood);
-            Plan::Cut { class: Class::MarkGood, trigger: Phase::MarkGood, delay_ms: rng.below(w) }
+            Plan::Cut { class: Class::MarkGood, trigger: Phase::MarkGood, delay_ms: rng.below(w), min_bar: 0 }
         } else {
             Plan::Complete
         };
@@ -505,7 +533,7 @@ pub fn run(
             let mark_good = s.deficit(Class::MarkGood);
             let cut = |class: Class, rng: &mut Rng| {
                 let trigger = class.trigger(rng);
-                Plan::Cut { class, trigger, delay_ms: rng.below(s.windows.get(trigger)) }
+                Plan::Cut { class, trigger, delay_ms: rng.below(s.windows.get(trigger)), min_bar: 0 }
             };
             if !s.measured || (mark_good > 0 && mark_good >= most) {
                 // Measure the phases first; let an install complete so the next boot is a trial.
@@ -708,6 +736,13 @@ mod tests {
                 Some(Phase::Download),
             ),
             ("verifying [====   ] 7/48 MiB 50 MiB/s", Some(Phase::ReadBack)),
+            ("looking for reusable blocks [==========  ] 31/48 MiB 40 MiB/s", Some(Phase::DeltaScan)),
+            ("fetching changed blocks [=====       ] 2/5 MiB 7 MiB/s", Some(Phase::DeltaFetch)),
+            (
+                "2026-12-05T20:46:20Z update[145] info: delta: 25.7 MiB reused from slot A, 0.0 MiB already in slot B, \
+                 16.2 MiB zero; fetching 5.0 MiB (5260722 bytes) in 7 requests after a 111024-byte index, instead of 27.2 MiB",
+                None,
+            ),
             ("SYSTEST-HOOK version=2.0.0 slot=B", Some(Phase::EnvSwitch)),
             ("2026-11-30T17:02:57Z update[148] notice: installed 2.0.0 into slot B", Some(Phase::Switched)),
             ("SYSTEST-REBOOT", Some(Phase::Reboot)),
@@ -730,6 +765,15 @@ mod tests {
             Phase::of_daemon_line("the booted slot passed its health checks and is marked good"),
             Some(Phase::MarkedGood)
         );
+    }
+
+    #[test]
+    fn progress_bars_are_measured() {
+        assert_eq!(bar_fill("fetching changed blocks [================              ] 3/5 MiB 7 MiB/s"), 16);
+        assert_eq!(bar_fill("fetching changed blocks [                              ] 0/5 MiB 0 MiB/s"), 0);
+        assert_eq!(bar_fill("2026-12-05T20:46:18Z update[145] notice: installing 2.0.0 while streaming it"), 0);
+        assert_eq!(Phase::DeltaFetch.class(), Class::Install);
+        assert!(Phase::EnvBegin < Phase::DeltaScan && Phase::DeltaFetch < Phase::Write);
     }
 
     #[test]

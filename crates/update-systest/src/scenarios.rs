@@ -27,12 +27,12 @@ use crate::device::{BootInfo, Device, Health};
 use crate::error::{Result, check};
 use crate::vm::{Next, Vm};
 
-const BOOT_DONE: Duration = Duration::from_secs(120);
-const INSTALL: Duration = Duration::from_secs(240);
+pub(crate) const BOOT_DONE: Duration = Duration::from_secs(120);
+pub(crate) const INSTALL: Duration = Duration::from_secs(240);
 /// The file the user writes on the data partition before an update.
 const USER_FILE: &str = "user/written-before-the-update.bin";
 
-fn expect_boot(info: &BootInfo, slot: char, reason: &str, version: &str) -> Result {
+pub(crate) fn expect_boot(info: &BootInfo, slot: char, reason: &str, version: &str) -> Result {
     if info.slot != slot || info.reason != reason || info.rootfs != version {
         return Err(check(format!(
             "expected slot {slot} ({reason}) running {version}; GRUB booted slot {} ({}) running {}",
@@ -43,7 +43,7 @@ fn expect_boot(info: &BootInfo, slot: char, reason: &str, version: &str) -> Resu
 }
 
 /// Waits for the agent's post-boot step and the command prompt; returns the step's lines.
-fn ready(vm: &mut Vm) -> Result<Vec<String>> {
+pub(crate) fn ready(vm: &mut Vm) -> Result<Vec<String>> {
     let first = vm.lines.len();
     vm.expect("SYSTEST-DAEMON-END", BOOT_DONE)?;
     let out = vm.lines[first..].iter().map(|l| l.text.clone()).collect();
@@ -60,7 +60,7 @@ fn update_now(vm: &mut Vm, version: &str) -> Result {
 }
 
 /// Powers the guest off from its prompt.
-fn power_off(vm: &mut Vm) -> Result {
+pub(crate) fn power_off(vm: &mut Vm) -> Result {
     vm.command("systest-off", Duration::from_secs(30)).ok();
     vm.wait_exit(Duration::from_secs(30))
 }
@@ -109,7 +109,7 @@ fn status_command(vm: &mut Vm, cmd: &str) -> Result<Vec<String>> {
 
 /// `update status --json`: the driver's status (`slots`, `fallback`), at the top level or under
 /// `status` next to the device's update state.
-fn status_json(vm: &mut Vm) -> Result<serde_json::Value> {
+pub(crate) fn status_json(vm: &mut Vm) -> Result<serde_json::Value> {
     let out = status_command(vm, "update status --json")?;
     let v = json_of(&out, "update status --json")?;
     Ok(if v["slots"].is_null() && !v["status"].is_null() { v["status"].clone() } else { v })
@@ -140,18 +140,18 @@ fn history(vm: &mut Vm) -> Result<Vec<serde_json::Value>> {
         .collect()
 }
 
-fn slot_state(status: &serde_json::Value, slot: char) -> (String, String) {
+pub(crate) fn slot_state(status: &serde_json::Value, slot: char) -> (String, String) {
     let name = slot.to_string();
     let s = status["slots"].as_array().and_then(|a| a.iter().find(|s| s["name"] == *name)).cloned().unwrap_or_default();
     (s["state"].as_str().unwrap_or("?").to_owned(), s["version"].as_str().unwrap_or("?").to_owned())
 }
 
-fn show(events: &[(String, String)]) -> String {
+pub(crate) fn show(events: &[(String, String)]) -> String {
     events.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Whether `want` occurs in `events` in this order (other events may come between).
-fn in_order(events: &[(String, String)], want: &[(&str, &str)]) -> bool {
+pub(crate) fn in_order(events: &[(String, String)], want: &[(&str, &str)]) -> bool {
     let mut it = events.iter();
     want.iter().all(|(k, v)| it.any(|(ek, ev)| ek == k && (v.is_empty() || ev == v)))
 }

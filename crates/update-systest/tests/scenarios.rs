@@ -14,7 +14,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use update_systest::power_cut::{self, Class};
-use update_systest::{run, scenarios};
+use update_systest::{delta, run, scenarios};
 
 #[test]
 #[ignore = "boots QEMU for minutes: cargo xtask system-test"]
@@ -38,6 +38,12 @@ fn failed_release_is_never_installed_again() {
 #[ignore = "boots QEMU for minutes: cargo xtask system-test"]
 fn app_and_data_update() {
     run("app_and_data_update", scenarios::app_and_data_update);
+}
+
+#[test]
+#[ignore = "boots QEMU for minutes: cargo xtask system-test"]
+fn delta_update_resumes_after_power_cut() {
+    run("delta_update_resumes_after_power_cut", delta::delta_update_resumes_after_power_cut);
 }
 
 #[test]

@@ -137,9 +137,25 @@ fn make_node_from_sysfs(node: &Path) -> Result<()> {
 /// # Errors
 /// When mkfs.ext4 fails.
 pub fn make_ext4(image: &Path, src: &Path, label: &str, size_mib: u64) -> Result<()> {
+    mkfs_ext4(image, src, label, size_mib, &[])
+}
+
+/// [`make_ext4`] with 4 KiB blocks, as a real root file system has: mkfs.ext4 picks 1 KiB blocks
+/// for a file system under 512 MiB, so a file's blocks would not line up with an image's 4 KiB
+/// blocks the way they do on a device (what a delta update looks for).
+///
+/// # Errors
+/// When mkfs.ext4 fails.
+pub fn make_ext4_4k(image: &Path, src: &Path, label: &str, size_mib: u64) -> Result<()> {
+    mkfs_ext4(image, src, label, size_mib, &["-b", "4096"])
+}
+
+fn mkfs_ext4(image: &Path, src: &Path, label: &str, size_mib: u64, extra: &[&str]) -> Result<()> {
     let _ = std::fs::remove_file(image);
     sh(Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-L", label, "-E", "lazy_itable_init=0,lazy_journal_init=0", "-d"])
+        .args(["-q", "-F", "-L", label, "-E", "lazy_itable_init=0,lazy_journal_init=0"])
+        .args(extra)
+        .arg("-d")
         .arg(src)
         .arg(image)
         .arg(format!("{size_mib}M"))

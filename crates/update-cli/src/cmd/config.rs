@@ -27,6 +27,12 @@ fn path_setting(what: &str, text: &str) -> Result<Option<PathBuf>> {
     Ok(Some(PathBuf::from(text)))
 }
 
+/// Reports a key added or updated.
+fn key_changed(json: bool, command: &str, name: &KeyName, key: &PublicKey, message: &str) -> Result<()> {
+    let fields = serde_json::json!({ "key": name.to_string(), "key-id": key.key_id() });
+    crate::json::changed(json, command, fields, message)
+}
+
 /// A key given inline, as `@FILE` or as `-` (standard input); files and standard input are
 /// read up to [`update_core::keyring::MAX_KEY_INPUT`] bytes.
 fn read_key(text: &str) -> Result<PublicKey> {
@@ -91,8 +97,13 @@ pub fn run(updater: &mut Updater, command: ConfigCommand, json: bool) -> Result<
         ConfigCommand::Show => return show(updater, json),
     };
     updater.set(&setting)?;
-    crate::outln!("{} = {}", setting.key(), setting.current(updater.config()));
-    Ok(())
+    let (key, value) = (setting.key(), setting.current(updater.config()));
+    crate::json::changed(
+        json,
+        "config",
+        serde_json::json!({ "setting": key, "value": value }),
+        &format!("{key} = {value}"),
+    )
 }
 
 fn show(updater: &Updater, json: bool) -> Result<()> {
@@ -118,18 +129,23 @@ fn key(updater: &mut Updater, command: KeyCommand, json: bool) -> Result<()> {
             let name = KeyName::new(&name)?;
             let key = read_key(&public_key)?;
             updater.key_add(&name, key)?;
-            crate::outln!("added key {name} ({})", key.key_id());
+            key_changed(json, "config key add", &name, &key, &format!("added key {name} ({})", key.key_id()))?;
         }
         KeyCommand::Update { name, public_key } => {
             let name = KeyName::new(&name)?;
             let key = read_key(&public_key)?;
             updater.key_update(&name, key)?;
-            crate::outln!("updated key {name} ({})", key.key_id());
+            key_changed(json, "config key update", &name, &key, &format!("updated key {name} ({})", key.key_id()))?;
         }
         KeyCommand::Delete { name } => {
             let name = KeyName::new(&name)?;
             updater.key_delete(&name)?;
-            crate::outln!("deleted key {name}");
+            crate::json::changed(
+                json,
+                "config key delete",
+                serde_json::json!({ "key": name.to_string() }),
+                &format!("deleted key {name}"),
+            )?;
         }
         KeyCommand::List => {
             let keys = updater.keys();

@@ -88,14 +88,19 @@ impl Device {
         self.dir.path().join("device")
     }
 
-    fn run(&self, args: &[&str]) -> Out {
-        let out = Command::new(env!("CARGO_BIN_EXE_update"))
+    /// Runs `update --root ROOT ARGS`.
+    fn output(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_update"))
             .arg("--root")
             .arg(self.root())
             .args(args)
             .env_remove("UPDATE_ROOT")
             .output()
-            .unwrap();
+            .unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        let out = self.output(args);
         let stdout = String::from_utf8(out.stdout).unwrap();
         let json = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("update {args:?}: stdout is not one JSON document ({e}):\n{stdout}"));
@@ -104,13 +109,7 @@ impl Device {
 
     /// Runs `update ARGS` without `--json`: (exit code, stderr).
     fn run_text(&self, args: &[&str]) -> (i32, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_update"))
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .env_remove("UPDATE_ROOT")
-            .output()
-            .unwrap();
+        let out = self.output(args);
         (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into())
     }
 
@@ -247,6 +246,10 @@ fn every_json_document_matches_its_schema_and_fixture_in_each_device_state() {
     dev.record("check", Doc::Check, &["--json"], 0);
     dev.record("key-list", Doc::KeyList, &["config", "key", "list", "--json"], 0);
     dev.record("config-show", Doc::ConfigShow, &["config", "show", "--json"], 0);
+    let set = dev.record("config-set", Doc::Change, &["config", "schedule", "off", "--json"], 0);
+    assert_eq!((&set["setting"], &set["value"]), (&Value::from("schedule"), &Value::from("off")), "{set:#}");
+    let verify = dev.record("config-verify", Doc::Change, &["config", "verify", "true", "--json"], 0);
+    assert_eq!(verify["value"], true, "{verify:#}");
     let drivers = dev.run(&["drivers", "--json"]);
     assert_eq!(drivers.code, 0);
     // Which other drivers decline depends on the tools installed here: schema only, no fixture.
@@ -287,6 +290,8 @@ fn every_json_document_matches_its_schema_and_fixture_in_each_device_state() {
     record_state(&mut dev, 12);
     let status = &dev.docs["status"];
     assert!(status["fallback"].is_string(), "{status:#}");
+    let good = dev.record("mark-good", Doc::Change, &["mark-good", "--json"], 0);
+    assert_eq!(good["slot"], "A", "{good:#}");
     dev.compare("fell-back");
 }
 

@@ -235,7 +235,7 @@ impl Store for SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(query_error("append an event"))?;
-        rollouts::record_event(&mut tx, device, &event.kind, now_time).await?;
+        rollouts::record_event(&mut tx, device, &event.kind, event.deployment, now_time).await?;
         tx.commit().await.map_err(query_error("commit an event"))?;
         Ok(seq)
     }
@@ -414,6 +414,7 @@ mod tests {
             version: Some("1.1.0".to_owned()),
             reason: None,
             time: datetime!(2026-03-01 10:00 UTC) + time::Duration::minutes(minute.into()),
+            deployment: None,
         }
     }
 

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::sqlite::{format_time, get, parse_time, query_error};
 use super::{Control, DeploymentRecord, ReleaseRecord, StoreError, WaveView};
 use crate::audit::{self, Action, Actor, AuditEntry};
-use crate::rollout::{Progress, Step, WaveCounts, next_step};
+use crate::rollout::{Progress, Step, WaveCounts, WindowState, next_step};
 use update_protocol::rollout::{AssignmentAction, DeploymentState, NewDeployment, NewRelease, Wave};
 use update_protocol::{Assignment, DeviceId, EventKind, Tag};
 
@@ -523,19 +523,21 @@ async fn advance(conn: &mut SqliteConnection, id: i64, now: OffsetDateTime) -> R
     Ok(())
 }
 
-/// The newest running or paused deployment holding `device`: its id, the device's wave,
-/// whether it was told to install, and when its wave opened.
+/// The newest running or paused deployment holding `device` (only `deployment`, when given):
+/// its id, the device's wave, whether it was told to install, and when its wave opened.
 async fn active_membership(
     conn: &mut SqliteConnection,
     device: &DeviceId,
+    deployment: Option<i64>,
 ) -> Result<Option<(i64, i64, bool, Option<String>)>, StoreError> {
     sqlx::query_as(
         "SELECT dd.deployment_id, dd.wave, dd.assigned IS NOT NULL, dd.opened FROM deployment_devices dd
          JOIN deployments d ON d.id = dd.deployment_id
-         WHERE dd.device_id = ?1 AND d.state IN ('running', 'paused')
+         WHERE dd.device_id = ?1 AND d.state IN ('running', 'paused') AND (?2 IS NULL OR dd.deployment_id = ?2)
          ORDER BY dd.deployment_id DESC LIMIT 1",
     )
     .bind(device.as_str())
+    .bind(deployment)
     .fetch_optional(&mut *conn)
     .await
     .map_err(query_error("find a device's deployment"))
@@ -548,10 +550,10 @@ pub(super) async fn assignment(
     device: &DeviceId,
     now: OffsetDateTime,
 ) -> Result<Option<Assignment>, StoreError> {
-    if let Some((id, ..)) = active_membership(conn, device).await? {
+    if let Some((id, ..)) = active_membership(conn, device, None).await? {
         advance(conn, id, now).await?;
     }
-    let Some((id, wave, _, opened)) = active_membership(conn, device).await? else {
+    let Some((id, wave, _, opened)) = active_membership(conn, device, None).await? else {
         return Ok(None);
     };
     let Some(d) = deployment_rows(conn, Some(id), Counts::Skip).await?.into_iter().next().map(|d| d.record) else {
@@ -561,21 +563,22 @@ pub(super) async fn assignment(
     let Some(opened) = opened else {
         return Ok(None); // the device's wave has not opened
     };
-    let action = match d.state {
+    let time = |t: Option<OffsetDateTime>| t.map(format_time).transpose();
+    let (action, closes, opens) = match d.state {
         DeploymentState::Running => match &d.maintenance_window {
-            None => AssignmentAction::Install,
-            Some(w) => match crate::rollout::in_window(w, now) {
-                Ok(true) => AssignmentAction::Install,
-                Ok(false) => AssignmentAction::Wait,
+            None => (AssignmentAction::Install, None, None),
+            Some(w) => match crate::rollout::window_state(w, now) {
+                Ok(WindowState::Open { closes, next }) => (AssignmentAction::Install, time(Some(closes))?, time(next)?),
+                Ok(WindowState::Closed { next }) => (AssignmentAction::Wait, None, time(next)?),
                 // Checked at creation; a zone the system no longer knows must not break
                 // check-ins: wait (the safe side) and say why.
                 Err(e) => {
                     tracing::error!(deployment = id, error = %e, "maintenance window unusable; devices are told to wait");
-                    AssignmentAction::Wait
+                    (AssignmentAction::Wait, None, None)
                 }
             },
         },
-        DeploymentState::Paused => AssignmentAction::Hold,
+        DeploymentState::Paused => (AssignmentAction::Hold, None, None),
         DeploymentState::Aborted | DeploymentState::Unknown => return Ok(None),
     };
     if action == AssignmentAction::Install {
@@ -597,15 +600,19 @@ pub(super) async fn assignment(
         action,
         allowed_from: opened,
         window: d.maintenance_window,
+        window_closes: closes,
+        window_opens: opens,
     }))
 }
 
-/// After an event: counts it for the device's deployment, if the device was told to install,
-/// then moves the deployment on.
+/// After an event: counts it for the device's deployment (the one the event names, else the
+/// newest active one holding the device), if the device was told to install, then moves the
+/// deployment on.
 pub(super) async fn record_event(
     conn: &mut SqliteConnection,
     device: &DeviceId,
     kind: &EventKind,
+    deployment: Option<i64>,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let attempt = matches!(
@@ -620,7 +627,7 @@ pub(super) async fn record_event(
     if !attempt {
         return Ok(());
     }
-    let Some((id, _, true, _)) = active_membership(conn, device).await? else {
+    let Some((id, _, true, _)) = active_membership(conn, device, deployment).await? else {
         return Ok(());
     };
     let outcome = match kind {

@@ -34,6 +34,15 @@ pub(crate) struct Server {
 
 /// The real server, mutual TLS with `ca` for both sides, on 127.0.0.1.
 pub(crate) fn start_server(dir: &Path, ca: &CertifiedIssuer<'static, KeyPair>) -> Server {
+    start_server_with(dir, ca, update_server::clock::Clock::system())
+}
+
+/// [`start_server`] with the server's clock.
+pub(crate) fn start_server_with(
+    dir: &Path,
+    ca: &CertifiedIssuer<'static, KeyPair>,
+    clock: update_server::clock::Clock,
+) -> Server {
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&key, ca).unwrap();
     std::fs::write(dir.join("server.crt"), cert.pem()).unwrap();
@@ -51,7 +60,7 @@ pub(crate) fn start_server(dir: &Path, ca: &CertifiedIssuer<'static, KeyPair>) -
             device_ids: DeviceIdSource::ClientCertificate,
             push: Arc::new(PushHub::new(Duration::from_secs(1))),
             operator: OperatorAccess::Disabled,
-            clock: update_server::clock::Clock::system(),
+            clock,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -176,4 +185,266 @@ fn the_daemon_installs_when_pushed_and_the_server_sees_every_step() {
     assert_eq!(d.report.version.as_deref(), Some("2.0.0"));
     assert_eq!(d.report.booted.as_deref(), Some("B"));
     assert!(std::fs::read_to_string(paths.state_dir().join("outbox.jsonl")).unwrap_or_default().is_empty());
+}
+
+// ---- Rollouts: the device follows its assignment (issue 14) -------------------------------
+
+/// A device in a deployment: the real server (mutual TLS, its own clock) serving a signed
+/// repository that holds 2.0 (`health_2`) and a newer 3.0, the device tagged `field`, and a
+/// deployment of 2.0 to `field` in `waves`.
+struct Rollout {
+    fx: Fixture,
+    server: Server,
+    paths: Paths,
+    id: DeviceId,
+    deployment: i64,
+}
+
+fn actor() -> update_server::audit::Actor {
+    update_server::audit::Actor { name: "test".into(), role: "operator" }
+}
+
+fn rollout(
+    clock: update_server::clock::Clock,
+    health_2: &str,
+    release_version: &str,
+    waves: Vec<update_protocol::rollout::Wave>,
+    window: Option<update_protocol::window::MaintenanceWindow>,
+) -> Rollout {
+    use update_protocol::rollout::{NewDeployment, NewRelease};
+    use update_repo::TargetName;
+    use update_repo::publish::{Expiries, Repository, RoleKeySet};
+
+    let fx = Fixture::new();
+    let dir = fx.dir.path().join("server");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
+    let now = clock.now();
+    let server = start_server_with(&dir, &ca, clock);
+    let signers = [fx.key.clone()];
+    let keys = RoleKeySet::all(&[update_bundle::signing::public_key(&fx.key)]);
+    let real_now = time::OffsetDateTime::now_utc();
+    let mut repo = Repository::init(&dir.join("repo"), &keys, 1, &signers, &Expiries::default(), real_now).unwrap();
+    for (version, health) in [("2.0", health_2), ("3.0", "ok")] {
+        let bundle = fx.publish_version(version, health);
+        let f = std::fs::File::open(&bundle).unwrap();
+        let head = update_bundle::BundleReader::open(std::io::BufReader::new(f), "b").unwrap().head_sha256();
+        let name = TargetName::new(bundle.file_name().unwrap().to_str().unwrap()).unwrap();
+        let custom = serde_json::json!({ update_core::driver::BUNDLE_HEAD_SHA256: head });
+        repo.add_target(&bundle, &name, Some(custom)).unwrap();
+    }
+    repo.sign(&signers, &Expiries::default(), real_now).unwrap();
+    for e in std::fs::read_dir(fx.source()).unwrap().flatten() {
+        std::fs::remove_file(e.path()).unwrap();
+    }
+
+    device_identity(&fx, &ca, "device-0042");
+    let sim = std::path::Path::new(env!("CARGO_BIN_EXE_update-sim"));
+    update_test::device::install_program(fx.root(), sim, update_test::device::SIM_PROGRAM).unwrap();
+    let paths = Paths::new(fx.root());
+    let mut c = Config::load(&paths).unwrap();
+    let base = format!("https://localhost:{}", server.addr.port());
+    c.server = Some(SourceUrl::new(&base).unwrap());
+    c.source = Some(SourceUrl::new(&format!("{base}/repo/")).unwrap());
+    c.secure = update_core::config::Secure::MutualTls;
+    c.tls.server_ca = Some("/etc/update/ca.crt".into());
+    c.tls.client_cert = Some("/etc/update/device.crt".into());
+    c.tls.client_key = Some("/etc/update/device.key".into());
+    // The reboot command runs inside the root and does nothing (the test reboots the device).
+    update_test::device::install_program(fx.root(), Path::new("/bin/sh"), "/bin/sh").unwrap();
+    c.native.as_mut().unwrap().reboot_command = Some(vec!["/bin/sh".into(), "-c".into(), "true".into()]);
+    c.health_check = vec![update_core::config::HealthCheck {
+        name: "rootfs health".into(),
+        command: vec![update_test::device::SIM_PROGRAM.into(), "health".into()],
+        timeout_secs: 10,
+    }];
+    c.store(&paths).unwrap();
+
+    let id = DeviceId::parse("device-0042").unwrap();
+    let store = &server.state.store;
+    let deployment = server.runtime.block_on(async {
+        let release = NewRelease { target: "release-2.0.0.bundle".into(), version: release_version.into() };
+        let release = store.create_release(&release, &actor(), now).await.unwrap();
+        let tag = update_protocol::Tag::parse("field").unwrap();
+        store.tag_devices(&tag, std::slice::from_ref(&id), &actor(), now).await.unwrap();
+        let plan = NewDeployment {
+            release: release.id,
+            tag,
+            waves,
+            min_wave_interval_secs: 3600,
+            max_failure_percent: 0,
+            maintenance_window: window,
+        };
+        store.create_deployment(&plan, &actor(), now).await.unwrap().id
+    });
+    Rollout { fx, server, paths, id, deployment }
+}
+
+impl Rollout {
+    /// `update daemon --once`: post-boot step, check-in, and the check it leads to.
+    fn daemon_once(&self) -> update_core::Result<()> {
+        daemon::run(
+            &self.paths,
+            &vec![&update_native::FACTORY as &dyn update_core::driver::DriverFactory].into(),
+            RunOptions { once: true, check_only: false },
+            &AtomicBool::new(false),
+            &mut |_| {},
+        )
+    }
+
+    fn record(&self) -> update_server::store::DeploymentRecord {
+        self.server.runtime.block_on(self.server.state.store.deployment(self.deployment)).unwrap().unwrap()
+    }
+
+    /// Wave 0's (devices, assigned, attempted, failed, succeeded).
+    fn wave0(&self) -> (u32, u32, u32, u32, u32) {
+        let w = &self.record().waves[0];
+        (w.devices, w.assigned, w.attempted, w.failed, w.succeeded)
+    }
+
+    fn slot_versions(&self) -> Vec<Option<String>> {
+        let status = self.fx.updater().status().unwrap();
+        status.slots.iter().map(|s| s.version.as_ref().map(ToString::to_string)).collect()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.fx.root().join("var/log/update.log")).unwrap_or_default()
+    }
+}
+
+fn all_at_once() -> Vec<update_protocol::rollout::Wave> {
+    vec![update_protocol::rollout::Wave::Percent(100)]
+}
+
+/// Assigned 2.0 while the repository also signs 3.0: the device installs exactly 2.0, reports
+/// each step for the deployment, commits it, and the server counts one success in wave 0.
+/// Then, already at 2.0, the next check-in installs nothing more (and 3.0 never comes).
+#[test]
+fn a_device_installs_its_assigned_release_not_the_newest() {
+    let r = rollout(update_server::clock::Clock::system(), "ok", "2.0.0", all_at_once(), None);
+    r.daemon_once().unwrap();
+    assert_eq!(r.slot_versions(), [Some("1.0.0".to_owned()), Some("2.0.0".to_owned())], "2.0 in slot B, not 3.0");
+    assert_eq!(r.fx.slot_version(Slot::B), "2.0");
+    assert_eq!(r.server.kinds(&r.id), ["downloading", "installed"]);
+    assert_eq!(r.wave0(), (1, 1, 1, 0, 0), "told, attempted, no outcome yet");
+    assert_eq!(r.fx.dev.reboot().unwrap(), Slot::B);
+    r.daemon_once().unwrap();
+    assert_eq!(r.server.kinds(&r.id), ["downloading", "installed", "rebooted", "committed"]);
+    assert_eq!(r.wave0(), (1, 1, 1, 0, 1), "one success counted against wave 0");
+    let before = r.fx.fingerprint();
+    r.daemon_once().unwrap();
+    assert_eq!(r.fx.fingerprint(), before, "already at the assigned 2.0: nothing written");
+    assert_eq!(r.server.kinds(&r.id).len(), 4);
+    let status = r.fx.updater().status_report().unwrap();
+    assert_eq!(status.assignment.unwrap().deployment, r.deployment);
+}
+
+/// The server (its clock at 02:30) says install inside the 02:00-03:00 window; the device's
+/// clock is past 03:00, so it starts nothing and says when the window closed. The same
+/// assignment with the device's clock inside the window (the daemon's injected `now`)
+/// installs. After the window the server says wait, and the device logs the next opening.
+#[test]
+fn outside_its_maintenance_window_the_device_installs_nothing() {
+    use time::macros::datetime;
+    let window = update_protocol::window::MaintenanceWindow {
+        cron: "0 2 * * *".into(),
+        duration_secs: 3600,
+        time_zone: "UTC".into(),
+    };
+    let clock = update_server::clock::Clock::manual(datetime!(2026-03-01 02:30 UTC));
+    let r = rollout(clock.clone(), "ok", "2.0.0", all_at_once(), Some(window));
+    let before = r.fx.fingerprint();
+    r.daemon_once().unwrap();
+    assert_eq!(r.fx.fingerprint(), before, "outside the window by the device's clock: nothing written");
+    let a = r.fx.updater().status_report().unwrap().assignment.unwrap();
+    assert_eq!(a.action, update_protocol::AssignmentAction::Install);
+    assert_eq!(a.window_closes.as_deref(), Some("2026-03-01T03:00:00Z"));
+    assert!(r.log().contains("its maintenance window closed at 2026-03-01T03:00:00Z"), "{}", r.log());
+    assert!(r.server.kinds(&r.id).is_empty(), "{:?}", r.server.kinds(&r.id));
+    assert_eq!(r.wave0(), (1, 1, 0, 0, 0), "told, but not attempted");
+
+    // The device's own clock inside the window: the stored assignment is followed.
+    let up = r.fx.updater();
+    let installed = daemon::check_now(&up, datetime!(2026-03-01 02:40 UTC), true, true).unwrap();
+    assert_eq!(installed.as_deref(), Some("2.0.0"));
+    assert_eq!(r.slot_versions()[1].as_deref(), Some("2.0.0"));
+
+    // After the window, the server says wait and gives the next opening.
+    clock.advance(time::Duration::minutes(90));
+    r.daemon_once().unwrap();
+    let a = r.fx.updater().status_report().unwrap().assignment.unwrap();
+    assert_eq!(a.action, update_protocol::AssignmentAction::Wait);
+    assert_eq!(a.window_opens.as_deref(), Some("2026-03-02T02:00:00Z"));
+    assert!(r.log().contains("outside its maintenance window; the next window opens at 2026-03-02T02:00:00Z"));
+}
+
+/// A release whose health check fails on the device: the `failed` event carries the
+/// deployment, the server counts it against wave 0 and pauses the rollout (0% allowed), and
+/// the paused deployment tells the device to hold: it installs nothing, not even the newer
+/// 3.0 the repository signs.
+#[test]
+fn a_failed_install_is_counted_against_the_wave_and_the_paused_rollout_holds_the_device() {
+    use update_protocol::rollout::Wave;
+    let r = rollout(
+        update_server::clock::Clock::system(),
+        "broken",
+        "2.0.0",
+        vec![Wave::Devices(1), Wave::Percent(100)],
+        None,
+    );
+    r.daemon_once().unwrap();
+    assert_eq!(r.slot_versions()[1].as_deref(), Some("2.0.0"));
+    assert_eq!(r.fx.dev.reboot().unwrap(), Slot::B);
+    r.daemon_once().unwrap(); // the health check fails; the daemon asks for a reboot
+    assert_eq!(r.server.kinds(&r.id), ["downloading", "installed", "rebooted", "failed"]);
+    assert_eq!(r.wave0(), (1, 1, 1, 1, 0), "one failure counted against wave 0");
+    let d = r.record();
+    assert_eq!(d.state, update_protocol::rollout::DeploymentState::Paused);
+    assert_eq!(d.pause_reason.as_deref(), Some("wave 0 failure rate 1/1 is over 0%"));
+
+    // The bootloader falls back to 1.0 after its tries; the device then checks in: hold.
+    let mut slot = Slot::B;
+    for _ in 0..10 {
+        slot = r.fx.dev.reboot().unwrap();
+        if slot == Slot::A {
+            break;
+        }
+        r.daemon_once().unwrap();
+    }
+    assert_eq!(slot, Slot::A, "fell back");
+    r.daemon_once().unwrap();
+    let a = r.fx.updater().status_report().unwrap().assignment.unwrap();
+    assert_eq!(a.action, update_protocol::AssignmentAction::Hold);
+    let before = r.fx.fingerprint();
+    let up = r.fx.updater();
+    assert_eq!(daemon::check_now(&up, time::OffsetDateTime::now_utc(), true, true).unwrap(), None);
+    assert_eq!(r.fx.fingerprint(), before, "held: neither 2.0 again nor 3.0");
+    assert!(r.log().contains(&format!("deployment {} is paused: installing nothing", r.deployment)));
+    assert!(r.server.kinds(&r.id).contains(&"rolled-back".to_owned()), "{:?}", r.server.kinds(&r.id));
+    assert_eq!(r.wave0(), (1, 1, 1, 1, 0), "the rollback does not count twice");
+}
+
+/// The server assigns a version the repository does not sign under that target: the device
+/// refuses with a clear error and one `failed` event (counted), installs nothing, and does not
+/// try again at every check-in.
+#[test]
+fn an_assigned_version_the_repository_does_not_have_is_refused() {
+    let r = rollout(update_server::clock::Clock::system(), "ok", "2.5.0", all_at_once(), None);
+    let before = r.fx.fingerprint();
+    let e = r.daemon_once().unwrap_err();
+    assert_eq!(e.kind(), update_core::ErrorKind::Refused);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("release-2.0.0.bundle of version 2.5.0")
+            && msg.contains("version 2.0.0 is not the assigned 2.5.0"),
+        "{msg}"
+    );
+    assert_eq!(r.fx.fingerprint(), before);
+    assert_eq!(r.server.kinds(&r.id), ["failed"]);
+    assert_eq!(r.wave0(), (1, 1, 1, 1, 0));
+    r.daemon_once().unwrap();
+    assert_eq!(r.server.kinds(&r.id), ["failed"], "not tried again at the next check-in");
+    assert_eq!(r.fx.fingerprint(), before);
 }

@@ -16,6 +16,7 @@ mod fwupd_update;
 
 mod ab_cycle;
 mod daemon;
+mod delta_sigkill;
 mod fleet;
 mod honest_state;
 mod hooks;

@@ -25,9 +25,9 @@ use crate::fleet::start_server;
 
 /// A TCP relay to `to`: counts the bytes it passes from the server, and cuts the connections
 /// listed in `cuts` (connection number from 0, bytes from the server after which it is cut).
-struct Relay {
+pub(crate) struct Relay {
     port: u16,
-    from_server: Arc<AtomicU64>,
+    pub(crate) from_server: Arc<AtomicU64>,
     connections: Arc<AtomicUsize>,
     cuts: Arc<Mutex<Vec<(usize, u64)>>>,
     /// All traffic stops once `from_server` reaches this (the network is lost).
@@ -83,15 +83,15 @@ fn relay(to: u16) -> Relay {
     r
 }
 
-struct World {
-    fx: Fixture,
-    relay: Relay,
+pub(crate) struct World {
+    pub(crate) fx: Fixture,
+    pub(crate) relay: Relay,
     repo_dir: std::path::PathBuf,
     _server: crate::fleet::Server,
 }
 
 /// The device (mutual TLS to the server through the relay), an empty repository and the server.
-fn world() -> World {
+pub(crate) fn world() -> World {
     world_with(Fixture::new())
 }
 
@@ -296,7 +296,7 @@ fn a_killed_streaming_install_resumes_from_its_last_checkpoint() {
 }
 
 /// `len` bytes of a xorshift stream from `seed` (incompressible).
-fn random(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn random(len: usize, seed: u64) -> Vec<u8> {
     let mut bytes = vec![0u8; len];
     let mut x = seed | 1;
     for b in &mut bytes {
@@ -310,7 +310,7 @@ fn random(len: usize, seed: u64) -> Vec<u8> {
 
 /// Publishes `version` with this rootfs (and the fixture's 2.0 kernel) as a delta bundle
 /// (format 3) ordered against `base`; returns the bundle.
-fn publish_delta(w: &World, version: &str, rootfs: &[u8], base: Option<&Path>) -> std::path::PathBuf {
+pub(crate) fn publish_delta(w: &World, version: &str, rootfs: &[u8], base: Option<&Path>) -> std::path::PathBuf {
     let path = w.fx.images.join(format!("rootfs-delta-{version}.img"));
     std::fs::write(&path, rootfs).unwrap();
     let mut o = w.fx.options("2.0", "ok");
@@ -324,7 +324,7 @@ fn publish_delta(w: &World, version: &str, rootfs: &[u8], base: Option<&Path>) -
 }
 
 /// 2.0 as a plain random image, installed, booted and committed; returns its image.
-fn running_2_0(w: &World, len: usize) -> Vec<u8> {
+pub(crate) fn running_2_0(w: &World, len: usize) -> Vec<u8> {
     let old = random(len, 0x5eed_0001);
     let bundle = publish_delta(w, "2.0", &old, None);
     let _ = bundle;
