@@ -311,7 +311,9 @@ mod completion_tests {
     ];
 
     /// A directory with the `update` binary (built here) and a root with keys `vendor` and `backup`.
-    fn setup() -> (PathBuf, PathBuf) {
+    /// `tag` keeps the tests' directories apart (a thread id's `ThreadId(3)` would be a syntax
+    /// error in the bash line that names the root).
+    fn setup(tag: &str) -> (PathBuf, PathBuf) {
         let ws = workspace();
         let st = Command::new(env!("CARGO"))
             .current_dir(&ws)
@@ -320,11 +322,7 @@ mod completion_tests {
             .unwrap();
         assert!(st.success());
         let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| ws.join("target"), PathBuf::from);
-        let tmp = std::env::temp_dir().join(format!(
-            "xtask-completion-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
+        let tmp = std::env::temp_dir().join(format!("xtask-completion-{}-{tag}", std::process::id()));
         let bin = tmp.join("bin");
         std::fs::create_dir_all(&bin).unwrap();
         std::fs::copy(target.join("debug/update"), bin.join("update")).unwrap();
@@ -363,7 +361,7 @@ mod completion_tests {
 
     #[test]
     fn bash_completes_values_and_key_names() {
-        let (bin, root) = setup();
+        let (bin, root) = setup("bash");
         // clap_complete's bash offers the options beside the values.
         let has = |v: Vec<String>, want: &[&str]| want.iter().all(|w| v.contains(&(*w).to_owned()));
         assert!(has(bash(&bin, "update config verify"), &["true", "false"]));
@@ -375,6 +373,24 @@ mod completion_tests {
         let _ = std::fs::remove_dir_all(bin.parent().unwrap());
     }
 
+    /// Each bash script registers its command once sourced (`complete -p NAME`), `update`'s
+    /// with the key-name wrapper.
+    #[test]
+    fn bash_scripts_register_their_commands() {
+        for (file, function) in [
+            ("update", "_update_with_key_names"),
+            ("update-tool", "_update__tool"),
+            ("update-server", "_update__server"),
+        ] {
+            let script =
+                format!("source {}; complete -p {file}", workspace().join("docs/completions").join(file).display());
+            let out = Command::new("bash").arg("-c").arg(script).output().expect("bash");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(text.contains(&format!("-F {function} ")) && text.trim_end().ends_with(file), "{file}: {text}");
+        }
+    }
+
     /// fish (when installed: CI installs it) through `complete -C`, its own completion engine.
     #[test]
     fn fish_completes_values_and_key_names() {
@@ -382,7 +398,7 @@ mod completion_tests {
             eprintln!("fish is not installed: skipped (apt install fish)");
             return;
         }
-        let (bin, root) = setup();
+        let (bin, root) = setup("fish");
         let fish = |line: &str| -> Vec<String> {
             let script =
                 format!("source {}; complete -C '{line}'", workspace().join("docs/completions/update.fish").display());

@@ -30,6 +30,12 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("gpg-agent", "gpg-agent"),
     ("fwupd", "fwupdmgr"),
     ("strace", "strace"),
+    // The man page and completion tests (xtask/src/man.rs, xtask/src/docs.rs).
+    ("groff-base", "groff"),
+    ("man-db", "man"),
+    ("mandoc", "mandoc"),
+    ("fish", "fish"),
+    ("zsh", "zsh"),
 ];
 
 /// The workspace root.
