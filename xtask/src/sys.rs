@@ -19,6 +19,9 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("dosfstools", "mkfs.vfat"),
     ("rauc", "rauc"),
     ("dbus-daemon", "dbus-daemon"),
+    // The D-Bus service tests (crates/update-dbus): gdbus as a client; busctl comes with systemd.
+    ("libglib2.0-bin", "gdbus"),
+    ("systemd", "busctl"),
     ("squashfs-tools", "mksquashfs"),
     ("swupdate", "swupdate"),
     ("cpio", "cpio"),
@@ -30,6 +33,10 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("gpg-agent", "gpg-agent"),
     ("fwupd", "fwupdmgr"),
     ("strace", "strace"),
+    ("postgresql", "pg_ctlcluster"),
+    // The dashboard's browser test (update-server): headless Chromium over WebDriver.
+    ("chromium", "chromium"),
+    ("chromium-driver", "chromedriver"),
     // The man page and completion tests (xtask/src/man.rs, xtask/src/docs.rs).
     ("groff-base", "groff"),
     ("man-db", "man"),

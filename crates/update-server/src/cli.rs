@@ -75,7 +75,9 @@ pub struct ServeArgs {
     /// certificate it lists is refused during the handshake.
     #[arg(long = "client-crl", value_name = "PEM", requires = "client_ca")]
     pub client_crls: Vec<PathBuf>,
-    /// The database: sqlite:PATH (created if missing; WAL mode). PostgreSQL is not supported yet.
+    /// The database: sqlite:PATH (created if missing; WAL mode), or PostgreSQL:
+    /// postgres://USER:PASSWORD@HOST/DB or postgresql:///DB?host=/SOCKET/DIR (servers sharing
+    /// one database pass check-now requests to each other). The password is never shown.
     #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
     pub db: String,
     /// The operator API's bearer token: a file holding one line of at least 16 visible ASCII
@@ -91,6 +93,12 @@ pub struct ServeArgs {
     /// certificate. Anyone can then speak for any device.
     #[arg(long, conflicts_with = "client_ca")]
     pub insecure_device_ids: bool,
+    /// Serve the operator dashboard under /dashboard on the same listener. Operators log in
+    /// with their --operator-tokens / --admin-token-file token. With --client-ca the handshake
+    /// then lets clients without a certificate (browsers) through, and every route outside
+    /// /dashboard refuses them with 401. Off by default.
+    #[arg(long)]
+    pub dashboard: bool,
 }
 
 /// The clap command (for the man page and shell completions).

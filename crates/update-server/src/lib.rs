@@ -22,16 +22,21 @@
 //!   assignment from its check-in answer and still installs only what the repository signs.
 //! - **Routes** ([`app`]): one [`Router`] built from an [`AppState`]; `main` and the tests
 //!   build the same one.
+//! - **Dashboard** ([`dashboard`], `--dashboard`): server-rendered pages under `/dashboard` on
+//!   the same listener, with operator-token login to a server-side session and CSRF tokens on
+//!   every form. With mutual TLS the handshake then admits browsers without a certificate, and
+//!   [`dashboard::app_with_dashboard`] refuses them on every other route.
 //! - **Wire format**: the `update-protocol` crate, shared with the device (`libupdate::fleet`):
 //!   device ids, check-ins, events (a kind this server does not know is stored and listed
 //!   back), push event names, routes and limits. This crate only adds transport and storage.
 //! - **Errors** ([`error`]): one [`ApiError`] that becomes the response and never shows
 //!   internals.
 
-mod api;
+pub(crate) mod api;
 pub mod audit;
 pub mod cli;
 pub mod clock;
+pub mod dashboard;
 pub mod device;
 pub mod error;
 #[doc(hidden)]

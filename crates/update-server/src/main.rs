@@ -10,13 +10,14 @@ use tokio::net::TcpListener;
 use update_protocol::DeviceId;
 use update_server::cli::{Cli, Command, ServeArgs};
 use update_server::clock::Clock;
+use update_server::dashboard::{Dashboard, app_with_dashboard};
 use update_server::device::DeviceIdSource;
 use update_server::error::ServerError;
 use update_server::operator::{AdminToken, OperatorAccess, OperatorTokens};
 use update_server::push::PushHub;
 use update_server::repo::ServedRepository;
-use update_server::store::SqliteStore;
 use update_server::store::Store;
+use update_server::store::{PgStore, SqliteStore, redact_url};
 use update_server::tls::ClientAuth;
 use update_server::{AppState, app, serve, tls};
 
@@ -59,15 +60,25 @@ fn main() -> ExitCode {
     }
 }
 
-async fn open_store(db: &str) -> Result<SqliteStore, ServerError> {
+fn is_postgres(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+async fn open_store(db: &str) -> Result<Arc<dyn Store>, ServerError> {
+    if is_postgres(db) {
+        return Ok(Arc::new(PgStore::open(db).await?));
+    }
     if !db.starts_with("sqlite:") {
-        return Err(ServerError::Usage(format!("--db {db}: only sqlite:PATH is supported (PostgreSQL is planned)")));
+        return Err(ServerError::Usage(format!(
+            "--db {}: expected sqlite:PATH, postgres://… or postgresql://…",
+            redact_url(db)
+        )));
     }
     let path = db.trim_start_matches("sqlite:");
     if !std::path::Path::new(path).exists() {
         return Err(ServerError::Usage(format!("--db {db}: no such database")));
     }
-    Ok(SqliteStore::open(db).await?)
+    Ok(Arc::new(SqliteStore::open(db).await?))
 }
 
 fn print_json(value: &impl serde::Serialize) {
@@ -124,24 +135,33 @@ async fn print_audit(db: &str) -> Result<bool, ServerError> {
 }
 
 async fn run(args: ServeArgs) -> Result<(), ServerError> {
-    if !args.db.starts_with("sqlite:") {
+    if !args.db.starts_with("sqlite:") && !is_postgres(&args.db) {
         return Err(ServerError::Usage(format!(
-            "--db {}: only sqlite:PATH is supported (PostgreSQL is planned)",
-            args.db
+            "--db {}: expected sqlite:PATH, postgres://… or postgresql://…",
+            redact_url(&args.db)
         )));
     }
     let repo = ServedRepository::open(&args.repo)?;
+    let mut client_auth = match &args.client_ca {
+        Some(ca) => ClientAuth::Required { ca: ca.clone(), crls: args.client_crls.clone() },
+        None => ClientAuth::NotRequested,
+    };
+    if args.dashboard {
+        client_auth = client_auth.with_dashboard();
+    }
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
-            let client_auth = match &args.client_ca {
-                Some(ca) => ClientAuth::Required { ca: ca.clone(), crls: args.client_crls.clone() },
-                None => ClientAuth::NotRequested,
-            };
-            Some(tls::server_config(cert, key, &client_auth)?)
-        }
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key, &client_auth)?),
         _ => None,
     };
-    let store = SqliteStore::open(&args.db).await?;
+    let push = Arc::new(PushHub::new(PUSH_KEEP_ALIVE));
+    let store: Arc<dyn Store> = if is_postgres(&args.db) {
+        let store = PgStore::open(&args.db).await?;
+        store.forward_pushes(Arc::clone(&push)).await?;
+        tracing::info!(db = %redact_url(&args.db), "PostgreSQL store; check-now requests shared with other servers");
+        Arc::new(store)
+    } else {
+        Arc::new(SqliteStore::open(&args.db).await?)
+    };
     let device_ids = if args.insecure_device_ids {
         tracing::warn!("--insecure-device-ids: clients name their own device id; for tests only");
         DeviceIdSource::InsecureRequestField
@@ -165,6 +185,16 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         tracing::info!(tokens = ?tokens, "operator tokens");
         OperatorAccess::Tokens(tokens)
     };
+    if args.dashboard && matches!(operator, OperatorAccess::Disabled) {
+        return Err(ServerError::Usage(
+            "--dashboard needs --operator-tokens or --admin-token-file (operators log in with their token)".to_owned(),
+        ));
+    }
+    if args.dashboard && tls.is_none() {
+        tracing::warn!(
+            "--dashboard without --tls-cert: the session cookie is Secure, so browsers keep it only over HTTPS (a TLS-terminating proxy)"
+        );
+    }
     let listener =
         TcpListener::bind(args.listen).await.map_err(|source| ServerError::Listen { addr: args.listen, source })?;
     let local = listener.local_addr().unwrap_or(args.listen);
@@ -176,23 +206,22 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         repo = %repo.root().display(),
         tls = tls.is_some(),
         mutual_tls = args.client_ca.is_some(),
+        dashboard = args.dashboard,
         "update-server ready"
     );
-    let push = Arc::new(PushHub::new(PUSH_KEEP_ALIVE));
-    let state = AppState {
-        repo: Arc::new(repo),
-        store: Arc::new(store),
-        device_ids,
-        push: Arc::clone(&push),
-        operator,
-        clock: Clock::system(),
-    };
+    let state =
+        AppState { repo: Arc::new(repo), store, device_ids, push: Arc::clone(&push), operator, clock: Clock::system() };
     let shutdown = async move {
         shutdown_signal().await;
         // Open push streams would hold their connections until the grace period ends.
         push.close();
     };
-    serve::serve(listener, tls, app(state), shutdown).await;
+    let router = if args.dashboard {
+        app_with_dashboard(state, Arc::new(Dashboard::new(client_auth.device_routes())))
+    } else {
+        app(state)
+    };
+    serve::serve(listener, tls, router, shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -4,8 +4,8 @@
 //! The [`PushHub`] maps each connected device to a broadcast channel; a device may hold several
 //! streams (all get the message). Nothing here is persistent: the store's check-now flag is
 //! what guarantees delivery, at the device's next check-in or when it next opens a stream.
-//! The hub lives in one process; several servers behind a load balancer need a shared channel
-//! (see [`store`](crate::store)).
+//! The hub lives in one process; servers sharing a PostgreSQL database pass check-now requests
+//! to each other's hubs through `LISTEN/NOTIFY` (see [`store`](crate::store)).
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -35,6 +35,8 @@ struct Channels {
 pub struct PushHub {
     channels: Mutex<Channels>,
     keep_alive: Duration,
+    /// Becomes `true` when the hub closes.
+    closed: watch::Sender<bool>,
 }
 
 impl PushHub {
@@ -42,7 +44,7 @@ impl PushHub {
     /// proxies and NAT close idle connections).
     #[must_use]
     pub fn new(keep_alive: Duration) -> Self {
-        Self { channels: Mutex::new(Channels::default()), keep_alive }
+        Self { channels: Mutex::new(Channels::default()), keep_alive, closed: watch::Sender::new(false) }
     }
 
     /// The keep-alive interval.
@@ -91,6 +93,15 @@ impl PushHub {
         let mut channels = self.lock();
         channels.closed = true;
         channels.by_device.clear();
+        self.closed.send_replace(true);
+    }
+
+    /// Resolves when the hub is closed (for tasks that feed it, e.g.
+    /// [`PgStore::forward_pushes`](crate::store::PgStore::forward_pushes)).
+    pub async fn closed(&self) {
+        let mut rx = self.closed.subscribe();
+        // The sender lives in `self`, so the only way out is a close.
+        let _ = rx.wait_for(|closed| *closed).await;
     }
 }
 

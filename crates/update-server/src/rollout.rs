@@ -12,7 +12,7 @@
 
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use update_protocol::rollout::Wave;
+use update_protocol::rollout::{AssignmentAction, DeploymentState, Wave};
 use update_protocol::window::MaintenanceWindow;
 
 /// A device's place in a deployment's order: lower ranks come first.
@@ -203,6 +203,33 @@ pub fn window_state(window: &MaintenanceWindow, now: OffsetDateTime) -> Result<W
 /// As [`window_state`].
 pub fn in_window(window: &MaintenanceWindow, now: OffsetDateTime) -> Result<bool, String> {
     window_state(window, now).map(|s| matches!(s, WindowState::Open { .. }))
+}
+
+/// What a device in an opened wave of a deployment in `state` is told at `now`: the action,
+/// and for a maintenance window the instants it closes and next opens. `None` for a deployment
+/// that no longer assigns anything (aborted, or a state this server does not know). Shared by
+/// every store, so SQLite and PostgreSQL answer alike.
+pub fn assignment_action(
+    deployment: i64,
+    state: DeploymentState,
+    window: Option<&MaintenanceWindow>,
+    now: OffsetDateTime,
+) -> Option<(AssignmentAction, Option<OffsetDateTime>, Option<OffsetDateTime>)> {
+    Some(match state {
+        DeploymentState::Running => match window.map(|w| window_state(w, now)) {
+            None => (AssignmentAction::Install, None, None),
+            Some(Ok(WindowState::Open { closes, next })) => (AssignmentAction::Install, Some(closes), next),
+            Some(Ok(WindowState::Closed { next })) => (AssignmentAction::Wait, None, next),
+            // Checked at creation; a zone the system no longer knows must not break check-ins:
+            // wait (the safe side) and say why.
+            Some(Err(e)) => {
+                tracing::error!(deployment, error = %e, "maintenance window unusable; devices are told to wait");
+                (AssignmentAction::Wait, None, None)
+            }
+        },
+        DeploymentState::Paused => (AssignmentAction::Hold, None, None),
+        DeploymentState::Aborted | DeploymentState::Unknown => return None,
+    })
 }
 
 #[cfg(test)]

@@ -5,6 +5,12 @@
 //! chains to the configured CA (and is not revoked by a configured CRL), or the handshake fails
 //! and no request is read. A device's identity is its certificate's subject common name
 //! ([`ClientCertificate`]).
+//!
+//! With the dashboard on ([`ClientAuth::RequiredOutsideDashboard`]) a browser, which has no
+//! client certificate, may finish the handshake; a certificate that *is* presented is still
+//! verified the same way (a bad or revoked one fails the handshake), and the router refuses a
+//! client without one on every route outside `/dashboard`
+//! ([`DeviceRoutes::RequireClientCertificate`](crate::dashboard::DeviceRoutes)).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -67,8 +73,10 @@ pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static
     Ok(crls)
 }
 
-/// Whether clients must authenticate. There is deliberately no "optional certificate" mode:
-/// a server that identifies devices by certificate refuses clients without one.
+/// Whether clients must authenticate. There is deliberately no general "optional certificate"
+/// mode: a server that identifies devices by certificate refuses clients without one, either at
+/// the handshake ([`Required`](Self::Required)) or, when the dashboard shares the listener, at
+/// the HTTP layer on every route but the dashboard's ([`RequiredOutsideDashboard`](Self::RequiredOutsideDashboard)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientAuth {
     /// Server authentication only (devices are not identified by TLS).
@@ -82,6 +90,39 @@ pub enum ClientAuth {
         /// checked, and a certificate whose status no list gives is refused.
         crls: Vec<PathBuf>,
     },
+    /// Mutual TLS for everything but the dashboard (`--dashboard`): a client certificate, when
+    /// presented, is verified exactly as with [`Required`](Self::Required), but a client
+    /// without one (a browser) finishes the handshake. The router must then refuse such a
+    /// client outside `/dashboard`: [`crate::dashboard::app_with_dashboard`] with
+    /// [`DeviceRoutes::RequireClientCertificate`](crate::dashboard::DeviceRoutes), which
+    /// [`ClientAuth::device_routes`] gives.
+    RequiredOutsideDashboard {
+        /// The CA bundle devices' certificates must chain to.
+        ca: PathBuf,
+        /// Revocation lists (PEM) issued by that CA.
+        crls: Vec<PathBuf>,
+    },
+}
+
+impl ClientAuth {
+    /// The listener's setting when the dashboard is on: [`Required`](Self::Required) becomes
+    /// [`RequiredOutsideDashboard`](Self::RequiredOutsideDashboard); the others stay.
+    #[must_use]
+    pub fn with_dashboard(self) -> Self {
+        match self {
+            ClientAuth::Required { ca, crls } => ClientAuth::RequiredOutsideDashboard { ca, crls },
+            other => other,
+        }
+    }
+
+    /// What the router must check itself on routes outside the dashboard.
+    #[must_use]
+    pub fn device_routes(&self) -> crate::dashboard::DeviceRoutes {
+        match self {
+            ClientAuth::RequiredOutsideDashboard { .. } => crate::dashboard::DeviceRoutes::RequireClientCertificate,
+            ClientAuth::NotRequested | ClientAuth::Required { .. } => crate::dashboard::DeviceRoutes::AsTheListener,
+        }
+    }
 }
 
 /// The rustls configuration for `--tls-cert`, `--tls-key` and the client authentication.
@@ -96,7 +137,7 @@ pub fn server_config(cert: &Path, key: &Path, client_auth: &ClientAuth) -> Resul
         .map_err(|e| ServerError::Tls(e.to_string()))?;
     let builder = match client_auth {
         ClientAuth::NotRequested => builder.with_no_client_auth(),
-        ClientAuth::Required { ca, crls } => {
+        ClientAuth::Required { ca, crls } | ClientAuth::RequiredOutsideDashboard { ca, crls } => {
             let mut roots = RootCertStore::empty();
             for anchor in load_certificates(ca)? {
                 roots.add(anchor).map_err(|e| ServerError::Invalid {
@@ -111,6 +152,10 @@ pub fn server_config(cert: &Path, key: &Path, client_auth: &ClientAuth) -> Resul
             let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
             if !revoked.is_empty() {
                 verifier = verifier.with_crls(revoked).only_check_end_entity_revocation();
+            }
+            if matches!(client_auth, ClientAuth::RequiredOutsideDashboard { .. }) {
+                // Browsers for the dashboard; the router refuses them everywhere else.
+                verifier = verifier.allow_unauthenticated();
             }
             let verifier = verifier.build().map_err(|e| ServerError::Tls(format!("client verification: {e}")))?;
             builder.with_client_cert_verifier(verifier)
@@ -199,6 +244,28 @@ mod tests {
         assert!(with_ou("not a tag").tags.is_empty(), "an OU that is not a tag is ignored");
         let (cert, _) = cert_with(&["device-0002"]);
         assert!(ClientCertificate::from_der(cert.der()).tags.is_empty());
+    }
+
+    #[test]
+    fn the_dashboard_lets_clients_without_a_certificate_through_only_with_the_router_checking() {
+        use crate::dashboard::DeviceRoutes;
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = cert_with(&["server"]);
+        let cert_path = dir.path().join("server.crt");
+        let key_path = dir.path().join("server.key");
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        let required = ClientAuth::Required { ca: cert_path.clone(), crls: Vec::new() };
+        assert_eq!(required.device_routes(), DeviceRoutes::AsTheListener);
+        let open = required.clone().with_dashboard();
+        assert_eq!(open, ClientAuth::RequiredOutsideDashboard { ca: cert_path.clone(), crls: Vec::new() });
+        assert_eq!(open.device_routes(), DeviceRoutes::RequireClientCertificate);
+        assert_eq!(ClientAuth::NotRequested.with_dashboard(), ClientAuth::NotRequested);
+        assert_eq!(ClientAuth::NotRequested.device_routes(), DeviceRoutes::AsTheListener);
+        // Both build (the handshakes themselves are tested over a real listener:
+        // tests/server/mtls.rs and tests/server/dashboard.rs).
+        server_config(&cert_path, &key_path, &required).unwrap();
+        server_config(&cert_path, &key_path, &open).unwrap();
     }
 
     #[test]

@@ -52,8 +52,50 @@ fn read_key(text: &str) -> Result<PublicKey> {
 /// Invalid values (nothing is written), a broken config file, I/O errors.
 pub fn run(updater: &mut Updater, command: ConfigCommand, json: bool) -> Result<()> {
     let setting = match command {
-        ConfigCommand::Source { url } => Setting::Source(SourceUrl::new(&url)?),
         ConfigCommand::Key(k) => return key(updater, k, json),
+        ConfigCommand::Show => return show(updater, json),
+        other => setting(other)?,
+    };
+    updater.set(&setting)?;
+    let (key, value) = (setting.key(), setting.current(updater.config()));
+    crate::json::changed(
+        json,
+        "config",
+        serde_json::json!({ "setting": key, "value": value }),
+        &format!("{key} = {value}"),
+    )
+}
+
+/// The [`Setting`] for `update config KEY VALUE`, from text: the key as the command names it
+/// (`source`, `schedule`, `client-cert`, …) and its value (`schedule` takes `daily 3`). Parsed by
+/// the same definitions as the command line (for the D-Bus service's `SetConfig`).
+///
+/// # Errors
+/// [`Error::Usage`] for an unknown key; [`Error::InvalidValue`] for a bad value.
+pub fn parse_setting(key: &str, value: &str) -> Result<Setting> {
+    if matches!(key, "key" | "show") || key.starts_with('-') {
+        return Err(Error::Usage(format!("`{key}` is not a setting")));
+    }
+    let key = key.strip_prefix("tls.").unwrap_or(key);
+    let values: Vec<&str> = if key == "schedule" { value.split_whitespace().collect() } else { vec![value] };
+    let args = ["update", "config", key, "--"].into_iter().chain(values);
+    let cli = <crate::Cli as clap::Parser>::try_parse_from(args).map_err(|e| {
+        let text = e.render().to_string();
+        Error::Usage(text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned())
+    })?;
+    match cli.command {
+        Some(crate::cli::Command::Config(c)) => setting(c),
+        _ => Err(Error::Usage(format!("`{key}` is not a setting"))),
+    }
+}
+
+/// The [`Setting`] a config subcommand other than `key` and `show` asks for.
+fn setting(command: ConfigCommand) -> Result<Setting> {
+    Ok(match command {
+        ConfigCommand::Source { url } => Setting::Source(SourceUrl::new(&url)?),
+        ConfigCommand::Key(_) | ConfigCommand::Show => {
+            return Err(Error::Usage("`config key` and `config show` are not settings".into()));
+        }
         ConfigCommand::Schedule { unit, count } => Setting::Schedule(match (unit.as_str(), count) {
             ("off", None) => Schedule::Off,
             ("off", Some(_)) => {
@@ -94,16 +136,7 @@ pub fn run(updater: &mut Updater, command: ConfigCommand, json: bool) -> Result<
             })?)
         }
         ConfigCommand::Driver { name } => Setting::Driver(name),
-        ConfigCommand::Show => return show(updater, json),
-    };
-    updater.set(&setting)?;
-    let (key, value) = (setting.key(), setting.current(updater.config()));
-    crate::json::changed(
-        json,
-        "config",
-        serde_json::json!({ "setting": key, "value": value }),
-        &format!("{key} = {value}"),
-    )
+    })
 }
 
 fn show(updater: &Updater, json: bool) -> Result<()> {

@@ -2,18 +2,20 @@
 //!
 //! [`Store`] is object-safe (`Arc<dyn Store>` in [`AppState`](crate::AppState)) through
 //! `async-trait`. Every method is one transaction and takes the time from its caller, so a
-//! store holds no clock. [`SqliteStore`] is the default.
+//! store holds no clock. [`SqliteStore`] is the default; [`PgStore`] lets several servers
+//! share one PostgreSQL database behind a load balancer.
 //!
-//! # A PostgreSQL store
-//! The trait is shaped so one can follow without touching the handlers: `PgStore` on
-//! `sqlx::PgPool` with its own migrations directory (`TIMESTAMPTZ` for the times, `JSONB` for
-//! the slots, `BIGSERIAL` for `events.seq`, `BOOLEAN` for `check_now`); `check_in` as
-//! `UPDATE … RETURNING` plus `INSERT … ON CONFLICT`, as here. Several servers then share one
-//! database behind a load balancer; what is not shared is the push hub (a device's event
-//! stream is held by one server), so `check-now` would travel through `LISTEN/NOTIFY` to the
-//! server holding the stream. The flag stored by [`Store::request_check`] already reaches the
-//! device at its next check-in whichever server it lands on.
+//! # Two backends, one behaviour
+//! Each store has its own migrations (`migrations/` for SQLite, `migrations-postgres/` for
+//! PostgreSQL: `TIMESTAMPTZ`, `JSONB`, `BOOLEAN`, identity columns) and its own SQL; the
+//! store test suite (`tests/store`) runs every case against both. What servers do not share
+//! is the push hub (a device's stream is held by one server): [`PgStore`] sends each
+//! check-now request with `NOTIFY` in the transaction that stores it, and
+//! [`PgStore::forward_pushes`] hands the ones from other servers to the local hub. The
+//! stored flag still reaches the device at its next check-in, whichever server it lands on.
 
+mod postgres;
+mod postgres_rollouts;
 mod sqlite;
 mod sqlite_rollouts;
 
@@ -21,6 +23,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+pub use self::postgres::{PUSH_CHANNEL, PgStore, redact_url};
 pub use self::sqlite::SqliteStore;
 use crate::audit::{Actor, AuditEntry};
 use crate::rollout::WaveCounts;

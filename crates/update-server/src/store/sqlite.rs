@@ -399,6 +399,7 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    // The behaviour every store shares is tested once for each backend: tests/store/.
     use time::macros::datetime;
 
     use super::*;
@@ -406,16 +407,6 @@ mod tests {
 
     fn id(s: &str) -> DeviceId {
         DeviceId::parse(s).unwrap()
-    }
-
-    fn event(kind: EventKind, minute: u8) -> CheckedEvent {
-        CheckedEvent {
-            kind,
-            version: Some("1.1.0".to_owned()),
-            reason: None,
-            time: datetime!(2026-03-01 10:00 UTC) + time::Duration::minutes(minute.into()),
-            deployment: None,
-        }
     }
 
     #[tokio::test]
@@ -441,78 +432,5 @@ mod tests {
         assert_eq!(d.report, report);
         assert_eq!(d.last_checkin, Some(datetime!(2026-03-01 09:00 UTC)));
         assert!(dir.path().join("server.db-wal").exists());
-    }
-
-    #[tokio::test]
-    async fn events_keep_their_order_and_the_newest_is_the_last_event() {
-        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
-        let now = datetime!(2026-03-01 12:00 UTC);
-        // An event before any check-in creates the device.
-        let kinds = [EventKind::Checking, EventKind::Downloading, EventKind::Installed, EventKind::Rebooted];
-        let mut seqs = Vec::new();
-        for (i, k) in kinds.iter().enumerate() {
-            seqs.push(store.append_event(&id("d1"), &event(k.clone(), u8::try_from(i).unwrap()), now).await.unwrap());
-            store.append_event(&id("d2"), &event(EventKind::Failed, 0), now).await.unwrap();
-        }
-        assert!(seqs.windows(2).all(|w| w[0] < w[1]));
-        let events = store.events(&id("d1"), 0, 100).await.unwrap().unwrap();
-        assert_eq!(events.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(), kinds);
-        let after = store.events(&id("d1"), seqs[1], 1).await.unwrap().unwrap();
-        assert_eq!(after.len(), 1);
-        assert_eq!(after[0].kind, EventKind::Installed);
-        assert_eq!(store.events(&id("nobody"), 0, 100).await.unwrap(), None);
-
-        let devices = store.devices().await.unwrap();
-        assert_eq!(devices.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["d1", "d2"]);
-        assert_eq!(devices[0].last_event.as_ref().unwrap().kind, EventKind::Rebooted);
-        assert_eq!(devices[0].last_checkin, None);
-        assert_eq!(devices[1].last_event.as_ref().unwrap().kind, EventKind::Failed);
-    }
-
-    #[tokio::test]
-    async fn a_kind_newer_than_this_server_is_stored_and_read_back() {
-        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
-        let now = datetime!(2026-03-01 12:00 UTC);
-        let newer = EventKind::from_name("flashed-firmware");
-        store.append_event(&id("d1"), &event(newer.clone(), 0), now).await.unwrap();
-        store.append_event(&id("d1"), &event(EventKind::Installed, 1), now).await.unwrap();
-        let events = store.events(&id("d1"), 0, 100).await.unwrap().unwrap();
-        assert_eq!(events.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(), [newer, EventKind::Installed]);
-    }
-
-    #[tokio::test]
-    async fn certificate_tags_follow_the_certificate_and_operator_tags_stay() {
-        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
-        let now = datetime!(2026-03-01 12:00 UTC);
-        let tag = |s: &str| Tag::parse(s).unwrap();
-        let admin = Actor { name: "admin".into(), role: "admin" };
-        store.tag_devices(&tag("lab"), &[id("d1")], &admin, now).await.unwrap();
-        store.check_in(&id("d1"), &Report::default(), &[tag("site:a"), tag("field")], now).await.unwrap();
-        let members = |t: &'static str| {
-            let store = store.clone();
-            async move { store.tag_members(&tag(t)).await.unwrap() }
-        };
-        assert_eq!(members("site:a").await, [(id("d1"), "certificate".to_owned())]);
-        // A new certificate without `site:a`: that tag goes, the operator's stays.
-        store.check_in(&id("d1"), &Report::default(), &[tag("field")], now).await.unwrap();
-        assert!(members("site:a").await.is_empty());
-        assert_eq!(members("field").await.len(), 1);
-        assert_eq!(members("lab").await, [(id("d1"), "operator".to_owned())]);
-        // A certificate that names the operator's tag does not take it over.
-        store.check_in(&id("d1"), &Report::default(), &[tag("lab")], now).await.unwrap();
-        assert_eq!(members("lab").await, [(id("d1"), "operator".to_owned())]);
-    }
-
-    #[tokio::test]
-    async fn the_check_now_flag_is_taken_by_one_check_in() {
-        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
-        let now = datetime!(2026-03-01 12:00 UTC);
-        let admin = Actor { name: "admin".into(), role: "admin" };
-        assert!(!store.request_check(&id("d1"), &admin, now).await.unwrap(), "unknown device");
-        assert!(!store.check_in(&id("d1"), &Report::default(), &[], now).await.unwrap().check_now);
-        assert!(store.request_check(&id("d1"), &admin, now).await.unwrap());
-        assert!(store.device(&id("d1")).await.unwrap().unwrap().check_now_pending);
-        assert!(store.check_in(&id("d1"), &Report::default(), &[], now).await.unwrap().check_now);
-        assert!(!store.check_in(&id("d1"), &Report::default(), &[], now).await.unwrap().check_now);
     }
 }

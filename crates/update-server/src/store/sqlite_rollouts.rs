@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::sqlite::{format_time, get, parse_time, query_error};
 use super::{Control, DeploymentRecord, ReleaseRecord, StoreError, WaveView};
 use crate::audit::{self, Action, Actor, AuditEntry};
-use crate::rollout::{Progress, Step, WaveCounts, WindowState, next_step};
+use crate::rollout::{Progress, Step, WaveCounts, next_step};
 use update_protocol::rollout::{AssignmentAction, DeploymentState, NewDeployment, NewRelease, Wave};
 use update_protocol::{Assignment, DeviceId, EventKind, Tag};
 
@@ -563,24 +563,12 @@ pub(super) async fn assignment(
     let Some(opened) = opened else {
         return Ok(None); // the device's wave has not opened
     };
-    let time = |t: Option<OffsetDateTime>| t.map(format_time).transpose();
-    let (action, closes, opens) = match d.state {
-        DeploymentState::Running => match &d.maintenance_window {
-            None => (AssignmentAction::Install, None, None),
-            Some(w) => match crate::rollout::window_state(w, now) {
-                Ok(WindowState::Open { closes, next }) => (AssignmentAction::Install, time(Some(closes))?, time(next)?),
-                Ok(WindowState::Closed { next }) => (AssignmentAction::Wait, None, time(next)?),
-                // Checked at creation; a zone the system no longer knows must not break
-                // check-ins: wait (the safe side) and say why.
-                Err(e) => {
-                    tracing::error!(deployment = id, error = %e, "maintenance window unusable; devices are told to wait");
-                    (AssignmentAction::Wait, None, None)
-                }
-            },
-        },
-        DeploymentState::Paused => (AssignmentAction::Hold, None, None),
-        DeploymentState::Aborted | DeploymentState::Unknown => return Ok(None),
+    let Some((action, closes, opens)) =
+        crate::rollout::assignment_action(id, d.state, d.maintenance_window.as_ref(), now)
+    else {
+        return Ok(None);
     };
+    let time = |t: Option<OffsetDateTime>| t.map(format_time).transpose();
     if action == AssignmentAction::Install {
         sqlx::query(
             "UPDATE deployment_devices SET assigned = ?3 WHERE deployment_id = ?1 AND device_id = ?2 AND assigned IS NULL",
@@ -600,8 +588,8 @@ pub(super) async fn assignment(
         action,
         allowed_from: opened,
         window: d.maintenance_window,
-        window_closes: closes,
-        window_opens: opens,
+        window_closes: time(closes)?,
+        window_opens: time(opens)?,
     }))
 }
 

@@ -6,6 +6,8 @@
 #[allow(dead_code, reason = "shared helpers; not every module uses each one")]
 mod util;
 
+mod browser;
+mod dashboard;
 mod device_api;
 mod device_transport;
 mod fleet_client;

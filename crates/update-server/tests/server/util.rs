@@ -10,6 +10,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use update_server::clock::Clock;
+use update_server::dashboard::{Dashboard, app_with_dashboard};
 use update_server::device::DeviceIdSource;
 use update_server::operator::{AdminToken, OperatorAccess, OperatorTokens, Role};
 use update_server::push::PushHub;
@@ -145,6 +146,9 @@ pub struct Options {
     pub operator_tokens: Vec<(&'static str, Role, &'static str)>,
     /// A manual clock (`None`: the system's).
     pub clock: Option<Clock>,
+    /// `--dashboard`: the dashboard under /dashboard, and with mutual TLS a listener that lets
+    /// browsers (no client certificate) finish the handshake.
+    pub dashboard: bool,
 }
 
 /// The operator token of test servers.
@@ -159,6 +163,7 @@ impl Default for Options {
             admin_token: Some(ADMIN_TOKEN),
             operator_tokens: Vec::new(),
             clock: None,
+            dashboard: false,
         }
     }
 }
@@ -172,6 +177,8 @@ pub struct TestServer {
     pub device_ca: Ca,
     pub dir: tempfile::TempDir,
     pub state: AppState,
+    /// The dashboard's sessions (`Options::dashboard`).
+    pub dashboard: Option<Arc<Dashboard>>,
     transport: Transport,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -220,6 +227,7 @@ impl TestServer {
         } else {
             tls::ClientAuth::NotRequested
         };
+        let client_auth = if options.dashboard { client_auth.with_dashboard() } else { client_auth };
         let tls = match options.transport {
             Transport::Plain => None,
             Transport::Tls | Transport::MutualTls => {
@@ -252,11 +260,25 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel();
-        let router = app(state.clone());
+        let dashboard = options.dashboard.then(|| Arc::new(Dashboard::new(client_auth.device_routes())));
+        let router = match &dashboard {
+            Some(d) => app_with_dashboard(state.clone(), Arc::clone(d)),
+            None => app(state.clone()),
+        };
         let task = tokio::spawn(serve::serve(listener, tls, router, async {
             let _ = rx.await;
         }));
-        Self { addr, ca, device_ca, dir, state, transport: options.transport, shutdown: Some(tx), task: Some(task) }
+        Self {
+            addr,
+            ca,
+            device_ca,
+            dir,
+            state,
+            dashboard,
+            transport: options.transport,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

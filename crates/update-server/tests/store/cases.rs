@@ -1,0 +1,234 @@
+//! The cases: each takes any [`Store`] and asserts what a handler relies on.
+
+use time::macros::datetime;
+use update_protocol::rollout::{AssignmentAction, DeploymentState, NewDeployment, NewRelease, Wave};
+use update_protocol::window::MaintenanceWindow;
+use update_protocol::{CheckedEvent, DeviceId, EventKind, Report, SlotReport, SlotState, Tag};
+use update_server::audit::Actor;
+use update_server::store::Store;
+
+fn id(s: &str) -> DeviceId {
+    DeviceId::parse(s).unwrap()
+}
+
+fn tag(s: &str) -> Tag {
+    Tag::parse(s).unwrap()
+}
+
+fn admin() -> Actor {
+    Actor { name: "admin".into(), role: "admin" }
+}
+
+fn event(kind: EventKind, minute: u8) -> CheckedEvent {
+    CheckedEvent {
+        kind,
+        version: Some("1.1.0".to_owned()),
+        reason: None,
+        time: datetime!(2026-03-01 10:00 UTC) + time::Duration::minutes(minute.into()),
+        deployment: None,
+    }
+}
+
+pub async fn events_keep_their_order_and_the_newest_is_the_last_event(store: &dyn Store) {
+    let now = datetime!(2026-03-01 12:00 UTC);
+    // An event before any check-in creates the device.
+    let kinds = [EventKind::Checking, EventKind::Downloading, EventKind::Installed, EventKind::Rebooted];
+    let mut seqs = Vec::new();
+    for (i, k) in kinds.iter().enumerate() {
+        seqs.push(store.append_event(&id("d1"), &event(k.clone(), u8::try_from(i).unwrap()), now).await.unwrap());
+        store.append_event(&id("d2"), &event(EventKind::Failed, 0), now).await.unwrap();
+    }
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    let events = store.events(&id("d1"), 0, 100).await.unwrap().unwrap();
+    assert_eq!(events.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(), kinds);
+    assert_eq!(events[2].time, datetime!(2026-03-01 10:02 UTC));
+    assert_eq!(events[2].received, now);
+    let after = store.events(&id("d1"), seqs[1], 1).await.unwrap().unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].kind, EventKind::Installed);
+    assert_eq!(store.events(&id("nobody"), 0, 100).await.unwrap(), None);
+
+    let devices = store.devices().await.unwrap();
+    assert_eq!(devices.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["d1", "d2"]);
+    assert_eq!(devices[0].last_event.as_ref().unwrap().kind, EventKind::Rebooted);
+    assert_eq!(devices[0].last_checkin, None);
+    assert_eq!(devices[0].first_seen, now);
+    assert_eq!(devices[1].last_event.as_ref().unwrap().kind, EventKind::Failed);
+}
+
+pub async fn a_kind_newer_than_this_server_is_stored_and_read_back(store: &dyn Store) {
+    let now = datetime!(2026-03-01 12:00 UTC);
+    let newer = EventKind::from_name("flashed-firmware");
+    store.append_event(&id("d1"), &event(newer.clone(), 0), now).await.unwrap();
+    store.append_event(&id("d1"), &event(EventKind::Installed, 1), now).await.unwrap();
+    let events = store.events(&id("d1"), 0, 100).await.unwrap().unwrap();
+    assert_eq!(events.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(), [newer, EventKind::Installed]);
+}
+
+pub async fn certificate_tags_follow_the_certificate_and_operator_tags_stay(store: &dyn Store) {
+    let now = datetime!(2026-03-01 12:00 UTC);
+    store.tag_devices(&tag("lab"), &[id("d1")], &admin(), now).await.unwrap();
+    store.check_in(&id("d1"), &Report::default(), &[tag("site:a"), tag("field")], now).await.unwrap();
+    assert_eq!(store.tag_members(&tag("site:a")).await.unwrap(), [(id("d1"), "certificate".to_owned())]);
+    // A new certificate without `site:a`: that tag goes, the operator's stays.
+    store.check_in(&id("d1"), &Report::default(), &[tag("field")], now).await.unwrap();
+    assert!(store.tag_members(&tag("site:a")).await.unwrap().is_empty());
+    assert_eq!(store.tag_members(&tag("field")).await.unwrap().len(), 1);
+    assert_eq!(store.tag_members(&tag("lab")).await.unwrap(), [(id("d1"), "operator".to_owned())]);
+    // A certificate that names the operator's tag does not take it over.
+    store.check_in(&id("d1"), &Report::default(), &[tag("lab")], now).await.unwrap();
+    assert_eq!(store.tag_members(&tag("lab")).await.unwrap(), [(id("d1"), "operator".to_owned())]);
+    assert!(store.untag_device(&tag("lab"), &id("d1"), &admin(), now).await.unwrap());
+    assert!(!store.untag_device(&tag("lab"), &id("d1"), &admin(), now).await.unwrap());
+}
+
+pub async fn the_check_now_flag_is_taken_by_one_check_in(store: &dyn Store) {
+    let now = datetime!(2026-03-01 12:00 UTC);
+    assert!(!store.request_check(&id("d1"), &admin(), now).await.unwrap(), "unknown device");
+    assert!(!store.check_in(&id("d1"), &Report::default(), &[], now).await.unwrap().check_now);
+    assert!(store.request_check(&id("d1"), &admin(), now).await.unwrap());
+    assert!(store.device(&id("d1")).await.unwrap().unwrap().check_now_pending);
+    assert!(store.check_in(&id("d1"), &Report::default(), &[], now).await.unwrap().check_now);
+    assert!(!store.check_in(&id("d1"), &Report::default(), &[], now).await.unwrap().check_now);
+}
+
+pub async fn a_check_in_report_reads_back_as_written(store: &dyn Store) {
+    let report = Report {
+        compatible: Some("demo".into()),
+        version: Some("1.0.0".into()),
+        booted: Some("A".into()),
+        primary: Some("A".into()),
+        slots: vec![
+            SlotReport { name: "A".into(), state: SlotState::Good, version: Some("1.0.0".into()) },
+            SlotReport { name: "B".into(), state: SlotState::Bad, version: None },
+        ],
+    };
+    store.check_in(&id("d1"), &report, &[], datetime!(2026-03-01 09:00 UTC)).await.unwrap();
+    store.check_in(&id("d1"), &report, &[], datetime!(2026-03-01 09:05 UTC)).await.unwrap();
+    let d = store.device(&id("d1")).await.unwrap().unwrap();
+    assert_eq!(d.report, report);
+    assert_eq!(d.first_seen, datetime!(2026-03-01 09:00 UTC));
+    assert_eq!(d.last_checkin, Some(datetime!(2026-03-01 09:05 UTC)));
+    assert!(store.device(&id("d2")).await.unwrap().is_none());
+}
+
+/// Ten devices, a canary wave of 2 then everything: one canary fails, the deployment pauses
+/// before the second wave; resume, abort; every step is in a chain that verifies.
+pub async fn a_failing_canary_pauses_the_deployment_and_the_audit_chain_holds(store: &dyn Store) {
+    let t0 = datetime!(2026-03-01 12:00 UTC);
+    let devices: Vec<DeviceId> = (0..10).map(|i| id(&format!("dev-{i:02}"))).collect();
+    for d in &devices {
+        store.check_in(d, &Report::default(), &[], t0).await.unwrap();
+    }
+    store.tag_devices(&tag("fleet"), &devices, &admin(), t0).await.unwrap();
+    let release = NewRelease { target: "demo-1.1.0.bundle".into(), version: "1.1.0".into() };
+    let r = store.create_release(&release, &admin(), t0).await.unwrap();
+    assert!(matches!(
+        store.create_release(&release, &admin(), t0).await,
+        Err(update_server::store::StoreError::Conflict(_))
+    ));
+    let plan = NewDeployment {
+        release: r.id,
+        tag: tag("fleet"),
+        waves: vec![Wave::Devices(2), Wave::Percent(100)],
+        min_wave_interval_secs: 60,
+        max_failure_percent: 0,
+        maintenance_window: None,
+    };
+    let dep = store.create_deployment(&plan, &admin(), t0).await.unwrap();
+    assert_eq!(dep.waves.iter().map(|w| w.devices).collect::<Vec<_>>(), [2, 8]);
+    let t1 = t0 + time::Duration::seconds(10);
+    let mut canaries = Vec::new();
+    for d in &devices {
+        let a = store.check_in(d, &Report::default(), &[], t1).await.unwrap().assignment;
+        if let Some(a) = a {
+            assert_eq!(a.action, AssignmentAction::Install);
+            assert_eq!(a.allowed_from, "2026-03-01T12:00:00Z");
+            canaries.push(d.clone());
+        }
+    }
+    assert_eq!(canaries.len(), 2);
+    store.append_event(&canaries[0], &event(EventKind::Downloading, 0), t1).await.unwrap();
+    store.append_event(&canaries[0], &event(EventKind::Failed, 1), t1).await.unwrap();
+    let d = store.deployment(dep.id).await.unwrap().unwrap();
+    assert_eq!(d.state, DeploymentState::Paused);
+    assert_eq!((d.waves[0].assigned, d.waves[0].attempted, d.waves[0].failed), (2, 1, 1));
+    // Paused: the second wave stays closed however long it waits; the canaries hold.
+    let later = t0 + time::Duration::hours(1);
+    let a = store.check_in(&canaries[1], &Report::default(), &[], later).await.unwrap().assignment.unwrap();
+    assert_eq!(a.action, AssignmentAction::Hold);
+    let d = store.control_deployment(dep.id, update_server::store::Control::Resume, &admin(), later).await.unwrap();
+    assert_eq!(d.state, DeploymentState::Running);
+    assert!(store.control_deployment(dep.id, update_server::store::Control::Resume, &admin(), later).await.is_err());
+    let d = store.control_deployment(dep.id, update_server::store::Control::Abort, &admin(), later).await.unwrap();
+    assert_eq!(d.state, DeploymentState::Aborted);
+    assert_eq!(store.deployments().await.unwrap().len(), 1);
+
+    let log = store.audit_log(0, 1000).await.unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "tag-devices",
+            "create-release",
+            "create-deployment",
+            "pause-deployment",
+            "resume-deployment",
+            "abort-deployment"
+        ]
+    );
+    let (entries, _) = update_server::audit::verify(&log).unwrap();
+    assert_eq!(entries, 6);
+}
+
+/// A device in two deployments: its events count for the one they name, not the newest; a
+/// maintenance window gives the device the instants it closes and next opens.
+pub async fn events_count_for_the_deployment_they_name_and_windows_give_instants(store: &dyn Store) {
+    let t0 = datetime!(2026-03-02 09:30 UTC); // a Monday
+    let dev = id("dev-1");
+    store.check_in(&dev, &Report::default(), &[], t0).await.unwrap();
+    store.tag_devices(&tag("a"), std::slice::from_ref(&dev), &admin(), t0).await.unwrap();
+    store.tag_devices(&tag("b"), std::slice::from_ref(&dev), &admin(), t0).await.unwrap();
+    let mut ids = Vec::new();
+    for (version, t, window) in [
+        ("1.1.0", "a", None),
+        (
+            "1.2.0",
+            "b",
+            Some(MaintenanceWindow { cron: "0 10 * * *".into(), duration_secs: 3600, time_zone: "UTC".into() }),
+        ),
+    ] {
+        let release = NewRelease { target: format!("demo-{version}.bundle"), version: version.into() };
+        let r = store.create_release(&release, &admin(), t0).await.unwrap();
+        let plan = NewDeployment {
+            release: r.id,
+            tag: tag(t),
+            waves: vec![Wave::Percent(100)],
+            min_wave_interval_secs: 60,
+            max_failure_percent: 0,
+            maintenance_window: window,
+        };
+        ids.push(store.create_deployment(&plan, &admin(), t0).await.unwrap().id);
+    }
+    // The newest deployment answers; before its window: wait, with the next opening.
+    let a = store.check_in(&dev, &Report::default(), &[], t0).await.unwrap().assignment.unwrap();
+    assert_eq!((a.deployment, a.action), (ids[1], AssignmentAction::Wait));
+    assert_eq!((a.window_closes.as_deref(), a.window_opens.as_deref()), (None, Some("2026-03-02T10:00:00Z")));
+    // Inside it: install, with when it closes and when the next one opens.
+    let t1 = datetime!(2026-03-02 10:15 UTC);
+    let a = store.check_in(&dev, &Report::default(), &[], t1).await.unwrap().assignment.unwrap();
+    assert_eq!(a.action, AssignmentAction::Install);
+    assert_eq!(a.window_closes.as_deref(), Some("2026-03-02T11:00:00Z"));
+    assert_eq!(a.window_opens.as_deref(), Some("2026-03-03T10:00:00Z"));
+    // An event naming the older deployment (told to install through an earlier store, say)
+    // is not counted for the newer one; one naming the newer one is, and pauses it.
+    let mut e = event(EventKind::Failed, 0);
+    e.deployment = Some(ids[0]);
+    store.append_event(&dev, &e, t1).await.unwrap();
+    let newer = store.deployment(ids[1]).await.unwrap().unwrap();
+    assert_eq!((newer.state, newer.waves[0].attempted, newer.waves[0].failed), (DeploymentState::Running, 0, 0));
+    e.deployment = Some(ids[1]);
+    store.append_event(&dev, &e, t1).await.unwrap();
+    let newer = store.deployment(ids[1]).await.unwrap().unwrap();
+    assert_eq!((newer.state, newer.waves[0].attempted, newer.waves[0].failed), (DeploymentState::Paused, 1, 1));
+}
