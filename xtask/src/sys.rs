@@ -37,6 +37,10 @@ pub const PACKAGES: &[(&str, &str)] = &[
     // The dashboard's browser test (update-server): headless Chromium over WebDriver.
     ("chromium", "chromium"),
     ("chromium-driver", "chromedriver"),
+    // The C library's tests: a C program, the exported symbols, a ctypes script.
+    ("gcc", "gcc"),
+    ("binutils", "nm"),
+    ("python3", "python3"),
     // The man page and completion tests (xtask/src/man.rs, xtask/src/docs.rs).
     ("groff-base", "groff"),
     ("man-db", "man"),

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use update_core::config::{Config, LogTarget, Schedule, Secure, SourceUrl, Verify};
+use update_core::{Error, Result};
 
 /// One change to the config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +39,57 @@ fn opt_path(p: Option<&PathBuf>) -> Value {
     p.map_or(Value::Null, |p| json!(p.display().to_string()))
 }
 
+/// Every settable key, as [`Setting::key`] names it.
+pub const KEYS: [&str; 12] = [
+    "source",
+    "schedule",
+    "log",
+    "verify",
+    "secure",
+    "boot-retry-limit",
+    "signature-threshold",
+    "driver",
+    "tls.client-cert",
+    "tls.client-key",
+    "tls.server-ca",
+    "server",
+];
+
+fn unknown_key(key: &str) -> Error {
+    Error::InvalidValue {
+        what: "config key".into(),
+        value: key.into(),
+        reason: format!("expected one of {}", KEYS.join(", ")),
+    }
+}
+
 impl Setting {
+    /// The current value of `key` in `c`, as JSON (null when unset), for callers that name keys
+    /// as text.
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] for an unknown key.
+    pub fn get(c: &Config, key: &str) -> Result<Value> {
+        // Any value of the right variant will do: `current` reads the key, not the value
+        // (`source` has no value to spare, so it is read here).
+        let probe = match key {
+            "source" => return Ok(c.source.as_ref().map_or(Value::Null, |s| json!(s.as_str()))),
+            "server" => Setting::Server(None),
+            "schedule" => Setting::Schedule(Schedule::Off),
+            "log" => Setting::Log(c.log.clone()),
+            "verify" => Setting::Verify(c.verify),
+            "secure" => Setting::Secure(c.secure),
+            "boot-retry-limit" => Setting::BootRetryLimit(0),
+            "signature-threshold" => Setting::SignatureThreshold(0),
+            "driver" => Setting::Driver(String::new()),
+            "tls.client-cert" => Setting::ClientCert(None),
+            "tls.client-key" => Setting::ClientKey(None),
+            "tls.server-ca" => Setting::ServerCa(None),
+            other => return Err(unknown_key(other)),
+        };
+        Ok(probe.current(c))
+    }
+
     /// The key's name in the file.
     #[must_use]
     pub fn key(&self) -> &'static str {
@@ -93,5 +144,23 @@ impl Setting {
             Setting::ServerCa(p) => c.tls.server_ca = p,
             Setting::Server(s) => c.server = s,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_reads_and_an_unknown_one_is_named() {
+        let c = Config::default();
+        for key in KEYS {
+            let v = Setting::get(&c, key).unwrap_or_else(|e| panic!("{key}: {e}"));
+            assert!(!v.is_object() && !v.is_array(), "{key}: {v}");
+        }
+        assert_eq!(Setting::get(&c, "tls.client-key").ok(), Some(Value::Null));
+        let e = Setting::get(&c, "no-such-key").expect_err("unknown key");
+        assert_eq!(e.kind(), update_core::ErrorKind::Usage);
+        assert!(e.to_string().contains("no-such-key"), "{e}");
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::limits::{Invalid, MAX_EVENT_KIND, MAX_FIELD, MAX_REASON, check_text};
+use crate::limits::{Invalid, MAX_EVENT_KIND, MAX_FIELD, MAX_REASON, check_text, escape_controls};
 
 /// What a device is doing, in the order an update goes. On the wire, a kebab-case name.
 ///
@@ -150,8 +150,9 @@ pub struct CheckedEvent {
 }
 
 impl Event {
-    /// Checks the fields (the kind's name, sizes, no control characters in `version`) and
-    /// parses the time.
+    /// Checks the fields (the kind's name, sizes, no control characters in `version`), parses
+    /// the time, and escapes the control characters of `reason` other than line breaks and
+    /// tabs (`\u{1b}`): a reason is free text from the device, often a tool's output.
     ///
     /// # Errors
     /// What is wrong, naming the field.
@@ -170,7 +171,7 @@ impl Event {
         Ok(CheckedEvent {
             kind: self.kind,
             version: self.version,
-            reason: self.reason,
+            reason: self.reason.map(escape_controls),
             time,
             deployment: self.deployment,
         })
@@ -264,6 +265,27 @@ mod tests {
             ("kind", Event { kind: EventKind::Unknown("Not A Kind".into()), ..e.clone() }),
         ] {
             assert_eq!(bad.check().unwrap_err().field, field);
+        }
+    }
+
+    #[test]
+    fn a_reason_keeps_lines_and_tabs_and_escapes_other_control_characters() {
+        let e = |reason: &str| Event {
+            kind: EventKind::Failed,
+            version: None,
+            reason: Some(reason.into()),
+            time: "2026-03-01T10:00:00Z".into(),
+            deployment: None,
+        };
+        let kept = "rauc: error\n\tslot B: no space";
+        assert_eq!(e(kept).check().unwrap().reason.as_deref(), Some(kept));
+        for (raw, stored) in [
+            ("a\0b", "a\\u{0}b"),
+            ("\u{1b}[31mred\u{1b}[0m", "\\u{1b}[31mred\\u{1b}[0m"),
+            ("cr\rlf", "cr\\u{d}lf"),
+            ("del\u{7f} c1\u{9b}", "del\\u{7f} c1\\u{9b}"),
+        ] {
+            assert_eq!(e(raw).check().unwrap().reason.as_deref(), Some(stored), "{raw:?}");
         }
     }
 

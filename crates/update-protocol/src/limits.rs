@@ -50,3 +50,21 @@ pub(crate) fn check_text(field: &'static str, value: &str, max: usize) -> Result
     }
     Ok(())
 }
+
+/// Free text (an event's reason) as it is stored and shown: line breaks and tabs kept, every
+/// other control character (NUL, ESC, DEL, C1) written as `\u{..}`, so that no terminal,
+/// page or database (PostgreSQL refuses NUL in text) sees it raw.
+pub(crate) fn escape_controls(value: String) -> String {
+    if !value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return value;
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

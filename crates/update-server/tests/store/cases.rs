@@ -232,3 +232,19 @@ pub async fn events_count_for_the_deployment_they_name_and_windows_give_instants
     let newer = store.deployment(ids[1]).await.unwrap().unwrap();
     assert_eq!((newer.state, newer.waves[0].attempted, newer.waves[0].failed), (DeploymentState::Paused, 1, 1));
 }
+
+/// A device's free-text reason with NUL and escape sequences, as the API checks it, is stored
+/// and read back (escaped) by every backend: PostgreSQL refuses a raw NUL in text.
+pub async fn a_reason_with_control_characters_is_stored_escaped(store: &dyn Store) {
+    let wire = update_protocol::Event {
+        kind: EventKind::Failed,
+        version: Some("1.1.0".into()),
+        reason: Some("swupdate: \u{1b}[31mERROR\u{1b}[0m\0\nline 2".into()),
+        time: "2026-03-01T10:00:00Z".into(),
+        deployment: None,
+    };
+    let checked = wire.check().unwrap();
+    store.append_event(&id("d1"), &checked, datetime!(2026-03-01 10:00 UTC)).await.unwrap();
+    let events = store.events(&id("d1"), 0, 10).await.unwrap().unwrap();
+    assert_eq!(events[0].reason.as_deref(), Some("swupdate: \\u{1b}[31mERROR\\u{1b}[0m\\u{0}\nline 2"));
+}
