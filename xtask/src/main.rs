@@ -17,6 +17,7 @@ mod demo;
 mod demo_config;
 mod docs;
 mod fuzz;
+mod man;
 mod sys;
 mod system_test;
 

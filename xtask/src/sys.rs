@@ -41,6 +41,12 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("gcc", "gcc"),
     ("binutils", "nm"),
     ("python3", "python3"),
+    // The man page and completion tests (xtask/src/man.rs, xtask/src/docs.rs).
+    ("groff-base", "groff"),
+    ("man-db", "man"),
+    ("mandoc", "mandoc"),
+    ("fish", "fish"),
+    ("zsh", "zsh"),
 ];
 
 /// The workspace root.

@@ -14,7 +14,8 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Exit codes: 0 success, 1 failure, 2 usage, 3 config, 4 not implemented (no driver),
 /// 5 not supported by the driver, 6 verification failed, 7 refused by policy, 8 busy (another
-/// update is running), 9 I/O, 10 source unreachable, 11 keyring. See docs/reference/exit-codes.md.
+/// update is running), 9 I/O, 10 source unreachable, 11 keyring; `update status` exits 12 when
+/// the device fell back from a failed update. The manual page update(1) explains each.
 #[derive(Debug, Parser)]
 #[command(name = "update", version, max_term_width = 100)]
 pub struct Cli {
@@ -89,7 +90,7 @@ pub struct RunArgs {
     pub noreboot: bool,
     /// Write progress as JSON Lines to the open file descriptor N (a pipe, file or terminal
     /// the caller opened for writing; not 0 or 1): one object per phase start, whole percent
-    /// and phase end (docs/reference/json.md).
+    /// and phase end.
     #[arg(long, value_name = "N")]
     pub progress_fd: Option<usize>,
 }
@@ -108,13 +109,13 @@ pub enum Command {
         #[arg(long, value_name = "N")]
         last: Option<usize>,
         /// Check the hash chain of the audit log and its rotated files instead: exit 6 when a
-        /// record was edited, removed, inserted or reordered (docs/reference/audit-log.md).
+        /// record was edited, removed, inserted or reordered.
         #[arg(long, conflicts_with = "last")]
         verify: bool,
     },
     /// Show the drivers, whether each is available here, and what each can do.
     Drivers {
-        /// Print the capability matrix as a Markdown table (docs/drivers.md); not with --json.
+        /// Print the capability matrix as a Markdown table; not with --json.
         #[arg(long)]
         markdown: bool,
     },

@@ -34,6 +34,7 @@
 
 pub(crate) mod api;
 pub mod audit;
+pub mod cli;
 pub mod clock;
 pub mod dashboard;
 pub mod device;

@@ -1,15 +1,14 @@
 //! `update-server`: serves a libupdate repository and the fleet API.
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 use tokio::net::TcpListener;
 use update_protocol::DeviceId;
+use update_server::cli::{Cli, Command, ServeArgs};
 use update_server::clock::Clock;
 use update_server::dashboard::{Dashboard, app_with_dashboard};
 use update_server::device::DeviceIdSource;
@@ -24,98 +23,6 @@ use update_server::{AppState, app, serve, tls};
 
 /// Push streams send a keep-alive comment this often.
 const PUSH_KEEP_ALIVE: Duration = Duration::from_secs(15);
-
-/// The libupdate repository and fleet server.
-///
-/// Exit codes: 0 stopped cleanly, 2 usage, 3 a configuration file (repository, certificate,
-/// key, token) is missing or invalid, 9 the socket or the database cannot be opened, 10 the
-/// operator audit log's chain is broken (`audit`).
-/// Logging: RUST_LOG (default `info`), on stderr.
-#[derive(Debug, Parser)]
-#[command(name = "update-server", version, max_term_width = 100)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Serve the repository and the API until SIGINT or SIGTERM.
-    Serve(ServeArgs),
-    /// Print a device's events from the database, oldest first, as JSON lines (the fields of
-    /// `GET /api/v1/devices/{id}/events`). Safe while the server runs.
-    Events {
-        /// The device id.
-        device: String,
-        /// The database, as for `serve`.
-        #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
-        db: String,
-    },
-    /// Print every device the database knows, as JSON lines (the fields of
-    /// `GET /api/v1/devices`). Safe while the server runs.
-    Devices {
-        /// The database, as for `serve`.
-        #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
-        db: String,
-    },
-    /// Print the operator audit log as JSON lines and check its hash chain: exit 0 when it
-    /// holds (the last line is `{"ok":true,…}`), 10 when a row was edited, removed or
-    /// inserted (the last line names it). Safe while the server runs.
-    Audit {
-        /// The database, as for `serve`.
-        #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
-        db: String,
-    },
-}
-
-#[derive(Debug, Args)]
-struct ServeArgs {
-    /// The repository directory (made by `update-tool repo init`), served read-only under /repo/.
-    #[arg(long, value_name = "DIR")]
-    repo: PathBuf,
-    /// The address to listen on, e.g. 0.0.0.0:8443 or [::]:8443.
-    #[arg(long, value_name = "ADDR")]
-    listen: SocketAddr,
-    /// The server certificate chain (PEM, leaf first). Without --tls-cert/--tls-key the server
-    /// speaks plain HTTP, for use behind a TLS-terminating proxy only.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// The server's private key (PEM).
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Mutual TLS: every client must present a certificate issued by this CA (PEM). The device
-    /// id is the certificate's subject common name.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    client_ca: Option<PathBuf>,
-    /// A certificate revocation list (PEM) from the client CA; repeat for several. A device
-    /// certificate it lists is refused during the handshake.
-    #[arg(long = "client-crl", value_name = "PEM", requires = "client_ca")]
-    client_crls: Vec<PathBuf>,
-    /// The database: sqlite:PATH (created if missing; WAL mode), or PostgreSQL:
-    /// postgres://USER:PASSWORD@HOST/DB or postgresql:///DB?host=/SOCKET/DIR (servers sharing
-    /// one database pass check-now requests to each other). The password is never shown.
-    #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
-    db: String,
-    /// The operator API's bearer token: a file holding one line of at least 16 visible ASCII
-    /// characters (mode 0600). Without it the operator API is disabled.
-    #[arg(long, value_name = "FILE")]
-    admin_token_file: Option<PathBuf>,
-    /// Named operator tokens with roles: a file (mode 0600) of lines `NAME ROLE TOKEN`, ROLE
-    /// one of viewer, operator, admin; `#` starts a comment line. May be combined with
-    /// --admin-token-file (an admin named `admin`).
-    #[arg(long, value_name = "FILE")]
-    operator_tokens: Option<PathBuf>,
-    /// TEST ONLY: trust the `device-id` a client puts in its requests instead of a client
-    /// certificate. Anyone can then speak for any device.
-    #[arg(long, conflicts_with = "client_ca")]
-    insecure_device_ids: bool,
-    /// Serve the operator dashboard under /dashboard on the same listener (docs/dashboard.md).
-    /// Operators log in with their --operator-tokens / --admin-token-file token. With
-    /// --client-ca the handshake then lets clients without a certificate (browsers) through,
-    /// and every route outside /dashboard refuses them with 401. Off by default.
-    #[arg(long)]
-    dashboard: bool,
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -1,0 +1,108 @@
+//! The command-line definitions of `update-server`. The doc comments are the help text; the man
+//! page and shell completions are generated from the same definitions (`cargo xtask docs`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The libupdate repository and fleet server.
+///
+/// Exit codes: 0 stopped cleanly, 2 usage, 3 a configuration file (repository, certificate,
+/// key, token) is missing or invalid, 9 the socket or the database cannot be opened, 10 the
+/// operator audit log's chain is broken (`audit`).
+/// Logging: RUST_LOG (default `info`), on stderr.
+#[derive(Debug, Parser)]
+#[command(name = "update-server", version, max_term_width = 100)]
+pub struct Cli {
+    #[allow(missing_docs, reason = "a doc comment here would become clap help text")]
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the repository and the API until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+    /// Print a device's events from the database, oldest first, as JSON lines (the fields of
+    /// `GET /api/v1/devices/{id}/events`). Safe while the server runs.
+    Events {
+        /// The device id.
+        device: String,
+        /// The database, as for `serve`.
+        #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
+        db: String,
+    },
+    /// Print every device the database knows, as JSON lines (the fields of
+    /// `GET /api/v1/devices`). Safe while the server runs.
+    Devices {
+        /// The database, as for `serve`.
+        #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
+        db: String,
+    },
+    /// Print the operator audit log as JSON lines and check its hash chain: exit 0 when it
+    /// holds (the last line is `{"ok":true,…}`), 10 when a row was edited, removed or
+    /// inserted (the last line names it). Safe while the server runs.
+    Audit {
+        /// The database, as for `serve`.
+        #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
+        db: String,
+    },
+}
+
+/// The options of `update-server serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The repository directory (made by `update-tool repo init`), served read-only under /repo/.
+    #[arg(long, value_name = "DIR")]
+    pub repo: PathBuf,
+    /// The address to listen on, e.g. 0.0.0.0:8443 or [::]:8443.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// The server certificate chain (PEM, leaf first). Without --tls-cert/--tls-key the server
+    /// speaks plain HTTP, for use behind a TLS-terminating proxy only.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The server's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: every client must present a certificate issued by this CA (PEM). The device
+    /// id is the certificate's subject common name.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+    /// A certificate revocation list (PEM) from the client CA; repeat for several. A device
+    /// certificate it lists is refused during the handshake.
+    #[arg(long = "client-crl", value_name = "PEM", requires = "client_ca")]
+    pub client_crls: Vec<PathBuf>,
+    /// The database: sqlite:PATH (created if missing; WAL mode), or PostgreSQL:
+    /// postgres://USER:PASSWORD@HOST/DB or postgresql:///DB?host=/SOCKET/DIR (servers sharing
+    /// one database pass check-now requests to each other). The password is never shown.
+    #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
+    pub db: String,
+    /// The operator API's bearer token: a file holding one line of at least 16 visible ASCII
+    /// characters (mode 0600). Without it the operator API is disabled.
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Named operator tokens with roles: a file (mode 0600) of lines `NAME ROLE TOKEN`, ROLE
+    /// one of viewer, operator, admin; `#` starts a comment line. May be combined with
+    /// --admin-token-file (an admin named `admin`).
+    #[arg(long, value_name = "FILE")]
+    pub operator_tokens: Option<PathBuf>,
+    /// TEST ONLY: trust the `device-id` a client puts in its requests instead of a client
+    /// certificate. Anyone can then speak for any device.
+    #[arg(long, conflicts_with = "client_ca")]
+    pub insecure_device_ids: bool,
+    /// Serve the operator dashboard under /dashboard on the same listener. Operators log in
+    /// with their --operator-tokens / --admin-token-file token. With --client-ca the handshake
+    /// then lets clients without a certificate (browsers) through, and every route outside
+    /// /dashboard refuses them with 401. Off by default.
+    #[arg(long)]
+    pub dashboard: bool,
+}
+
+/// The clap command (for the man page and shell completions).
+#[must_use]
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
