@@ -133,7 +133,7 @@ pub fn candidates(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Of
         .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
         .filter(|p| trust.is_update_file(p))
         .collect();
-    files.sort();
+    update_core::sort::sort(&mut files);
     // An empty directory is a source with no releases yet: "no update", not an error.
     Ok(Offer { files, single: false, ..Offer::default() })
 }
@@ -243,7 +243,7 @@ fn remote(paths: &Paths, url: &SourceUrl, trust: Trust<'_>) -> Result<Offer> {
     }
     prune_cache(&cache, &files, trust);
     offer.files.extend(files);
-    offer.files.sort();
+    update_core::sort::sort(&mut offer.files);
     Ok(offer)
 }
 
@@ -323,7 +323,7 @@ fn repository(paths: &Paths, url: &SourceUrl, dir: &Path, trust: Trust<'_>) -> R
         check_target(&trusted, &name, &file)?;
         files.push(file);
     }
-    files.sort();
+    update_core::sort::sort(&mut files);
     Ok(Offer { files, single: false, ..Offer::default() })
 }
 

@@ -46,12 +46,14 @@ impl ToolBootEnv {
                 let bytes = std::fs::read(file).map_err(|e| Error::io("read", file, e))?;
                 let block = GrubEnvBlock::parse(&bytes)
                     .map_err(|_| Error::Other(format!("{} is not a GRUB environment block", file.display())))?;
-                Ok(block.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+                Ok(update_core::sort::collect_map(block.iter().map(|(k, v)| (k.to_owned(), v.to_owned()))))
             }
             ToolBootEnv::Uboot { printenv, .. } => {
                 let out =
                     printenv.run_ok("read the U-Boot environment", std::iter::empty::<&str>(), &|_| Failure::Other)?;
-                Ok(UbootEnv::parse_printenv(&out.stdout).iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+                Ok(update_core::sort::collect_map(
+                    UbootEnv::parse_printenv(&out.stdout).iter().map(|(k, v)| (k.to_owned(), v.to_owned())),
+                ))
             }
         }
     }

@@ -199,7 +199,7 @@ impl RaucStatus {
                 activated: owned(&["slot_status", "activated", "timestamp"]),
             });
         }
-        slots.sort_by(|a, b| a.bootname.cmp(&b.bootname).then(a.name.cmp(&b.name)));
+        update_core::sort::sort_by(&mut slots, |a, b| a.bootname.cmp(&b.bootname).then(a.name.cmp(&b.name)));
         Ok(Self {
             compatible: str_at(&v, &["compatible"]).unwrap_or_default().to_owned(),
             booted: str_at(&v, &["booted"]).map(str::to_owned),

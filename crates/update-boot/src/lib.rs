@@ -44,6 +44,7 @@
 //! # Ok::<(), update_core::Error>(())
 //! ```
 
+mod crc32;
 pub mod grubenv;
 mod simulate;
 pub mod state;

@@ -149,7 +149,7 @@ impl UbootEnv {
         let header = header_len(flag.is_some());
         let data = self.encode_data(size.saturating_sub(header))?;
         let mut out = Vec::with_capacity(size);
-        out.extend_from_slice(&crc32fast::hash(&data).to_le_bytes());
+        out.extend_from_slice(&crate::crc32::hash(&data).to_le_bytes());
         out.extend(flag);
         out.extend_from_slice(&data);
         Ok(out)
@@ -167,7 +167,7 @@ pub fn decode_copy(bytes: &[u8], redundant: bool) -> Result<UbootEnvCopy> {
     }
     let stored = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
     let data = &bytes[header..];
-    let actual = crc32fast::hash(data);
+    let actual = crate::crc32::hash(data);
     if stored != actual {
         return Err(Error::verification(
             "U-Boot environment",

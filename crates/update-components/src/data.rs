@@ -532,8 +532,8 @@ fn prepare(
         Ok(Op { path: path.clone(), before, after })
     };
     let old_files: BTreeMap<&RelPath, &TreeEntry> =
-        old.iter().filter(|e| e.kind == EntryKind::File).map(|e| (&e.path, e)).collect();
-    let new_paths: BTreeSet<&RelPath> = new.iter().map(|e| &e.path).collect();
+        update_core::sort::collect_map(old.iter().filter(|e| e.kind == EntryKind::File).map(|e| (&e.path, e)));
+    let new_paths: BTreeSet<&RelPath> = update_core::sort::collect_set(new.iter().map(|e| &e.path));
 
     for e in new.iter().filter(|e| e.kind == EntryKind::File) {
         let cur = data.read(&e.path)?;
@@ -596,7 +596,7 @@ fn prepare(
             created.push((p, mode));
         }
     }
-    created.sort_by_key(|(p, _)| p.as_str().matches('/').count());
+    update_core::sort::sort_by_key(&mut created, |(p, _)| p.as_str().matches('/').count());
     let journal = Journal { target: target.clone(), created_dirs: created, ops, conflicts };
     let jpath = tmp.join("journal.json");
     let bytes = serde_json::to_vec_pretty(&journal).map_err(|e| Error::Other(format!("encode journal: {e}")))?;

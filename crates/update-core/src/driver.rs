@@ -88,7 +88,7 @@ impl Capabilities {
     /// A set from a list.
     #[must_use]
     pub fn of(list: &[Capability]) -> Self {
-        Self(list.iter().copied().collect())
+        Self(crate::sort::collect_set(list.iter().copied()))
     }
 
     /// Whether the set has `c`.

@@ -202,20 +202,16 @@ impl Keyring {
     /// [`Error::Io`] naming the file.
     pub fn store(&self, paths: &Paths) -> Result<()> {
         let file = KeyringFile {
-            keys: self
-                .keys
-                .iter()
-                .map(|(n, e)| {
-                    (
-                        n.clone(),
-                        StoredKey {
-                            algorithm: e.algorithm.clone(),
-                            public_key: e.public_key.to_base64(),
-                            added: e.added.clone(),
-                        },
-                    )
-                })
-                .collect(),
+            keys: crate::sort::collect_map(self.keys.iter().map(|(n, e)| {
+                (
+                    n.clone(),
+                    StoredKey {
+                        algorithm: e.algorithm.clone(),
+                        public_key: e.public_key.to_base64(),
+                        added: e.added.clone(),
+                    },
+                )
+            })),
         };
         let text = toml::to_string_pretty(&file).map_err(|e| Error::Other(e.to_string()))?;
         write_atomic(&paths.keyring_file(), text.as_bytes(), 0o644)

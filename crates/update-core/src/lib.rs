@@ -30,6 +30,7 @@ pub mod names;
 pub mod paths;
 pub mod process;
 pub mod slot_records;
+pub mod sort;
 pub mod text;
 pub mod time_util;
 

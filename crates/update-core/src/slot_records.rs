@@ -171,7 +171,7 @@ impl SlotRecords {
         } else if only(&["versions", "pending"]) {
             let f: AdapterForm = serde_json::from_value(Value::Object(top)).map_err(invalid)?;
             let slots = f.versions.into_iter().map(|(slot, version)| (slot, SlotRecord::named(version)));
-            Ok(Self { slots: slots.collect(), pending: f.pending })
+            Ok(Self { slots: crate::sort::collect_map(slots), pending: f.pending })
         } else {
             Err(bad("not slot records: expected a \"format\" key (or the older forms' \"A\" and \"B\", or \"versions\" and \"pending\")".into()))
         }
@@ -186,7 +186,7 @@ impl SlotRecords {
             format: FORMAT,
             slots: &self.slots,
             pending: self.pending.as_deref(),
-            versions: self.slots.iter().map(|(slot, r)| (slot.as_str(), r.version.as_str())).collect(),
+            versions: crate::sort::collect_map(self.slots.iter().map(|(slot, r)| (slot.as_str(), r.version.as_str()))),
             // Only complete records: the native driver's older reader requires both fields.
             a: self.slots.get("A").filter(|r| r.installed.is_some()),
             b: self.slots.get("B").filter(|r| r.installed.is_some()),

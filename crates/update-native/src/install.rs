@@ -568,7 +568,9 @@ pub fn install(driver: &NativeDriver, ctx: &Context<'_>, request: &InstallReques
         let c = InstallCursor {
             head: head.clone(),
             target: plan.target.as_str().to_owned(),
-            durable: plan.images.iter().map(|i| i.group.clone()).zip(durable.iter().copied()).collect(),
+            durable: update_core::sort::collect_map(
+                plan.images.iter().map(|i| i.group.clone()).zip(durable.iter().copied()),
+            ),
         };
         c.store(&cursor)
     };

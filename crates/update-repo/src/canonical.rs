@@ -110,8 +110,8 @@ fn encode(value: &Value, out: &mut Vec<u8>, order: KeyOrder) -> Result<(), NotCa
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             match order {
-                KeyOrder::CodePoint => keys.sort_unstable(),
-                KeyOrder::Quoted => keys.sort_unstable_by(|a, b| quoted_cmp(a, b)),
+                KeyOrder::CodePoint => update_core::sort::sort(&mut keys),
+                KeyOrder::Quoted => update_core::sort::sort_by(&mut keys, |a, b| quoted_cmp(a, b)),
             }
             out.push(b'{');
             for (i, key) in keys.into_iter().enumerate() {

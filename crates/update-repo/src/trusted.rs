@@ -120,7 +120,8 @@ impl TrustedMetadata {
         // Keyring keys are matched by their bytes: each is tried against every signature,
         // whatever key id the repository gave it.
         let keys: Vec<_> = keyring.iter().map(|e| RootKey::Ed25519(e.public_key)).collect();
-        let sig_ids: BTreeSet<KeyId> = trusted.root.signatures.iter().map(|s| s.keyid.clone()).collect();
+        let sig_ids: BTreeSet<KeyId> =
+            update_core::sort::collect_set(trusted.root.signatures.iter().map(|s| s.keyid.clone()));
         let candidates = keys.iter().flat_map(|k| sig_ids.iter().map(move |id| (id.clone(), k)));
         let valid = trusted.root.signers(candidates).len();
         if (valid as u64) < threshold {

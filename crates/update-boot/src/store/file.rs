@@ -52,7 +52,7 @@ impl FileBootEnv {
             bit(b.ok),
             b.tries
         );
-        text.push_str(&format!("crc32={:08x}\n", crc32fast::hash(text.as_bytes())));
+        text.push_str(&format!("crc32={:08x}\n", crate::crc32::hash(text.as_bytes())));
         let mut bytes = text.into_bytes();
         if bytes.len() > size {
             return Err(Error::InvalidValue {
@@ -71,7 +71,7 @@ impl FileBootEnv {
         let body = text.strip_prefix(FILE_MAGIC).ok_or("not a libupdate boot state")?;
         let crc_at = text.rfind("crc32=").ok_or("no crc32 line")?;
         let crc = text[crc_at..].strip_prefix("crc32=").and_then(|c| c.strip_suffix('\n')).unwrap_or("");
-        if u32::from_str_radix(crc, 16).ok() != Some(crc32fast::hash(&text.as_bytes()[..crc_at])) || crc.len() != 8 {
+        if u32::from_str_radix(crc, 16).ok() != Some(crate::crc32::hash(&text.as_bytes()[..crc_at])) || crc.len() != 8 {
             return Err("CRC mismatch (torn write)".into());
         }
         let lines: Vec<(&str, &str)> =
