@@ -106,7 +106,14 @@ impl Adapter for Rauc {
         conf.ok_or_else(|| {
             format!(
                 "rauc is installed but not configured: no system.conf ({})",
-                options.system_conf.as_ref().map_or_else(|| SYSTEM_CONF.join(", "), |c| c.display().to_string())
+                options.system_conf.as_ref().map_or_else(
+                    || SYSTEM_CONF
+                        .iter()
+                        .map(|c| paths.resolve(c).display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    |c| c.display().to_string()
+                )
             )
         })
     }
@@ -486,6 +493,20 @@ mod tests {
 
     // Printed by rauc 1.8 (Debian 12) for a system with a grub backend, after an install into B.
     const AFTER_INSTALL: &str = r#"{"compatible":"libupdate-test","variant":"","booted":"A","boot_primary":"rootfs.1","slots":[{"rootfs.1":{"class":"rootfs","device":"/tmp/r/slotB.img","type":"raw","bootname":"B","state":"inactive","parent":null,"mountpoint":null,"boot_status":"good","slot_status":{"bundle":{"compatible":"libupdate-test","version":"2.0.0"},"checksum":{"sha256":"4650f6444d697b3f7c6758aea7d9b7e966e314a4b567693115318c96f1a898fe","size":3145728},"installed":{"timestamp":"2026-11-24T19:49:57Z","count":1},"activated":{"timestamp":"2026-11-24T19:49:57Z","count":1},"status":"ok"}}},{"rootfs.0":{"class":"rootfs","device":"/tmp/r/slotA.img","type":"raw","bootname":"A","state":"booted","parent":null,"mountpoint":null,"boot_status":"good","slot_status":{"bundle":{"compatible":null}}}}]}"#;
+
+    #[test]
+    fn a_missing_system_conf_is_named_under_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        let paths = Paths::new(root.path());
+        let e = <Rauc as Adapter>::config_path(&RaucOptions::default(), &paths).unwrap_err();
+        let expected = root.path().join("etc/rauc/system.conf");
+        assert!(e.contains(&expected.display().to_string()), "{e}");
+        assert!(!e.contains(" /etc/rauc"), "a host path under --root: {e}");
+        // Once there, it is found under the root.
+        std::fs::create_dir_all(expected.parent().unwrap()).unwrap();
+        std::fs::write(&expected, "[system]\n").unwrap();
+        assert_eq!(<Rauc as Adapter>::config_path(&RaucOptions::default(), &paths).unwrap(), expected);
+    }
 
     #[test]
     fn pending_install_is_trying_and_primary() {
