@@ -58,6 +58,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     pub repo: PathBuf,
     /// The address to listen on, e.g. 0.0.0.0:8443 or [::]:8443.
+    // The help text is the doc comment: `[::]` must read as written, not as a rustdoc link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, value_name = "ADDR")]
     pub listen: SocketAddr,
     /// The server certificate chain (PEM, leaf first). Without --tls-cert/--tls-key the server
