@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use update_core::audit::{AuditAction, Outcome};
 use update_core::config::HealthCheck;
-use update_core::driver::SlotState;
+use update_core::driver::{Progress, SlotState};
 use update_core::{Error, Paths, Result, atomic};
 
 use crate::fleet::{Fleet, PushEvent};
@@ -258,12 +258,15 @@ fn run_check(updater: &Updater, check: &HealthCheck) -> std::result::Result<(), 
 }
 
 /// What `update daemon` was asked to do.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
     /// Do the post-boot step, a check-in and one due check, then return.
     pub once: bool,
     /// Check and queue only; never install.
     pub check_only: bool,
+    /// Makes the reporter of each round's install progress (`update daemon`: plain percentage
+    /// lines for journald); none reports nothing.
+    pub progress: Option<fn() -> Box<dyn Progress>>,
 }
 
 /// Longest single sleep, so config changes and clock jumps are noticed.
@@ -320,8 +323,14 @@ pub fn run(
     stop: &AtomicBool,
     say: &mut dyn FnMut(&str),
 ) -> Result<()> {
-    let RunOptions { once, check_only } = options;
-    let open = || Updater::open(paths.clone(), drivers.clone());
+    let RunOptions { once, check_only, progress } = options;
+    let open = || {
+        let mut updater = Updater::open(paths.clone(), drivers.clone())?;
+        if let Some(make) = progress {
+            updater.set_progress(make());
+        }
+        Ok::<_, Error>(updater)
+    };
     let updater = open()?;
     updater.log(Severity::Notice, "daemon started");
     updater.audit_event(updater.record(AuditAction::Daemon, Outcome::Ok).message("started"));

@@ -365,6 +365,28 @@ fn progress_fd_gets_json_lines_and_a_stderr_that_is_no_terminal_gets_plain_lines
 }
 
 #[test]
+fn the_daemon_reports_its_install_as_plain_progress_lines() {
+    let dev = device();
+    publish(&dev, "2.0.0");
+    assert_eq!(dev.run_text(&["config", "schedule", "daily", "1"]).0, 0);
+    // The device's own `reboot` (inside the root) only leaves a mark.
+    let reboot = dev.root().join("usr/sbin/reboot");
+    std::fs::create_dir_all(reboot.parent().unwrap()).unwrap();
+    std::fs::write(&reboot, "#!/bin/sh\ntouch \"$(dirname \"$0\")/../../rebooted\"\n").unwrap();
+    std::fs::set_permissions(&reboot, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // Never checked before: the one round of --once is due, finds 2.0.0, installs and reboots.
+    let (code, stderr) = dev.run_text(&["daemon", "--once"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(dev.root().join("rebooted").exists(), "{stderr}");
+    assert!(!stderr.contains('\r'), "{stderr}");
+    for line in ["update: installing 0% (", "update: installing 50% (", "update: installing done ("] {
+        assert!(stderr.lines().any(|l| l.starts_with(line)), "no '{line}' line: {stderr}");
+    }
+    let status = dev.run(&["status", "--json"]);
+    assert_eq!(status.json["pending"]["version"], "2.0.0", "{:#}", status.json);
+}
+
+#[test]
 fn a_progress_fd_that_is_not_open_for_writing_is_a_usage_error() {
     let dev = device();
     let before = std::fs::read(dev.root().join("var/log/update/audit.jsonl")).unwrap();

@@ -171,7 +171,7 @@ fn the_daemon_installs_when_pushed_and_the_server_sees_every_step() {
 
     // The reboot, and the daemon's post-boot step (`update daemon --once`).
     assert_eq!(fx.dev.reboot().unwrap(), Slot::B);
-    let once = RunOptions { once: true, check_only: false };
+    let once = RunOptions { once: true, ..RunOptions::default() };
     daemon::run(
         &paths,
         &vec![&update_native::FACTORY as &dyn update_core::driver::DriverFactory].into(),
@@ -288,7 +288,7 @@ impl Rollout {
         daemon::run(
             &self.paths,
             &vec![&update_native::FACTORY as &dyn update_core::driver::DriverFactory].into(),
-            RunOptions { once: true, check_only: false },
+            RunOptions { once: true, ..RunOptions::default() },
             &AtomicBool::new(false),
             &mut |_| {},
         )
