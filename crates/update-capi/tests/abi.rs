@@ -45,3 +45,14 @@ fn the_library_exports_exactly_the_listed_symbols() {
         );
     }
 }
+
+#[test]
+fn the_soname_carries_the_abi_major() {
+    let out = run(Command::new("readelf").args(["-d"]).arg(lib_dir().join("libupdate.so")));
+    let dynamic = String::from_utf8_lossy(&out.stdout);
+    // The crate has no rlib to import the constant from: the header holds it.
+    let header = std::fs::read_to_string(crate_dir().join("include/update.h")).expect("update.h");
+    let major = header.lines().find_map(|l| l.strip_prefix("#define UPDATE_ABI_MAJOR ")).expect("UPDATE_ABI_MAJOR");
+    let want = format!("Library soname: [libupdate.so.{}]", major.trim());
+    assert!(dynamic.contains(&want), "readelf -d libupdate.so has no '{want}':\n{dynamic}");
+}

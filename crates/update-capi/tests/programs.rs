@@ -103,8 +103,13 @@ fn a_c_program_installs_an_update_through_libupdate_so() {
     let dev = Device::new();
     let exe = dev.dir.path().join("install");
     gcc(&exe, false);
+    // The program records the SONAME, libupdate.so.1, as an installed system provides it (the
+    // ldconfig link); cargo writes only libupdate.so.
+    let loader_dir = dev.dir.path().join("lib");
+    std::fs::create_dir(&loader_dir).unwrap();
+    std::os::unix::fs::symlink(lib_dir().join("libupdate.so"), loader_dir.join("libupdate.so.1")).unwrap();
     let out =
-        run(Command::new(&exe).env("LD_LIBRARY_PATH", lib_dir()).arg(&dev.sim.root).arg(public(7)).arg(public(9)));
+        run(Command::new(&exe).env("LD_LIBRARY_PATH", &loader_dir).arg(&dev.sim.root).arg(public(7)).arg(public(9)));
     check_c_output(&out);
     dev.assert_installed();
 }
