@@ -41,6 +41,7 @@ pub mod device;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod limits;
 pub mod operator;
 pub mod push;
 pub mod repo;

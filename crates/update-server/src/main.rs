@@ -153,7 +153,23 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         (Some(cert), Some(key)) => Some(tls::server_config(cert, key, &client_auth)?),
         _ => None,
     };
-    let push = Arc::new(PushHub::new(PUSH_KEEP_ALIVE));
+    let mut limits = args.limits();
+    match update_server::limits::raise_open_file_limit() {
+        Ok(open_files) => {
+            let cap = update_server::limits::connections_within(limits.max_connections, open_files);
+            if cap < limits.max_connections {
+                tracing::warn!(
+                    open_files,
+                    max_connections = cap,
+                    "the open-file limit is low: connections capped below --max-connections (raise LimitNOFILE)"
+                );
+            }
+            limits.max_connections = cap;
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+    let streams = usize::try_from(args.push_streams_per_device).unwrap_or(1);
+    let push = Arc::new(PushHub::new(PUSH_KEEP_ALIVE).with_streams_per_device(streams));
     let store: Arc<dyn Store> = if is_postgres(&args.db) {
         let store = PgStore::open(&args.db).await?;
         store.forward_pushes(Arc::clone(&push)).await?;
@@ -221,7 +237,8 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
     } else {
         app(state)
     };
-    serve::serve(listener, tls, router, shutdown).await;
+    tracing::info!(?limits, "limits");
+    serve::serve_with_limits(listener, tls, router, limits, shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }
