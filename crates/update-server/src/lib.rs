@@ -45,6 +45,7 @@ pub mod limits;
 pub mod operator;
 pub mod push;
 pub mod repo;
+pub mod retention;
 pub mod rollout;
 pub mod serve;
 pub mod store;

@@ -21,6 +21,9 @@ use update_server::store::{PgStore, SqliteStore, redact_url};
 use update_server::tls::ClientAuth;
 use update_server::{AppState, app, serve, tls};
 
+/// Events are pruned this often (`--events-per-device`, `--event-max-age-days`).
+const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Push streams send a keep-alive comment this often.
 const PUSH_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -224,6 +227,17 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         mutual_tls = args.client_ca.is_some(),
         dashboard = args.dashboard,
         "update-server ready"
+    );
+    let retention = update_server::store::EventRetention {
+        max_age: (args.event_max_age_days > 0).then(|| time::Duration::days(i64::from(args.event_max_age_days))),
+        per_device: (args.events_per_device > 0).then_some(args.events_per_device),
+    };
+    let _pruning = update_server::retention::spawn(
+        Arc::clone(&store),
+        retention,
+        RETENTION_INTERVAL,
+        Clock::system(),
+        Arc::clone(&push),
     );
     let state =
         AppState { repo: Arc::new(repo), store, device_ids, push: Arc::clone(&push), operator, clock: Clock::system() };

@@ -24,6 +24,9 @@ use tower::ServiceExt;
 use crate::limits::{Activity, Admission, ConnectionTracker, DeadlineBody, Limits, RateLimiter, Rated, TrackedBody};
 use crate::tls::ClientCertificate;
 
+/// An idle connection asked to close gets this long to do so before it is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// After shutdown is asked for, connections get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -192,6 +195,10 @@ impl Connection {
         let idle_timeout = self.shared.limits.idle_timeout;
         let shutdown = self.admission.shutdown().clone();
         let mut closing = false;
+        // After a graceful close is asked for, the client has this long to let it finish (an
+        // HTTP/2 client that never acknowledges the GOAWAY's ping would hold it forever).
+        let hard_close = tokio::time::sleep(Duration::MAX);
+        let mut hard_close = std::pin::pin!(hard_close);
         loop {
             let check = match activity.idle_for() {
                 Some(idle) => idle_timeout.saturating_sub(idle),
@@ -209,11 +216,16 @@ impl Connection {
                         tracing::debug!(%remote, "idle connection closed");
                         connection.as_mut().graceful_shutdown();
                         closing = true;
+                        hard_close.as_mut().reset(tokio::time::Instant::now() + CLOSE_GRACE);
                     }
                 }
                 () = shutdown.cancelled(), if !closing => {
                     connection.as_mut().graceful_shutdown();
                     closing = true;
+                }
+                () = hard_close.as_mut(), if closing => {
+                    tracing::debug!(%remote, "idle connection did not close in time; dropped");
+                    break;
                 }
             }
         }
