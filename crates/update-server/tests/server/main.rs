@@ -19,3 +19,4 @@ mod paging;
 mod push;
 mod range;
 mod rollout;
+mod stored_text;
