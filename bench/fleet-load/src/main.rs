@@ -81,10 +81,11 @@ impl Pki {
         p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
         let cert = p.signed_by(&key, &self.device_ca)?;
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots.clone())
-            .with_client_auth_cert(vec![cert.der().clone()], key)?;
+        let mut config =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(roots.clone())
+                .with_client_auth_cert(vec![cert.der().clone()], key)?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Device { config: Arc::new(config) })
     }
@@ -232,7 +233,15 @@ async fn keepalive(server: &Server, devices: &[Device], path: &'static str, body
 
 /// New TLS connections, one check-in each, `concurrency` at a time for `seconds` (or until
 /// `limit` connections): `resume` keeps each device's session cache.
-async fn handshakes(server: &Server, devices: &[Device], concurrency: usize, secs: u64, limit: usize, resume: bool, name: &str) -> Row {
+async fn handshakes(
+    server: &Server,
+    devices: &[Device],
+    concurrency: usize,
+    secs: u64,
+    limit: usize,
+    resume: bool,
+    name: &str,
+) -> Row {
     let devices = Arc::new(devices.to_vec());
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let cpu0 = server.cpu_seconds();
@@ -341,7 +350,12 @@ async fn held(server: &Server, devices: &[Device], push: bool) -> Row {
         latencies_us: Vec::new(),
         cpu_seconds: server.cpu_seconds() - cpu0,
         rss_kib: rss1,
-        note: format!("{:.1} KB per connection (RSS {:.1} -> {:.1} MiB)", per / 1000.0, rss0 as f64 / 1024.0, rss1 as f64 / 1024.0),
+        note: format!(
+            "{:.1} KB per connection (RSS {:.1} -> {:.1} MiB)",
+            per / 1000.0,
+            rss0 as f64 / 1024.0,
+            rss1 as f64 / 1024.0
+        ),
     };
     drop(holders);
     row
@@ -360,7 +374,8 @@ async fn main() -> Result<(), Error> {
     let binary = args.next().ok_or("usage: fleet-load SERVER-BINARY [SCENARIO…]")?;
     let mut scenarios: Vec<String> = args.collect();
     if scenarios.is_empty() {
-        scenarios = ["keepalive", "events", "handshakes", "resumed", "fleet", "idle", "push"].map(String::from).to_vec();
+        scenarios =
+            ["keepalive", "events", "handshakes", "resumed", "fleet", "idle", "push"].map(String::from).to_vec();
     }
     raise_nofile();
     let concurrency = env_usize("CONCURRENCY", 256);

@@ -22,6 +22,7 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once per process")]
 pub enum Command {
     /// Serve the repository and the API until SIGINT or SIGTERM.
     Serve(ServeArgs),

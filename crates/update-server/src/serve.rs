@@ -106,7 +106,8 @@ pub async fn serve_tracked(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(%remote, error = %e, "cannot set TCP_NODELAY");
         }
-        let connection = Connection { acceptor: acceptor.clone(), app: app.clone(), shared: Arc::clone(&shared), admission };
+        let connection =
+            Connection { acceptor: acceptor.clone(), app: app.clone(), shared: Arc::clone(&shared), admission };
         tokio::spawn(connection.run(tcp, remote));
     }
     drop(listener);
@@ -170,8 +171,7 @@ impl Connection {
         let shared = Arc::clone(&self.shared);
         let activity = Arc::new(Activity::default());
         let tracked = Arc::clone(&activity);
-        let device: Option<Arc<str>> =
-            peer.client.as_ref().and_then(|c| c.common_name.as_deref()).map(Arc::from);
+        let device: Option<Arc<str>> = peer.client.as_ref().and_then(|c| c.common_name.as_deref()).map(Arc::from);
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let in_flight = tracked.begin();
             let refused = match (&device, Rated::of(request.method(), request.uri().path())) {

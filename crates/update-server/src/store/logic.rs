@@ -14,7 +14,8 @@ use sqlx::{Database, Pool, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    CheckInOutcome, Control, EventRetention, Pruned, DeploymentRecord, DeviceRecord, ReleaseRecord, Store, StoreError, StoredEvent, WaveView,
+    CheckInOutcome, Control, DeploymentRecord, DeviceRecord, EventRetention, Pruned, ReleaseRecord, Store, StoreError,
+    StoredEvent, WaveView,
 };
 use crate::audit::{self, Action, Actor, AuditEntry};
 use crate::rollout::{Progress, Step, WaveCounts, next_step};

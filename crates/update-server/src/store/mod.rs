@@ -301,7 +301,11 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<(DeviceId, String)>, StoreError> {
         let all = self.tag_members(tag).await?;
-        Ok(all.into_iter().filter(|(d, _)| after.is_none_or(|a| d.as_str() > a.as_str())).take(limit as usize).collect())
+        Ok(all
+            .into_iter()
+            .filter(|(d, _)| after.is_none_or(|a| d.as_str() > a.as_str()))
+            .take(limit as usize)
+            .collect())
     }
 
     /// Up to `limit` deployments with ids below `before` (from the newest without), newest

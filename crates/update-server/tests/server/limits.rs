@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
+use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use update_protocol::DeviceId;
-use time::OffsetDateTime;
 use update_server::limits::Limits;
 use update_server::store::EventRetention;
 
@@ -135,7 +135,8 @@ async fn an_idle_http2_connection_gets_goaway_and_is_closed() {
         }
     });
     good_check_in(&server, &device).await;
-    let seen = tokio::time::timeout(Duration::from_secs(5), reader).await.expect("the idle connection stayed open").unwrap();
+    let seen =
+        tokio::time::timeout(Duration::from_secs(5), reader).await.expect("the idle connection stayed open").unwrap();
     let elapsed = started.elapsed();
     assert!(elapsed >= Duration::from_millis(900), "{elapsed:?}");
     // Walk the frames: one of them is a GOAWAY (type 7).

@@ -82,8 +82,13 @@ async fn every_list_pages_with_a_cursor() {
     // Without `limit`: one page of up to 1000.
     assert_eq!(server.operator_get("/api/v1/devices").await["devices"].as_array().unwrap().len(), 5);
 
-    for bad in ["/api/v1/devices?limit=0", "/api/v1/devices?limit=1001", "/api/v1/devices?after=a%20b",
-                "/api/v1/releases?after=x", "/api/v1/deployments?after=-1"] {
+    for bad in [
+        "/api/v1/devices?limit=0",
+        "/api/v1/devices?limit=1001",
+        "/api/v1/devices?after=a%20b",
+        "/api/v1/releases?after=x",
+        "/api/v1/deployments?after=-1",
+    ] {
         let r = operator.get(server.url(bad)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
     }

@@ -9,7 +9,11 @@ use crate::util::{ADMIN_TOKEN, Options, TestServer};
 
 #[tokio::test]
 async fn control_characters_are_refused_or_escaped_in_every_stored_text_field() {
-    let server = TestServer::start(Options { limits: update_server::limits::Limits { checkins_per_minute: 0, events_per_minute: 0, ..Default::default() }, ..Options::default() }).await;
+    let server = TestServer::start(Options {
+        limits: update_server::limits::Limits { checkins_per_minute: 0, events_per_minute: 0, ..Default::default() },
+        ..Options::default()
+    })
+    .await;
     let device = server.client(Some(&server.device_ca.device("device-0001")));
     let slot = |name: &str, version: &str| json!([{"name": name, "state": "good", "version": version}]);
     let bad_reports = [
@@ -33,7 +37,10 @@ async fn control_characters_are_refused_or_escaped_in_every_stored_text_field() 
         let r = device.post(server.url("/api/v1/device/events")).json(&event).send().await.unwrap();
         assert!(r.status().is_client_error(), "{event}: {}", r.status());
     }
-    assert!(server.state.store.device(&update_protocol::DeviceId::parse("device-0001").unwrap()).await.unwrap().is_none(), "nothing stored");
+    assert!(
+        server.state.store.device(&update_protocol::DeviceId::parse("device-0001").unwrap()).await.unwrap().is_none(),
+        "nothing stored"
+    );
     let event = json!({"kind": "failed", "reason": "a\u{1b}[31mb\u{0}\n\tc", "time": "2026-03-01T10:00:00Z"});
     let r = device.post(server.url("/api/v1/device/events")).json(&event).send().await.unwrap();
     assert!(r.status().is_success());
@@ -52,8 +59,20 @@ async fn control_characters_are_refused_or_escaped_in_every_stored_text_field() 
         let r = post(path.clone(), body.clone()).await.unwrap();
         assert!(r.status().is_client_error(), "{path} {body}: {}", r.status());
     }
-    assert!(post("/api/v1/releases".into(), json!({"target": "demo-1.1.0.bundle", "version": "1.1.0"})).await.unwrap().status().is_success());
-    assert!(post("/api/v1/tags/lab/devices".into(), json!({"devices": ["device-0001"]})).await.unwrap().status().is_success());
+    assert!(
+        post("/api/v1/releases".into(), json!({"target": "demo-1.1.0.bundle", "version": "1.1.0"}))
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    assert!(
+        post("/api/v1/tags/lab/devices".into(), json!({"devices": ["device-0001"]}))
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
     let window = json!({"cron": "0 2 * * *", "duration-secs": 3600, "time-zone": "UTC\u{1b}"});
     let plan = json!({"release": 1, "tag": "lab", "waves": [{"percent": 100}], "min-wave-interval-secs": 0,
                       "max-failure-percent": 0, "maintenance-window": window});
