@@ -22,6 +22,7 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once per process")]
 pub enum Command {
     /// Serve the repository and the API until SIGINT or SIGTERM.
     Serve(ServeArgs),
@@ -101,6 +102,61 @@ pub struct ServeArgs {
     /// /dashboard refuses them with 401. Off by default.
     #[arg(long)]
     pub dashboard: bool,
+    /// Open connections at most. At the cap a new connection evicts the oldest one still in its
+    /// TLS handshake, or is closed when there is none. Kept below the open-file limit, which
+    /// the server raises to its hard limit at start (the unit sets LimitNOFILE).
+    #[arg(long, value_name = "N", default_value_t = 50_000)]
+    pub max_connections: usize,
+    /// Seconds a client has to finish the TLS handshake.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub handshake_timeout: u64,
+    /// Seconds a client has to send a request's headers (HTTP/1.1).
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds a client has to send a request's body, counted from its headers.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Seconds a connection (HTTP/2 or HTTP/1.1 keep-alive) may stay open with no request in
+    /// flight. A push stream is a request in flight.
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Check-ins one device (client certificate) may make per minute, in a burst of as many;
+    /// more are answered 429 with Retry-After. 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 60)]
+    pub checkins_per_minute: u32,
+    /// Events one device may send per minute (429 beyond). 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 120)]
+    pub events_per_minute: u32,
+    /// Push streams one device may open per minute (429 beyond). 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub push_opens_per_minute: u32,
+    /// Push streams one device may hold at once; a newer one ends its oldest.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub push_streams_per_device: u64,
+    /// Keep at most this many events per device (the oldest go first). 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub events_per_device: u32,
+    /// Delete events received more than this many days ago. 0: keep them.
+    #[arg(long, value_name = "DAYS", default_value_t = 0)]
+    pub event_max_age_days: u32,
+}
+
+impl ServeArgs {
+    /// The connection and request limits these options ask for.
+    #[must_use]
+    pub fn limits(&self) -> crate::limits::Limits {
+        use std::time::Duration;
+        crate::limits::Limits {
+            max_connections: self.max_connections,
+            handshake_timeout: Duration::from_secs(self.handshake_timeout),
+            header_timeout: Duration::from_secs(self.header_timeout),
+            body_timeout: Duration::from_secs(self.body_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            checkins_per_minute: self.checkins_per_minute,
+            events_per_minute: self.events_per_minute,
+            push_opens_per_minute: self.push_opens_per_minute,
+        }
+    }
 }
 
 /// The clap command (for the man page and shell completions).

@@ -118,6 +118,17 @@ pub enum ApiError {
     /// running deployment). 409.
     #[error("{0}")]
     Conflict(String),
+    /// The device sent more requests of a kind than its per-device limit allows
+    /// ([`crate::limits::Limits`]). 429, with `Retry-After`.
+    #[error("too many {what} from this device: at most {per_minute} a minute; retry in {retry_after} s")]
+    TooManyRequests {
+        /// What was limited (`check-ins`, `events`, `push streams`).
+        what: &'static str,
+        /// The limit.
+        per_minute: u32,
+        /// Seconds until one more is allowed.
+        retry_after: u64,
+    },
     /// Anything that is the server's fault. 500; the cause is logged, never sent.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -138,6 +149,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RoleRequired { .. } => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -155,6 +167,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::RoleRequired { .. } => "role-required",
             ApiError::Conflict(_) => "conflict",
+            ApiError::TooManyRequests { .. } => "rate-limited",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -187,6 +200,9 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"update-server\""));
+        }
+        if let ApiError::TooManyRequests { retry_after, .. } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
         response
     }

@@ -41,9 +41,11 @@ pub mod device;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod limits;
 pub mod operator;
 pub mod push;
 pub mod repo;
+pub mod retention;
 pub mod rollout;
 pub mod serve;
 pub mod store;

@@ -21,6 +21,9 @@ use update_server::store::{PgStore, SqliteStore, redact_url};
 use update_server::tls::ClientAuth;
 use update_server::{AppState, app, serve, tls};
 
+/// Events are pruned this often (`--events-per-device`, `--event-max-age-days`).
+const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Push streams send a keep-alive comment this often.
 const PUSH_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -153,7 +156,23 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         (Some(cert), Some(key)) => Some(tls::server_config(cert, key, &client_auth)?),
         _ => None,
     };
-    let push = Arc::new(PushHub::new(PUSH_KEEP_ALIVE));
+    let mut limits = args.limits();
+    match update_server::limits::raise_open_file_limit() {
+        Ok(open_files) => {
+            let cap = update_server::limits::connections_within(limits.max_connections, open_files);
+            if cap < limits.max_connections {
+                tracing::warn!(
+                    open_files,
+                    max_connections = cap,
+                    "the open-file limit is low: connections capped below --max-connections (raise LimitNOFILE)"
+                );
+            }
+            limits.max_connections = cap;
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+    let streams = usize::try_from(args.push_streams_per_device).unwrap_or(1);
+    let push = Arc::new(PushHub::new(PUSH_KEEP_ALIVE).with_streams_per_device(streams));
     let store: Arc<dyn Store> = if is_postgres(&args.db) {
         let store = PgStore::open(&args.db).await?;
         store.forward_pushes(Arc::clone(&push)).await?;
@@ -209,6 +228,17 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         dashboard = args.dashboard,
         "update-server ready"
     );
+    let retention = update_server::store::EventRetention {
+        max_age: (args.event_max_age_days > 0).then(|| time::Duration::days(i64::from(args.event_max_age_days))),
+        per_device: (args.events_per_device > 0).then_some(args.events_per_device),
+    };
+    let _pruning = update_server::retention::spawn(
+        Arc::clone(&store),
+        retention,
+        RETENTION_INTERVAL,
+        Clock::system(),
+        Arc::clone(&push),
+    );
     let state =
         AppState { repo: Arc::new(repo), store, device_ids, push: Arc::clone(&push), operator, clock: Clock::system() };
     let shutdown = async move {
@@ -221,7 +251,8 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
     } else {
         app(state)
     };
-    serve::serve(listener, tls, router, shutdown).await;
+    tracing::info!(?limits, "limits");
+    serve::serve_with_limits(listener, tls, router, limits, shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }

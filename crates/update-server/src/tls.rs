@@ -166,6 +166,12 @@ pub fn server_config(cert: &Path, key: &Path, client_auth: &ClientAuth) -> Resul
         reason: format!("the key does not fit the certificate {}: {e}", cert.display()),
     })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // Stateless session tickets: a device reconnecting resumes without a new signature and
+    // certificate check (the default in-memory cache holds only 256 sessions). The ticket keys
+    // live in memory and die with the process, as do the CRLs read at start: a restart that
+    // loads a new CRL also ends every session a revoked certificate could resume.
+    config.ticketer =
+        rustls::crypto::ring::Ticketer::new().map_err(|e| ServerError::Tls(format!("session tickets: {e}")))?;
     Ok(Arc::new(config))
 }
 

@@ -33,6 +33,61 @@ pub(crate) struct JsonBody<T>(pub(crate) T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub(crate) struct QueryParams<T>(pub(crate) T);
 
+/// Most items one page of a list holds (and the default).
+pub(crate) const MAX_PAGE: u32 = 1000;
+
+/// The query of every list: `after` (the `next` of the previous page; from the start without)
+/// and `limit` (1 to [`MAX_PAGE`]).
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct PageQuery {
+    #[serde(default)]
+    pub(crate) after: Option<String>,
+    #[serde(default)]
+    pub(crate) limit: Option<u32>,
+}
+
+impl PageQuery {
+    /// The page size asked for.
+    pub(crate) fn limit(&self) -> Result<u32, ApiError> {
+        match self.limit {
+            None => Ok(MAX_PAGE),
+            Some(l) if l > 0 && l <= MAX_PAGE => Ok(l),
+            Some(_) => Err(ApiError::InvalidRequest(format!("limit: 1 to {MAX_PAGE}"))),
+        }
+    }
+
+    /// `after` as a row id (0: from the start).
+    pub(crate) fn after_id(&self) -> Result<i64, ApiError> {
+        match self.after.as_deref() {
+            None | Some("") => Ok(0),
+            Some(a) => a
+                .parse::<i64>()
+                .ok()
+                .filter(|i| *i >= 0)
+                .ok_or_else(|| ApiError::InvalidRequest(format!("after: {a:?} is not the `next` of a page"))),
+        }
+    }
+
+    /// `after` as a device id (`None`: from the start).
+    pub(crate) fn after_device(&self) -> Result<Option<update_protocol::DeviceId>, ApiError> {
+        match self.after.as_deref() {
+            None | Some("") => Ok(None),
+            Some(a) => update_protocol::DeviceId::parse(a)
+                .map(Some)
+                .map_err(|_| ApiError::InvalidRequest(format!("after: {a:?} is not the `next` of a page"))),
+        }
+    }
+}
+
+/// The `next` of a page: the key of its last item when the page is full (there may be more),
+/// `None` at the end.
+pub(crate) fn next_cursor<T, K: ToString>(page: &[T], limit: u32, key: impl Fn(&T) -> K) -> Option<String> {
+    if page.len() < limit as usize {
+        return None;
+    }
+    page.last().map(|last| key(last).to_string())
+}
+
 /// The connection the request came on; `None` when the router is driven without
 /// [`serve`](crate::serve::serve) (unit tests), which then looks like a client without a
 /// certificate.

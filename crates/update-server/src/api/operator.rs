@@ -12,7 +12,7 @@ use update_protocol::DeviceId;
 use update_protocol::limits::MAX_EVENTS;
 use update_protocol::push::PushEvent;
 
-use super::{Caller, QueryParams};
+use super::{Caller, PageQuery, QueryParams, next_cursor};
 use crate::AppState;
 use crate::audit::Actor;
 use crate::error::ApiError;
@@ -77,15 +77,22 @@ fn device_id(raw: &str) -> Result<DeviceId, ApiError> {
     DeviceId::parse(raw).map_err(|_| ApiError::NotFound(format!("no device {raw:?}")))
 }
 
-/// `GET /api/v1/devices` answer.
+/// `GET /api/v1/devices` answer: one page.
 #[derive(Debug, Serialize)]
 pub(crate) struct Inventory {
     devices: Vec<DeviceView>,
+    /// Pass as `after` for the next page; `null` on the last.
+    next: Option<String>,
 }
 
-pub(crate) async fn list_devices(State(state): State<AppState>) -> Result<Json<Inventory>, ApiError> {
-    let records = state.store.devices().await?;
-    Ok(Json(Inventory { devices: records.into_iter().map(|r| DeviceView::new(&state, r)).collect() }))
+pub(crate) async fn list_devices(
+    State(state): State<AppState>,
+    QueryParams(page): QueryParams<PageQuery>,
+) -> Result<Json<Inventory>, ApiError> {
+    let limit = page.limit()?;
+    let records = state.store.devices_page(page.after_device()?.as_ref(), limit).await?;
+    let next = next_cursor(&records, limit, |r| r.id.clone());
+    Ok(Json(Inventory { devices: records.into_iter().map(|r| DeviceView::new(&state, r)).collect(), next }))
 }
 
 pub(crate) async fn get_device(
@@ -122,6 +129,8 @@ pub(crate) fn parse_queries(query: &str) -> usize {
 pub(crate) struct EventList {
     device_id: DeviceId,
     events: Vec<StoredEvent>,
+    /// Pass as `after` for the next page; `null` on the last.
+    next: Option<String>,
 }
 
 pub(crate) async fn list_events(
@@ -139,7 +148,8 @@ pub(crate) async fn list_events(
         .events(&id, query.after, limit)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no device {id}")))?;
-    Ok(Json(EventList { device_id: id, events }))
+    let next = next_cursor(&events, limit, |e| e.seq);
+    Ok(Json(EventList { device_id: id, events, next }))
 }
 
 /// `POST /api/v1/devices/{id}/check-now` answer.

@@ -11,7 +11,7 @@ use update_protocol::rollout::{MAX_TAG_DEVICES, NewDeployment, NewRelease, TagDe
 use update_protocol::{DeviceId, Tag};
 
 use super::operator::actor;
-use super::{JsonBody, QueryParams};
+use super::{JsonBody, PageQuery, QueryParams, next_cursor};
 use crate::AppState;
 use crate::audit::{self, AuditEntry};
 use crate::error::ApiError;
@@ -34,10 +34,18 @@ fn id_of(what: &str, raw: &str) -> Result<i64, ApiError> {
 #[derive(Debug, Serialize)]
 pub(crate) struct Releases {
     releases: Vec<ReleaseRecord>,
+    /// Pass as `after` for the next page; `null` on the last.
+    next: Option<String>,
 }
 
-pub(crate) async fn list_releases(State(state): State<AppState>) -> Result<Json<Releases>, ApiError> {
-    Ok(Json(Releases { releases: state.store.releases().await? }))
+pub(crate) async fn list_releases(
+    State(state): State<AppState>,
+    QueryParams(page): QueryParams<PageQuery>,
+) -> Result<Json<Releases>, ApiError> {
+    let limit = page.limit()?;
+    let releases = state.store.releases_page(page.after_id()?, limit).await?;
+    let next = next_cursor(&releases, limit, |r| r.id);
+    Ok(Json(Releases { releases, next }))
 }
 
 pub(crate) async fn get_release(
@@ -81,21 +89,21 @@ pub(crate) async fn create_release(
 pub(crate) struct TagMembers {
     tag: Tag,
     devices: Vec<Value>,
+    /// Pass as `after` for the next page; `null` on the last.
+    next: Option<String>,
 }
 
 pub(crate) async fn list_tag(
     State(state): State<AppState>,
     Path(raw): Path<String>,
+    QueryParams(page): QueryParams<PageQuery>,
 ) -> Result<Json<TagMembers>, ApiError> {
     let tag = tag(&raw)?;
-    let devices = state
-        .store
-        .tag_members(&tag)
-        .await?
-        .into_iter()
-        .map(|(d, source)| json!({"id": d, "source": source}))
-        .collect();
-    Ok(Json(TagMembers { tag, devices }))
+    let limit = page.limit()?;
+    let members = state.store.tag_members_page(&tag, page.after_device()?.as_ref(), limit).await?;
+    let next = next_cursor(&members, limit, |(d, _)| d.clone());
+    let devices = members.into_iter().map(|(d, source)| json!({"id": d, "source": source})).collect();
+    Ok(Json(TagMembers { tag, devices, next }))
 }
 
 pub(crate) async fn tag_devices(
@@ -130,10 +138,19 @@ pub(crate) async fn untag_device(
 #[derive(Debug, Serialize)]
 pub(crate) struct Deployments {
     deployments: Vec<DeploymentRecord>,
+    /// Pass as `after` for the next (older) page; `null` on the last.
+    next: Option<String>,
 }
 
-pub(crate) async fn list_deployments(State(state): State<AppState>) -> Result<Json<Deployments>, ApiError> {
-    Ok(Json(Deployments { deployments: state.store.deployments().await? }))
+pub(crate) async fn list_deployments(
+    State(state): State<AppState>,
+    QueryParams(page): QueryParams<PageQuery>,
+) -> Result<Json<Deployments>, ApiError> {
+    let limit = page.limit()?;
+    let before = Some(page.after_id()?).filter(|id| *id > 0);
+    let deployments = state.store.deployments_page(before, limit).await?;
+    let next = next_cursor(&deployments, limit, |d| d.id);
+    Ok(Json(Deployments { deployments, next }))
 }
 
 pub(crate) async fn get_deployment(
@@ -230,6 +247,8 @@ pub(crate) struct AuditQuery {
 #[derive(Debug, Serialize)]
 pub(crate) struct AuditPage {
     entries: Vec<AuditEntry>,
+    /// Pass as `after` for the next page; `null` on the last.
+    next: Option<String>,
 }
 
 pub(crate) async fn audit_log(
@@ -240,7 +259,9 @@ pub(crate) async fn audit_log(
     if limit == 0 || limit > MAX_AUDIT {
         return Err(ApiError::InvalidRequest(format!("limit: 1 to {MAX_AUDIT}")));
     }
-    Ok(Json(AuditPage { entries: state.store.audit_log(q.after, limit).await? }))
+    let entries = state.store.audit_log(q.after, limit).await?;
+    let next = super::next_cursor(&entries, limit, |e| e.seq);
+    Ok(Json(AuditPage { entries, next }))
 }
 
 /// `GET /api/v1/audit/verify`: walks the whole chain. 200 with `{"ok": true, "entries": N,

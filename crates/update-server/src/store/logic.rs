@@ -14,7 +14,8 @@ use sqlx::{Database, Pool, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    CheckInOutcome, Control, DeploymentRecord, DeviceRecord, ReleaseRecord, Store, StoreError, StoredEvent, WaveView,
+    CheckInOutcome, Control, DeploymentRecord, DeviceRecord, EventRetention, Pruned, ReleaseRecord, Store, StoreError,
+    StoredEvent, WaveView,
 };
 use crate::audit::{self, Action, Actor, AuditEntry};
 use crate::rollout::{Progress, Step, WaveCounts, next_step};
@@ -134,6 +135,12 @@ pub(super) trait Queries: Send {
         &mut self,
         one: Option<&DeviceId>,
     ) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
+    /// Up to `limit` devices with ids after `after`, by id: as [`device_rows`](Self::device_rows).
+    fn device_page_rows(
+        &mut self,
+        after: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
     /// Takes the device's check-now flag: whether it was set (it is cleared).
     fn take_check_now(&mut self, device: &DeviceId) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Creates or updates the device with what it reported (`slots` as JSON text).
@@ -157,6 +164,19 @@ pub(super) trait Queries: Send {
         event: &CheckedEvent,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    /// Deletes the events received before `received`; how many.
+    fn delete_events_before(
+        &mut self,
+        received: OffsetDateTime,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The devices with events of `seq` above `seq`, and the newest event's `seq` (`seq` when
+    /// there is none).
+    fn devices_with_events_after(
+        &mut self,
+        seq: i64,
+    ) -> impl Future<Output = Result<(Vec<String>, i64), StoreError>> + Send;
+    /// Deletes all but the device's newest `keep` events; how many.
+    fn keep_newest_events(&mut self, device: &str, keep: u32) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Whether the device exists.
     fn device_known(&mut self, device: &DeviceId) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// A device's events with `seq > after`, oldest first: the columns of [`event_from_row`].
@@ -193,6 +213,12 @@ pub(super) trait Queries: Send {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+    /// Up to `limit` releases with ids above `after`, by id.
+    fn release_page_rows(
+        &mut self,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
     /// Every release (or `one`), by id: the columns of [`release_from_row`].
     fn release_rows(&mut self, one: Option<i64>) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
 
@@ -221,6 +247,13 @@ pub(super) trait Queries: Send {
         tag: &Tag,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Up to `limit` of a tag's devices with ids after `after`, by id, with each tag's source.
+    fn tag_member_page_rows(
+        &mut self,
+        tag: &Tag,
+        after: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
     /// A tag's devices by id, with each tag's source.
     fn tag_member_rows(&mut self, tag: &Tag) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
 
@@ -243,6 +276,13 @@ pub(super) trait Queries: Send {
         rank: &str,
         opened: Option<OffsetDateTime>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Up to `limit` deployments with ids below `before`, newest first: as
+    /// [`deployment_rows`](Self::deployment_rows).
+    fn deployment_page_rows(
+        &mut self,
+        before: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
     /// Deployments (or `one`), newest first, joined with their release: the columns of
     /// [`deployment_from_row`].
     fn deployment_rows(&mut self, one: Option<i64>) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
@@ -380,6 +420,57 @@ impl<B: Backend> Store for B {
 
     async fn device(&self, device: &DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
         Ok(devices(&mut *acquire(self).await?, Some(device)).await?.into_iter().next())
+    }
+
+    async fn devices_page(&self, after: Option<&DeviceId>, limit: u32) -> Result<Vec<DeviceRecord>, StoreError> {
+        let mut conn = acquire(self).await?;
+        let rows = conn.device_page_rows(after.map_or("", DeviceId::as_str), limit).await?;
+        rows.iter().map(device_from_row).collect()
+    }
+
+    async fn releases_page(&self, after: i64, limit: u32) -> Result<Vec<ReleaseRecord>, StoreError> {
+        acquire(self).await?.release_page_rows(after, limit).await?.iter().map(release_from_row).collect()
+    }
+
+    async fn tag_members_page(
+        &self,
+        tag: &Tag,
+        after: Option<&DeviceId>,
+        limit: u32,
+    ) -> Result<Vec<(DeviceId, String)>, StoreError> {
+        let rows = acquire(self).await?.tag_member_page_rows(tag, after.map_or("", DeviceId::as_str), limit).await?;
+        members_from_rows(rows)
+    }
+
+    async fn deployments_page(&self, before: Option<i64>, limit: u32) -> Result<Vec<DeploymentRecord>, StoreError> {
+        let mut tx = self.read("begin reading deployments").await?;
+        let rows = tx.deployment_page_rows(before.unwrap_or(i64::MAX), limit).await?;
+        let stored = rows.iter().map(deployment_from_row).collect::<Result<Vec<_>, _>>()?;
+        let d = with_counts(&mut *tx, stored, Counts::All).await?;
+        commit::<B>(tx, "end reading deployments").await?;
+        Ok(d.into_iter().map(|d| d.record).collect())
+    }
+
+    async fn prune_events(
+        &self,
+        retention: &EventRetention,
+        since_seq: i64,
+        now: OffsetDateTime,
+    ) -> Result<Pruned, StoreError> {
+        // One statement at a time, outside a transaction: a large prune never holds SQLite's
+        // write lock for long.
+        let mut conn = acquire(self).await?;
+        let mut deleted = 0;
+        if let Some(age) = retention.max_age {
+            deleted += conn.delete_events_before(now - age).await?;
+        }
+        let (devices, newest_seq) = conn.devices_with_events_after(since_seq).await?;
+        if let Some(keep) = retention.per_device {
+            for device in &devices {
+                deleted += conn.keep_newest_events(device, keep).await?;
+            }
+        }
+        Ok(Pruned { deleted, newest_seq })
     }
 
     async fn events(&self, device: &DeviceId, after: i64, limit: u32) -> Result<Option<Vec<StoredEvent>>, StoreError> {
@@ -827,9 +918,11 @@ async fn set_certificate_tags(
 
 /// [`Store::tag_members`](super::Store::tag_members).
 pub(super) async fn tag_members(conn: &mut impl Queries, tag: &Tag) -> Result<Vec<(DeviceId, String)>, StoreError> {
-    conn.tag_member_rows(tag)
-        .await?
-        .into_iter()
+    members_from_rows(conn.tag_member_rows(tag).await?)
+}
+
+fn members_from_rows(rows: Vec<(String, String)>) -> Result<Vec<(DeviceId, String)>, StoreError> {
+    rows.into_iter()
         .map(|(d, s)| {
             DeviceId::parse(&d).map(|d| (d, s)).map_err(|e| corrupt(format_args!("tagged device {d:?}: {e}")))
         })
@@ -926,9 +1019,18 @@ async fn deployment_rows(
     with: Counts,
 ) -> Result<Vec<StoredDeployment>, StoreError> {
     let rows = conn.deployment_rows(one).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let mut d = deployment_from_row(row)?;
+    let stored = rows.iter().map(deployment_from_row).collect::<Result<Vec<_>, _>>()?;
+    with_counts(conn, stored, with).await
+}
+
+/// Fills in the counts [`Counts`] asks for.
+async fn with_counts(
+    conn: &mut impl Queries,
+    stored: Vec<StoredDeployment>,
+    with: Counts,
+) -> Result<Vec<StoredDeployment>, StoreError> {
+    let mut out = Vec::with_capacity(stored.len());
+    for mut d in stored {
         let only = match with {
             Counts::All => None,
             Counts::OpenWave => Some(d.record.current_wave),

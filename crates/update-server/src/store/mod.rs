@@ -227,6 +227,24 @@ pub struct StoredEvent {
     pub received: OffsetDateTime,
 }
 
+/// How long events are kept (`serve --events-per-device`, `--event-max-age-days`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EventRetention {
+    /// Events received longer ago than this are deleted.
+    pub max_age: Option<time::Duration>,
+    /// Each device keeps at most this many events, the newest.
+    pub per_device: Option<u32>,
+}
+
+/// What [`Store::prune_events`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    /// Events deleted.
+    pub deleted: u64,
+    /// The newest event's `seq`: the `since_seq` of the next prune.
+    pub newest_seq: i64,
+}
+
 /// Where devices and events live.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -261,12 +279,60 @@ pub trait Store: Send + Sync + 'static {
     /// Every device, by id.
     async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
 
+    /// Up to `limit` devices with ids after `after` (from the first without), by id: a page of
+    /// [`devices`](Self::devices). The default reads them all; the SQL stores read one page.
+    async fn devices_page(&self, after: Option<&DeviceId>, limit: u32) -> Result<Vec<DeviceRecord>, StoreError> {
+        let all = self.devices().await?;
+        Ok(all.into_iter().filter(|d| after.is_none_or(|a| d.id.as_str() > a.as_str())).take(limit as usize).collect())
+    }
+
+    /// Up to `limit` releases with ids above `after`, by id. The default reads them all.
+    async fn releases_page(&self, after: i64, limit: u32) -> Result<Vec<ReleaseRecord>, StoreError> {
+        let all = self.releases().await?;
+        Ok(all.into_iter().filter(|r| r.id > after).take(limit as usize).collect())
+    }
+
+    /// Up to `limit` of a tag's devices with ids after `after`, by id. The default reads them
+    /// all.
+    async fn tag_members_page(
+        &self,
+        tag: &Tag,
+        after: Option<&DeviceId>,
+        limit: u32,
+    ) -> Result<Vec<(DeviceId, String)>, StoreError> {
+        let all = self.tag_members(tag).await?;
+        Ok(all
+            .into_iter()
+            .filter(|(d, _)| after.is_none_or(|a| d.as_str() > a.as_str()))
+            .take(limit as usize)
+            .collect())
+    }
+
+    /// Up to `limit` deployments with ids below `before` (from the newest without), newest
+    /// first. The default reads them all.
+    async fn deployments_page(&self, before: Option<i64>, limit: u32) -> Result<Vec<DeploymentRecord>, StoreError> {
+        let all = self.deployments().await?;
+        Ok(all.into_iter().filter(|d| before.is_none_or(|b| d.id < b)).take(limit as usize).collect())
+    }
+
     /// One device.
     async fn device(&self, device: &DeviceId) -> Result<Option<DeviceRecord>, StoreError>;
 
     /// A device's events with `seq > after`, oldest first, at most `limit`; `None` for an
     /// unknown device.
     async fn events(&self, device: &DeviceId, after: i64, limit: u32) -> Result<Option<Vec<StoredEvent>>, StoreError>;
+
+    /// Applies `retention`: deletes every event older than its age, and the oldest events of
+    /// each device that received events with `seq > since_seq` beyond its count (pass the
+    /// last [`Pruned::newest_seq`], or 0 to check every device). The default keeps everything.
+    async fn prune_events(
+        &self,
+        _retention: &EventRetention,
+        since_seq: i64,
+        _now: OffsetDateTime,
+    ) -> Result<Pruned, StoreError> {
+        Ok(Pruned { deleted: 0, newest_seq: since_seq })
+    }
 
     /// Sets the device's check-now flag (returned and cleared by its next check-in), with an
     /// audit row. Returns `false` for an unknown device.

@@ -33,6 +33,20 @@ macro_rules! queries {
         query.fetch_all(&mut *self).await.map_err(query_error("list devices"))
     }
 
+    async fn device_page_rows(&mut self, after: &str, limit: u32) -> Result<Vec<Self::Row>, StoreError> {
+        sqlx::query(concat!("SELECT d.id, d.compatible, d.version, d.booted, d.primary_slot, d.slots", $text, " AS slots, d.first_seen,
+                    d.last_checkin, d.check_now,
+                    e.seq, e.kind, e.version AS event_version, e.reason, e.device_time, e.received
+             FROM (SELECT * FROM devices WHERE id > $1 ORDER BY id LIMIT $2) d
+             LEFT JOIN events e ON e.seq = (SELECT MAX(seq) FROM events WHERE device_id = d.id)
+             ORDER BY d.id"))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self)
+        .await
+        .map_err(query_error("list devices"))
+    }
+
     async fn take_check_now(&mut self, device: &DeviceId) -> Result<bool, StoreError> {
         let taken =
             sqlx::query("UPDATE devices SET check_now = FALSE, check_now_requested = NULL WHERE id = $1 AND check_now")
@@ -100,6 +114,42 @@ macro_rules! queries {
         .fetch_one(&mut *self)
         .await
         .map_err(query_error("append an event"))
+    }
+
+    async fn delete_events_before(&mut self, received: OffsetDateTime) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM events WHERE received < $1")
+            .bind($time(received)?)
+            .execute(&mut *self)
+            .await
+            .map_err(query_error("delete old events"))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn devices_with_events_after(&mut self, seq: i64) -> Result<(Vec<String>, i64), StoreError> {
+        let devices: Vec<String> =
+            sqlx::query_scalar("SELECT device_id FROM events WHERE seq > $1 GROUP BY device_id ORDER BY device_id")
+                .bind(seq)
+                .fetch_all(&mut *self)
+                .await
+                .map_err(query_error("find devices with new events"))?;
+        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
+            .fetch_one(&mut *self)
+            .await
+            .map_err(query_error("find the newest event"))?;
+        Ok((devices, max.unwrap_or(seq)))
+    }
+
+    async fn keep_newest_events(&mut self, device: &str, keep: u32) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM events WHERE device_id = $1 AND seq <=
+                 (SELECT seq FROM events WHERE device_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)",
+        )
+        .bind(device)
+        .bind(i64::from(keep))
+        .execute(&mut *self)
+        .await
+        .map_err(query_error("delete a device's oldest events"))?;
+        Ok(done.rows_affected())
     }
 
     async fn device_known(&mut self, device: &DeviceId) -> Result<bool, StoreError> {
@@ -192,6 +242,16 @@ macro_rules! queries {
         .map_err(query_error("register a release"))
     }
 
+    async fn release_page_rows(&mut self, after: i64, limit: u32) -> Result<Vec<Self::Row>, StoreError> {
+        let sql = format!("SELECT {RELEASE_COLUMNS} FROM releases r WHERE r.id > $1 ORDER BY r.id LIMIT $2");
+        sqlx::query(&sql)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self)
+            .await
+            .map_err(query_error("list releases"))
+    }
+
     async fn release_rows(&mut self, one: Option<i64>) -> Result<Vec<Self::Row>, StoreError> {
         let sql = format!(
             "SELECT {} FROM releases r {} ORDER BY r.id",
@@ -266,6 +326,16 @@ macro_rules! queries {
         Ok(())
     }
 
+    async fn tag_member_page_rows(&mut self, tag: &Tag, after: &str, limit: u32) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query_as("SELECT device_id, source FROM device_tags WHERE tag = $1 AND device_id > $2 ORDER BY device_id LIMIT $3")
+            .bind(tag.as_str())
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self)
+            .await
+            .map_err(query_error("list a tag's devices"))
+    }
+
     async fn tag_member_rows(&mut self, tag: &Tag) -> Result<Vec<(String, String)>, StoreError> {
         sqlx::query_as("SELECT device_id, source FROM device_tags WHERE tag = $1 ORDER BY device_id")
             .bind(tag.as_str())
@@ -320,6 +390,24 @@ macro_rules! queries {
         .await
         .map_err(query_error("place a device in a wave"))?;
         Ok(())
+    }
+
+    async fn deployment_page_rows(&mut self, before: i64, limit: u32) -> Result<Vec<Self::Row>, StoreError> {
+        let sql = format!(
+            concat!(
+                "SELECT d.id, d.tag, d.waves", $text, " AS waves, d.min_wave_interval, d.max_failure_percent,
+                        d.state, d.pause_reason, d.current_wave, d.wave_opened, d.waived_wave,
+                        d.maintenance_window", $text, " AS maintenance_window, d.created, d.created_by, {}
+                 FROM deployments d JOIN releases r ON r.id = d.release_id WHERE d.id < $1 ORDER BY d.id DESC LIMIT $2"
+            ),
+            RELEASE_COLUMNS,
+        );
+        sqlx::query(&sql)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self)
+            .await
+            .map_err(query_error("read deployments"))
     }
 
     async fn deployment_rows(&mut self, one: Option<i64>) -> Result<Vec<Self::Row>, StoreError> {

@@ -75,7 +75,7 @@ async fn inventory_and_events_in_order() {
     let get = |path: &str| operator.get(server.url(path)).bearer_auth(ADMIN_TOKEN).send();
 
     let r = get("/api/v1/devices").await.unwrap();
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"devices": []}));
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"devices": [], "next": null}));
 
     for (cn, version) in [("device-0002", "1.0.0"), ("device-0001", "1.1.0")] {
         let client = server.client(Some(&server.device_ca.device(cn)));

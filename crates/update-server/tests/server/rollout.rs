@@ -373,7 +373,7 @@ async fn operators_tag_devices_and_tokens_have_roles() {
     let r = call("GET", "/api/v1/tags/lab/devices", VIEWER_TOKEN, None).await.unwrap();
     assert_eq!(
         r.json::<Value>().await.unwrap(),
-        json!({"tag": "lab", "devices": [{"id": "device-0002", "source": "operator"}]})
+        json!({"tag": "lab", "devices": [{"id": "device-0002", "source": "operator"}], "next": null})
     );
     for (path, body) in [
         ("/api/v1/tags/bad%20tag/devices", json!({"devices": ["d"]})),

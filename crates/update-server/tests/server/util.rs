@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use update_server::clock::Clock;
 use update_server::dashboard::{Dashboard, app_with_dashboard};
 use update_server::device::DeviceIdSource;
+use update_server::limits::{ConnectionTracker, Limits};
 use update_server::operator::{AdminToken, OperatorAccess, OperatorTokens, Role};
 use update_server::push::PushHub;
 use update_server::repo::ServedRepository;
@@ -149,6 +150,10 @@ pub struct Options {
     /// `--dashboard`: the dashboard under /dashboard, and with mutual TLS a listener that lets
     /// browsers (no client certificate) finish the handshake.
     pub dashboard: bool,
+    /// The listener's limits (`Limits::default()`: what `serve` uses without flags).
+    pub limits: Limits,
+    /// Push streams a device may hold at once.
+    pub push_streams_per_device: usize,
 }
 
 /// The operator token of test servers.
@@ -164,6 +169,8 @@ impl Default for Options {
             operator_tokens: Vec::new(),
             clock: None,
             dashboard: false,
+            limits: Limits::default(),
+            push_streams_per_device: 1,
         }
     }
 }
@@ -179,6 +186,8 @@ pub struct TestServer {
     pub state: AppState,
     /// The dashboard's sessions (`Options::dashboard`).
     pub dashboard: Option<Arc<Dashboard>>,
+    /// The listener's connections.
+    pub connections: Arc<ConnectionTracker>,
     transport: Transport,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -244,7 +253,7 @@ impl TestServer {
             } else {
                 DeviceIdSource::ClientCertificate
             },
-            push: Arc::new(PushHub::new(PUSH_KEEP_ALIVE)),
+            push: Arc::new(PushHub::new(PUSH_KEEP_ALIVE).with_streams_per_device(options.push_streams_per_device)),
             operator: {
                 let mut tokens = match options.admin_token {
                     Some(token) => OperatorTokens::with_admin(AdminToken::new(token).unwrap()),
@@ -265,9 +274,17 @@ impl TestServer {
             Some(d) => app_with_dashboard(state.clone(), Arc::clone(d)),
             None => app(state.clone()),
         };
-        let task = tokio::spawn(serve::serve(listener, tls, router, async {
-            let _ = rx.await;
-        }));
+        let connections = Arc::new(ConnectionTracker::new(options.limits.max_connections));
+        let task = tokio::spawn(serve::serve_tracked(
+            listener,
+            tls,
+            router,
+            options.limits.clone(),
+            Arc::clone(&connections),
+            async {
+                let _ = rx.await;
+            },
+        ));
         Self {
             addr,
             ca,
@@ -275,6 +292,7 @@ impl TestServer {
             dir,
             state,
             dashboard,
+            connections,
             transport: options.transport,
             shutdown: Some(tx),
             task: Some(task),

@@ -248,3 +248,68 @@ pub async fn a_reason_with_control_characters_is_stored_escaped(store: &dyn Stor
     let events = store.events(&id("d1"), 0, 10).await.unwrap().unwrap();
     assert_eq!(events[0].reason.as_deref(), Some("swupdate: \\u{1b}[31mERROR\\u{1b}[0m\\u{0}\nline 2"));
 }
+
+/// Retention: by count, each device keeps its newest events; by age, events received before
+/// the cut go; a prune since a `seq` only looks at devices with newer events.
+pub async fn retention_keeps_the_newest_events_per_device_and_drops_old_ones(store: &dyn Store) {
+    use update_server::store::EventRetention;
+    let day = |d: u8| datetime!(2026-03-01 10:00 UTC) + time::Duration::days(d.into());
+    for i in 0..8u8 {
+        store.append_event(&id("d1"), &event(EventKind::Checking, i), day(i)).await.unwrap();
+    }
+    for i in 0..3u8 {
+        store.append_event(&id("d2"), &event(EventKind::Checking, i), day(i)).await.unwrap();
+    }
+    let by_count = EventRetention { max_age: None, per_device: Some(5) };
+    let p = store.prune_events(&by_count, 0, day(8)).await.unwrap();
+    assert_eq!(p.deleted, 3);
+    let d1 = store.events(&id("d1"), 0, 100).await.unwrap().unwrap();
+    assert_eq!(d1.iter().map(|e| e.received).collect::<Vec<_>>(), (3..8).map(day).collect::<Vec<_>>());
+    assert_eq!(store.events(&id("d2"), 0, 100).await.unwrap().unwrap().len(), 3);
+    // Nothing new since: nothing to look at.
+    assert_eq!(store.prune_events(&by_count, p.newest_seq, day(8)).await.unwrap().deleted, 0);
+    let by_age = EventRetention { max_age: Some(time::Duration::days(4)), per_device: None };
+    let p2 = store.prune_events(&by_age, p.newest_seq, day(8)).await.unwrap();
+    assert_eq!(p2.deleted, 1 + 3, "d1's day 3, d2's days 0-2");
+    assert_eq!(store.events(&id("d1"), 0, 100).await.unwrap().unwrap().len(), 4);
+    assert_eq!(store.events(&id("d2"), 0, 100).await.unwrap().unwrap().len(), 0);
+    assert_eq!(store.device(&id("d1")).await.unwrap().unwrap().last_event.unwrap().received, day(7));
+}
+
+/// Pages: devices by id, releases by id, tag members by id, deployments newest first.
+pub async fn lists_read_in_pages(store: &dyn Store) {
+    let now = datetime!(2026-03-01 10:00 UTC);
+    let ids: Vec<DeviceId> = (1..=5).map(|i| id(&format!("dev-{i}"))).collect();
+    for d in ids.iter().rev() {
+        store.check_in(d, &Report::default(), &[], now).await.unwrap();
+    }
+    let first = store.devices_page(None, 2).await.unwrap();
+    assert_eq!(first.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["dev-1", "dev-2"]);
+    let rest = store.devices_page(Some(&first[1].id), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["dev-3", "dev-4", "dev-5"]);
+    store.tag_devices(&tag("lab"), &ids, &admin(), now).await.unwrap();
+    let members = store.tag_members_page(&tag("lab"), Some(&ids[2]), 10).await.unwrap();
+    assert_eq!(members.iter().map(|(d, _)| d.as_str()).collect::<Vec<_>>(), ["dev-4", "dev-5"]);
+    for v in ["1", "2", "3"] {
+        let r = NewRelease { target: format!("demo-{v}.bundle"), version: v.into() };
+        store.create_release(&r, &admin(), now).await.unwrap();
+    }
+    let releases = store.releases_page(1, 1).await.unwrap();
+    assert_eq!(releases.iter().map(|r| r.id).collect::<Vec<_>>(), [2]);
+    for release in [1, 2, 3] {
+        let plan = NewDeployment {
+            release,
+            tag: tag("lab"),
+            waves: vec![Wave::Percent(100)],
+            min_wave_interval_secs: 0,
+            max_failure_percent: 50,
+            maintenance_window: None,
+        };
+        store.create_deployment(&plan, &admin(), now).await.unwrap();
+    }
+    let newest = store.deployments_page(None, 2).await.unwrap();
+    assert_eq!(newest.iter().map(|d| d.id).collect::<Vec<_>>(), [3, 2]);
+    assert_eq!(newest[0].waves[0].devices, 5);
+    let older = store.deployments_page(Some(2), 2).await.unwrap();
+    assert_eq!(older.iter().map(|d| d.id).collect::<Vec<_>>(), [1]);
+}
