@@ -35,7 +35,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::{get, post, put};
@@ -242,10 +242,13 @@ fn certificate_tags(caller: &Caller) -> Vec<update_protocol::Tag> {
     caller.0.as_ref().and_then(|p| p.client.as_ref()).map(|c| c.tags.clone()).unwrap_or_default()
 }
 
-/// The scheme and authority links are built with: the request's `Host` (checked), and
-/// `https` on a TLS connection.
-fn base_url(caller: &Caller, headers: &HeaderMap) -> Result<String, ApiError> {
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+/// The scheme and authority links are built with: the request's authority (HTTP/2) or `Host`
+/// (HTTP/1.1), checked, and `https` on a TLS connection.
+fn base_url(caller: &Caller, uri: &Uri, headers: &HeaderMap) -> Result<String, ApiError> {
+    let host = match uri.authority() {
+        Some(a) => a.as_str(),
+        None => headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or(""),
+    };
     let valid = !host.is_empty()
         && host.len() <= 255
         && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b));
@@ -264,11 +267,12 @@ fn link(href: String) -> Value {
 async fn poll(
     State(s): State<DdiState>,
     caller: Caller,
+    uri: Uri,
     headers: HeaderMap,
     Path((tenant, controller)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let device = authenticate(&s, &caller, &headers, &tenant, &controller).await?;
-    let base = base_url(&caller, &headers)?;
+    let base = base_url(&caller, &uri, &headers)?;
     let mut links = serde_json::Map::new();
     if let Some(offer) = offer(&s, &caller, &device).await? {
         let d = &offer.deployment;
@@ -311,12 +315,13 @@ fn artifact_name(target: &str) -> &str {
 async fn deployment_base(
     State(s): State<DdiState>,
     caller: Caller,
+    uri: Uri,
     headers: HeaderMap,
     Path((tenant, controller, action)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let device = authenticate(&s, &caller, &headers, &tenant, &controller).await?;
     let id = parse_id("actionId", &action)?;
-    let base = base_url(&caller, &headers)?;
+    let base = base_url(&caller, &uri, &headers)?;
     let offer = open_action(&s, &caller, &device, id).await?;
     let release = &offer.deployment.release;
     let hashes = artifact_hashes(&s, &release.target).await?;

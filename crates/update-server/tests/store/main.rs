@@ -58,4 +58,5 @@ suite!(
     a_failing_canary_pauses_the_deployment_and_the_audit_chain_holds,
     events_count_for_the_deployment_they_name_and_windows_give_instants,
     a_reason_with_control_characters_is_stored_escaped,
+    ddi_actions_follow_the_deployment_and_target_tokens_are_replaced,
 );
