@@ -176,7 +176,8 @@ impl Server {
     }
 
     /// Registers `target` as a release, tags `devices` with `tag` and deploys the release to
-    /// the tag in `waves` that pause on the first failure. Returns the deployment id.
+    /// the tag in `waves` an hour apart that pause on the first failure. Returns the
+    /// deployment id.
     pub(crate) async fn deploy(&self, target: &Target, tag: &str, devices: &[&str], waves: Value) -> i64 {
         let release = self
             .operator(
@@ -192,7 +193,7 @@ impl Server {
                 reqwest::Method::POST,
                 "/api/v1/deployments",
                 Some(json!({"release": release["id"], "tag": tag, "waves": waves,
-                            "min-wave-interval-secs": 0, "max-failure-percent": 0})),
+                            "min-wave-interval-secs": 3600, "max-failure-percent": 0})),
             )
             .await;
         d["id"].as_i64().unwrap()
