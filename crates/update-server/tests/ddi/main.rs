@@ -17,6 +17,7 @@
 mod util;
 
 mod hostile;
+mod mtls;
 mod suricatta;
 
 use std::io::{BufRead, BufReader, Write};
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::util::{ADMIN_TOKEN, Ca, client_for};
+use crate::util::{ADMIN_TOKEN, Ca, Identity, client_for};
 
 /// The gateway token of the test servers.
 pub(crate) const GATEWAY_TOKEN: &str = "snakeoil-gateway-token-0123456789";
@@ -72,12 +73,20 @@ pub(crate) struct Server {
     pub(crate) ca_file: PathBuf,
     pub(crate) db: String,
     pub(crate) log: PathBuf,
+    /// What the server's own clients present (mutual TLS only).
+    identity: Option<Identity>,
 }
 
 impl Server {
     /// Starts `update-server serve --ddi --ddi-poll-secs 1` on 127.0.0.1 (a port of the
     /// kernel's choosing) with HTTPS, an admin token and a gateway token.
     pub(crate) fn start(dir: &Path, repo: &Path) -> Self {
+        Self::start_with(dir, repo, None)
+    }
+
+    /// [`Server::start`], with mutual TLS when `device_ca` is given (`--client-ca`): the
+    /// server's own clients then present an `operator-console` certificate from it.
+    pub(crate) fn start_with(dir: &Path, repo: &Path, device_ca: Option<&Ca>) -> Self {
         let ca = Ca::new("snakeoil DDI server CA");
         let (cert, key) = ca.server().write(dir, "server");
         let ca_file = dir.join("server-ca.crt");
@@ -92,6 +101,12 @@ impl Server {
         let gateway = secret("gateway.token", GATEWAY_TOKEN);
         let db = format!("sqlite:{}", dir.join("server.db").display());
         let log = dir.join("server.log");
+        let client_ca = device_ca.map(|c| {
+            let p = dir.join("device-ca.crt");
+            std::fs::write(&p, c.pem()).unwrap();
+            p
+        });
+        let identity = device_ca.map(|c| c.device("operator-console"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_update-server"))
             .arg("serve")
             .arg("--repo")
@@ -105,6 +120,7 @@ impl Server {
             .arg(&admin)
             .arg("--ddi-gateway-token-file")
             .arg(&gateway)
+            .args(client_ca.iter().flat_map(|p| [std::ffi::OsStr::new("--client-ca"), p.as_os_str()]))
             .env("RUST_LOG", "info,update_server=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -135,7 +151,7 @@ impl Server {
                 panic!("update-server did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
             }
         };
-        Self { child, addr, ca, ca_file, db, log }
+        Self { child, addr, ca, ca_file, db, log, identity }
     }
 
     /// `https://localhost:PORT/path` (reqwest resolves localhost to the server's address).
@@ -143,9 +159,9 @@ impl Server {
         format!("https://localhost:{}{path}", self.addr.port())
     }
 
-    /// A client trusting the server, without a client certificate.
+    /// A client trusting the server (with mutual TLS: presenting `operator-console`).
     pub(crate) fn client(&self) -> reqwest::Client {
-        client_for(self.addr, &[self.ca.der()], None)
+        client_for(self.addr, &[self.ca.der()], self.identity.as_ref())
     }
 
     /// `update-server ddi-token DEVICE`: the new token it prints.
