@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the repository and the API until SIGINT or SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print a device's events from the database, oldest first, as JSON lines (the fields of
     /// `GET /api/v1/devices/{id}/events`). Safe while the server runs.
     Events {

@@ -154,15 +154,17 @@ async fn authenticate(
     if controller.bytes().all(|b| b == b'.') {
         return Err(ApiError::InvalidRequest("controllerId: dots only".to_owned()));
     }
-    let device = DeviceId::parse(controller).map_err(|e| ApiError::InvalidRequest(format!("controllerId: {}", e.problem)))?;
+    let device =
+        DeviceId::parse(controller).map_err(|e| ApiError::InvalidRequest(format!("controllerId: {}", e.problem)))?;
     if caller.0.as_ref().is_some_and(|p| p.client.is_some()) {
-        return crate::api::device::identify(DeviceIdSource::ClientCertificate, caller, Some(device.as_str()))
-            .map_err(|e| match e {
+        return crate::api::device::identify(DeviceIdSource::ClientCertificate, caller, Some(device.as_str())).map_err(
+            |e| match e {
                 ApiError::Forbidden(m) if m.contains("does not match") => {
                     ApiError::Forbidden("the controllerId is not the client certificate's device id".to_owned())
                 }
                 other => other,
-            });
+            },
+        );
     }
     let Some(authorization) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return Err(ApiError::DeviceIdentityRequired(
@@ -327,11 +329,8 @@ async fn deployment_base(
     let hashes = artifact_hashes(&s, &release.target).await?;
     let file = artifact_name(&release.target);
     let href = format!("{base}/{tenant}/controller/v1/{device}/softwaremodules/{}/artifacts/{file}", release.id);
-    let links = if base.starts_with("https:") {
-        json!({"download": link(href)})
-    } else {
-        json!({"download-http": link(href)})
-    };
+    let links =
+        if base.starts_with("https:") { json!({"download": link(href)}) } else { json!({"download-http": link(href)}) };
     Ok(Json(json!({
         "id": id.to_string(),
         "deployment": {
@@ -356,13 +355,10 @@ async fn deployment_base(
 /// SHA-256 must be what the targets metadata signs.
 async fn artifact_hashes(s: &DdiState, target: &str) -> Result<ArtifactHashes, ApiError> {
     use std::os::unix::fs::MetadataExt;
-    let file = s
-        .app
-        .repo
-        .target_file(target)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::internal(format!("the release's target {target:?} has no file in the repository")))?;
+    let file =
+        s.app.repo.target_file(target).await.map_err(ApiError::internal)?.ok_or_else(|| {
+            ApiError::internal(format!("the release's target {target:?} has no file in the repository"))
+        })?;
     let meta = tokio::fs::metadata(&file.path)
         .await
         .map_err(|e| ApiError::internal(format!("cannot stat {}: {e}", file.path.display())))?;
@@ -446,13 +442,7 @@ async fn artifact(
     if release.id != module || artifact_name(&release.target) != file {
         return Err(not_found());
     }
-    let target = s
-        .app
-        .repo
-        .target_file(&release.target)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(not_found)?;
+    let target = s.app.repo.target_file(&release.target).await.map_err(ApiError::internal)?.ok_or_else(not_found)?;
     crate::repo::send_file(&target.path, &format!("artifact {file}"), &method, &headers).await
 }
 
@@ -505,7 +495,7 @@ pub struct Progress {
 /// |---|---|---|
 /// | `closed` | `success` | `committed` |
 /// | `closed` | `failure` | `failed` |
-/// | `rejected` | any | `failed` |
+/// | `rejected` | any | `rejected` (stored, not counted: hawkBit keeps the action open) |
 /// | `proceeding`, `scheduled`, `resumed`, `download`, `downloaded` | any | `installed` when `progress.cnt == progress.of > 0`, else `downloading` |
 ///
 /// `closed` with `none`, `canceled` (this server sends no cancel) and unknown words are
@@ -524,13 +514,13 @@ pub fn feedback_event(status: &FeedbackStatus) -> Result<EventKind, String> {
             "failure" => Ok(EventKind::Failed),
             _ => Err("status.result.finished: a closed action is a success or a failure".to_owned()),
         },
-        "rejected" => Ok(EventKind::Failed),
-        "proceeding" | "scheduled" | "resumed" | "download" | "downloaded" => {
-            Ok(match &status.result.progress {
-                Some(p) if p.of > 0 && p.cnt == p.of => EventKind::Installed,
-                _ => EventKind::Downloading,
-            })
-        }
+        // "Cannot be fulfilled at this point in time": the action stays open (a device that
+        // never will sends closed/failure).
+        "rejected" => Ok(EventKind::from_name("rejected")),
+        "proceeding" | "scheduled" | "resumed" | "download" | "downloaded" => Ok(match &status.result.progress {
+            Some(p) if p.of > 0 && p.cnt == p.of => EventKind::Installed,
+            _ => EventKind::Downloading,
+        }),
         "canceled" => Err("status.execution: canceled answers a cancelAction, and this server sends none".to_owned()),
         other => Err(format!("status.execution: {:?} is not a DDI execution status", printable(other))),
     }
@@ -685,7 +675,7 @@ mod tests {
         let e = |x, f, p| feedback_event(&status(x, f, p, &[]));
         assert_eq!(e("closed", "success", None), Ok(EventKind::Committed));
         assert_eq!(e("closed", "failure", Some((0, 1))), Ok(EventKind::Failed));
-        assert_eq!(e("rejected", "none", None), Ok(EventKind::Failed));
+        assert_eq!(e("rejected", "none", None), Ok(EventKind::Unknown("rejected".to_owned())));
         assert_eq!(e("proceeding", "none", Some((0, 1))), Ok(EventKind::Downloading));
         assert_eq!(e("proceeding", "none", Some((0, 0))), Ok(EventKind::Downloading));
         assert_eq!(e("proceeding", "none", Some((1, 1))), Ok(EventKind::Installed));

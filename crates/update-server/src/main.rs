@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(args) => runtime.block_on(run(args)),
+        Command::Serve(args) => runtime.block_on(run(*args)),
         Command::Events { device, db } => runtime.block_on(print_events(&device, &db)),
         Command::Devices { db } => runtime.block_on(print_devices(&db)),
         Command::DdiToken { device, db } => runtime.block_on(make_ddi_token(&device, &db)),
@@ -159,11 +159,7 @@ fn ddi_config(args: &ServeArgs) -> Result<Option<DdiConfig>, ServerError> {
         return Err(ServerError::Usage(format!("--ddi-tenant {tenant:?}: 1 to 64 of A-Z a-z 0-9 - _")));
     }
     let gateway = args.ddi_gateway_token_file.as_deref().map(AdminToken::from_file).transpose()?;
-    Ok(Some(DdiConfig {
-        tenant: tenant.clone(),
-        poll: Duration::from_secs(u64::from(args.ddi_poll_secs)),
-        gateway,
-    }))
+    Ok(Some(DdiConfig { tenant: tenant.clone(), poll: Duration::from_secs(u64::from(args.ddi_poll_secs)), gateway }))
 }
 
 async fn run(args: ServeArgs) -> Result<(), ServerError> {

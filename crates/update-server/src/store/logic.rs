@@ -1188,11 +1188,7 @@ pub(super) async fn device_action(
         Some("failed") => Some(ActionOutcome::Failed),
         Some(other) => return Err(corrupt(format_args!("deployment {deployment}: outcome {other:?}"))),
     };
-    Ok(Some(DeviceAction {
-        told: row.flag("told")?,
-        outcome,
-        state: DeploymentState::from_name(&row.text("state")?),
-    }))
+    Ok(Some(DeviceAction { told: row.flag("told")?, outcome, state: DeploymentState::from_name(&row.text("state")?) }))
 }
 
 /// [`Store::set_target_token`](super::Store::set_target_token) inside the caller's transaction.
@@ -1211,7 +1207,11 @@ pub(super) async fn set_target_token(
         conn,
         now,
         actor,
-        Action { action: "set-target-token", subject: format!("device/{device}"), details: json(&serde_json::json!({})) },
+        Action {
+            action: "set-target-token",
+            subject: format!("device/{device}"),
+            details: json(&serde_json::json!({})),
+        },
     )
     .await?;
     Ok(())

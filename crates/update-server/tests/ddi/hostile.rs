@@ -71,9 +71,8 @@ async fn hostile_ddi_requests_are_refused_and_change_nothing() {
     let repo = write_repo(dir.path(), &[Target { bytes: a.bytes.clone(), ..target("a-1.2.3.swu", 0) }, b]);
     let server = Server::start(dir.path(), &repo);
     let deployment_a = server.deploy(&a, "group-a", &["dev-a"], json!([{"percent": 100}])).await;
-    let deployment_b = server
-        .deploy(&target("b-1.2.3.swu", 0x5a), "group-b", &["dev-b"], json!([{"percent": 100}]))
-        .await;
+    let deployment_b =
+        server.deploy(&target("b-1.2.3.swu", 0x5a), "group-b", &["dev-b"], json!([{"percent": 100}])).await;
     let token_a = format!("TargetToken {}", server.ddi_token("dev-a"));
     let token_b = format!("TargetToken {}", server.ddi_token("dev-b"));
     let get = reqwest::Method::GET;
@@ -154,7 +153,11 @@ async fn hostile_ddi_requests_are_refused_and_change_nothing() {
         assert_eq!(call(&server, get.clone(), &path, Some(token_a.clone()), None).await.0, 404, "{path}");
     }
     let as_b = download.replace("/dev-a/", "/dev-b/");
-    assert_eq!(call(&server, get.clone(), &as_b, Some(token_a.clone()), None).await.0, 401, "dev-a's token is not dev-b's");
+    assert_eq!(
+        call(&server, get.clone(), &as_b, Some(token_a.clone()), None).await.0,
+        401,
+        "dev-a's token is not dev-b's"
+    );
     assert_eq!(raw_status(&server, &download.replace("a-1.2.3.swu", "..%2F..%2Fserver.db"), &token_a).await, 404);
     // dev-b, with its own token, cannot fetch dev-a's release either.
     assert_eq!(call(&server, get.clone(), &as_b, Some(token_b.clone()), None).await.0, 404);

@@ -143,13 +143,10 @@ impl Server {
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("update-server did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
-            }
+        let Ok(addr) = rx.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("update-server did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
         };
         Self { child, addr, ca, ca_file, db, log, identity }
     }
@@ -166,8 +163,10 @@ impl Server {
 
     /// `update-server ddi-token DEVICE`: the new token it prints.
     pub(crate) fn ddi_token(&self, device: &str) -> String {
-        let out =
-            Command::new(env!("CARGO_BIN_EXE_update-server")).args(["ddi-token", device, "--db", &self.db]).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_update-server"))
+            .args(["ddi-token", device, "--db", &self.db])
+            .output()
+            .unwrap();
         assert!(out.status.success(), "ddi-token: {}", String::from_utf8_lossy(&out.stderr));
         let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
         assert_eq!(token.len(), 64, "{token:?}");
@@ -227,7 +226,12 @@ impl Server {
     }
 
     /// Waits up to `limit` for `done(events)`; the events then.
-    pub(crate) async fn wait_for_events(&self, device: &str, limit: Duration, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub(crate) async fn wait_for_events(
+        &self,
+        device: &str,
+        limit: Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let start = Instant::now();
         loop {
             let events = self.events(device).await;

@@ -23,10 +23,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(90);
 fn tools_present() -> bool {
     let missing: Vec<&str> = ["swupdate", "openssl", "cpio"]
         .into_iter()
-        .filter(|t| {
-            !std::env::var_os("PATH")
-                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(t).is_file()))
-        })
+        .filter(|t| !std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(t).is_file())))
         .collect();
     if missing.is_empty() {
         return true;
@@ -97,7 +94,13 @@ fn build_swu(dir: &Path, version: &str, hw: &str, image: &[u8], device: &Path, s
 
 /// `n` bytes, no two 4 KiB blocks alike, different per `seed`.
 fn image(seed: u32, n: u32) -> Vec<u8> {
-    (0..n).map(|i| (i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)).to_le_bytes()[1] ^ (i >> 12) as u8).collect()
+    (0..n)
+        .map(|i| {
+            let [_, mixed, ..] = (i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)).to_le_bytes();
+            let [block, ..] = (i >> 12).to_le_bytes();
+            mixed ^ block
+        })
+        .collect()
 }
 
 /// One swupdate process (its own process group and `TMPDIR`), stopped on drop.
@@ -217,9 +220,7 @@ async fn suricatta_installs_a_release_and_a_failure_pauses_its_deployment() {
     let started = Instant::now();
     let good_cfg = config(d, &server, "dev-good", &good_token);
     let mut run1 = Swupdate::start(d, "dev-good-run1", &good_cfg, &signer.0, "-p 1");
-    let events = server
-        .wait_for_events("dev-good", RUN_LIMIT, |e| has(e, "installed", "All Chunks Installed"))
-        .await;
+    let events = server.wait_for_events("dev-good", RUN_LIMIT, |e| has(e, "installed", "All Chunks Installed")).await;
     let install_secs = started.elapsed().as_secs_f64();
     run1.stop();
     let log1 = run1.log();
@@ -235,8 +236,7 @@ async fn suricatta_installs_a_release_and_a_failure_pauses_its_deployment() {
     // After the "reboot": swupdate in state TESTING (-c 2) confirms: closed/success.
     let started = Instant::now();
     let mut run2 = Swupdate::start(d, "dev-good-run2", &good_cfg, &signer.0, "-c 2");
-    let events =
-        server.wait_for_events("dev-good", RUN_LIMIT, |e| has(e, "committed", "closed/success")).await;
+    let events = server.wait_for_events("dev-good", RUN_LIMIT, |e| has(e, "committed", "closed/success")).await;
     let confirm_secs = started.elapsed().as_secs_f64();
     // The action is closed: the next polls offer nothing, so nothing more is reported.
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -278,7 +278,10 @@ async fn suricatta_installs_a_release_and_a_failure_pauses_its_deployment() {
     let deployment = server.get(&format!("/api/v1/deployments/{bad_deployment}")).await;
     assert_eq!(deployment["state"], "paused", "{deployment:#}");
     assert!(deployment["pause-reason"].as_str().unwrap().contains("failure rate 1/1"), "{deployment:#}");
-    assert_eq!((deployment["waves"][0]["failed"].as_u64(), deployment["waves"][0]["attempted"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (deployment["waves"][0]["failed"].as_u64(), deployment["waves"][0]["attempted"].as_u64()),
+        (Some(1), Some(1))
+    );
     let audit = server.get("/api/v1/audit").await;
     let text = audit.to_string();
     assert!(text.contains("pause-deployment") && text.contains("set-target-token"), "{audit:#}");

@@ -273,7 +273,7 @@ pub async fn ddi_actions_follow_the_deployment_and_target_tokens_are_replaced(st
 
     // The device's part in a deployment: told at its check-in, closed by a failure, and still
     // readable once the deployment is aborted.
-    store.tag_devices(&tag("ddi"), &[device.clone()], &admin(), now).await.unwrap();
+    store.tag_devices(&tag("ddi"), std::slice::from_ref(&device), &admin(), now).await.unwrap();
     let release = NewRelease { target: "demo-1.0.1.swu".into(), version: "1.0.1".into() };
     let r = store.create_release(&release, &admin(), now).await.unwrap();
     let plan = NewDeployment {
