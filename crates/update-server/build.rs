@@ -1,5 +1,7 @@
-//! Rebuild when a migration is added or changed: `sqlx::migrate!` embeds `migrations/`.
+//! Rebuild when a migration is added or changed: `sqlx::migrate!` embeds `migrations/` and
+//! `migrations-postgres/`.
 
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
+    println!("cargo:rerun-if-changed=migrations-postgres");
 }

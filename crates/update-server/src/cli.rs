@@ -22,10 +22,9 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-#[allow(clippy::large_enum_variant, reason = "parsed once per process")]
 pub enum Command {
     /// Serve the repository and the API until SIGINT or SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print a device's events from the database, oldest first, as JSON lines (the fields of
     /// `GET /api/v1/devices/{id}/events`). Safe while the server runs.
     Events {
@@ -46,6 +45,18 @@ pub enum Command {
     /// holds (the last line is `{"ok":true,…}`), 10 when a row was edited, removed or
     /// inserted (the last line names it). Safe while the server runs.
     Audit {
+        /// The database, as for `serve`.
+        #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
+        db: String,
+    },
+    /// Make a new hawkBit DDI target token for a device and print it on stdout, once: the
+    /// database keeps only its SHA-256. The device sends it as `Authorization: TargetToken
+    /// TOKEN` (SWUpdate: `suricatta -k TOKEN` or `targettoken`). A new token replaces the
+    /// device's old one at once; the change is in the operator audit log. Safe while the
+    /// server runs.
+    DdiToken {
+        /// The device id (the DDI controllerId).
+        device: String,
         /// The database, as for `serve`.
         #[arg(long, value_name = "URL", default_value = "sqlite:update-server.db")]
         db: String,
@@ -139,6 +150,25 @@ pub struct ServeArgs {
     /// Delete events received more than this many days ago. 0: keep them.
     #[arg(long, value_name = "DAYS", default_value_t = 0)]
     pub event_max_age_days: u32,
+    /// Serve hawkBit's Direct Device Integration API under /TENANT/controller/v1/ on the same
+    /// listener, for devices that run a hawkBit client such as SWUpdate's suricatta
+    /// (docs/reference/hawkbit-ddi.md). They follow the same deployments; their feedback
+    /// counts like a native device's events. A device authenticates with its client
+    /// certificate (the common name must be its controllerId), its target token
+    /// (`update-server ddi-token`), or the gateway token. Off by default.
+    #[arg(long)]
+    pub ddi: bool,
+    /// The DDI tenant: the first path segment (compared without regard to case).
+    #[arg(long, value_name = "NAME", default_value = "DEFAULT", requires = "ddi")]
+    pub ddi_tenant: String,
+    /// How long DDI devices wait between two polls (config.polling.sleep), in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300, requires = "ddi",
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub ddi_poll_secs: u32,
+    /// The DDI gateway token, which may speak for every device: a file (mode 0600) holding one
+    /// line of at least 16 visible ASCII characters. Without it, gateway tokens are refused.
+    #[arg(long, value_name = "FILE", requires = "ddi")]
+    pub ddi_gateway_token_file: Option<PathBuf>,
 }
 
 impl ServeArgs {

@@ -29,6 +29,9 @@
 //! - **Wire format**: the `update-protocol` crate, shared with the device (`libupdate::fleet`):
 //!   device ids, check-ins, events (a kind this server does not know is stored and listed
 //!   back), push event names, routes and limits. This crate only adds transport and storage.
+//! - **hawkBit DDI** ([`ddi`], `--ddi`): hawkBit's Direct Device Integration API on the same
+//!   listener, so hawkBit clients (SWUpdate's suricatta) follow the same deployments; their
+//!   feedback becomes events counted like a native device's.
 //! - **Errors** ([`error`]): one [`ApiError`] that becomes the response and never shows
 //!   internals.
 
@@ -37,6 +40,7 @@ pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod dashboard;
+pub mod ddi;
 pub mod device;
 pub mod error;
 #[doc(hidden)]

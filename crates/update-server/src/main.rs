@@ -11,6 +11,7 @@ use update_protocol::DeviceId;
 use update_server::cli::{Cli, Command, ServeArgs};
 use update_server::clock::Clock;
 use update_server::dashboard::{Dashboard, app_with_dashboard};
+use update_server::ddi::{Ddi, DdiConfig};
 use update_server::device::DeviceIdSource;
 use update_server::error::ServerError;
 use update_server::operator::{AdminToken, OperatorAccess, OperatorTokens};
@@ -45,9 +46,10 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(args) => runtime.block_on(run(args)),
+        Command::Serve(args) => runtime.block_on(run(*args)),
         Command::Events { device, db } => runtime.block_on(print_events(&device, &db)),
         Command::Devices { db } => runtime.block_on(print_devices(&db)),
+        Command::DdiToken { device, db } => runtime.block_on(make_ddi_token(&device, &db)),
         Command::Audit { db } => match runtime.block_on(print_audit(&db)) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(10),
@@ -137,6 +139,32 @@ async fn print_audit(db: &str) -> Result<bool, ServerError> {
     }
 }
 
+async fn make_ddi_token(device: &str, db: &str) -> Result<(), ServerError> {
+    let id = DeviceId::parse(device).map_err(|e| ServerError::Usage(format!("device id {device:?}: {}", e.problem)))?;
+    let store = open_store(db).await?;
+    let (token, digest) = update_server::ddi::new_target_token().map_err(ServerError::Usage)?;
+    let actor = update_server::audit::Actor { name: "update-server ddi-token".to_owned(), role: "admin" };
+    store.set_target_token(&id, &digest, &actor, time::OffsetDateTime::now_utc()).await?;
+    println!("{token}");
+    Ok(())
+}
+
+/// The DDI settings of `serve`, when `--ddi` is given.
+fn ddi_config(args: &ServeArgs) -> Result<Option<DdiConfig>, ServerError> {
+    if !args.ddi {
+        return Ok(None);
+    }
+    let tenant = &args.ddi_tenant;
+    let valid = !tenant.is_empty()
+        && tenant.len() <= 64
+        && tenant.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid {
+        return Err(ServerError::Usage(format!("--ddi-tenant {tenant:?}: 1 to 64 of A-Z a-z 0-9 - _")));
+    }
+    let gateway = args.ddi_gateway_token_file.as_deref().map(AdminToken::from_file).transpose()?;
+    Ok(Some(DdiConfig { tenant: tenant.clone(), poll: Duration::from_secs(u64::from(args.ddi_poll_secs)), gateway }))
+}
+
 async fn run(args: ServeArgs) -> Result<(), ServerError> {
     if !args.db.starts_with("sqlite:") && !is_postgres(&args.db) {
         return Err(ServerError::Usage(format!(
@@ -145,6 +173,7 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         )));
     }
     let repo = ServedRepository::open(&args.repo)?;
+    let ddi = ddi_config(&args)?;
     let mut client_auth = match &args.client_ca {
         Some(ca) => ClientAuth::Required { ca: ca.clone(), crls: args.client_crls.clone() },
         None => ClientAuth::NotRequested,
@@ -246,11 +275,15 @@ async fn run(args: ServeArgs) -> Result<(), ServerError> {
         // Open push streams would hold their connections until the grace period ends.
         push.close();
     };
-    let router = if args.dashboard {
-        app_with_dashboard(state, Arc::new(Dashboard::new(client_auth.device_routes())))
+    let mut router = if args.dashboard {
+        app_with_dashboard(state.clone(), Arc::new(Dashboard::new(client_auth.device_routes())))
     } else {
-        app(state)
+        app(state.clone())
     };
+    if let Some(config) = ddi {
+        tracing::info!(tenant = %config.tenant, poll_secs = config.poll.as_secs(), gateway_token = config.gateway.is_some(), "hawkBit DDI API on");
+        router = router.merge(update_server::ddi::router(state, Arc::new(Ddi::new(config))));
+    }
     tracing::info!(?limits, "limits");
     serve::serve_with_limits(listener, tls, router, limits, shutdown).await;
     tracing::info!("stopped");

@@ -71,6 +71,16 @@ impl ServedRepository {
     /// # Errors
     /// The metadata cannot be read or parsed (the message names the file).
     pub async fn signed_target(&self, name: &str) -> Result<Option<serde_json::Value>, String> {
+        Ok(self
+            .newest_targets()
+            .await?
+            .and_then(|meta| meta.pointer("/signed/targets").and_then(|t| t.get(name)).cloned())
+            .map(|t| t.get("custom").cloned().unwrap_or(serde_json::Value::Null)))
+    }
+
+    /// The newest targets metadata (see [`ServedRepository::signed_target`]), parsed; `None`
+    /// when there is none.
+    async fn newest_targets(&self) -> Result<Option<serde_json::Value>, String> {
         let dir = self.root.join("metadata");
         let mut newest: Option<(u64, PathBuf)> = None;
         if let Ok(mut entries) = tokio::fs::read_dir(&dir).await {
@@ -91,12 +101,40 @@ impl ServedRepository {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
-        let meta: serde_json::Value =
-            serde_json::from_slice(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
-        Ok(meta
-            .pointer("/signed/targets")
-            .and_then(|t| t.get(name))
-            .map(|t| t.get("custom").cloned().unwrap_or(serde_json::Value::Null)))
+        serde_json::from_slice(&text).map(Some).map_err(|e| format!("{} is not JSON: {e}", path.display()))
+    }
+
+    /// Where the bytes of the signed target `name` are: `targets/DIR/SHA256.BASE` (consistent
+    /// snapshots) when that file exists, else `targets/NAME`, with the length and SHA-256 the
+    /// newest targets metadata gives. `None` when the metadata does not list `name` or no file
+    /// is there. The path is checked like a request path (no `..`, stays in the repository).
+    ///
+    /// # Errors
+    /// The metadata cannot be read, or lists `name` without a length or a hexadecimal SHA-256.
+    pub async fn target_file(&self, name: &str) -> Result<Option<TargetFile>, String> {
+        let Some(meta) = self.newest_targets().await? else {
+            return Ok(None);
+        };
+        let Some(info) = meta.pointer("/signed/targets").and_then(|t| t.get(name)) else {
+            return Ok(None);
+        };
+        let length = info.get("length").and_then(serde_json::Value::as_u64);
+        let sha256 = info.pointer("/hashes/sha256").and_then(serde_json::Value::as_str);
+        let (Some(length), Some(sha256)) = (length, sha256) else {
+            return Err(format!("the targets metadata lists {name:?} without a length and a SHA-256"));
+        };
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("the targets metadata gives {name:?} a SHA-256 that is not 64 hex digits"));
+        }
+        let hashed = match name.rsplit_once('/') {
+            Some((dir, base)) => format!("targets/{dir}/{sha256}.{base}"),
+            None => format!("targets/{sha256}.{name}"),
+        };
+        let path = match self.resolve(&hashed).await {
+            Some(p) => Some(p),
+            None => self.resolve(&format!("targets/{name}")).await,
+        };
+        Ok(path.map(|path| TargetFile { path, length, sha256: sha256.to_ascii_lowercase() }))
     }
 
     /// The file for a request path (relative, already percent-decoded), or `None` when the path
@@ -116,6 +154,17 @@ impl ServedRepository {
     }
 }
 
+/// A signed target's file in the repository ([`ServedRepository::target_file`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetFile {
+    /// The file (canonical, inside the repository).
+    pub path: PathBuf,
+    /// The length the metadata signs.
+    pub length: u64,
+    /// The SHA-256 the metadata signs (lowercase hex).
+    pub sha256: String,
+}
+
 /// `GET|HEAD /repo/{*path}`.
 pub(crate) async fn serve_file(
     State(state): State<AppState>,
@@ -123,10 +172,21 @@ pub(crate) async fn serve_file(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no file /repo/{request_path}"));
     let Some(path) = state.repo.resolve(&request_path).await else {
-        return Err(not_found());
+        return Err(ApiError::NotFound(format!("no file /repo/{request_path}")));
     };
+    send_file(&path, &format!("/repo/{request_path}"), &method, &headers).await
+}
+
+/// Answers `GET` or `HEAD` of the regular file at `path` (already resolved and checked by the
+/// caller), with byte ranges and validators; `shown` is the path a 404 names.
+pub(crate) async fn send_file(
+    path: &Path,
+    shown: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no file {shown}"));
     let mut file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
         Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied) => {
@@ -145,7 +205,7 @@ pub(crate) async fn serve_file(
 
     let mut common = HeaderMap::new();
     common.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    common.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&path)));
+    common.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
     // Clients revalidate every time (cheap with the ETag): timestamp.json changes daily and a
     // device must not be handed a stale one by a cache.
     common.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -158,7 +218,7 @@ pub(crate) async fn serve_file(
         common.insert(header::LAST_MODIFIED, v);
     }
 
-    let (status, start, length) = match decide(&method, &headers, &validators) {
+    let (status, start, length) = match decide(method, headers, &validators) {
         Decision::NotModified => return Ok((StatusCode::NOT_MODIFIED, common).into_response()),
         Decision::PreconditionFailed => return Ok((StatusCode::PRECONDITION_FAILED, common).into_response()),
         Decision::Unsatisfiable => {
@@ -178,7 +238,7 @@ pub(crate) async fn serve_file(
     };
     common.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
 
-    if method == Method::HEAD {
+    if *method == Method::HEAD {
         return Ok((status, common).into_response());
     }
     if start > 0 {

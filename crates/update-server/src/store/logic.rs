@@ -14,8 +14,8 @@ use sqlx::{Database, Pool, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    CheckInOutcome, Control, DeploymentRecord, DeviceRecord, EventRetention, Pruned, ReleaseRecord, Store, StoreError,
-    StoredEvent, WaveView,
+    ActionOutcome, CheckInOutcome, Control, DeploymentRecord, DeviceAction, DeviceRecord, EventRetention, Pruned,
+    ReleaseRecord, Store, StoreError, StoredEvent, WaveView,
 };
 use crate::audit::{self, Action, Actor, AuditEntry};
 use crate::rollout::{Progress, Step, WaveCounts, next_step};
@@ -321,6 +321,26 @@ pub(super) trait Queries: Send {
         device: &DeviceId,
         deployment: Option<i64>,
     ) -> impl Future<Output = Result<Option<Membership>, StoreError>> + Send;
+    /// A device's row in a deployment (whatever its state): columns `told` (flag),
+    /// `outcome` (nullable text) and `state` (the deployment's).
+    fn action_row(
+        &mut self,
+        deployment: i64,
+        device: &DeviceId,
+    ) -> impl Future<Output = Result<Option<Self::Row>, StoreError>> + Send;
+    /// Stores a device's target token digest, replacing the one before.
+    fn upsert_target_token(
+        &mut self,
+        device: &DeviceId,
+        digest: &str,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A device's target token digest.
+    fn target_token_digest(
+        &mut self,
+        device: &DeviceId,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// Marks the device told to install (the first time only).
     fn mark_told(
         &mut self,
@@ -583,6 +603,26 @@ impl<B: Backend> Store for B {
 
     async fn audit_log(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         audit_log(&mut *acquire(self).await?, after, limit).await
+    }
+
+    async fn device_action(&self, deployment: i64, device: &DeviceId) -> Result<Option<DeviceAction>, StoreError> {
+        device_action(&mut *acquire(self).await?, deployment, device).await
+    }
+
+    async fn set_target_token(
+        &self,
+        device: &DeviceId,
+        digest: &str,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write("begin a target token").await?;
+        set_target_token(&mut *tx, device, digest, actor, now).await?;
+        commit::<B>(tx, "commit a target token").await
+    }
+
+    async fn target_token(&self, device: &DeviceId) -> Result<Option<String>, StoreError> {
+        acquire(self).await?.target_token_digest(device).await
     }
 }
 
@@ -1230,4 +1270,50 @@ pub(super) async fn control_deployment(
     append_audit(conn, now, actor, Action { action, subject: format!("deployment/{id}"), details: json(&details) })
         .await?;
     deployment(conn, id).await?.ok_or_else(|| corrupt(format_args!("deployment {id} vanished")))
+}
+
+// ---- hawkBit DDI ----
+
+/// [`Store::device_action`](super::Store::device_action).
+pub(super) async fn device_action(
+    conn: &mut impl Queries,
+    deployment: i64,
+    device: &DeviceId,
+) -> Result<Option<DeviceAction>, StoreError> {
+    let Some(row) = conn.action_row(deployment, device).await? else {
+        return Ok(None);
+    };
+    let outcome = match row.opt_text("outcome")?.as_deref() {
+        None => None,
+        Some("succeeded") => Some(ActionOutcome::Succeeded),
+        Some("failed") => Some(ActionOutcome::Failed),
+        Some(other) => return Err(corrupt(format_args!("deployment {deployment}: outcome {other:?}"))),
+    };
+    Ok(Some(DeviceAction { told: row.flag("told")?, outcome, state: DeploymentState::from_name(&row.text("state")?) }))
+}
+
+/// [`Store::set_target_token`](super::Store::set_target_token) inside the caller's transaction.
+pub(super) async fn set_target_token(
+    conn: &mut impl Queries,
+    device: &DeviceId,
+    digest: &str,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(StoreError::Conflict("a target token digest is 64 lowercase hex digits".to_owned()));
+    }
+    conn.upsert_target_token(device, digest, actor, now).await?;
+    append_audit(
+        conn,
+        now,
+        actor,
+        Action {
+            action: "set-target-token",
+            subject: format!("device/{device}"),
+            details: json(&serde_json::json!({})),
+        },
+    )
+    .await?;
+    Ok(())
 }

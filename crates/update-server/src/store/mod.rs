@@ -245,6 +245,26 @@ pub struct Pruned {
     pub newest_seq: i64,
 }
 
+/// How a device's part in a deployment ended (its row's outcome).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionOutcome {
+    /// It reported `committed` and no failure.
+    Succeeded,
+    /// It reported `failed` or `rolled-back`.
+    Failed,
+}
+
+/// A device's part in one deployment (a hawkBit DDI action, [`crate::ddi`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceAction {
+    /// It was told to install.
+    pub told: bool,
+    /// How it ended, if it has.
+    pub outcome: Option<ActionOutcome>,
+    /// The deployment's state.
+    pub state: DeploymentState,
+}
+
 /// Where devices and events live.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -405,4 +425,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// The operator audit log rows with `seq > after`, oldest first, at most `limit`.
     async fn audit_log(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+
+    // hawkBit DDI (issue 14 item 5, [`crate::ddi`]).
+
+    /// The device's part in a deployment, whatever the deployment's state; `None` when the
+    /// deployment does not hold the device (or does not exist).
+    async fn device_action(&self, deployment: i64, device: &DeviceId) -> Result<Option<DeviceAction>, StoreError>;
+
+    /// Stores the SHA-256 (`digest`, 64 lowercase hex digits) of a device's DDI target token,
+    /// replacing the one before, with an audit row (never the digest).
+    /// [`StoreError::Conflict`] for a digest of another form.
+    async fn set_target_token(
+        &self,
+        device: &DeviceId,
+        digest: &str,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// The SHA-256 of the device's DDI target token (lowercase hex), if it has one.
+    async fn target_token(&self, device: &DeviceId) -> Result<Option<String>, StoreError>;
 }

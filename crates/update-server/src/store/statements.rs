@@ -510,6 +510,49 @@ macro_rules! queries {
         Ok(())
     }
 
+    async fn action_row(&mut self, deployment: i64, device: &DeviceId) -> Result<Option<Self::Row>, StoreError> {
+        sqlx::query(
+            "SELECT dd.assigned IS NOT NULL AS told, dd.outcome, d.state FROM deployment_devices dd
+             JOIN deployments d ON d.id = dd.deployment_id
+             WHERE dd.deployment_id = $1 AND dd.device_id = $2",
+        )
+        .bind(deployment)
+        .bind(device.as_str())
+        .fetch_optional(&mut *self)
+        .await
+        .map_err(query_error("read a device's action"))
+    }
+
+    async fn upsert_target_token(
+        &mut self,
+        device: &DeviceId,
+        digest: &str,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ddi_target_tokens (device_id, digest, created, created_by) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (device_id) DO UPDATE SET digest = excluded.digest, created = excluded.created,
+                 created_by = excluded.created_by",
+        )
+        .bind(device.as_str())
+        .bind(digest)
+        .bind($time(now)?)
+        .bind(&actor.name)
+        .execute(&mut *self)
+        .await
+        .map_err(query_error("store a target token"))?;
+        Ok(())
+    }
+
+    async fn target_token_digest(&mut self, device: &DeviceId) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT digest FROM ddi_target_tokens WHERE device_id = $1")
+            .bind(device.as_str())
+            .fetch_optional(&mut *self)
+            .await
+            .map_err(query_error("read a target token"))
+    }
+
     async fn membership(
         &mut self,
         device: &DeviceId,

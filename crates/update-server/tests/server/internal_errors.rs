@@ -16,7 +16,8 @@ use update_server::operator::OperatorAccess;
 use update_server::push::PushHub;
 use update_server::repo::ServedRepository;
 use update_server::store::{
-    CheckInOutcome, Control, DeploymentRecord, DeviceRecord, ReleaseRecord, Store, StoreError, StoredEvent,
+    CheckInOutcome, Control, DeploymentRecord, DeviceAction, DeviceRecord, ReleaseRecord, Store, StoreError,
+    StoredEvent,
 };
 use update_server::{AppState, app};
 
@@ -94,6 +95,15 @@ impl Store for BrokenStore {
         Err(broken())
     }
     async fn audit_log(&self, _: i64, _: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        Err(broken())
+    }
+    async fn device_action(&self, _: i64, _: &DeviceId) -> Result<Option<DeviceAction>, StoreError> {
+        Err(broken())
+    }
+    async fn set_target_token(&self, _: &DeviceId, _: &str, _: &Actor, _: OffsetDateTime) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn target_token(&self, _: &DeviceId) -> Result<Option<String>, StoreError> {
         Err(broken())
     }
 }

@@ -313,3 +313,60 @@ pub async fn lists_read_in_pages(store: &dyn Store) {
     let older = store.deployments_page(Some(2), 2).await.unwrap();
     assert_eq!(older.iter().map(|d| d.id).collect::<Vec<_>>(), [1]);
 }
+
+pub async fn ddi_actions_follow_the_deployment_and_target_tokens_are_replaced(store: &dyn Store) {
+    use update_server::store::{ActionOutcome, Control, DeviceAction, StoreError};
+    let now = datetime!(2026-03-01 12:00 UTC);
+    let device = id("ddi-01");
+
+    // Target tokens: only digests, a new one replaces the old, a malformed one changes nothing.
+    assert_eq!(store.target_token(&device).await.unwrap(), None);
+    let (first, second) = ("ab".repeat(32), "0c".repeat(32));
+    store.set_target_token(&device, &first, &admin(), now).await.unwrap();
+    assert_eq!(store.target_token(&device).await.unwrap(), Some(first.clone()));
+    store.set_target_token(&device, &second, &admin(), now).await.unwrap();
+    for bad in ["AB".repeat(32), "ab".repeat(31), format!("{}zz", "ab".repeat(31)), String::new()] {
+        assert!(matches!(store.set_target_token(&device, &bad, &admin(), now).await, Err(StoreError::Conflict(_))));
+    }
+    assert_eq!(store.target_token(&device).await.unwrap(), Some(second.clone()));
+    assert_eq!(store.target_token(&id("ddi-02")).await.unwrap(), None);
+    let audit = store.audit_log(0, 100).await.unwrap();
+    let rows: Vec<_> = audit.iter().filter(|e| e.action == "set-target-token").collect();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|e| e.subject == "device/ddi-01"));
+    assert!(!format!("{audit:?}").contains(&second) && !format!("{audit:?}").contains(&first), "no digest in the log");
+
+    // The device's part in a deployment: told at its check-in, closed by a failure, and still
+    // readable once the deployment is aborted.
+    store.tag_devices(&tag("ddi"), std::slice::from_ref(&device), &admin(), now).await.unwrap();
+    let release = NewRelease { target: "demo-1.0.1.swu".into(), version: "1.0.1".into() };
+    let r = store.create_release(&release, &admin(), now).await.unwrap();
+    let plan = NewDeployment {
+        release: r.id,
+        tag: tag("ddi"),
+        waves: vec![Wave::Percent(100)],
+        min_wave_interval_secs: 0,
+        max_failure_percent: 50,
+        maintenance_window: None,
+    };
+    let dep = store.create_deployment(&plan, &admin(), now).await.unwrap();
+    assert_eq!(store.device_action(dep.id, &id("ddi-02")).await.unwrap(), None, "not in the deployment");
+    assert_eq!(store.device_action(dep.id + 100, &device).await.unwrap(), None, "no such deployment");
+    let untold = DeviceAction { told: false, outcome: None, state: DeploymentState::Running };
+    assert_eq!(store.device_action(dep.id, &device).await.unwrap(), Some(untold));
+    let answer = store.check_in(&device, &Report::default(), &[], now).await.unwrap();
+    assert_eq!(answer.assignment.unwrap().action, AssignmentAction::Install);
+    let told = DeviceAction { told: true, ..untold };
+    assert_eq!(store.device_action(dep.id, &device).await.unwrap(), Some(told));
+    let failed = CheckedEvent { deployment: Some(dep.id), ..event(EventKind::Failed, 1) };
+    store.append_event(&device, &failed, now).await.unwrap();
+    let closed = DeviceAction { told: true, outcome: Some(ActionOutcome::Failed), state: DeploymentState::Paused };
+    assert_eq!(store.device_action(dep.id, &device).await.unwrap(), Some(closed), "1 of 1 failed is over 50%");
+    // A later success does not reopen a failure.
+    let committed = CheckedEvent { deployment: Some(dep.id), ..event(EventKind::Committed, 2) };
+    store.append_event(&device, &committed, now).await.unwrap();
+    assert_eq!(store.device_action(dep.id, &device).await.unwrap().unwrap().outcome, Some(ActionOutcome::Failed));
+    store.control_deployment(dep.id, Control::Abort, &admin(), now).await.unwrap();
+    let aborted = store.device_action(dep.id, &device).await.unwrap().unwrap();
+    assert_eq!(aborted.state, DeploymentState::Aborted);
+}

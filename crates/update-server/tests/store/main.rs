@@ -60,4 +60,5 @@ suite!(
     a_reason_with_control_characters_is_stored_escaped,
     retention_keeps_the_newest_events_per_device_and_drops_old_ones,
     lists_read_in_pages,
+    ddi_actions_follow_the_deployment_and_target_tokens_are_replaced,
 );
