@@ -770,7 +770,7 @@ reads-source = true
             ("apt", with("(apt install apt)", "\\n\\u001b[2J"), "install-hint must be one line"),
             ("apt", format!("{GOOD}surprise = 1\n"), "unknown field `surprise`"),
             ("apt", format!("{GOOD}timeout-seconds = 0\n"), "timeout-seconds is not 1-86400"),
-            ("apt", "name = [".into(), "invalid"),
+            ("apt", "name = [".into(), "unclosed array"),
             ("apt", String::new(), "missing field"),
         ] {
             let e = Manifest::parse(stem, &text).unwrap_err();
