@@ -119,7 +119,10 @@ impl Manifest {
         }
         let exe = &self.executable;
         if !exe.is_absolute() || exe.components().any(|c| matches!(c, Component::ParentDir)) {
-            return Err(format!("executable '{}' is not an absolute path without '..'", escape(&exe.to_string_lossy())));
+            return Err(format!(
+                "executable '{}' is not an absolute path without '..'",
+                escape(&exe.to_string_lossy())
+            ));
         }
         if let Some(c) = self.capabilities.iter().find(|c| !Capability::ALL.iter().any(|k| k.as_str() == c.as_str())) {
             let known: Vec<&str> = Capability::ALL.iter().map(|c| c.as_str()).collect();
@@ -536,7 +539,8 @@ impl<'a> EventSink<'a> {
             self.audits += 1;
             match self.action {
                 Some(action) if self.audits <= MAX_AUDITS => {
-                    let outcome = if text(a, "outcome").as_deref() == Some("failed") { Outcome::Failed } else { Outcome::Ok };
+                    let outcome =
+                        if text(a, "outcome").as_deref() == Some("failed") { Outcome::Failed } else { Outcome::Ok };
                     let mut record = self.ctx.events.record(action, outcome).driver(self.driver);
                     if let Some(s) = text(a, "subject") {
                         record = record.subject(s);
@@ -548,7 +552,10 @@ impl<'a> EventSink<'a> {
                     self.ctx.events.audit(record.change(v("old"), v("new")));
                 }
                 Some(_) if self.audits == MAX_AUDITS + 1 => {
-                    self.ctx.events.warn(&format!("driver {}: more than {MAX_AUDITS} audit records; the rest are dropped", self.driver));
+                    self.ctx.events.warn(&format!(
+                        "driver {}: more than {MAX_AUDITS} audit records; the rest are dropped",
+                        self.driver
+                    ));
                 }
                 _ => {}
             }
@@ -631,8 +638,9 @@ struct WireChange {
 
 impl ExternalDriver {
     fn version(&self, method: &str, text: &str) -> Result<update_core::Version> {
-        update_core::parse_version(text)
-            .map_err(|e| Error::Other(format!("{}: {method} answered a version that is not one: {e}", self.factory.who())))
+        update_core::parse_version(text).map_err(|e| {
+            Error::Other(format!("{}: {method} answered a version that is not one: {e}", self.factory.who()))
+        })
     }
 
     fn change(&self, ctx: &Context<'_>, method: &str) -> Result<SlotChange> {
@@ -799,7 +807,9 @@ reads-source = true
         let drivers = dir.path().join("usr/lib/update/drivers");
         std::fs::create_dir_all(&drivers).unwrap();
         for (name, priority) in [("early", 90), ("late", 10), ("later", 10), ("native", 99)] {
-            let text = GOOD.replace("\"apt\"", &format!("\"{name}\"")).replace("priority = 40", &format!("priority = {priority}"));
+            let text = GOOD
+                .replace("\"apt\"", &format!("\"{name}\""))
+                .replace("priority = 40", &format!("priority = {priority}"));
             std::fs::write(drivers.join(format!("{name}.toml")), text).unwrap();
         }
         let table = crate::DriverTable::new(Vec::new())

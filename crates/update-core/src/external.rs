@@ -47,7 +47,13 @@ pub struct Peer<'a> {
 ///
 /// # Errors
 /// [`Error::Other`] when the request cannot be encoded.
-pub fn command(program: &Path, root: &Path, limit: Duration, max_output: usize, request: &impl Serialize) -> Result<Command> {
+pub fn command(
+    program: &Path,
+    root: &Path,
+    limit: Duration,
+    max_output: usize,
+    request: &impl Serialize,
+) -> Result<Command> {
     let bytes = serde_json::to_vec(request).map_err(|e| Error::Other(format!("encode the request: {e}")))?;
     Ok(Command::new(program)
         .under_root(root)
@@ -66,7 +72,9 @@ pub fn command(program: &Path, root: &Path, limit: Duration, max_output: usize, 
 pub fn answer(peer: Peer<'_>, phase: &str, out: &Output, text: &str, oversized: bool) -> Result<serde_json::Value> {
     let Peer { who, noun, major } = peer;
     if oversized {
-        return Err(Error::Other(format!("{who}: {phase} printed more than {MAX_RESPONSE} bytes; its answer is refused")));
+        return Err(Error::Other(format!(
+            "{who}: {phase} printed more than {MAX_RESPONSE} bytes; its answer is refused"
+        )));
     }
     let value = match serde_json::from_str::<serde_json::Value>(text.trim()) {
         Ok(v @ serde_json::Value::Object(_)) => v,
@@ -131,7 +139,11 @@ mod tests {
             ("all good\u{1b}[2J", 0, "did not answer one JSON object (protocol 1): all good\\u{1b}[2J"),
             ("[1]", 0, "did not answer one JSON object"),
             ("{} {}", 0, "did not answer one JSON object"),
-            (r#"{"protocol": {"major": 2, "minor": 0}, "ok": true}"#, 0, "speaks protocol major 2, this update speaks 1"),
+            (
+                r#"{"protocol": {"major": 2, "minor": 0}, "ok": true}"#,
+                0,
+                "speaks protocol major 2, this update speaks 1",
+            ),
             (r#"{"ok": true}"#, 0, "speaks protocol major (none given)"),
             ("", 3, "status failed (exit status: 3)"),
         ] {
@@ -142,7 +154,10 @@ mod tests {
         assert!(e.to_string().contains("printed more than 65536 bytes"), "{e}");
         let text = r#"{"protocol": {"major": 1, "minor": 0}, "ok": false, "error": "disk\nfull"}"#;
         let v = answer(PEER, "install", &out(0, text), text, false).unwrap();
-        assert_eq!(failure(PEER, "install", &out(0, text), &v).unwrap(), "driver x: install failed (exit status: 0): disk\\nfull");
+        assert_eq!(
+            failure(PEER, "install", &out(0, text), &v).unwrap(),
+            "driver x: install failed (exit status: 0): disk\\nfull"
+        );
         let ok = r#"{"protocol": {"major": 1, "minor": 0}, "ok": true}"#;
         let v = answer(PEER, "install", &out(1, ok), ok, false).unwrap();
         assert!(failure(PEER, "install", &out(1, ok), &v).is_some(), "a non-zero exit fails whatever the answer says");

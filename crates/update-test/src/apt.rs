@@ -13,6 +13,8 @@
 //! Needs `dpkg-deb`, `dpkg-scanpackages` (dpkg-dev), `gpg`, `apt-get` and `python3`; dpkg
 //! installs root-owned files, so tests run as root.
 
+#![allow(clippy::unwrap_used)] // a test rig: a failed unwrap is a failed test
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -25,7 +25,8 @@ fn apt_available() -> bool {
         .any(|d| d.trim() == "apt" || d.trim() == "all");
     assert!(!required, "UPDATE_ADAPTERS_REQUIRE names apt, but missing: {missing:?} (root: {root})");
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED: update --now with the apt driver: missing {missing:?} (root: {root})");
+    let _ =
+        writeln!(std::io::stderr(), "SKIPPED: update --now with the apt driver: missing {missing:?} (root: {root})");
     false
 }
 
@@ -158,7 +159,10 @@ fn hostile_driver_output_is_refused_and_changes_nothing() {
         assert_eq!(r.code, code, "{what}: {}", r.stderr);
         assert!(r.stderr.contains(want), "{what}: {}", r.stderr);
         // Escaped where the message is made, and again where it is printed: `\\u{1b}`.
-        assert!(!r.stderr.contains('\u{1b}') && !r.stderr.lines().any(|l| l.starts_with("update: FORGED")), "{what}: raw control characters");
+        assert!(
+            !r.stderr.contains('\u{1b}') && !r.stderr.lines().any(|l| l.starts_with("update: FORGED")),
+            "{what}: raw control characters"
+        );
         let r = dev.run(&["drivers"]);
         assert_eq!(r.code, 0, "{what}: {}", r.stderr);
         assert!(r.stdout.lines().any(|l| l.starts_with("evil") && l.contains("broken")), "{what}: {}", r.stdout);
@@ -190,7 +194,9 @@ fn hostile_manifests_are_listed_as_broken_and_never_run() {
     std::fs::write(dir.join("run"), script).unwrap();
     std::fs::set_permissions(dir.join("run"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let manifest = |name: &str, extra: &str| {
-        format!("name = \"{name}\"\nexecutable = \"/usr/lib/update/drivers/run\"\nprotocol = 1\ninstall-hint = \"x\"\n{extra}")
+        format!(
+            "name = \"{name}\"\nexecutable = \"/usr/lib/update/drivers/run\"\nprotocol = 1\ninstall-hint = \"x\"\n{extra}"
+        )
     };
     std::fs::write(dir.join("future.toml"), manifest("future", "").replace("protocol = 1", "protocol = 2")).unwrap();
     std::fs::write(dir.join("native.toml"), manifest("native", "")).unwrap();
