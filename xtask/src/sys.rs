@@ -41,6 +41,9 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("gcc", "gcc"),
     ("binutils", "nm"),
     ("python3", "python3"),
+    // The example external driver (examples/drivers/apt) and its rig: apt-get, dpkg-scanpackages.
+    ("apt", "apt-get"),
+    ("dpkg-dev", "dpkg-scanpackages"),
     // The man page and completion tests (xtask/src/man.rs, xtask/src/docs.rs).
     ("groff-base", "groff"),
     ("man-db", "man"),

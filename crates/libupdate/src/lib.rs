@@ -21,6 +21,7 @@
 mod audited;
 mod config_edit;
 pub mod daemon;
+pub mod external;
 pub mod failed;
 pub mod fleet;
 pub mod log;

@@ -179,7 +179,13 @@ impl Updater {
         if wanted.is_some() && wanted == status.version {
             return Ok((report, status));
         }
-        let offer = source::candidates(&self.paths, &url, trust)?;
+        let offer = if driver.reads_source() {
+            // The driver reads the source itself (an apt archive): it is the one update.
+            let at = url.file_path().map_or_else(|| url.as_str().into(), |p| self.paths.resolve(p));
+            source::Offer { files: vec![at], single: true, ..source::Offer::default() }
+        } else {
+            source::candidates(&self.paths, &url, trust)?
+        };
         report.single_file = offer.single;
         let inspects = driver.capabilities().has(Capability::Inspect);
         let failed = FailedReleases::load(&self.paths);

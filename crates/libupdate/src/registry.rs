@@ -58,6 +58,29 @@ impl DriverTable {
         self
     }
 
+    /// Adds the external drivers installed under `root` (`<root>/usr/lib/update/drivers/*.toml`,
+    /// [`crate::external`]) in probe order by their priority. A manifest naming a driver this
+    /// table already has is listed as broken; one already in the table is not added twice.
+    #[must_use]
+    pub fn with_external(mut self, root: &std::path::Path) -> Self {
+        let known: Vec<&'static str> = self.names().collect();
+        let mut found = Vec::new();
+        for e in crate::external::load(root) {
+            if self.factories.iter().any(|f| std::ptr::addr_eq(*f, e as &dyn DriverFactory)) {
+                continue;
+            }
+            found.push(if known.contains(&e.name()) {
+                e.refused(format!("the name {} is taken by a built-in driver", e.name()))
+            } else {
+                e
+            });
+        }
+        if !found.is_empty() {
+            self.factories = crate::external::merge(&self.factories, found);
+        }
+        self
+    }
+
     /// The built factories, in probing order.
     #[must_use]
     pub fn factories(&self) -> &[&'static dyn DriverFactory] {

@@ -87,13 +87,15 @@ impl Updater {
             }
         };
         let fleet = fleet::Fleet::from_config(&paths, &config);
+        // External drivers installed under the root join the table in their probe order.
+        let drivers = drivers.into().with_external(paths.root());
         Ok(Self {
             paths,
             config,
             keyring,
             logger,
             actor: actor(),
-            drivers: drivers.into(),
+            drivers,
             driver: RefCell::new(None),
             progress: Box::new(NoProgress),
             fleet,

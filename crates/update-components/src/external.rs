@@ -19,8 +19,8 @@ use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
 use update_core::component::{Activation, Component, ComponentStatus, DeviceComponent, Handler, HandlerContext, Kind};
+use update_core::external;
 use update_core::process::{self, Command};
-use update_core::text::escape;
 use update_core::{Error, Result};
 
 use crate::payload::Checked;
@@ -31,18 +31,11 @@ pub const PROTOCOL_MAJOR: u32 = 1;
 /// fields).
 pub const PROTOCOL_MINOR: u32 = 0;
 /// The most a handler may print on standard output (its answer).
-pub const MAX_RESPONSE: usize = 64 << 10;
+pub use update_core::external::MAX_RESPONSE;
+/// A protocol version.
+pub use update_core::external::Protocol;
 /// Where out-of-tree handlers are installed (under the device root).
 pub const HANDLER_DIR: &str = "/usr/lib/update/handlers";
-
-/// A protocol version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Protocol {
-    /// Incompatible changes.
-    pub major: u32,
-    /// Compatible additions.
-    pub minor: u32,
-}
 
 /// What the client sends on the handler's standard input (docs/components.md).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,49 +112,19 @@ impl ExternalHandler {
     }
 
     fn command(&self, ctx: &HandlerContext<'_>, request: &Request) -> Result<Command> {
-        let bytes = serde_json::to_vec(request).map_err(|e| Error::Other(format!("encode handler request: {e}")))?;
-        Ok(Command::new(self.program())
-            .under_root(ctx.paths.root())
-            .timeout(ctx.timeout.max(Duration::from_secs(1)))
-            .max_output(MAX_RESPONSE)
-            .stdin_bytes(bytes))
+        external::command(&self.program(), ctx.paths.root(), ctx.timeout, MAX_RESPONSE, request)
     }
 
-    /// Checks the handler's answer to `phase`.
+    /// Checks the handler's answer to `phase` (update-core's shared rules, then the fields).
     fn answer(&self, phase: &str, out: &process::Output) -> Result<Response> {
         let who = format!("out-of-tree {} handler {}", self.kind, self.program().display());
-        if out.truncated {
-            return Err(Error::Other(format!(
-                "{who}: {phase} printed more than {MAX_RESPONSE} bytes; its answer is refused"
-            )));
+        let peer = external::Peer { who: &who, noun: "handler", major: PROTOCOL_MAJOR };
+        let value = external::answer(peer, phase, out, &out.stdout, out.truncated)?;
+        if let Some(why) = external::failure(peer, phase, out, &value) {
+            return Err(Error::Other(why));
         }
-        let parsed = serde_json::from_str::<serde_json::Value>(out.stdout.trim());
-        let value = match parsed {
-            Ok(v @ serde_json::Value::Object(_)) => v,
-            _ if !out.success() => {
-                return Err(Error::Other(format!("{who}: {phase} failed ({}): {}", out.status, escape(&out.detail()))));
-            }
-            _ => {
-                return Err(Error::Other(format!(
-                    "{who}: {phase} exited 0 but did not answer one JSON object (protocol {PROTOCOL_MAJOR}): {}",
-                    escape(&process::tail(out.stdout.trim(), 3))
-                )));
-            }
-        };
-        let major = value.get("protocol").and_then(|p| p.get("major")).and_then(serde_json::Value::as_u64);
-        if major != Some(u64::from(PROTOCOL_MAJOR)) {
-            return Err(Error::Refused(format!(
-                "{who} speaks protocol major {}, this update speaks {PROTOCOL_MAJOR}: install a handler for protocol {PROTOCOL_MAJOR}",
-                major.map_or_else(|| "(none given)".into(), |m| m.to_string())
-            )));
-        }
-        let response: Response = serde_json::from_value(value)
-            .map_err(|e| Error::Other(format!("{who}: {phase} answered a malformed response: {e}")))?;
-        if !response.ok || !out.success() {
-            let why = response.error.clone().unwrap_or_else(|| out.detail());
-            return Err(Error::Other(format!("{who}: {phase} failed ({}): {}", out.status, escape(&why))));
-        }
-        Ok(response)
+        serde_json::from_value(value)
+            .map_err(|e| Error::Other(format!("{who}: {phase} answered a malformed response: {e}")))
     }
 
     fn run(&self, ctx: &HandlerContext<'_>, phase: &str, component: Option<&Component>) -> Result<Response> {

@@ -378,6 +378,14 @@ pub trait Driver {
     /// Verification, policy and I/O errors; on any error the running slot and boot state are untouched.
     fn install(&mut self, ctx: &Context<'_>, request: &InstallRequest) -> Result<InstallOutcome>;
 
+    /// Whether the driver reads the configured `source` itself (an apt archive, a tool's own
+    /// server) instead of being handed update files from it: the facade then passes the
+    /// source's location (a path under the root for `file://`, else the URL) as the one
+    /// update to inspect and install. The default is `false`.
+    fn reads_source(&self) -> bool {
+        false
+    }
+
     /// Reads an update's signed description without installing it.
     ///
     /// # Errors

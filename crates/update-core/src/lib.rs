@@ -16,6 +16,7 @@
 //!   adapters alike (`/var/lib/update/slots.json` and the adapters' own files).
 //! - [`process::Command`]: the one way to run another program (drained output, timeout that
 //!   kills the whole process group, output caps).
+//! - [`external`]: what the out-of-tree protocols (handlers, drivers) share.
 //! - [`error::Error`] with a stable [`error::ErrorKind`] that binaries map to exit codes.
 
 pub mod atomic;
@@ -25,6 +26,7 @@ pub mod component;
 pub mod config;
 pub mod driver;
 pub mod error;
+pub mod external;
 pub mod keyring;
 pub mod names;
 pub mod paths;

@@ -3,6 +3,7 @@
 //! TLS ([`pki`], also used by the QEMU system test in `update-systest`), and the `update-sim`
 //! binary that the demo and shell tests drive (`create`, `reboot`, `health`, `destroy`).
 
+pub mod apt;
 pub mod device;
 pub mod disk;
 pub mod fwupd;

@@ -6,7 +6,8 @@
 //! engine's rig drives `update-native` on `update-test`'s simulated device (loop devices). A
 //! driver whose tool is not installed (native: not root, or no loop devices) prints `SKIPPED`
 //! and passes, unless `UPDATE_ADAPTERS_REQUIRE` names it (`rauc,swupdate,mender,ostree,native`
-//! or `all`): CI sets that so a missing package fails the run.
+//! or `all`): CI sets that so a missing package fails the run. The example external driver
+//! (`examples/drivers/apt`) runs the same suite as `apt`.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -107,6 +108,19 @@ conformance!(swupdate, "swupdate", rigs::swupdate::SwupdateRig);
 conformance!(ostree, "ostree", rigs::ostree::OstreeRig);
 conformance!(mender, "mender", rigs::mender::MenderRig);
 conformance!(native, rigs::native::NativeRig);
+// The example external driver (examples/drivers/apt), through libupdate's external-driver client.
+conformance!(apt, rigs::apt::AptRig);
+
+/// The apt rig changes only its temporary root: the host's dpkg database is the same after an
+/// install (every snapshot of the suite compares it too).
+#[test]
+fn apt_leaves_the_host_alone() {
+    use suite::Rig;
+    type R = rigs::apt::AptRig;
+    if support::available(R::DRIVER, R::TOOLS, R::NEEDS_ROOT, R::NEEDS_LOOP_DEVICES) {
+        rigs::apt::the_host_is_untouched();
+    }
+}
 
 /// swupd is not packaged in Debian: there is no device to build here (no `mixer` either), so
 /// only probing is tested against the real system; argument construction and output parsing are

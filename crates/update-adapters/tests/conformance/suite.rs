@@ -58,6 +58,11 @@ pub trait Rig: Sized {
     const REPORTS_TRIES: bool = false;
     /// Whether the rig can build an update without any signature ([`Artifact::Unsigned`]).
     const UNSIGNED_ARTIFACTS: bool = false;
+    /// Whether the driver updates the running system in place, with no A/B slots (apt): status
+    /// has one slot, an install lands in it at once and needs no reboot, and the slot tests
+    /// (fall back, mark-bad, rollback) check the driver's documented refusal instead: "not
+    /// supported", and nothing written.
+    const IN_PLACE: bool = false;
 
     /// Builds the device, running version 1.0.0 from the first slot.
     fn new() -> Self;
@@ -155,19 +160,25 @@ pub fn install_cycle<R: Rig>() {
     }
     let outcome = d.install(&h.ctx(), &req).unwrap();
     let second = outcome.slot.as_str();
-    assert_ne!(second, first);
+    assert_eq!(second == first, R::IN_PLACE, "{outcome:?}");
     assert_eq!(outcome.version, Version::new(2, 0, 0));
-    assert!(outcome.reboot_required);
+    assert_eq!(outcome.reboot_required, !R::IN_PLACE);
     if R::PROGRESS {
         assert!(*h.progress.advanced.borrow() > 0, "no progress reported");
     }
 
-    // pending: the new slot boots next, the old one still runs.
     let s = status(&rig);
     assert_eq!(s.booted.as_deref(), Some(first), "{s:#?}");
     assert_eq!(s.primary.as_deref(), Some(second), "{s:#?}");
-    assert_eq!(slot(&s, second).state, SlotState::Trying, "{s:#?}");
     assert_eq!(slot(&s, second).version, Some(Version::new(2, 0, 0)), "{s:#?}");
+    if R::IN_PLACE {
+        // In place: the new version runs now, nothing is pending.
+        assert_eq!(slot(&s, second).state, SlotState::Good, "{s:#?}");
+        assert_eq!(s.version, Some(Version::new(2, 0, 0)), "{s:#?}");
+    } else {
+        // pending: the new slot boots next, the old one still runs.
+        assert_eq!(slot(&s, second).state, SlotState::Trying, "{s:#?}");
+    }
 
     rig.reboot();
     let s = status(&rig);
@@ -244,6 +255,22 @@ pub fn failed_boot_falls_back<R: Rig>() {
     let second = second.as_str();
     rig.reboot();
     assert_eq!(status(&rig).booted.as_deref(), Some(second));
+    if R::IN_PLACE {
+        // Nothing falls back by itself, and the driver says so: no boot counting, and marking
+        // the running system bad is refused without a write.
+        let h = rig.harness();
+        let mut d = h.driver(rig.factory().as_ref());
+        assert!(!d.capabilities().has(Capability::BootCounting));
+        let before = rig.snapshot();
+        let e = d.mark_bad(&h.ctx()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+        assert!(before == rig.snapshot(), "a refused mark-bad wrote something");
+        rig.reboot();
+        let s = status(&rig);
+        assert_eq!(s.version, Some(Version::new(2, 0, 0)), "{s:#?}");
+        assert_eq!(s.fallback, None, "{s:#?}");
+        return;
+    }
     if !R::FALLS_BACK {
         crate::support::skipped(&format!("{}: the tool has no boot counting; nothing falls back by itself", R::DRIVER));
         return;
@@ -292,8 +319,10 @@ pub fn mark_bad_during_trial<R: Rig>() {
     let h = rig.harness();
     let mut d = h.driver(rig.factory().as_ref());
     if !d.capabilities().has(Capability::MarkBad) {
+        let before = rig.snapshot();
         let e = d.mark_bad(&h.ctx()).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+        assert!(before == rig.snapshot(), "a refused mark-bad wrote something");
         return;
     }
     // Only the factory slot is committed: refused, nothing written.
@@ -325,6 +354,15 @@ pub fn mark_bad_during_trial<R: Rig>() {
     assert_ne!(slot(&s, &second).state, SlotState::Good, "{s:#?}");
 }
 
+/// A driver without rollback refuses it as "not supported by the … driver", and writes nothing.
+fn refuses_rollback<R: Rig>(rig: &R, d: &mut dyn update_core::driver::Driver) {
+    let before = rig.snapshot();
+    let e = d.rollback(&rig.harness().ctx()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+    assert!(e.to_string().contains(&format!("rollback is not supported by the {} driver", R::DRIVER)), "{e}");
+    assert!(before == rig.snapshot(), "a refused rollback wrote something");
+}
+
 /// `update rollback` while a new slot is on trial sends the device back to the previous one.
 pub fn rollback_during_trial<R: Rig>() {
     let mut rig = R::new();
@@ -336,8 +374,7 @@ pub fn rollback_during_trial<R: Rig>() {
     let h = rig.harness();
     let mut d = h.driver(rig.factory().as_ref());
     if !d.capabilities().has(Capability::Rollback) {
-        let e = d.rollback(&h.ctx()).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+        refuses_rollback(&rig, d.as_mut());
         return;
     }
     let change = d.rollback(&h.ctx()).unwrap();
@@ -372,8 +409,7 @@ pub fn rollback_after_commit<R: Rig>() {
         d.mark_good(&h.ctx()).unwrap();
     }
     if !d.capabilities().has(Capability::Rollback) {
-        let e = d.rollback(&h.ctx()).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+        refuses_rollback(&rig, d.as_mut());
         return;
     }
     if !R::ROLLBACK_AFTER_COMMIT {

@@ -9,6 +9,7 @@ mod audit_log;
 mod config_crash;
 mod config_files;
 mod config_roundtrip;
+mod external_driver;
 mod json_schema;
 mod keyring;
 mod logging;

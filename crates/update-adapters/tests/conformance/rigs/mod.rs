@@ -1,5 +1,7 @@
 //! One simulated device per tool.
 
+pub mod apt;
+
 #[cfg(feature = "mender")]
 pub mod mender;
 pub mod native;

@@ -5,7 +5,7 @@
 //! wrote (`boot/loader/entries/*.conf`, highest `version` first, as a BLS bootloader does) and
 //! resolves the `ostree=` kernel argument the way ostree-prepare-root does.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use update_adapters::ostree::{OstreeFactory, OstreeOptions};
@@ -21,23 +21,6 @@ pub struct OstreeRig {
     signer: String,
     evil: String,
     built: u32,
-}
-
-fn gen_key(home: &Path, uid: &str) -> String {
-    std::fs::create_dir_all(home).unwrap();
-    sh(cmd("chmod", ["700".as_ref(), home.as_os_str()]));
-    sh(Command::new("gpg").arg("--homedir").arg(home).args([
-        "--batch",
-        "--passphrase",
-        "",
-        "--quick-gen-key",
-        uid,
-        "ed25519",
-        "sign",
-        "never",
-    ]));
-    let out = sh(Command::new("gpg").arg("--homedir").arg(home).args(["--list-keys", "--with-colons"]));
-    out.lines().find_map(|l| l.strip_prefix("fpr:").map(|r| r.trim_matches(':').to_owned())).expect("a fingerprint")
 }
 
 impl OstreeRig {
@@ -105,8 +88,8 @@ impl Rig for OstreeRig {
         let d = d.as_path();
         std::fs::create_dir_all(d.join("build")).unwrap();
         std::fs::create_dir_all(d.join("proc")).unwrap();
-        let signer = gen_key(&d.join("gnupg"), "snakeoil <snakeoil@example.invalid>");
-        let evil = gen_key(&d.join("gnupg-evil"), "snakeoil-evil <evil@example.invalid>");
+        let signer = update_test::apt::gpg_key(&d.join("gnupg"), "snakeoil <snakeoil@example.invalid>");
+        let evil = update_test::apt::gpg_key(&d.join("gnupg-evil"), "snakeoil-evil <evil@example.invalid>");
         let pubkey = d.join("build/signer.gpg");
         let exported =
             sh(Command::new("gpg").arg("--homedir").arg(d.join("gnupg")).args(["--export", "--armor", &signer]));
