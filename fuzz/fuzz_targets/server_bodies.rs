@@ -1,4 +1,5 @@
-//! The server's device and operator API input: JSON bodies (check-in, event) and query strings
+//! The server's device, operator and hawkBit DDI input: JSON bodies (check-in, event, DDI
+//! feedback and configData) and query strings
 //! (push, event list), with the checks the handlers run before the store. The input is
 //! `query \0 body`.
 #![no_main]
@@ -11,5 +12,5 @@ fuzz_target!(|data: &[u8]| {
         None => (&[][..], data),
     };
     let query = String::from_utf8_lossy(query);
-    assert!(update_server::fuzzing::request_bodies(body, &query) <= 4);
+    assert!(update_server::fuzzing::request_bodies(body, &query) <= 6);
 });

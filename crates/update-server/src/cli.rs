@@ -151,8 +151,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DAYS", default_value_t = 0)]
     pub event_max_age_days: u32,
     /// Serve hawkBit's Direct Device Integration API under /TENANT/controller/v1/ on the same
-    /// listener, for devices that run a hawkBit client such as SWUpdate's suricatta
-    /// (docs/reference/hawkbit-ddi.md). They follow the same deployments; their feedback
+    /// listener, for devices that run a hawkBit client such as SWUpdate's suricatta. They
+    /// follow the same deployments; their feedback
     /// counts like a native device's events. A device authenticates with its client
     /// certificate (the common name must be its controllerId), its target token
     /// (`update-server ddi-token`), or the gateway token. Off by default.

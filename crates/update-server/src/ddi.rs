@@ -624,6 +624,12 @@ async fn config_data(
     JsonBody(body): JsonBody<ConfigData>,
 ) -> Result<StatusCode, ApiError> {
     let device = authenticate(&s, &caller, &headers, &tenant, &controller).await?;
+    check_config_data(&body)?;
+    tracing::info!(%device, attributes = body.data.len(), "ddi configData");
+    Ok(StatusCode::OK)
+}
+
+fn check_config_data(body: &ConfigData) -> Result<(), ApiError> {
     if body.data.len() > 100 {
         return Err(ApiError::InvalidRequest("data: at most 100 attributes".to_owned()));
     }
@@ -634,8 +640,26 @@ async fn config_data(
             ));
         }
     }
-    tracing::info!(%device, attributes = body.data.len(), "ddi configData");
-    Ok(StatusCode::OK)
+    Ok(())
+}
+
+/// The DDI bodies' parsing and checks without a store (`crate::fuzzing`): whether `body` was
+/// accepted as a feedback (its event included) and as a configData body.
+pub(crate) fn parse_bodies(body: &[u8]) -> usize {
+    let feedback = Json::<Feedback>::from_bytes(body).ok().and_then(|Json(f)| {
+        let kind = feedback_event(&f.status).ok()?;
+        let reason = feedback_reason(&f.status);
+        let event = Event {
+            kind,
+            version: None,
+            reason: Some(reason),
+            time: "2026-03-01T10:00:00Z".to_owned(),
+            deployment: Some(1),
+        };
+        event.check().ok()
+    });
+    let config = Json::<ConfigData>::from_bytes(body).ok().filter(|Json(c)| check_config_data(c).is_ok());
+    usize::from(feedback.is_some()) + usize::from(config.is_some())
 }
 
 /// A new target token: 32 random bytes as 64 hex digits, and its digest (what the store keeps).

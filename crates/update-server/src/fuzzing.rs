@@ -4,7 +4,8 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 /// Parses `body` as every JSON request body of the device API (check-in, event) and of the
-/// rollout API (release, tag devices, deployment with its waves and maintenance window), and
+/// rollout API (release, tag devices, deployment with its waves and maintenance window) and of
+/// the hawkBit DDI API (feedback with the event it becomes, configData), and
 /// `query` as every query string (push, event list, audit log), then runs the checks the
 /// handlers run before the store sees anything. Returns how many of them were accepted.
 #[must_use]
@@ -12,6 +13,7 @@ pub fn request_bodies(body: &[u8], query: &str) -> usize {
     crate::api::device::parse_bodies(body, query)
         + crate::api::operator::parse_queries(query)
         + crate::api::rollout::parse_bodies(body, query)
+        + crate::ddi::parse_bodies(body)
 }
 
 /// What a GET or HEAD with these headers gets for a file of `length` bytes, tagged `etag` and
