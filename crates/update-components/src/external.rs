@@ -120,11 +120,12 @@ impl ExternalHandler {
         let who = format!("out-of-tree {} handler {}", self.kind, self.program().display());
         let peer = external::Peer { who: &who, noun: "handler", major: PROTOCOL_MAJOR };
         let value = external::answer(peer, phase, out, &out.stdout, out.truncated)?;
-        if let Some(why) = external::failure(peer, phase, out, &value) {
-            return Err(Error::Other(why));
+        let response: Response = serde_json::from_value(value.clone())
+            .map_err(|e| Error::Other(format!("{who}: {phase} answered a malformed response: {e}")))?;
+        match external::failure(peer, phase, out, &value) {
+            Some(why) => Err(Error::Other(why)),
+            None => Ok(response),
         }
-        serde_json::from_value(value)
-            .map_err(|e| Error::Other(format!("{who}: {phase} answered a malformed response: {e}")))
     }
 
     fn run(&self, ctx: &HandlerContext<'_>, phase: &str, component: Option<&Component>) -> Result<Response> {
