@@ -300,40 +300,23 @@ pub trait Store: Send + Sync + 'static {
     async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
 
     /// Up to `limit` devices with ids after `after` (from the first without), by id: a page of
-    /// [`devices`](Self::devices). The default reads them all; the SQL stores read one page.
-    async fn devices_page(&self, after: Option<&DeviceId>, limit: u32) -> Result<Vec<DeviceRecord>, StoreError> {
-        let all = self.devices().await?;
-        Ok(all.into_iter().filter(|d| after.is_none_or(|a| d.id.as_str() > a.as_str())).take(limit as usize).collect())
-    }
+    /// [`devices`](Self::devices).
+    async fn devices_page(&self, after: Option<&DeviceId>, limit: u32) -> Result<Vec<DeviceRecord>, StoreError>;
 
-    /// Up to `limit` releases with ids above `after`, by id. The default reads them all.
-    async fn releases_page(&self, after: i64, limit: u32) -> Result<Vec<ReleaseRecord>, StoreError> {
-        let all = self.releases().await?;
-        Ok(all.into_iter().filter(|r| r.id > after).take(limit as usize).collect())
-    }
+    /// Up to `limit` releases with ids above `after`, by id.
+    async fn releases_page(&self, after: i64, limit: u32) -> Result<Vec<ReleaseRecord>, StoreError>;
 
-    /// Up to `limit` of a tag's devices with ids after `after`, by id. The default reads them
-    /// all.
+    /// Up to `limit` of a tag's devices with ids after `after`, by id.
     async fn tag_members_page(
         &self,
         tag: &Tag,
         after: Option<&DeviceId>,
         limit: u32,
-    ) -> Result<Vec<(DeviceId, String)>, StoreError> {
-        let all = self.tag_members(tag).await?;
-        Ok(all
-            .into_iter()
-            .filter(|(d, _)| after.is_none_or(|a| d.as_str() > a.as_str()))
-            .take(limit as usize)
-            .collect())
-    }
+    ) -> Result<Vec<(DeviceId, String)>, StoreError>;
 
     /// Up to `limit` deployments with ids below `before` (from the newest without), newest
-    /// first. The default reads them all.
-    async fn deployments_page(&self, before: Option<i64>, limit: u32) -> Result<Vec<DeploymentRecord>, StoreError> {
-        let all = self.deployments().await?;
-        Ok(all.into_iter().filter(|d| before.is_none_or(|b| d.id < b)).take(limit as usize).collect())
-    }
+    /// first.
+    async fn deployments_page(&self, before: Option<i64>, limit: u32) -> Result<Vec<DeploymentRecord>, StoreError>;
 
     /// One device.
     async fn device(&self, device: &DeviceId) -> Result<Option<DeviceRecord>, StoreError>;
@@ -344,15 +327,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies `retention`: deletes every event older than its age, and the oldest events of
     /// each device that received events with `seq > since_seq` beyond its count (pass the
-    /// last [`Pruned::newest_seq`], or 0 to check every device). The default keeps everything.
+    /// last [`Pruned::newest_seq`], or 0 to check every device).
     async fn prune_events(
         &self,
-        _retention: &EventRetention,
+        retention: &EventRetention,
         since_seq: i64,
-        _now: OffsetDateTime,
-    ) -> Result<Pruned, StoreError> {
-        Ok(Pruned { deleted: 0, newest_seq: since_seq })
-    }
+        now: OffsetDateTime,
+    ) -> Result<Pruned, StoreError>;
 
     /// Sets the device's check-now flag (returned and cleared by its next check-in), with an
     /// audit row. Returns `false` for an unknown device.

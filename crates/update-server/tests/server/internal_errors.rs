@@ -16,8 +16,8 @@ use update_server::operator::OperatorAccess;
 use update_server::push::PushHub;
 use update_server::repo::ServedRepository;
 use update_server::store::{
-    CheckInOutcome, Control, DeploymentRecord, DeviceAction, DeviceRecord, ReleaseRecord, Store, StoreError,
-    StoredEvent,
+    CheckInOutcome, Control, DeploymentRecord, DeviceAction, DeviceRecord, EventRetention, Pruned, ReleaseRecord,
+    Store, StoreError, StoredEvent,
 };
 use update_server::{AppState, app};
 
@@ -42,6 +42,26 @@ impl Store for BrokenStore {
         Err(broken())
     }
     async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        Err(broken())
+    }
+    async fn devices_page(&self, _: Option<&DeviceId>, _: u32) -> Result<Vec<DeviceRecord>, StoreError> {
+        Err(broken())
+    }
+    async fn releases_page(&self, _: i64, _: u32) -> Result<Vec<ReleaseRecord>, StoreError> {
+        Err(broken())
+    }
+    async fn tag_members_page(
+        &self,
+        _: &Tag,
+        _: Option<&DeviceId>,
+        _: u32,
+    ) -> Result<Vec<(DeviceId, String)>, StoreError> {
+        Err(broken())
+    }
+    async fn deployments_page(&self, _: Option<i64>, _: u32) -> Result<Vec<DeploymentRecord>, StoreError> {
+        Err(broken())
+    }
+    async fn prune_events(&self, _: &EventRetention, _: i64, _: OffsetDateTime) -> Result<Pruned, StoreError> {
         Err(broken())
     }
     async fn device(&self, _: &DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
