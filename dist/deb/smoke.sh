@@ -17,7 +17,7 @@ step() { echo "smoke: $*"; }
 if [ "${1:-}" != "--no-install" ]; then
     shopt -s nullglob
     debs=(target/debian/*.deb)
-    [ "${#debs[@]}" -ge 3 ] || fail "expected the update, update-tool and update-server .debs in target/debian/ (run dist/deb/build.sh)"
+    [ "${#debs[@]}" -ge 6 ] || fail "expected the update, update-tool, update-server, update-dbus, libupdate1 and libupdate-dev .debs in target/debian/ (run dist/deb/build.sh)"
     # Units are installed disabled and not started (the packages say so); policy-rc.d is not needed.
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${debs[@]/#/./}"
 fi
@@ -87,5 +87,51 @@ if command -v fish >/dev/null; then
     values=$(fish -c 'complete -C "update config verify "' | cut -f1 | sort | tr '\n' ' ')
     [ "$values" = "false true " ] || fail "fish: update config verify completes '$values'"
 fi
+
+step "libupdate1: libupdate.so.1 in the multiarch directory, known to ldconfig, with shlibs"
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+libdir=/usr/lib/$multiarch
+dpkg -L libupdate1 | grep -qx "$libdir/libupdate.so.1" || fail "libupdate1 does not install $libdir/libupdate.so.1"
+readelf -d "$libdir/libupdate.so.1" | grep -q 'Library soname: \[libupdate.so.1\]' || fail "libupdate.so.1 has another SONAME"
+# (/lib is /usr/lib on a merged-/usr system; ldconfig names either.)
+/sbin/ldconfig -p | grep -Eq "libupdate\.so\.1 .*=> (/usr)?/lib/$multiarch/libupdate\.so\.1\$" \
+    || fail "ldconfig does not know libupdate.so.1 (the trigger did not run)"
+shlibs=$(dpkg-query --control-path libupdate1 shlibs) || fail "libupdate1 has no shlibs file"
+grep -qx "libupdate 1 libupdate1 (>= $(dpkg-query --showformat='${source:Upstream-Version}' --show libupdate1))" "$shlibs" \
+    || fail "libupdate1's shlibs: $(cat "$shlibs")"
+dpkg-query --control-path libupdate1 triggers >/dev/null || fail "libupdate1 has no triggers file"
+
+step "libupdate-dev: pkg-config, a program built against the installed header and libraries"
+[ -f /usr/include/update.h ] || fail "no /usr/include/update.h"
+[ "$(readlink "$libdir/libupdate.so")" = libupdate.so.1 ] || fail "$libdir/libupdate.so is not a link to libupdate.so.1"
+[ "$(pkg-config --variable=libdir libupdate)" = "$libdir" ] || fail "pkg-config libupdate: libdir $(pkg-config --variable=libdir libupdate)"
+mkdir -p "$tmp/empty-root" "$tmp/c/debian"
+gcc -std=c11 -Wall -Wextra -Werror dist/deb/smoke.c -o "$tmp/c/smoke" $(pkg-config --cflags --libs libupdate) \
+    || fail "gcc against libupdate.so (pkg-config)"
+readelf -d "$tmp/c/smoke" | grep -q 'Shared library: \[libupdate.so.1\]' || fail "the program does not record libupdate.so.1"
+env -u LD_LIBRARY_PATH "$tmp/c/smoke" "$tmp/empty-root" || fail "the program built against libupdate.so.1"
+# Statically: the archive, then what it needs (libupdate.pc's Libs.private).
+gcc -std=c11 -Wall -Wextra -Werror dist/deb/smoke.c -o "$tmp/c/smoke-static" $(pkg-config --cflags libupdate) \
+    "$libdir/libupdate.a" $(pkg-config --static --libs-only-l libupdate | sed 's/-lupdate //') \
+    || fail "gcc against libupdate.a"
+! readelf -d "$tmp/c/smoke-static" | grep -q 'libupdate.so' || fail "the static program still needs libupdate.so"
+"$tmp/c/smoke-static" "$tmp/empty-root" || fail "the program built against libupdate.a"
+# What a package of that program would depend on: dpkg-shlibdeps reads libupdate1's shlibs.
+mkdir -p "$tmp/c/debian/smoke/usr/bin" "$tmp/c/debian/smoke/DEBIAN"   # DEBIAN: where dpkg-shlibdeps finds the package root
+cp "$tmp/c/smoke" "$tmp/c/debian/smoke/usr/bin/"
+printf 'Source: smoke\n\nPackage: smoke\nArchitecture: any\n' > "$tmp/c/debian/control"
+deps=$(cd "$tmp/c" && dpkg-shlibdeps -O debian/smoke/usr/bin/smoke) || fail "dpkg-shlibdeps"
+echo "$deps" | grep -q 'libupdate1 (>= ' || fail "dpkg-shlibdeps does not name libupdate1: $deps"
+
+step "update-dbus: the service, its unit (not enabled), bus policy, activation and polkit actions"
+/usr/libexec/update-dbus --version | grep -q '^update-dbus ' || fail "update-dbus --version"
+man -w 8 update-dbus | grep -q 'man8/update-dbus.8.gz' || fail "no update-dbus(8)"
+for f in /usr/lib/systemd/system/update-dbus.service /usr/share/dbus-1/system-services/org.libupdate.Update1.service \
+    /usr/share/dbus-1/system.d/org.libupdate.Update1.conf /usr/share/polkit-1/actions/org.libupdate.update.policy; do
+    [ -f "$f" ] || fail "$f is not installed"
+done
+grep -qx 'SystemdService=update-dbus.service' /usr/share/dbus-1/system-services/org.libupdate.Update1.service \
+    || fail "the activation file does not name update-dbus.service"
+[ ! -e /etc/systemd/system/dbus-org.libupdate.Update1.service ] || fail "update-dbus.service was enabled by the package"
 
 echo "smoke: all checks passed"

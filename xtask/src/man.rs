@@ -29,8 +29,9 @@ pub const PAGES: &[Page] = &[
     Page { file: "update-server.8", section: "8", cmd: update_server::cli::command },
 ];
 
-/// The hand-written page (kept in docs/man/ as it is installed).
-pub const HAND_WRITTEN: &[&str] = &["update.toml.5"];
+/// The hand-written pages (kept in docs/man/ as they are installed; update-dbus.8 is checked
+/// against its options by a test of crates/update-dbus).
+pub const HAND_WRITTEN: &[&str] = &["update.toml.5", "update-dbus.8"];
 
 /// The driver names `update config driver` takes: `auto` and every driver of the binary.
 fn driver_names() -> Vec<&'static str> {

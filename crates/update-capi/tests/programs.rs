@@ -125,6 +125,50 @@ fn a_c_program_installs_an_update_through_libupdate_a() {
     dev.assert_installed();
 }
 
+/// The packages libupdate1 and libupdate-dev as installed (dist/deb/build.sh, then
+/// dist/deb/smoke.sh installs them): tests/c/install.c built with the flags `pkg-config`
+/// gives for the installed libupdate.pc (the installed update.h, the libupdate.so link) and run
+/// with the loader's default paths, which find libupdate.so.1 where ldconfig put it. Runs only
+/// when `UPDATE_CAPI_INSTALLED=1` (CI sets it after installing the packages); otherwise it says
+/// so and passes.
+#[test]
+fn a_c_program_built_against_the_installed_packages_installs_an_update() {
+    if std::env::var_os("UPDATE_CAPI_INSTALLED").is_none_or(|v| v != "1") {
+        eprintln!("skipped: UPDATE_CAPI_INSTALLED=1 is not set (the libupdate1 and libupdate-dev packages)");
+        return;
+    }
+    let pkg_config = |args: &[&str]| -> Vec<String> {
+        let out = run(Command::new("pkg-config").args(args).arg("libupdate"));
+        String::from_utf8(out.stdout).expect("pkg-config output").split_whitespace().map(str::to_owned).collect()
+    };
+    let cflags = pkg_config(&["--cflags"]);
+    let libs = pkg_config(&["--libs"]);
+    let libdir = pkg_config(&["--variable=libdir"]).concat();
+    assert!(Path::new(&libdir).join("libupdate.so.1").is_file(), "{libdir}/libupdate.so.1 is not installed");
+    assert!(Path::new("/usr/include/update.h").is_file(), "/usr/include/update.h is not installed");
+
+    let dev = Device::new();
+    let exe = dev.dir.path().join("install-installed");
+    // No -I of the source tree: the header is the installed one.
+    run(Command::new("gcc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+        .args(&cflags)
+        .arg(crate_dir().join("tests/c/install.c"))
+        .arg("-o")
+        .arg(&exe)
+        .arg("-pthread")
+        .args(&libs));
+    let needed = run(Command::new("readelf").arg("-d").arg(&exe));
+    assert!(
+        String::from_utf8_lossy(&needed.stdout).contains("Shared library: [libupdate.so.1]"),
+        "the program does not record libupdate.so.1:\n{}",
+        show(&needed)
+    );
+    let out = run(Command::new(&exe).env_remove("LD_LIBRARY_PATH").arg(&dev.sim.root).arg(public(7)).arg(public(9)));
+    check_c_output(&out);
+    dev.assert_installed();
+}
+
 /// Validates `doc` against docs/reference/schemas/<name>.schema.json: the documents of the C
 /// API are those of `update … --json`.
 fn assert_schema(name: &str, doc: &serde_json::Value) {

@@ -71,3 +71,25 @@ async fn serve(args: Args) -> zbus::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Args;
+
+    /// The hand-written man page (docs/man/update-dbus.8, installed by the Debian package)
+    /// documents every option.
+    #[test]
+    fn the_man_page_documents_every_option() {
+        let page = include_str!("../../../docs/man/update-dbus.8");
+        let cmd = Args::command();
+        let mut longs: Vec<&str> = cmd.get_arguments().filter_map(clap::Arg::get_long).collect();
+        longs.extend(["help", "version"]);
+        for long in longs {
+            let roff = format!("\\-\\-{}", long.replace('-', "\\-"));
+            assert!(page.contains(&roff), "docs/man/update-dbus.8 does not document --{long}");
+        }
+        assert!(page.starts_with(".TH update\\-dbus 8 "), "the page's title");
+    }
+}
