@@ -5,8 +5,9 @@
 //!   devices are ordered by SHA-256 of `deployment id ":" device id` and cut into waves by the
 //!   plan. The order differs per deployment (the same devices are not always the canaries)
 //!   and is reproducible (tests, audits).
-//! - **Progress** ([`next_step`]): a running deployment pauses when its open wave's failure
-//!   rate crosses the threshold, and opens the next wave when the least interval has passed.
+//! - **Progress** ([`next_step`]): a running deployment pauses when the failure rate of a wave
+//!   opened so far (and not accepted by the operator) crosses the threshold, and opens the next
+//!   wave when the least interval has passed.
 //! - **Maintenance windows** ([`in_window`]): whether `now` lies in a window of the
 //!   deployment's cron expression, read in its time zone (the system's zoneinfo, through jiff).
 
@@ -71,7 +72,7 @@ pub fn over_threshold(counts: WaveCounts, max_failure_percent: u8) -> bool {
 
 /// A running deployment as [`next_step`] needs it.
 #[derive(Debug, Clone, Copy)]
-pub struct Progress {
+pub struct Progress<'a> {
     /// The open wave (0-based).
     pub wave: u32,
     /// How many waves the plan has.
@@ -82,10 +83,11 @@ pub struct Progress {
     pub min_interval: time::Duration,
     /// The threshold.
     pub max_failure_percent: u8,
-    /// The operator resumed this wave, accepting its failures so far.
-    pub waived: bool,
-    /// The open wave's counts.
-    pub counts: WaveCounts,
+    /// The operator resumed the deployment while this wave was open, accepting the failures of
+    /// it and of every wave before it.
+    pub waived_through: Option<u32>,
+    /// The counts of the waves opened so far, by wave (`0..=wave`; more are ignored).
+    pub counts: &'a [WaveCounts],
 }
 
 /// What a running deployment does next.
@@ -100,14 +102,24 @@ pub enum Step {
 }
 
 /// The next step of a running deployment at `now`. The failure check comes first, so a wave
-/// whose failures arrived before its interval ran out never lets the next one open.
+/// whose failures arrived before its interval ran out never lets the next one open; and it
+/// covers every opened wave the operator has not accepted, not only the open one, so a canary
+/// that fails after the next wave opened (a short or zero interval) still pauses the rollout.
+/// The reason numbers waves from 1, as the dashboard does.
 #[must_use]
-pub fn next_step(p: &Progress, now: OffsetDateTime) -> Step {
-    if !p.waived && over_threshold(p.counts, p.max_failure_percent) {
-        return Step::Pause(format!(
-            "wave {} failure rate {}/{} is over {}%",
-            p.wave, p.counts.failed, p.counts.attempted, p.max_failure_percent
-        ));
+pub fn next_step(p: &Progress<'_>, now: OffsetDateTime) -> Step {
+    let opened = p.counts.iter().zip(0..=p.wave);
+    for (counts, wave) in opened.filter(|(_, w)| p.waived_through.is_none_or(|t| *w > t)) {
+        if over_threshold(*counts, p.max_failure_percent) {
+            return Step::Pause(format!(
+                "wave {} of {}: failure rate {}/{} is over {}%",
+                wave + 1,
+                p.waves,
+                counts.failed,
+                counts.attempted,
+                p.max_failure_percent
+            ));
+        }
     }
     if p.wave + 1 < p.waves && now >= p.opened + p.min_interval {
         return Step::Open(p.wave + 1);
@@ -278,7 +290,7 @@ mod tests {
             let opened = datetime!(2026-03-01 10:00 UTC);
             let p = Progress {
                 wave: 0, waves: 2, opened, min_interval: time::Duration::hours(1),
-                max_failure_percent: threshold, waived: false, counts,
+                max_failure_percent: threshold, waived_through: None, counts: &[counts],
             };
             let step = next_step(&p, opened + time::Duration::hours(hours));
             if over_threshold(counts, threshold) {
@@ -392,23 +404,52 @@ mod tests {
     #[test]
     fn failures_pause_before_the_next_wave_opens() {
         let opened = datetime!(2026-03-01 10:00 UTC);
-        let mut p = Progress {
-            wave: 0,
+        let mut counts = [WaveCounts { devices: 2, assigned: 2, attempted: 2, failed: 0, succeeded: 2 }];
+        fn p(counts: &[WaveCounts], wave: u32, waived_through: Option<u32>) -> Progress<'_> {
+            Progress {
+                wave,
+                waves: 3,
+                opened: datetime!(2026-03-01 10:00 UTC),
+                min_interval: time::Duration::hours(1),
+                max_failure_percent: 20,
+                waived_through,
+                counts,
+            }
+        }
+        assert_eq!(next_step(&p(&counts, 0, None), opened + time::Duration::minutes(59)), Step::Stay);
+        assert_eq!(next_step(&p(&counts, 0, None), opened + time::Duration::hours(1)), Step::Open(1));
+        counts[0].failed = 1;
+        let late = opened + time::Duration::hours(5);
+        assert_eq!(
+            next_step(&p(&counts, 0, None), late),
+            Step::Pause("wave 1 of 3: failure rate 1/2 is over 20%".to_owned())
+        );
+        assert_eq!(next_step(&p(&counts, 0, Some(0)), late), Step::Open(1), "the operator accepted wave 1");
+        assert_eq!(next_step(&p(&counts, 2, Some(2)), late), Step::Stay, "the last wave stays open");
+    }
+
+    /// With no interval the next wave opens at once; a canary failing afterwards still pauses
+    /// the deployment, unless the operator accepted it by resuming.
+    #[test]
+    fn an_earlier_waves_late_failure_pauses() {
+        let opened = datetime!(2026-03-01 10:00 UTC);
+        let canary_failed = WaveCounts { devices: 1, assigned: 1, attempted: 1, failed: 1, succeeded: 0 };
+        let second = WaveCounts { devices: 9, assigned: 9, attempted: 3, failed: 0, succeeded: 3 };
+        let counts = [canary_failed, second, WaveCounts::default()];
+        let p = |waived_through| Progress {
+            wave: 1,
             waves: 3,
             opened,
-            min_interval: time::Duration::hours(1),
-            max_failure_percent: 20,
-            waived: false,
-            counts: WaveCounts { devices: 2, assigned: 2, attempted: 2, failed: 0, succeeded: 2 },
+            min_interval: time::Duration::ZERO,
+            max_failure_percent: 10,
+            waived_through,
+            counts: &counts[..2],
         };
-        assert_eq!(next_step(&p, opened + time::Duration::minutes(59)), Step::Stay);
-        assert_eq!(next_step(&p, opened + time::Duration::hours(1)), Step::Open(1));
-        p.counts.failed = 1;
-        let late = opened + time::Duration::hours(5);
-        assert_eq!(next_step(&p, late), Step::Pause("wave 0 failure rate 1/2 is over 20%".to_owned()));
-        p.waived = true;
-        assert_eq!(next_step(&p, late), Step::Open(1));
-        p.wave = 2;
-        assert_eq!(next_step(&p, late), Step::Stay, "the last wave stays open");
+        assert_eq!(next_step(&p(None), opened), Step::Pause("wave 1 of 3: failure rate 1/1 is over 10%".to_owned()));
+        assert_eq!(next_step(&p(Some(0)), opened), Step::Open(2), "wave 1 accepted when the deployment resumed at it");
+        assert_eq!(next_step(&p(Some(1)), opened), Step::Open(2));
+        // Counts past the open wave are not looked at.
+        let p2 = Progress { wave: 0, counts: &[WaveCounts::default(), canary_failed], ..p(None) };
+        assert_eq!(next_step(&p2, opened), Step::Open(1));
     }
 }

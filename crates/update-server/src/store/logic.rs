@@ -286,12 +286,12 @@ pub(super) trait Queries: Send {
     /// Deployments (or `one`), newest first, joined with their release: the columns of
     /// [`deployment_from_row`].
     fn deployment_rows(&mut self, one: Option<i64>) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
-    /// A deployment's counts by wave (`only` that wave): columns `wave`, `devices`,
+    /// A deployment's counts by wave (with `through`, waves up to that one): columns `wave`, `devices`,
     /// `assigned`, `attempted`, `failed`, `succeeded`.
     fn wave_count_rows(
         &mut self,
         deployment: i64,
-        only: Option<u32>,
+        through: Option<u32>,
     ) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
     /// Holds the deployment for the rest of the transaction, where the transaction does not
     /// already; whether it exists.
@@ -1016,15 +1016,15 @@ pub(super) async fn create_deployment(
     deployment(conn, id).await?.ok_or_else(|| corrupt(format_args!("deployment {id} vanished")))
 }
 
-/// Each wave's counts (waves without devices have no row: zeros); with `only`, that wave's
+/// Each wave's counts (waves without devices have no row: zeros); with `through`, the waves up to that one
 /// alone (the others stay zero), which is what a check-in needs.
 async fn wave_counts(
     conn: &mut impl Queries,
     id: i64,
     waves: usize,
-    only: Option<u32>,
+    through: Option<u32>,
 ) -> Result<Vec<WaveCounts>, StoreError> {
-    let rows = conn.wave_count_rows(id, only).await?;
+    let rows = conn.wave_count_rows(id, through).await?;
     let mut counts = vec![WaveCounts::default(); waves];
     for row in &rows {
         let wave = usize::try_from(row.int("wave")?).unwrap_or(usize::MAX);
@@ -1047,8 +1047,8 @@ async fn wave_counts(
 enum Counts {
     /// Every wave's (the operator's views).
     All,
-    /// The open wave's only (moving a deployment on).
-    OpenWave,
+    /// The waves opened so far (moving a deployment on).
+    Opened,
     /// None (what a device is told).
     Skip,
 }
@@ -1071,15 +1071,15 @@ async fn with_counts(
 ) -> Result<Vec<StoredDeployment>, StoreError> {
     let mut out = Vec::with_capacity(stored.len());
     for mut d in stored {
-        let only = match with {
+        let through = match with {
             Counts::All => None,
-            Counts::OpenWave => Some(d.record.current_wave),
+            Counts::Opened => Some(d.record.current_wave),
             Counts::Skip => {
                 out.push(d);
                 continue;
             }
         };
-        let counts = wave_counts(conn, d.record.id, d.record.waves.len(), only).await?;
+        let counts = wave_counts(conn, d.record.id, d.record.waves.len(), through).await?;
         for (view, c) in d.record.waves.iter_mut().zip(counts) {
             *view = WaveView {
                 plan: view.plan,
@@ -1109,32 +1109,34 @@ pub(super) async fn deployment(conn: &mut impl Queries, id: i64) -> Result<Optio
 /// audit log too.
 async fn advance(conn: &mut impl Queries, id: i64, now: OffsetDateTime) -> Result<(), StoreError> {
     conn.lock_deployment(id).await?;
-    let Some(d) = deployment_rows(conn, Some(id), Counts::OpenWave).await?.into_iter().next() else {
+    let Some(d) = deployment_rows(conn, Some(id), Counts::Opened).await?.into_iter().next() else {
         return Ok(());
     };
     let r = &d.record;
     if r.state != DeploymentState::Running {
         return Ok(());
     }
-    let Some(open) = r.waves.get(r.current_wave as usize) else {
+    let Some(opened) = r.waves.get(..=r.current_wave as usize) else {
         return Err(corrupt(format_args!("deployment {id}: open wave {} of {}", r.current_wave, r.waves.len())));
     };
+    let counts: Vec<WaveCounts> = opened.iter().map(WaveView::counts).collect();
     let progress = Progress {
         wave: r.current_wave,
         waves: u32::try_from(r.waves.len()).unwrap_or(u32::MAX),
         opened: r.wave_opened,
         min_interval: time::Duration::seconds(i64::try_from(r.min_wave_interval_secs).unwrap_or(i64::MAX)),
         max_failure_percent: r.max_failure_percent,
-        waived: d.waived_wave == Some(r.current_wave),
-        counts: open.counts(),
+        waived_through: d.waived_wave,
+        counts: &counts,
     };
     match next_step(&progress, now) {
         Step::Stay => {}
         Step::Pause(reason) => {
             conn.pause(id, &reason).await?;
-            let c = progress.counts;
-            let details = serde_json::json!({"reason": reason, "wave": r.current_wave,
-                "attempted": c.attempted, "failed": c.failed, "max-failure-percent": r.max_failure_percent});
+            let opened: Vec<_> =
+                counts.iter().map(|c| serde_json::json!({"attempted": c.attempted, "failed": c.failed})).collect();
+            let details = serde_json::json!({"reason": reason, "wave": r.current_wave, "opened-waves": opened,
+                "max-failure-percent": r.max_failure_percent});
             append_audit(
                 conn,
                 now,

@@ -428,17 +428,17 @@ macro_rules! queries {
         q.fetch_all(&mut *self).await.map_err(query_error("read deployments"))
     }
 
-    async fn wave_count_rows(&mut self, deployment: i64, only: Option<u32>) -> Result<Vec<Self::Row>, StoreError> {
+    async fn wave_count_rows(&mut self, deployment: i64, through: Option<u32>) -> Result<Vec<Self::Row>, StoreError> {
         let sql = format!(
             "SELECT wave, COUNT(*) AS devices, COUNT(assigned) AS assigned,
                     COUNT(*) FILTER (WHERE attempted) AS attempted,
                     COUNT(*) FILTER (WHERE outcome = 'failed') AS failed,
                     COUNT(*) FILTER (WHERE outcome = 'succeeded') AS succeeded
              FROM deployment_devices WHERE deployment_id = $1 {} GROUP BY wave",
-            if only.is_some() { "AND wave = $2" } else { "" }
+            if through.is_some() { "AND wave <= $2" } else { "" }
         );
         let mut q = sqlx::query(&sql).bind(deployment);
-        if let Some(w) = only {
+        if let Some(w) = through {
             q = q.bind(i64::from(w));
         }
         q.fetch_all(&mut *self).await.map_err(query_error("count a deployment's waves"))

@@ -374,7 +374,7 @@ async fn an_operator_watches_the_canaries_pause_a_rollout_and_resumes_it_in_chro
         // The page shows the automatic pause and why.
         browser.goto(&format!("{base}/dashboard/deployments/{id}")).await;
         assert_eq!(browser.text("#state").await, "paused");
-        assert_eq!(browser.text("#pause-reason").await, "Paused: wave 0 failure rate 1/1 is over 20%");
+        assert_eq!(browser.text("#pause-reason").await, "Paused: wave 1 of 3: failure rate 1/1 is over 20%");
         assert_eq!(browser.count("#failure-chart polyline.rate").await, 1, "the failure-rate chart has a line");
         assert!(browser.text("#failure-chart").await.contains("100.0%"));
         assert_eq!(browser.count("#resume").await, 1);

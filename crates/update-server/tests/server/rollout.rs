@@ -225,7 +225,7 @@ async fn a_release_failing_on_its_canaries_pauses_the_rollout_before_the_second_
 
     let d = fleet.deployment(id).await;
     assert_eq!(d["state"], "paused", "{d}");
-    assert_eq!(d["pause-reason"], "wave 0 failure rate 1/1 is over 20%");
+    assert_eq!(d["pause-reason"], "wave 1 of 4: failure rate 1/1 is over 20%");
     assert_eq!(d["current-wave"], 0);
     assert_eq!(wave_counts(&d), [[2, 2, 2, 2, 0], [10, 0, 0, 0, 0], [48, 0, 0, 0, 0], [60, 0, 0, 0, 0]]);
 
@@ -448,4 +448,53 @@ async fn a_maintenance_window_makes_devices_wait_until_it_opens() {
     let d: Value = server.operator_get("/api/v1/deployments/1").await;
     assert_eq!(d["waves"][0]["assigned"], 1, "told to install once the window opened");
     server.stop().await;
+}
+
+/// With no interval between waves the second wave opens at the first check-in, before the
+/// canary has reported; the canary's failure afterwards still pauses the deployment (the
+/// failure check covers every opened wave, not only the open one), and the devices not yet
+/// started are told to hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_failing_after_the_next_wave_opened_still_pauses_the_rollout() {
+    let fleet = Fleet::start().await;
+    let none = BTreeMap::new();
+    assert!(fleet.check_in_all(&none).await.is_empty());
+    let release = json!({"target": "demo-2.0.0.bundle", "version": "2.0.0"});
+    let (status, release) = fleet.call("POST", "/api/v1/releases", OPERATOR_TOKEN, Some(release)).await;
+    assert_eq!(status, StatusCode::CREATED, "{release}");
+    let plan = json!({"release": release["id"], "tag": "field", "waves": [{"devices": 1}, {"percent": 100}],
+        "min-wave-interval-secs": 0, "max-failure-percent": 20});
+    let (status, d) = fleet.call("POST", "/api/v1/deployments", OPERATOR_TOKEN, Some(plan)).await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    let id = d["id"].as_i64().unwrap();
+    let canary = fleet.devices.iter().map(|d| (update_server::rollout::rank(id, &d.id), d.id.clone())).min().unwrap().1;
+
+    // Everyone checks in: the first check-in opened the second wave at once, so all are told.
+    let assignments = fleet.check_in_all(&none).await;
+    assert_eq!(install_told(&assignments).len(), FLEET);
+    let d = fleet.deployment(id).await;
+    assert_eq!((d["state"].as_str(), d["current-wave"].as_u64()), (Some("running"), Some(1)), "{d}");
+
+    // The canary fails: its wave is no longer the open one, and it still pauses everything.
+    let all: BTreeSet<String> = fleet.devices.iter().map(|d| d.id.clone()).collect();
+    fleet.install(&[&canary], &all).await;
+    let d = fleet.deployment(id).await;
+    assert_eq!(d["state"], "paused", "{d}");
+    assert_eq!(d["pause-reason"], "wave 1 of 2: failure rate 1/1 is over 20%");
+    let n = FLEET as u64 - 1;
+    assert_eq!(wave_counts(&d), [[1, 1, 1, 1, 0], [n, n, 0, 0, 0]]);
+    let assignments = fleet.check_in_all(&none).await;
+    assert!(assignments.values().all(|a| a["action"] == "hold"), "{assignments:?}");
+
+    // Resumed, the canary's failure is accepted: the rest install and the deployment runs on.
+    let (status, d) = fleet.call("POST", &format!("/api/v1/deployments/{id}/resume"), OPERATOR_TOKEN, None).await;
+    assert_eq!((status, d["state"].as_str()), (StatusCode::OK, Some("running")), "{d}");
+    let assignments = fleet.check_in_all(&none).await;
+    let rest: Vec<&String> = install_told(&assignments).into_iter().filter(|id| **id != canary).collect();
+    assert_eq!(rest.len(), FLEET - 1);
+    fleet.install(&rest, &BTreeSet::new()).await;
+    let d = fleet.deployment(id).await;
+    assert_eq!(d["state"], "running", "{d}");
+    assert_eq!(wave_counts(&d), [[1, 1, 1, 1, 0], [n, n, n, 0, n]]);
+    fleet.server.stop().await;
 }

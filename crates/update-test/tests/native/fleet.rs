@@ -402,7 +402,7 @@ fn a_failed_install_is_counted_against_the_wave_and_the_paused_rollout_holds_the
     assert_eq!(r.wave0(), (1, 1, 1, 1, 0), "one failure counted against wave 0");
     let d = r.record();
     assert_eq!(d.state, update_protocol::rollout::DeploymentState::Paused);
-    assert_eq!(d.pause_reason.as_deref(), Some("wave 0 failure rate 1/1 is over 0%"));
+    assert_eq!(d.pause_reason.as_deref(), Some("wave 1 of 2: failure rate 1/1 is over 0%"));
 
     // The bootloader falls back to 1.0 after its tries; the device then checks in: hold.
     let mut slot = Slot::B;
