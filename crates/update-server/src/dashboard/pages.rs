@@ -1,10 +1,10 @@
 //! The dashboard's pages and forms.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -19,7 +19,7 @@ use super::{
 };
 use crate::api::operator::actor;
 use crate::operator::{OperatorAccess, Role};
-use crate::store::{Control, DeploymentRecord, DeviceRecord, StoredEvent};
+use crate::store::{Control, DeploymentRecord, DeviceRecord, StoredEvent, VersionSummary};
 
 /// A device that checked in within this long is shown as online.
 const ONLINE_WITHIN: time::Duration = time::Duration::minutes(10);
@@ -27,6 +27,8 @@ const ONLINE_WITHIN: time::Duration = time::Duration::minutes(10);
 const TIMELINE: usize = 200;
 /// Events read per store call.
 const EVENT_PAGE: u32 = 1000;
+/// Devices in one page of the overview's table.
+const DEVICE_PAGE: u32 = 100;
 
 type Page = Result<Response, PageError>;
 
@@ -136,29 +138,51 @@ fn failing(d: &DeviceRecord) -> bool {
     d.last_event.as_ref().is_some_and(|e| is_failure(&e.kind))
 }
 
-pub(crate) async fn overview(State(s): State<DashState>, who: LoggedIn) -> Page {
-    let devices = s.app.store.devices().await?;
+/// `?after=ID`: the device table's page starts after this device.
+#[derive(Debug, Deserialize)]
+pub(crate) struct OverviewQuery {
+    after: Option<String>,
+}
+
+/// The fleet: counts by version from the database, and one page of the device table
+/// ([`DEVICE_PAGE`] devices, with a link to the next), so the page costs the same for ten
+/// devices and for a hundred thousand.
+pub(crate) async fn overview(State(s): State<DashState>, who: LoggedIn, Query(q): Query<OverviewQuery>) -> Page {
+    let after = q.after.as_deref().map(DeviceId::parse).transpose().map_err(|e| PageError::bad(e.to_string()))?;
     let now = s.app.clock.now();
+    let versions = s.app.store.version_summary(now - ONLINE_WITHIN).await?;
+    let devices = s.app.store.devices_page(after.as_ref(), DEVICE_PAGE).await?;
     let online = |d: &DeviceRecord| d.last_checkin.is_some_and(|t| now - t <= ONLINE_WITHIN);
-    let mut versions: BTreeMap<String, usize> = BTreeMap::new();
-    for d in &devices {
-        *versions.entry(d.report.version.clone().unwrap_or_else(|| "(unknown)".to_owned())).or_default() += 1;
-    }
+    let sum = |f: fn(&VersionSummary) -> u64| versions.iter().map(f).sum::<u64>();
     let mut body = format!(
         "<p id=\"summary\"><span id=\"total\">{}</span> devices · <span id=\"online\" class=\"ok\">{}</span> online \
          (checked in within {} min) · <span id=\"failing\" class=\"failing\">{}</span> failing (last event failed or rolled back)</p>",
-        devices.len(),
-        devices.iter().filter(|d| online(d)).count(),
+        sum(|v| v.devices),
+        sum(|v| v.online),
         ONLINE_WITHIN.whole_minutes(),
-        devices.iter().filter(|d| failing(d)).count(),
+        sum(|v| v.failing),
     );
-    body.push_str("<h2>Versions</h2><table id=\"versions\"><tr><th>version</th><th>devices</th></tr>");
-    for (v, n) in &versions {
-        let _ = write!(body, "<tr><td>{}</td><td>{n}</td></tr>", esc(v));
-    }
     body.push_str(
-        "</table><h2>Devices</h2><table id=\"devices\"><tr><th>device</th><th>version</th><th>last check-in</th>\
+        "<h2>Versions</h2><table id=\"versions\"><tr><th>version</th><th>devices</th><th>online</th><th>failing</th></tr>",
+    );
+    for v in &versions {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            v.version.as_deref().map_or_else(|| "(unknown)".to_owned(), esc),
+            v.devices,
+            v.online,
+            v.failing
+        );
+    }
+    let _ = write!(
+        body,
+        "</table><h2>Devices</h2>{}<table id=\"devices\"><tr><th>device</th><th>version</th><th>last check-in</th>\
          <th>status</th><th>last event</th></tr>",
+        after.as_ref().map_or_else(String::new, |a| format!(
+            "<p>After {} · <a href=\"/dashboard\">first page</a></p>",
+            esc(a.as_str())
+        ))
     );
     for d in &devices {
         let status = match (online(d), failing(d)) {
@@ -179,6 +203,15 @@ pub(crate) async fn overview(State(s): State<DashState>, who: LoggedIn) -> Page 
         );
     }
     body.push_str("</table>");
+    if devices.len() == DEVICE_PAGE as usize
+        && let Some(last) = devices.last()
+    {
+        let _ = write!(
+            body,
+            "<p><a id=\"next\" href=\"/dashboard?after={}\">next {DEVICE_PAGE} devices</a></p>",
+            path_segment(last.id.as_str())
+        );
+    }
     Ok(html_page("Fleet", &who, Some(30), &body))
 }
 

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::{
     ActionOutcome, CheckInOutcome, Control, DeploymentRecord, DeviceAction, DeviceRecord, EventRetention, Pruned,
-    ReleaseRecord, Store, StoreError, StoredEvent, WaveView,
+    ReleaseRecord, Store, StoreError, StoredEvent, VersionSummary, WaveView,
 };
 use crate::audit::{self, Action, Actor, AuditEntry};
 use crate::rollout::{Progress, Step, WaveCounts, next_step};
@@ -134,6 +134,12 @@ pub(super) trait Queries: Send {
     fn device_rows(
         &mut self,
         one: Option<&DeviceId>,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
+    /// Devices by version: columns `version`, `devices`, `online` (checked in at or after
+    /// `online_since`), `failing` (last event `failed` or `rolled-back`).
+    fn version_summary_rows(
+        &mut self,
+        online_since: OffsetDateTime,
     ) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
     /// Up to `limit` devices with ids after `after`, by id: as [`device_rows`](Self::device_rows).
     fn device_page_rows(
@@ -446,6 +452,23 @@ impl<B: Backend> Store for B {
         let mut conn = acquire(self).await?;
         let rows = conn.device_page_rows(after.map_or("", DeviceId::as_str), limit).await?;
         rows.iter().map(device_from_row).collect()
+    }
+
+    async fn version_summary(&self, online_since: OffsetDateTime) -> Result<Vec<VersionSummary>, StoreError> {
+        let rows = acquire(self).await?.version_summary_rows(online_since).await?;
+        let count = |row: &_, column| -> Result<u64, StoreError> {
+            u64::try_from(Columns::int(row, column)?).map_err(|_| corrupt(format_args!("negative {column}")))
+        };
+        rows.iter()
+            .map(|row| {
+                Ok(VersionSummary {
+                    version: row.opt_text("version")?,
+                    devices: count(row, "devices")?,
+                    online: count(row, "online")?,
+                    failing: count(row, "failing")?,
+                })
+            })
+            .collect()
     }
 
     async fn releases_page(&self, after: i64, limit: u32) -> Result<Vec<ReleaseRecord>, StoreError> {

@@ -186,6 +186,20 @@ pub enum Control {
     Abort,
 }
 
+/// The devices that run one version: how many, how many checked in lately, how many are
+/// failing (their last event is `failed` or `rolled-back`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionSummary {
+    /// The version they report (`None`: not reported).
+    pub version: Option<String>,
+    /// Devices.
+    pub devices: u64,
+    /// Of them, those that checked in since the time asked about.
+    pub online: u64,
+    /// Of them, those whose last event is a failure.
+    pub failing: u64,
+}
+
 /// A device in the inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -302,6 +316,10 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` devices with ids after `after` (from the first without), by id: a page of
     /// [`devices`](Self::devices).
     async fn devices_page(&self, after: Option<&DeviceId>, limit: u32) -> Result<Vec<DeviceRecord>, StoreError>;
+
+    /// The fleet by version (ordered by version, unreported first), counted in the database:
+    /// online means checked in at or after `online_since`.
+    async fn version_summary(&self, online_since: OffsetDateTime) -> Result<Vec<VersionSummary>, StoreError>;
 
     /// Up to `limit` releases with ids above `after`, by id.
     async fn releases_page(&self, after: i64, limit: u32) -> Result<Vec<ReleaseRecord>, StoreError>;

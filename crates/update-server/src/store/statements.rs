@@ -33,6 +33,22 @@ macro_rules! queries {
         query.fetch_all(&mut *self).await.map_err(query_error("list devices"))
     }
 
+    async fn version_summary_rows(&mut self, online_since: OffsetDateTime) -> Result<Vec<Self::Row>, StoreError> {
+        sqlx::query(
+            "SELECT d.version, COUNT(*) AS devices,
+                    COUNT(*) FILTER (WHERE d.last_checkin >= $1) AS online,
+                    COUNT(*) FILTER (WHERE e.kind IN ('failed', 'rolled-back')) AS failing
+             FROM devices d
+             LEFT JOIN events e ON e.seq = (SELECT MAX(seq) FROM events WHERE device_id = d.id)
+             GROUP BY d.version
+             ORDER BY d.version NULLS FIRST",
+        )
+        .bind($time(online_since)?)
+        .fetch_all(&mut *self)
+        .await
+        .map_err(query_error("count devices by version"))
+    }
+
     async fn device_page_rows(&mut self, after: &str, limit: u32) -> Result<Vec<Self::Row>, StoreError> {
         sqlx::query(concat!("SELECT d.id, d.compatible, d.version, d.booted, d.primary_slot, d.slots", $text, " AS slots, d.first_seen,
                     d.last_checkin, d.check_now,

@@ -286,3 +286,68 @@ async fn a_viewer_sees_but_cannot_act() {
     assert_eq!(server.state.store.deployment(id).await.unwrap().unwrap().state, DeploymentState::Running);
     server.stop().await;
 }
+
+/// The fleet page counts every device in the database but lists them a page at a time (100),
+/// with a link to the next page, so it stays small for a large fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_page_counts_everything_and_lists_a_page_at_a_time() {
+    const DEVICES: usize = 230;
+    let server = start().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..DEVICES {
+        let device = server.client(Some(&server.device_ca.device(&format!("device-{i:04}"))));
+        let (checkin, events) = (server.url("/api/v1/device/checkin"), server.url("/api/v1/device/events"));
+        tasks.spawn(async move {
+            let version = if i < 130 { "1.0.0" } else { "2.0.0" };
+            let report = json!({"compatible": "demo-board", "version": version, "booted": "A", "primary": "A",
+                "slots": [{"name": "A", "state": "good", "version": version}]});
+            let r = device.post(checkin).json(&report).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            // Ten devices of 2.0.0 failed their last install; one more failed, then committed.
+            let kinds: &[&str] = match i {
+                130..140 => &["failed"],
+                140 => &["failed", "committed"],
+                _ => &[],
+            };
+            for (n, kind) in kinds.iter().enumerate() {
+                let e = json!({"kind": kind, "version": "2.0.0", "time": format!("2026-03-01T10:00:0{n}Z")});
+                let r = device.post(events.clone()).json(&e).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::NO_CONTENT);
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    let b = browser(&server);
+    let (session, _) = log_in(&server, &b, VIEWER_TOKEN).await;
+    let get = |path: String| {
+        let rq = b.get(server.url(&path)).header("cookie", session.clone());
+        async move {
+            let r = rq.send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let rows = |page: &str| page.matches("<a href=\"/dashboard/devices/").count();
+
+    let (status, first) = get("/dashboard".to_owned()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(first.contains("<span id=\"total\">230</span>"), "{first}");
+    assert!(first.contains("<span id=\"online\" class=\"ok\">230</span>"), "{first}");
+    assert!(first.contains("<span id=\"failing\" class=\"failing\">10</span>"), "{first}");
+    assert!(first.contains("<tr><td>1.0.0</td><td>130</td><td>130</td><td>0</td></tr>"), "{first}");
+    assert!(first.contains("<tr><td>2.0.0</td><td>100</td><td>100</td><td>10</td></tr>"), "{first}");
+    assert_eq!(rows(&first), 100);
+    assert!(first.contains("<a id=\"next\" href=\"/dashboard?after=device-0099\">"), "{first}");
+
+    let (_, second) = get("/dashboard?after=device-0099".to_owned()).await;
+    assert_eq!(rows(&second), 100);
+    assert!(second.contains("/dashboard/devices/device-0100\"") && second.contains("<span id=\"total\">230</span>"));
+    let (_, last) = get("/dashboard?after=device-0199".to_owned()).await;
+    assert_eq!(rows(&last), 30);
+    assert!(!last.contains("id=\"next\""), "the last page links to no next one");
+
+    let (status, _) = get("/dashboard?after=..%2Fetc".to_owned()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "not a device id");
+    server.stop().await;
+}

@@ -17,7 +17,7 @@ use update_server::push::PushHub;
 use update_server::repo::ServedRepository;
 use update_server::store::{
     CheckInOutcome, Control, DeploymentRecord, DeviceAction, DeviceRecord, EventRetention, Pruned, ReleaseRecord,
-    Store, StoreError, StoredEvent,
+    Store, StoreError, StoredEvent, VersionSummary,
 };
 use update_server::{AppState, app};
 
@@ -45,6 +45,9 @@ impl Store for BrokenStore {
         Err(broken())
     }
     async fn devices_page(&self, _: Option<&DeviceId>, _: u32) -> Result<Vec<DeviceRecord>, StoreError> {
+        Err(broken())
+    }
+    async fn version_summary(&self, _: time::OffsetDateTime) -> Result<Vec<VersionSummary>, StoreError> {
         Err(broken())
     }
     async fn releases_page(&self, _: i64, _: u32) -> Result<Vec<ReleaseRecord>, StoreError> {

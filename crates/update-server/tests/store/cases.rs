@@ -370,3 +370,31 @@ pub async fn ddi_actions_follow_the_deployment_and_target_tokens_are_replaced(st
     let aborted = store.device_action(dep.id, &device).await.unwrap().unwrap();
     assert_eq!(aborted.state, DeploymentState::Aborted);
 }
+
+/// The dashboard's counts, made by the database: devices by version (unreported first), those
+/// checked in since a time (the boundary counts), those whose last event is a failure.
+pub async fn the_fleet_is_counted_by_version(store: &dyn Store) {
+    use update_server::store::VersionSummary;
+    let at = |minute: i64| datetime!(2026-03-01 10:00 UTC) + time::Duration::minutes(minute);
+    let report = |v: &str| Report { version: Some(v.into()), ..Report::default() };
+    store.check_in(&id("a1"), &report("1.0.0"), &[], at(0)).await.unwrap();
+    store.check_in(&id("a2"), &report("1.0.0"), &[], at(30)).await.unwrap();
+    store.check_in(&id("b1"), &report("2.0.0"), &[], at(20)).await.unwrap();
+    store.check_in(&id("b2"), &report("2.0.0"), &[], at(25)).await.unwrap();
+    store.append_event(&id("b1"), &event(EventKind::Failed, 0), at(21)).await.unwrap();
+    store.append_event(&id("b2"), &event(EventKind::RolledBack, 0), at(26)).await.unwrap();
+    store.append_event(&id("b2"), &event(EventKind::Committed, 1), at(27)).await.unwrap();
+    // An event before any check-in: a device with no version.
+    store.append_event(&id("c1"), &event(EventKind::RolledBack, 0), at(28)).await.unwrap();
+    let summary = |version: Option<&str>, devices, online, failing| VersionSummary {
+        version: version.map(str::to_owned),
+        devices,
+        online,
+        failing,
+    };
+    assert_eq!(
+        store.version_summary(at(20)).await.unwrap(),
+        [summary(None, 1, 0, 1), summary(Some("1.0.0"), 2, 1, 0), summary(Some("2.0.0"), 2, 2, 1)]
+    );
+    assert_eq!(store.version_summary(at(31)).await.unwrap()[1], summary(Some("1.0.0"), 2, 0, 0));
+}

@@ -61,4 +61,5 @@ suite!(
     retention_keeps_the_newest_events_per_device_and_drops_old_ones,
     lists_read_in_pages,
     ddi_actions_follow_the_deployment_and_target_tokens_are_replaced,
+    the_fleet_is_counted_by_version,
 );
