@@ -364,8 +364,15 @@ pub(super) trait Backend: Send + Sync + 'static {
     /// The sqlx driver, whose connections run the [`Queries`].
     type Db: Database<Connection: Queries>;
 
-    /// The pool.
+    /// The pool that reads (and, unless [`write_connections`](Self::write_connections) says
+    /// otherwise, writes).
     fn connections(&self) -> &Pool<Self::Db>;
+
+    /// The pool whose connections write outside [`write`](Self::write)'s transactions (the
+    /// event pruning). The default is [`connections`](Self::connections).
+    fn write_connections(&self) -> &Pool<Self::Db> {
+        self.connections()
+    }
 
     /// A transaction that writes, holding what keeps concurrent writers apart (SQLite's
     /// write lock; PostgreSQL's row and advisory locks come with the statements).
@@ -392,9 +399,14 @@ pub(super) trait Backend: Send + Sync + 'static {
 /// The connection of a [`Backend`].
 type Connection<B> = <<B as Backend>::Db as Database>::Connection;
 
-/// A connection from the pool, outside any transaction (for single statements).
+/// A connection from the pool, outside any transaction (for single statements that read).
 async fn acquire<B: Backend>(b: &B) -> Result<sqlx::pool::PoolConnection<B::Db>, StoreError> {
     b.connections().acquire().await.map_err(query_error("connect"))
+}
+
+/// A connection that writes, outside any transaction (for single statements).
+async fn acquire_writer<B: Backend>(b: &B) -> Result<sqlx::pool::PoolConnection<B::Db>, StoreError> {
+    b.write_connections().acquire().await.map_err(query_error("connect"))
 }
 
 async fn commit<B: Backend>(tx: Transaction<'static, B::Db>, op: &'static str) -> Result<(), StoreError> {
@@ -479,7 +491,7 @@ impl<B: Backend> Store for B {
     ) -> Result<Pruned, StoreError> {
         // One statement at a time, outside a transaction: a large prune never holds SQLite's
         // write lock for long.
-        let mut conn = acquire(self).await?;
+        let mut conn = acquire_writer(self).await?;
         let mut deleted = 0;
         if let Some(age) = retention.max_age {
             deleted += conn.delete_events_before(now - age).await?;

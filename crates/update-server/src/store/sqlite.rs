@@ -1,6 +1,14 @@
 //! The SQLite store: one file, WAL mode, migrations embedded in the binary. What it does is
 //! [`logic`](super::logic); this file opens the database, frames each call in a transaction
 //! and converts SQLite's column types ([`Columns`]).
+//!
+//! # One writer
+//! SQLite lets one transaction write at a time. Every write goes through **one** connection
+//! (a pool of one): writers queue for it in the pool, in order, instead of each taking a
+//! connection of its own and sleeping in SQLite's busy handler until the lock is free (which,
+//! with many writers, ran out as "database is locked"). Reads go through a pool of their
+//! own, `query_only`, and in WAL mode never wait for the writer. An in-memory database is
+//! one connection for both (each connection would get a database of its own).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -19,13 +27,24 @@ use super::logic::{Backend, ColumnTypes, get, query_error};
 /// `migrations/`, compiled in.
 static MIGRATOR: Migrator = sqlx::migrate!();
 
-/// Writers wait this long for the lock before failing.
+/// How long a connection waits for a lock another process holds (a backup, the `sqlite3`
+/// shell) before failing. This server's own writers never wait here: they queue for the
+/// one write connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections that read.
+const READERS: u32 = 4;
+
+/// How long a request waits for the write connection (or a read one) before failing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Devices and events in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    /// The one connection that writes.
+    writer: SqlitePool,
+    /// The connections that read (the writer itself for an in-memory database).
+    readers: SqlitePool,
 }
 
 pub(super) fn parse_time(column: &str, s: &str) -> Result<OffsetDateTime, StoreError> {
@@ -34,7 +53,8 @@ pub(super) fn parse_time(column: &str, s: &str) -> Result<OffsetDateTime, StoreE
 
 impl SqliteStore {
     /// Opens (creating it if needed) and migrates the database at `url` (`sqlite:PATH`,
-    /// `sqlite://PATH`, `sqlite::memory:`), in WAL mode with `synchronous = NORMAL`.
+    /// `sqlite://PATH`, `sqlite::memory:`), in WAL mode with `synchronous = NORMAL`: one
+    /// write connection and a pool of read connections (see the module docs).
     ///
     /// # Errors
     /// The file cannot be opened or created, or the migrations fail.
@@ -48,20 +68,36 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        // One connection for an in-memory database: each connection would get its own.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(if in_memory { 1 } else { 8 })
-            .connect_with(options)
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
             .await
             .map_err(open_error)?;
-        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Migrate { url: url.to_owned(), source: Box::new(e) })?;
-        Ok(Self { pool })
+        MIGRATOR.run(&writer).await.map_err(|e| StoreError::Migrate { url: url.to_owned(), source: Box::new(e) })?;
+        let readers = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(READERS)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options.pragma("query_only", "ON"))
+                .await
+                .map_err(open_error)?
+        };
+        Ok(Self { writer, readers })
     }
 
-    /// The pool (for tests and maintenance).
+    /// Closes every connection (and waits for them).
+    pub async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
+    }
+
+    /// The write connection (for tests and maintenance).
     #[must_use]
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        &self.writer
     }
 }
 
@@ -80,17 +116,23 @@ impl Backend for SqliteStore {
     type Db = Sqlite;
 
     fn connections(&self) -> &SqlitePool {
-        &self.pool
+        &self.readers
     }
 
-    /// `BEGIN IMMEDIATE`: SQLite's write lock from the start, so the audit chain's last row, a
-    /// deployment's counts and a device's check-now flag cannot change under it.
+    fn write_connections(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// On the one write connection, `BEGIN IMMEDIATE`: SQLite's write lock from the start
+    /// (against other processes; this one's writers queue for the connection), so the audit
+    /// chain's last row, a deployment's counts and a device's check-now flag cannot change
+    /// under it.
     async fn write(&self, op: &'static str) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(query_error(op))
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(query_error(op))
     }
 
     async fn read(&self, op: &'static str) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool.begin().await.map_err(query_error(op))
+        self.readers.begin().await.map_err(query_error(op))
     }
 }
 
@@ -122,7 +164,7 @@ mod tests {
             slots: vec![SlotReport { name: "A".into(), state: SlotState::Good, version: Some("1.0.0".into()) }],
         };
         store.check_in(&id("d1"), &report, &[], datetime!(2026-03-01 09:00 UTC)).await.unwrap();
-        store.pool().close().await;
+        store.close().await;
 
         // Migrations run again on open and find nothing to do; the data is still there.
         let store = SqliteStore::open(&url).await.unwrap();
