@@ -9,6 +9,9 @@
 //! install now) are the pure functions of [`crate::rollout`]; this module feeds them what the
 //! database holds and writes back what they decide.
 
+use std::pin::Pin;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use sqlx::{Database, Pool, Row, Transaction};
 use time::OffsetDateTime;
@@ -385,6 +388,25 @@ pub(super) trait Backend: Send + Sync + 'static {
     fn read(&self, op: &'static str)
     -> impl Future<Output = Result<Transaction<'static, Self::Db>, StoreError>> + Send;
 
+    /// Runs `job` (a check-in's or an event's writes) in a write transaction and returns what
+    /// it returned once that commits. The default gives it a transaction of its own; SQLite's
+    /// writer puts the jobs waiting for it into one (group commit).
+    fn write_job<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        job: WriteJob<Connection<Self>, T>,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let mut tx = self.write(op).await?;
+            let out = job(&mut *tx).await?;
+            commit::<Self>(tx, op).await?;
+            Ok(out)
+        }
+    }
+
     /// Runs in a check-now request's transaction once the flag is set (PostgreSQL tells the
     /// other servers). The default does nothing.
     fn check_requested(
@@ -397,7 +419,23 @@ pub(super) trait Backend: Send + Sync + 'static {
 }
 
 /// The connection of a [`Backend`].
-type Connection<B> = <<B as Backend>::Db as Database>::Connection;
+pub(super) type Connection<B> = <<B as Backend>::Db as Database>::Connection;
+
+/// What a [`WriteJob`] runs.
+pub(super) type JobFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>;
+
+/// Writes that go together, run on a connection `C` inside a transaction the backend opens
+/// ([`Backend::write_job`]). It may run more than once (again on its own after a batch it
+/// was in rolled back), so it works only from what it captured.
+pub(super) type WriteJob<C, T> = Box<dyn for<'c> Fn(&'c mut C) -> JobFuture<'c, T> + Send + Sync>;
+
+/// A [`WriteJob`] from a closure (which gets its signature from the bound here).
+pub(super) fn write_job<C, T, F>(f: F) -> WriteJob<C, T>
+where
+    F: for<'c> Fn(&'c mut C) -> JobFuture<'c, T> + Send + Sync + 'static,
+{
+    Box::new(f)
+}
 
 /// A connection from the pool, outside any transaction (for single statements that read).
 async fn acquire<B: Backend>(b: &B) -> Result<sqlx::pool::PoolConnection<B::Db>, StoreError> {
@@ -428,10 +466,12 @@ impl<B: Backend> Store for B {
     ) -> Result<CheckInOutcome, StoreError> {
         // SQLite: the write lock first, so the read-and-clear of the flag cannot race an
         // operator's request (PostgreSQL: the row lock of the UPDATE decides).
-        let mut tx = self.write("begin a check-in").await?;
-        let outcome = check_in(&mut *tx, device, report, certificate_tags, now).await?;
-        commit::<B>(tx, "commit a check-in").await?;
-        Ok(outcome)
+        let args = Arc::new((device.clone(), report.clone(), certificate_tags.to_vec()));
+        let job = write_job(move |conn: &mut Connection<B>| {
+            let args = Arc::clone(&args);
+            Box::pin(async move { check_in(conn, &args.0, &args.1, &args.2, now).await })
+        });
+        self.write_job("record a check-in", job).await
     }
 
     async fn append_event(
@@ -440,10 +480,12 @@ impl<B: Backend> Store for B {
         event: &CheckedEvent,
         now: OffsetDateTime,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.write("begin an event").await?;
-        let seq = append_event(&mut *tx, device, event, now).await?;
-        commit::<B>(tx, "commit an event").await?;
-        Ok(seq)
+        let args = Arc::new((device.clone(), event.clone()));
+        let job = write_job(move |conn: &mut Connection<B>| {
+            let args = Arc::clone(&args);
+            Box::pin(async move { append_event(conn, &args.0, &args.1, now).await })
+        });
+        self.write_job("record an event", job).await
     }
 
     async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
