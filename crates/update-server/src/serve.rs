@@ -37,8 +37,9 @@ pub struct Peer {
     pub remote: SocketAddr,
     /// Whether the connection is TLS.
     pub tls: bool,
-    /// The client certificate the handshake verified (mutual TLS only).
-    pub client: Option<ClientCertificate>,
+    /// The client certificate the handshake verified (mutual TLS only), read once per
+    /// connection and shared by its requests.
+    pub client: Option<Arc<ClientCertificate>>,
 }
 
 /// Serves `app` on `listener` with the default [`Limits`] until `shutdown` completes, then lets
@@ -157,7 +158,12 @@ impl Connection {
             }
         };
         self.admission.established();
-        let client = stream.get_ref().1.peer_certificates().and_then(<[_]>::first).map(ClientCertificate::from_der);
+        let client = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(<[_]>::first)
+            .map(|der| Arc::new(ClientCertificate::from_der(der)));
         let peer = Peer { remote, tls: true, client };
         self.http(TokioIo::new(stream), peer).await;
     }

@@ -66,13 +66,13 @@ pub(crate) async fn check_in(
     let report = request.body;
     report.validate().map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     // Tags from the certificate only when the certificate is what identifies the device.
-    let certificate_tags = match state.device_ids {
+    let certificate_tags: &[update_protocol::Tag] = match state.device_ids {
         DeviceIdSource::ClientCertificate => {
-            caller.0.as_ref().and_then(|p| p.client.as_ref()).map(|c| c.tags.clone()).unwrap_or_default()
+            caller.0.as_ref().and_then(|p| p.client.as_deref()).map_or(&[], |c| c.tags.as_slice())
         }
-        DeviceIdSource::InsecureRequestField => Vec::new(),
+        DeviceIdSource::InsecureRequestField => &[],
     };
-    let outcome = state.store.check_in(&device, &report, &certificate_tags, state.clock.now()).await?;
+    let outcome = state.store.check_in(&device, &report, certificate_tags, state.clock.now()).await?;
     tracing::debug!(
         %device,
         version = report.version.as_deref().unwrap_or("-"),
@@ -92,7 +92,7 @@ pub(crate) async fn post_event(
     let device = identify(state.device_ids, &caller, request.device_id.as_deref())?;
     let event = request.body.check().map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     let seq = state.store.append_event(&device, &event, state.clock.now()).await?;
-    tracing::info!(
+    tracing::debug!(
         %device,
         kind = event.kind.as_str(),
         known = event.kind.is_known(),
@@ -150,7 +150,7 @@ pub(crate) async fn push(
     // (harmless), never missed.
     let subscription = state.push.subscribe(&device);
     let pending = state.store.device(&device).await?.is_some_and(|d| d.check_now_pending);
-    tracing::info!(%device, pending, "push stream opened");
+    tracing::debug!(%device, pending, "push stream opened");
     let opening = std::iter::once(SseEvent::default().comment("connected"))
         .chain(pending.then(|| sse_event(PushEvent::CheckNow)))
         .map(Ok::<_, Infallible>);

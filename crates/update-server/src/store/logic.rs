@@ -9,6 +9,9 @@
 //! install now) are the pure functions of [`crate::rollout`]; this module feeds them what the
 //! database holds and writes back what they decide.
 
+use std::pin::Pin;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use sqlx::{Database, Pool, Row, Transaction};
 use time::OffsetDateTime;
@@ -370,8 +373,15 @@ pub(super) trait Backend: Send + Sync + 'static {
     /// The sqlx driver, whose connections run the [`Queries`].
     type Db: Database<Connection: Queries>;
 
-    /// The pool.
+    /// The pool that reads (and, unless [`write_connections`](Self::write_connections) says
+    /// otherwise, writes).
     fn connections(&self) -> &Pool<Self::Db>;
+
+    /// The pool whose connections write outside [`write`](Self::write)'s transactions (the
+    /// event pruning). The default is [`connections`](Self::connections).
+    fn write_connections(&self) -> &Pool<Self::Db> {
+        self.connections()
+    }
 
     /// A transaction that writes, holding what keeps concurrent writers apart (SQLite's
     /// write lock; PostgreSQL's row and advisory locks come with the statements).
@@ -383,6 +393,25 @@ pub(super) trait Backend: Send + Sync + 'static {
     /// A transaction that reads one snapshot.
     fn read(&self, op: &'static str)
     -> impl Future<Output = Result<Transaction<'static, Self::Db>, StoreError>> + Send;
+
+    /// Runs `job` (a check-in's or an event's writes) in a write transaction and returns what
+    /// it returned once that commits. The default gives it a transaction of its own; SQLite's
+    /// writer puts the jobs waiting for it into one (group commit).
+    fn write_job<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        job: WriteJob<Connection<Self>, T>,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let mut tx = self.write(op).await?;
+            let out = job(&mut *tx).await?;
+            commit::<Self>(tx, op).await?;
+            Ok(out)
+        }
+    }
 
     /// Runs in a check-now request's transaction once the flag is set (PostgreSQL tells the
     /// other servers). The default does nothing.
@@ -396,11 +425,32 @@ pub(super) trait Backend: Send + Sync + 'static {
 }
 
 /// The connection of a [`Backend`].
-type Connection<B> = <<B as Backend>::Db as Database>::Connection;
+pub(super) type Connection<B> = <<B as Backend>::Db as Database>::Connection;
 
-/// A connection from the pool, outside any transaction (for single statements).
+/// What a [`WriteJob`] runs.
+pub(super) type JobFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>;
+
+/// Writes that go together, run on a connection `C` inside a transaction the backend opens
+/// ([`Backend::write_job`]). It may run more than once (again on its own after a batch it
+/// was in rolled back), so it works only from what it captured.
+pub(super) type WriteJob<C, T> = Box<dyn for<'c> Fn(&'c mut C) -> JobFuture<'c, T> + Send + Sync>;
+
+/// A [`WriteJob`] from a closure (which gets its signature from the bound here).
+pub(super) fn write_job<C, T, F>(f: F) -> WriteJob<C, T>
+where
+    F: for<'c> Fn(&'c mut C) -> JobFuture<'c, T> + Send + Sync + 'static,
+{
+    Box::new(f)
+}
+
+/// A connection from the pool, outside any transaction (for single statements that read).
 async fn acquire<B: Backend>(b: &B) -> Result<sqlx::pool::PoolConnection<B::Db>, StoreError> {
     b.connections().acquire().await.map_err(query_error("connect"))
+}
+
+/// A connection that writes, outside any transaction (for single statements).
+async fn acquire_writer<B: Backend>(b: &B) -> Result<sqlx::pool::PoolConnection<B::Db>, StoreError> {
+    b.write_connections().acquire().await.map_err(query_error("connect"))
 }
 
 async fn commit<B: Backend>(tx: Transaction<'static, B::Db>, op: &'static str) -> Result<(), StoreError> {
@@ -422,10 +472,12 @@ impl<B: Backend> Store for B {
     ) -> Result<CheckInOutcome, StoreError> {
         // SQLite: the write lock first, so the read-and-clear of the flag cannot race an
         // operator's request (PostgreSQL: the row lock of the UPDATE decides).
-        let mut tx = self.write("begin a check-in").await?;
-        let outcome = check_in(&mut *tx, device, report, certificate_tags, now).await?;
-        commit::<B>(tx, "commit a check-in").await?;
-        Ok(outcome)
+        let args = Arc::new((device.clone(), report.clone(), certificate_tags.to_vec()));
+        let job = write_job(move |conn: &mut Connection<B>| {
+            let args = Arc::clone(&args);
+            Box::pin(async move { check_in(conn, &args.0, &args.1, &args.2, now).await })
+        });
+        self.write_job("record a check-in", job).await
     }
 
     async fn append_event(
@@ -434,10 +486,12 @@ impl<B: Backend> Store for B {
         event: &CheckedEvent,
         now: OffsetDateTime,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.write("begin an event").await?;
-        let seq = append_event(&mut *tx, device, event, now).await?;
-        commit::<B>(tx, "commit an event").await?;
-        Ok(seq)
+        let args = Arc::new((device.clone(), event.clone()));
+        let job = write_job(move |conn: &mut Connection<B>| {
+            let args = Arc::clone(&args);
+            Box::pin(async move { append_event(conn, &args.0, &args.1, now).await })
+        });
+        self.write_job("record an event", job).await
     }
 
     async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
@@ -502,7 +556,7 @@ impl<B: Backend> Store for B {
     ) -> Result<Pruned, StoreError> {
         // One statement at a time, outside a transaction: a large prune never holds SQLite's
         // write lock for long.
-        let mut conn = acquire(self).await?;
+        let mut conn = acquire_writer(self).await?;
         let mut deleted = 0;
         if let Some(age) = retention.max_age {
             deleted += conn.delete_events_before(now - age).await?;
