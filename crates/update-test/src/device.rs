@@ -122,7 +122,29 @@ pub fn flash(image: &Path, device: &Path) -> Result<()> {
         }
         dst.write_all(&buf[..n]).map_err(|e| Error::io("write", device, e))?;
     }
-    dst.sync_all().map_err(|e| Error::io("fsync", device, e))
+    dst.sync_all().map_err(|e| Error::io("fsync", device, explain_loop_eio(e, image)))
+}
+
+/// A loop device turns a full backing filesystem into `EIO` at fsync: say how much room is left
+/// (measured where the images live, which is on the same filesystem as the disk image).
+fn explain_loop_eio(e: std::io::Error, image: &Path) -> std::io::Error {
+    if e.raw_os_error() != Some(5) {
+        return e;
+    }
+    let probe = image.parent().unwrap_or(image);
+    match rustix::fs::statvfs(probe) {
+        Ok(st) => {
+            let free_mib = st.f_bavail.saturating_mul(st.f_frsize) >> 20;
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "{e}; {free_mib} MiB free where {} is: a loop device reports a full backing filesystem as an I/O error",
+                    probe.display()
+                ),
+            )
+        }
+        Err(_) => e,
+    }
 }
 
 /// SHA-256 of the first `len` bytes of a file or device.
