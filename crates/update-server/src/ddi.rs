@@ -51,7 +51,7 @@ use crate::api::{Caller, JsonBody};
 use crate::device::DeviceIdSource;
 use crate::error::ApiError;
 use crate::operator::AdminToken;
-use crate::store::{ActionOutcome, DeploymentRecord};
+use crate::store::{ActionOutcome, CancelAnswer, DeploymentRecord};
 
 /// The tenant hawkBit clients use unless told otherwise.
 pub const DEFAULT_TENANT: &str = "DEFAULT";
@@ -118,6 +118,8 @@ pub fn router(state: AppState, ddi: Arc<Ddi>) -> Router {
         .route(ROOT, get(poll))
         .route(&format!("{ROOT}/deploymentBase/{{action}}"), get(deployment_base))
         .route(&format!("{ROOT}/deploymentBase/{{action}}/feedback"), post(feedback))
+        .route(&format!("{ROOT}/cancelAction/{{action}}"), get(cancel_action))
+        .route(&format!("{ROOT}/cancelAction/{{action}}/feedback"), post(cancel_feedback))
         .route(&format!("{ROOT}/configData"), put(config_data))
         .route(&format!("{ROOT}/softwaremodules/{{module}}/artifacts/{{file}}"), get(artifact))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -276,7 +278,14 @@ async fn poll(
     let device = authenticate(&s, &caller, &headers, &tenant, &controller).await?;
     let base = base_url(&caller, &uri, &headers)?;
     let mut links = serde_json::Map::new();
-    if let Some(offer) = offer(&s, &caller, &device).await? {
+    // A cancel first, as hawkBit does: the device stops (or says it cannot) before anything new.
+    let cancel = s.app.store.pending_cancel(&device).await?;
+    if let Some(id) = cancel {
+        links.insert(
+            "cancelAction".to_owned(),
+            link(format!("{base}/{tenant}/controller/v1/{device}/cancelAction/{id}")),
+        );
+    } else if let Some(offer) = offer(&s, &caller, &device).await? {
         let d = &offer.deployment;
         // `c` changes with the action's content, as hawkBit's does (clients may cache on it).
         let digest = Sha256::digest(format!("{}:{}:{}", d.id, d.release.target, d.release.version).as_bytes());
@@ -286,7 +295,7 @@ async fn poll(
             link(format!("{base}/{tenant}/controller/v1/{device}/deploymentBase/{}?c={c}", d.id)),
         );
     }
-    tracing::debug!(%device, offered = links.contains_key("deploymentBase"), "ddi poll");
+    tracing::debug!(%device, offered = links.contains_key("deploymentBase"), cancel, "ddi poll");
     Ok(Json(json!({
         "config": {"polling": {"sleep": polling_sleep(s.ddi.config.poll)}},
         "_links": links,
@@ -498,8 +507,8 @@ pub struct Progress {
 /// | `rejected` | any | `rejected` (stored, not counted: hawkBit keeps the action open) |
 /// | `proceeding`, `scheduled`, `resumed`, `download`, `downloaded` | any | `installed` when `progress.cnt == progress.of > 0`, else `downloading` |
 ///
-/// `closed` with `none`, `canceled` (this server sends no cancel) and unknown words are
-/// refused.
+/// `closed` with `none`, `canceled` (the answer to a cancel goes to
+/// [`cancel_feedback_event`]) and unknown words are refused.
 ///
 /// # Errors
 /// Why the feedback is refused (answered 400).
@@ -521,7 +530,9 @@ pub fn feedback_event(status: &FeedbackStatus) -> Result<EventKind, String> {
             Some(p) if p.of > 0 && p.cnt == p.of => EventKind::Installed,
             _ => EventKind::Downloading,
         }),
-        "canceled" => Err("status.execution: canceled answers a cancelAction, and this server sends none".to_owned()),
+        "canceled" => {
+            Err("status.execution: canceled answers a cancelAction: post it to …/cancelAction/ID/feedback".to_owned())
+        }
         other => Err(format!("status.execution: {:?} is not a DDI execution status", printable(other))),
     }
 }
@@ -561,15 +572,7 @@ async fn feedback(
 ) -> Result<StatusCode, ApiError> {
     let device = authenticate(&s, &caller, &headers, &tenant, &controller).await?;
     let id = parse_id("actionId", &action)?;
-    let same = match &body.id {
-        None => true,
-        Some(Value::Number(n)) => n.as_i64() == Some(id),
-        Some(Value::String(t)) => t.is_empty() || t.parse::<i64>().ok() == Some(id),
-        Some(_) => false,
-    };
-    if !same {
-        return Err(ApiError::InvalidRequest(format!("id: the body names another action than {id}")));
-    }
+    check_feedback_id(body.id.as_ref(), id)?;
     let kind = feedback_event(&body.status).map_err(ApiError::InvalidRequest)?;
     let store = &s.app.store;
     let Some(held) = store.device_action(id, &device).await?.filter(|a| a.told) else {
@@ -579,22 +582,16 @@ async fn feedback(
         let how = if outcome == ActionOutcome::Succeeded { "succeeded" } else { "failed" };
         return Err(ApiError::Conflict(format!("action {id} is closed: it {how}")));
     }
+    if held.cancel_answer == Some(CancelAnswer::Canceled) {
+        return Err(ApiError::Conflict(format!("action {id} is closed: it was canceled")));
+    }
     let release = store
         .deployment(id)
         .await?
         .map(|d| d.release)
         .ok_or_else(|| ApiError::NotFound(format!("no action {id} for {device}")))?;
     let now = s.app.clock.now();
-    let time = now.format(&time::format_description::well_known::Rfc3339).map_err(ApiError::internal)?;
-    let event = Event {
-        kind: kind.clone(),
-        version: Some(release.version.clone()),
-        reason: Some(feedback_reason(&body.status)),
-        time,
-        deployment: Some(id),
-    }
-    .check()
-    .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    let event = feedback_as_event(kind.clone(), &release.version, &body.status, id, now)?;
     let seq = store.append_event(&device, &event, now).await?;
     if kind == EventKind::Committed {
         // The inventory shows what the device now runs.
@@ -604,6 +601,115 @@ async fn feedback(
     }
     tracing::info!(%device, action = id, kind = kind.as_str(), seq, "ddi feedback");
     Ok(StatusCode::OK)
+}
+
+/// `GET …/cancelAction/{actionId}`: the cancel of an aborted deployment the device was told to
+/// install (`stopId` is the action to stop: the same id).
+async fn cancel_action(
+    State(s): State<DdiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((tenant, controller, action)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let device = authenticate(&s, &caller, &headers, &tenant, &controller).await?;
+    let id = parse_id("actionId", &action)?;
+    if s.app.store.pending_cancel(&device).await? != Some(id) {
+        return Err(ApiError::NotFound(format!("no cancel of action {id} for {device}")));
+    }
+    Ok(Json(json!({"id": id.to_string(), "cancelAction": {"stopId": id.to_string()}})))
+}
+
+/// The event a cancel feedback becomes and the answer it gives, or why it is refused:
+///
+/// | execution | finished | event | answer |
+/// |---|---|---|---|
+/// | `closed`, `canceled` | `success`, `none` (`canceled` only) | `canceled` | the device stopped: the action is closed |
+/// | `closed` | `failure` | `cancel-rejected` | it could not stop: the action stays open |
+/// | `rejected` | any | `cancel-rejected` | it will not stop: the action stays open |
+/// | `proceeding`, `scheduled`, `resumed`, `download`, `downloaded` | any | `canceling` | none yet |
+///
+/// # Errors
+/// Why the feedback is refused (answered 400).
+pub fn cancel_feedback_event(status: &FeedbackStatus) -> Result<(EventKind, Option<CancelAnswer>), String> {
+    let finished = status.result.finished.as_str();
+    if !matches!(finished, "success" | "failure" | "none") {
+        return Err(format!("status.result.finished: {:?} is not success, failure or none", printable(finished)));
+    }
+    let canceled = || (EventKind::from_name("canceled"), Some(CancelAnswer::Canceled));
+    let rejected = || (EventKind::from_name("cancel-rejected"), Some(CancelAnswer::Rejected));
+    match (status.execution.as_str(), finished) {
+        ("closed", "success") | ("canceled", "success" | "none") => Ok(canceled()),
+        ("closed", "failure") | ("rejected", _) => Ok(rejected()),
+        ("closed", _) => Err("status.result.finished: a closed cancel is a success or a failure".to_owned()),
+        ("canceled", _) => {
+            Err("status.result.finished: canceled is a success; a cancel that failed is closed/failure".to_owned())
+        }
+        ("proceeding" | "scheduled" | "resumed" | "download" | "downloaded", _) => {
+            Ok((EventKind::from_name("canceling"), None))
+        }
+        (other, _) => Err(format!("status.execution: {:?} is not a DDI execution status", printable(other))),
+    }
+}
+
+/// `POST …/cancelAction/{actionId}/feedback`: the device's answer to the cancel (or a step
+/// before it), stored as an event of the device; counted for no wave (the deployment is
+/// aborted).
+async fn cancel_feedback(
+    State(s): State<DdiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((tenant, controller, action)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody<Feedback>,
+) -> Result<StatusCode, ApiError> {
+    let device = authenticate(&s, &caller, &headers, &tenant, &controller).await?;
+    let id = parse_id("actionId", &action)?;
+    check_feedback_id(body.id.as_ref(), id)?;
+    let (kind, answer) = cancel_feedback_event(&body.status).map_err(ApiError::InvalidRequest)?;
+    let store = &s.app.store;
+    let release = store
+        .deployment(id)
+        .await?
+        .map(|d| d.release)
+        .ok_or_else(|| ApiError::NotFound(format!("no cancel of action {id} for {device}")))?;
+    let now = s.app.clock.now();
+    let event = feedback_as_event(kind.clone(), &release.version, &body.status, id, now)?;
+    let Some(seq) = store.answer_cancel(id, &device, answer, &event, now).await? else {
+        return Err(ApiError::NotFound(format!("no cancel of action {id} for {device}")));
+    };
+    tracing::info!(%device, action = id, kind = kind.as_str(), seq, "ddi cancel feedback");
+    Ok(StatusCode::OK)
+}
+
+/// A feedback's `id`, when present, must be the path's action id (a number, or its text).
+fn check_feedback_id(body_id: Option<&Value>, id: i64) -> Result<(), ApiError> {
+    let same = match body_id {
+        None => true,
+        Some(Value::Number(n)) => n.as_i64() == Some(id),
+        Some(Value::String(t)) => t.is_empty() || t.parse::<i64>().ok() == Some(id),
+        Some(_) => false,
+    };
+    if same { Ok(()) } else { Err(ApiError::InvalidRequest(format!("id: the body names another action than {id}"))) }
+}
+
+/// The event a feedback is stored as: the release's version, the deployment, the server's
+/// time (the body's is local time without a zone) and [`feedback_reason`].
+fn feedback_as_event(
+    kind: EventKind,
+    version: &str,
+    status: &FeedbackStatus,
+    deployment: i64,
+    now: time::OffsetDateTime,
+) -> Result<update_protocol::CheckedEvent, ApiError> {
+    let time = now.format(&time::format_description::well_known::Rfc3339).map_err(ApiError::internal)?;
+    Event {
+        kind,
+        version: Some(version.to_owned()),
+        reason: Some(feedback_reason(status)),
+        time,
+        deployment: Some(deployment),
+    }
+    .check()
+    .map_err(|e| ApiError::InvalidRequest(e.to_string()))
 }
 
 /// A configData body: `data` is a map of attribute names to values.
@@ -647,7 +753,8 @@ fn check_config_data(body: &ConfigData) -> Result<(), ApiError> {
 /// accepted as a feedback (its event included) and as a configData body.
 pub(crate) fn parse_bodies(body: &[u8]) -> usize {
     let feedback = Json::<Feedback>::from_bytes(body).ok().and_then(|Json(f)| {
-        let kind = feedback_event(&f.status).ok()?;
+        // A deployment's feedback or a cancel's: either mapping must accept it.
+        let kind = feedback_event(&f.status).ok().or_else(|| cancel_feedback_event(&f.status).ok().map(|(k, _)| k))?;
         let reason = feedback_reason(&f.status);
         let event = Event {
             kind,
@@ -708,6 +815,26 @@ mod tests {
         assert!(e("canceled", "success", None).is_err());
         assert!(e("exploded", "none", None).is_err());
         assert!(e("closed", "maybe", None).is_err());
+    }
+
+    #[test]
+    fn cancel_feedback_maps_to_events_and_answers() {
+        let e = |x, f| {
+            cancel_feedback_event(&status(x, f, None, &[]))
+                .map(|(k, a)| (k.as_str().to_owned(), a.map(CancelAnswer::as_str)))
+        };
+        let ok = |k: &str, a: Option<&'static str>| Ok((k.to_owned(), a));
+        // What SWUpdate 2022.12 sends: closed/success, "cancellation acknowledged."
+        assert_eq!(e("closed", "success"), ok("canceled", Some("canceled")));
+        assert_eq!(e("canceled", "success"), ok("canceled", Some("canceled")));
+        assert_eq!(e("canceled", "none"), ok("canceled", Some("canceled")));
+        assert_eq!(e("closed", "failure"), ok("cancel-rejected", Some("rejected")));
+        assert_eq!(e("rejected", "none"), ok("cancel-rejected", Some("rejected")));
+        assert_eq!(e("proceeding", "none"), ok("canceling", None));
+        assert!(e("closed", "none").is_err());
+        assert!(e("canceled", "failure").is_err(), "a failed cancel is closed/failure or rejected");
+        assert!(e("exploded", "none").is_err());
+        assert!(e("closed", "maybe").is_err());
     }
 
     #[test]

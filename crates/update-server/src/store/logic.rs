@@ -17,8 +17,8 @@ use sqlx::{Database, Pool, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    ActionOutcome, CheckInOutcome, Control, DeploymentRecord, DeviceAction, DeviceRecord, EventRetention, Pruned,
-    ReleaseRecord, Store, StoreError, StoredEvent, VersionSummary, WaveView,
+    ActionOutcome, CancelAnswer, CheckInOutcome, Control, DeploymentRecord, DeviceAction, DeviceRecord, EventRetention,
+    Pruned, ReleaseRecord, Store, StoreError, StoredEvent, VersionSummary, WaveView,
 };
 use crate::audit::{self, Action, Actor, AuditEntry};
 use crate::rollout::{Progress, Step, WaveCounts, next_step};
@@ -331,7 +331,8 @@ pub(super) trait Queries: Send {
         deployment: Option<i64>,
     ) -> impl Future<Output = Result<Option<Membership>, StoreError>> + Send;
     /// A device's row in a deployment (whatever its state): columns `told` (flag),
-    /// `outcome` (nullable text) and `state` (the deployment's).
+    /// `outcome` (nullable text), `cancel_answer` (nullable text) and `state` (the
+    /// deployment's).
     fn action_row(
         &mut self,
         deployment: i64,
@@ -350,6 +351,17 @@ pub(super) trait Queries: Send {
         &mut self,
         device: &DeviceId,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// The newest aborted deployment the device was told to install and has neither ended nor
+    /// answered a cancel of.
+    fn pending_cancel(&mut self, device: &DeviceId) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+    /// Stores the device's answer to the cancel of `deployment` (the first answer only):
+    /// whether it was stored.
+    fn set_cancel_answer(
+        &mut self,
+        deployment: i64,
+        device: &DeviceId,
+        answer: CancelAnswer,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Marks the device told to install (the first time only).
     fn mark_told(
         &mut self,
@@ -684,6 +696,24 @@ impl<B: Backend> Store for B {
 
     async fn device_action(&self, deployment: i64, device: &DeviceId) -> Result<Option<DeviceAction>, StoreError> {
         device_action(&mut *acquire(self).await?, deployment, device).await
+    }
+
+    async fn pending_cancel(&self, device: &DeviceId) -> Result<Option<i64>, StoreError> {
+        acquire(self).await?.pending_cancel(device).await
+    }
+
+    async fn answer_cancel(
+        &self,
+        deployment: i64,
+        device: &DeviceId,
+        answer: Option<CancelAnswer>,
+        event: &CheckedEvent,
+        now: OffsetDateTime,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.write("begin a cancel answer").await?;
+        let seq = answer_cancel(&mut *tx, deployment, device, answer, event, now).await?;
+        commit::<B>(tx, "commit a cancel answer").await?;
+        Ok(seq)
     }
 
     async fn set_target_token(
@@ -1368,7 +1398,40 @@ pub(super) async fn device_action(
         Some("failed") => Some(ActionOutcome::Failed),
         Some(other) => return Err(corrupt(format_args!("deployment {deployment}: outcome {other:?}"))),
     };
-    Ok(Some(DeviceAction { told: row.flag("told")?, outcome, state: DeploymentState::from_name(&row.text("state")?) }))
+    let cancel_answer = match row.opt_text("cancel_answer")?.as_deref() {
+        None => None,
+        Some("canceled") => Some(CancelAnswer::Canceled),
+        Some("rejected") => Some(CancelAnswer::Rejected),
+        Some(other) => return Err(corrupt(format_args!("deployment {deployment}: cancel answer {other:?}"))),
+    };
+    Ok(Some(DeviceAction {
+        told: row.flag("told")?,
+        outcome,
+        cancel_answer,
+        state: DeploymentState::from_name(&row.text("state")?),
+    }))
+}
+
+/// [`Store::answer_cancel`](super::Store::answer_cancel) inside the caller's transaction.
+pub(super) async fn answer_cancel(
+    conn: &mut impl Queries,
+    deployment: i64,
+    device: &DeviceId,
+    answer: Option<CancelAnswer>,
+    event: &CheckedEvent,
+    now: OffsetDateTime,
+) -> Result<Option<i64>, StoreError> {
+    if conn.pending_cancel(device).await? != Some(deployment) {
+        return Ok(None);
+    }
+    if let Some(answer) = answer
+        && !conn.set_cancel_answer(deployment, device, answer).await?
+    {
+        return Ok(None);
+    }
+    // The deployment is aborted: the event is the device's history, counted for no wave.
+    conn.ensure_device(device, now).await?;
+    conn.insert_event(device, event, now).await.map(Some)
 }
 
 /// [`Store::set_target_token`](super::Store::set_target_token) inside the caller's transaction.

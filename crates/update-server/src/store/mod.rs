@@ -268,6 +268,27 @@ pub enum ActionOutcome {
     Failed,
 }
 
+/// How a device answered the cancel of an aborted deployment it had been told to install
+/// (a hawkBit `cancelAction`, [`crate::ddi`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelAnswer {
+    /// It stopped: its action is closed.
+    Canceled,
+    /// It goes on: its action stays open until it reports the end.
+    Rejected,
+}
+
+impl CancelAnswer {
+    /// The stored word.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelAnswer::Canceled => "canceled",
+            CancelAnswer::Rejected => "rejected",
+        }
+    }
+}
+
 /// A device's part in one deployment (a hawkBit DDI action, [`crate::ddi`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceAction {
@@ -275,6 +296,8 @@ pub struct DeviceAction {
     pub told: bool,
     /// How it ended, if it has.
     pub outcome: Option<ActionOutcome>,
+    /// Its answer to the deployment's cancel, if it gave one.
+    pub cancel_answer: Option<CancelAnswer>,
     /// The deployment's state.
     pub state: DeploymentState,
 }
@@ -430,6 +453,22 @@ pub trait Store: Send + Sync + 'static {
     /// The device's part in a deployment, whatever the deployment's state; `None` when the
     /// deployment does not hold the device (or does not exist).
     async fn device_action(&self, deployment: i64, device: &DeviceId) -> Result<Option<DeviceAction>, StoreError>;
+
+    /// The deployment whose cancel the device has to answer: the newest aborted one that told
+    /// it to install, that it has not ended and whose cancel it has not answered.
+    async fn pending_cancel(&self, device: &DeviceId) -> Result<Option<i64>, StoreError>;
+
+    /// Stores the device's answer to the cancel of `deployment` with its `event`, in one
+    /// transaction: the event's `seq`, or `None` (nothing stored) when that cancel is not
+    /// pending for the device. `answer` `None`: a step before the answer (the event alone).
+    async fn answer_cancel(
+        &self,
+        deployment: i64,
+        device: &DeviceId,
+        answer: Option<CancelAnswer>,
+        event: &CheckedEvent,
+        now: OffsetDateTime,
+    ) -> Result<Option<i64>, StoreError>;
 
     /// Stores the SHA-256 (`digest`, 64 lowercase hex digits) of a device's DDI target token,
     /// replacing the one before, with an audit row (never the digest).

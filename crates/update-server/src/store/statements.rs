@@ -528,7 +528,7 @@ macro_rules! queries {
 
     async fn action_row(&mut self, deployment: i64, device: &DeviceId) -> Result<Option<Self::Row>, StoreError> {
         sqlx::query(
-            "SELECT dd.assigned IS NOT NULL AS told, dd.outcome, d.state FROM deployment_devices dd
+            "SELECT dd.assigned IS NOT NULL AS told, dd.outcome, dd.cancel_answer, d.state FROM deployment_devices dd
              JOIN deployments d ON d.id = dd.deployment_id
              WHERE dd.deployment_id = $1 AND dd.device_id = $2",
         )
@@ -594,6 +594,39 @@ macro_rules! queries {
             })
         })
         .transpose()
+    }
+
+    async fn pending_cancel(&mut self, device: &DeviceId) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT dd.deployment_id FROM deployment_devices dd
+             JOIN deployments d ON d.id = dd.deployment_id
+             WHERE dd.device_id = $1 AND d.state = 'aborted' AND dd.assigned IS NOT NULL
+                 AND dd.outcome IS NULL AND dd.cancel_answer IS NULL
+             ORDER BY dd.deployment_id DESC LIMIT 1",
+        )
+        .bind(device.as_str())
+        .fetch_optional(&mut *self)
+        .await
+        .map_err(query_error("find a device's cancel"))
+    }
+
+    async fn set_cancel_answer(
+        &mut self,
+        deployment: i64,
+        device: &DeviceId,
+        answer: crate::store::CancelAnswer,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE deployment_devices SET cancel_answer = $3
+             WHERE deployment_id = $1 AND device_id = $2 AND cancel_answer IS NULL",
+        )
+        .bind(deployment)
+        .bind(device.as_str())
+        .bind(answer.as_str())
+        .execute(&mut *self)
+        .await
+        .map_err(query_error("store a cancel answer"))?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn mark_told(&mut self, deployment: i64, device: &DeviceId, now: OffsetDateTime) -> Result<(), StoreError> {

@@ -210,4 +210,68 @@ async fn hostile_ddi_requests_are_refused_and_change_nothing() {
     assert_eq!(ok.0, 200, "{}", ok.1);
     let bad = json!({"data": {"hwRevision": "1.0\u{7}"}});
     assert_eq!(call(&server, put, &config, Some(token_a.clone()), Some(bad.to_string().into_bytes())).await.0, 400);
+
+    // Cancel: dev-b is told to install, then its deployment is aborted.
+    let root_b = "/DEFAULT/controller/v1/dev-b";
+    let (_, body) = call(&server, get.clone(), root_b, Some(token_b.clone()), None).await;
+    assert!(serde_json::from_str::<Value>(&body).unwrap()["_links"]["deploymentBase"].is_object(), "{body}");
+    for id in [deployment_a, deployment_b] {
+        server.operator(post.clone(), &format!("/api/v1/deployments/{id}/abort"), None).await;
+    }
+    let (_, body) = call(&server, get.clone(), root, Some(token_a.clone()), None).await;
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["_links"], json!({}), "dev-a's action had ended");
+    let (_, body) = call(&server, get.clone(), root_b, Some(token_b.clone()), None).await;
+    let links = serde_json::from_str::<Value>(&body).unwrap()["_links"].clone();
+    let cancel_href = links["cancelAction"]["href"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    assert!(cancel_href.ends_with(&format!("{root_b}/cancelAction/{deployment_b}")), "{cancel_href}");
+    assert!(links.get("deploymentBase").is_none(), "{links}");
+    let cancel = format!("{root_b}/cancelAction/{deployment_b}");
+    let (status, body) = call(&server, get.clone(), &cancel, Some(token_b.clone()), None).await;
+    assert_eq!(status, 200, "{body}");
+    let expected = json!({"id": deployment_b.to_string(), "cancelAction": {"stopId": deployment_b.to_string()}});
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), expected);
+    assert_eq!(raw_status(&server, &format!("{root_b}/deploymentBase/{deployment_b}"), &token_b).await, 404);
+    // Not another device's cancel, not another action, not a malformed id.
+    assert_eq!(raw_status(&server, &format!("{root}/cancelAction/{deployment_b}"), &token_a).await, 404);
+    assert_eq!(raw_status(&server, &cancel, &token_a).await, 401);
+    assert_eq!(raw_status(&server, &format!("{root_b}/cancelAction/999"), &token_b).await, 404);
+    assert_eq!(raw_status(&server, &format!("{root_b}/cancelAction/..%2F1"), &token_b).await, 400);
+
+    // A cancel answer that is refused stores nothing and answers nothing.
+    let cancel_fb = format!("{cancel}/feedback");
+    let before = server.events("dev-b").await;
+    let huge = feedback(json!(deployment_b), "closed", "success", &[&"x".repeat(70 * 1024)]);
+    for (body, expected, why) in [
+        (huge, 413, "over 64 KiB"),
+        (b"{not json".to_vec(), 400, "not JSON"),
+        (feedback(json!(deployment_b), "exploded", "none", &[]), 400, "an unknown execution"),
+        (feedback(json!(deployment_b), "closed", "none", &[]), 400, "closed without a result"),
+        (feedback(json!(deployment_b + 1), "closed", "success", &[]), 400, "another action's id"),
+    ] {
+        let (status, text) = call(&server, post.clone(), &cancel_fb, Some(token_b.clone()), Some(body)).await;
+        assert_eq!(status.as_u16(), expected, "{why}: {text}");
+    }
+    let as_a = format!("{root}/cancelAction/{deployment_b}/feedback");
+    let body = feedback(json!(deployment_b), "closed", "success", &[]);
+    assert_eq!(call(&server, post.clone(), &as_a, Some(token_a.clone()), Some(body)).await.0, 404);
+    assert_eq!(server.events("dev-b").await, before, "refused cancel answers store nothing");
+    let (_, body) = call(&server, get.clone(), root_b, Some(token_b.clone()), None).await;
+    assert!(serde_json::from_str::<Value>(&body).unwrap()["_links"]["cancelAction"].is_object(), "still asked");
+
+    // A step, then the answer: the action is closed; nothing is offered or accepted after.
+    let body = feedback(json!(deployment_b), "proceeding", "none", &["stopping"]);
+    assert_eq!(call(&server, post.clone(), &cancel_fb, Some(token_b.clone()), Some(body)).await.0, 200);
+    let body = feedback(json!(deployment_b), "closed", "success", &["cancellation acknowledged."]);
+    assert_eq!(call(&server, post.clone(), &cancel_fb, Some(token_b.clone()), Some(body.clone())).await.0, 200);
+    let events = server.events("dev-b").await;
+    let after: Vec<_> = kinds(&events[before.len()..]).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(after, ["canceling", "canceled"]);
+    assert_eq!(events.last().unwrap()["version"], "1.2.3");
+    assert_eq!(call(&server, post.clone(), &cancel_fb, Some(token_b.clone()), Some(body)).await.0, 404, "once");
+    let (_, body) = call(&server, get.clone(), root_b, Some(token_b.clone()), None).await;
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["_links"], json!({}), "nothing left to do");
+    assert_eq!(raw_status(&server, &cancel, &token_b).await, 404);
+    let fb_b = format!("{root_b}/deploymentBase/{deployment_b}/feedback");
+    let body = feedback(json!(deployment_b), "closed", "success", &[]);
+    assert_eq!(call(&server, post.clone(), &fb_b, Some(token_b.clone()), Some(body)).await.0, 409, "canceled");
 }

@@ -5,6 +5,8 @@
 //! reports `closed`/`failure`, and the deployment pauses on the failure. Facts about this
 //! swupdate build: /work/shared/TEST-RIG-SERVICES.md §3 (signed images mandatory, `-H`,
 //! the `none` bootloader keeps the update state in RAM, the server's sleep overrides `-p`).
+//! A third device is told to install, its deployment is aborted, and suricatta acknowledges
+//! the `cancelAction` the server then sends.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -288,4 +290,59 @@ async fn suricatta_installs_a_release_and_a_failure_pauses_its_deployment() {
     eprintln!(
         "suricatta: install run {install_secs:.1} s (start to \"All Chunks Installed.\"), confirm run {confirm_secs:.1} s"
     );
+}
+
+/// An operator aborts a deployment after the device was told to install it: suricatta's next
+/// poll finds `cancelAction`, fetches it and answers `closed`/`success` ("cancellation
+/// acknowledged."); the server closes the action and offers nothing more; the device's file
+/// is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suricatta_acknowledges_the_cancel_of_an_aborted_deployment() {
+    if !tools_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let signer = signer(d);
+    let disk = d.join("disk.img");
+    let old = vec![0x55u8; 64 * 1024];
+    std::fs::write(&disk, &old).unwrap();
+    let release = Target {
+        name: "demo-1.0.1.swu".into(),
+        version: "1.0.1".into(),
+        bytes: build_swu(&d.join("swu"), "1.0.1", "1.0", &image(3, 48 * 1024), &disk, &signer),
+    };
+    let repo = write_repo(d, std::slice::from_ref(&release));
+    let server = Server::start(d, &repo);
+    let deployment = server.deploy(&release, "ddi-cancel", &["dev-cancel"], json!([{"percent": 100}])).await;
+    let token = server.ddi_token("dev-cancel");
+    let poll = |token: String| {
+        let client = server.client();
+        let url = server.url("/DEFAULT/controller/v1/dev-cancel");
+        async move {
+            let r = client.get(url).header("Authorization", format!("TargetToken {token}")).send().await.unwrap();
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    // The device is told (its poll sees the action), then the operator aborts.
+    assert!(poll(token.clone()).await["_links"]["deploymentBase"].is_object());
+    server.operator(reqwest::Method::POST, &format!("/api/v1/deployments/{deployment}/abort"), None).await;
+    assert!(poll(token.clone()).await["_links"]["cancelAction"].is_object());
+
+    let cfg = config(d, &server, "dev-cancel", &token);
+    let mut run = Swupdate::start(d, "dev-cancel", &cfg, &signer.0, "-p 1");
+    let events =
+        server.wait_for_events("dev-cancel", RUN_LIMIT, |e| has(e, "canceled", "cancellation acknowledged")).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    run.stop();
+    let log = run.log();
+    let after = server.events("dev-cancel").await;
+    assert_eq!(after.len(), events.len(), "nothing after the cancel: {:#?}\n{log}", kinds(&after));
+    let (kind, reason) = kinds(&events).pop().unwrap();
+    assert_eq!(kind, "canceled");
+    assert!(reason.starts_with("hawkBit feedback closed/success"), "{reason}");
+    assert!(!has(&events, "downloading", ""), "nothing was downloaded: {:#?}", kinds(&events));
+    assert_eq!(events.last().unwrap()["version"], "1.0.1");
+    assert_eq!(poll(token.clone()).await["_links"], json!({}), "the action is closed");
+    assert_eq!(std::fs::read(&disk).unwrap(), old, "nothing was written\n{log}");
 }

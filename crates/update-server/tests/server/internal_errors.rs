@@ -16,8 +16,8 @@ use update_server::operator::OperatorAccess;
 use update_server::push::PushHub;
 use update_server::repo::ServedRepository;
 use update_server::store::{
-    CheckInOutcome, Control, DeploymentRecord, DeviceAction, DeviceRecord, EventRetention, Pruned, ReleaseRecord,
-    Store, StoreError, StoredEvent, VersionSummary,
+    CancelAnswer, CheckInOutcome, Control, DeploymentRecord, DeviceAction, DeviceRecord, EventRetention, Pruned,
+    ReleaseRecord, Store, StoreError, StoredEvent, VersionSummary,
 };
 use update_server::{AppState, app};
 
@@ -121,6 +121,19 @@ impl Store for BrokenStore {
         Err(broken())
     }
     async fn device_action(&self, _: i64, _: &DeviceId) -> Result<Option<DeviceAction>, StoreError> {
+        Err(broken())
+    }
+    async fn pending_cancel(&self, _: &DeviceId) -> Result<Option<i64>, StoreError> {
+        Err(broken())
+    }
+    async fn answer_cancel(
+        &self,
+        _: i64,
+        _: &DeviceId,
+        _: Option<CancelAnswer>,
+        _: &CheckedEvent,
+        _: OffsetDateTime,
+    ) -> Result<Option<i64>, StoreError> {
         Err(broken())
     }
     async fn set_target_token(&self, _: &DeviceId, _: &str, _: &Actor, _: OffsetDateTime) -> Result<(), StoreError> {

@@ -315,7 +315,7 @@ pub async fn lists_read_in_pages(store: &dyn Store) {
 }
 
 pub async fn ddi_actions_follow_the_deployment_and_target_tokens_are_replaced(store: &dyn Store) {
-    use update_server::store::{ActionOutcome, Control, DeviceAction, StoreError};
+    use update_server::store::{ActionOutcome, CancelAnswer, Control, DeviceAction, StoreError};
     let now = datetime!(2026-03-01 12:00 UTC);
     let device = id("ddi-01");
 
@@ -352,7 +352,7 @@ pub async fn ddi_actions_follow_the_deployment_and_target_tokens_are_replaced(st
     let dep = store.create_deployment(&plan, &admin(), now).await.unwrap();
     assert_eq!(store.device_action(dep.id, &id("ddi-02")).await.unwrap(), None, "not in the deployment");
     assert_eq!(store.device_action(dep.id + 100, &device).await.unwrap(), None, "no such deployment");
-    let untold = DeviceAction { told: false, outcome: None, state: DeploymentState::Running };
+    let untold = DeviceAction { told: false, outcome: None, cancel_answer: None, state: DeploymentState::Running };
     assert_eq!(store.device_action(dep.id, &device).await.unwrap(), Some(untold));
     let answer = store.check_in(&device, &Report::default(), &[], now).await.unwrap();
     assert_eq!(answer.assignment.unwrap().action, AssignmentAction::Install);
@@ -360,7 +360,12 @@ pub async fn ddi_actions_follow_the_deployment_and_target_tokens_are_replaced(st
     assert_eq!(store.device_action(dep.id, &device).await.unwrap(), Some(told));
     let failed = CheckedEvent { deployment: Some(dep.id), ..event(EventKind::Failed, 1) };
     store.append_event(&device, &failed, now).await.unwrap();
-    let closed = DeviceAction { told: true, outcome: Some(ActionOutcome::Failed), state: DeploymentState::Paused };
+    let closed = DeviceAction {
+        told: true,
+        outcome: Some(ActionOutcome::Failed),
+        cancel_answer: None,
+        state: DeploymentState::Paused,
+    };
     assert_eq!(store.device_action(dep.id, &device).await.unwrap(), Some(closed), "1 of 1 failed is over 50%");
     // A later success does not reopen a failure.
     let committed = CheckedEvent { deployment: Some(dep.id), ..event(EventKind::Committed, 2) };
@@ -369,6 +374,54 @@ pub async fn ddi_actions_follow_the_deployment_and_target_tokens_are_replaced(st
     store.control_deployment(dep.id, Control::Abort, &admin(), now).await.unwrap();
     let aborted = store.device_action(dep.id, &device).await.unwrap().unwrap();
     assert_eq!(aborted.state, DeploymentState::Aborted);
+    assert_eq!(store.pending_cancel(&device).await.unwrap(), None, "an action that ended has nothing to cancel");
+
+    // Cancel: devices told to install an aborted release answer its cancel once; one that was
+    // never told has nothing to answer.
+    let (stops, goes_on, untold) = (id("ddi-03"), id("ddi-04"), id("ddi-05"));
+    let members = [stops.clone(), goes_on.clone(), untold.clone()];
+    store.tag_devices(&tag("ddi-cancel"), &members, &admin(), now).await.unwrap();
+    let release = NewRelease { target: "demo-1.0.2.swu".into(), version: "1.0.2".into() };
+    let r = store.create_release(&release, &admin(), now).await.unwrap();
+    let dep = store
+        .create_deployment(&NewDeployment { release: r.id, tag: tag("ddi-cancel"), ..plan }, &admin(), now)
+        .await
+        .unwrap();
+    for d in [&stops, &goes_on] {
+        store.check_in(d, &Report::default(), &[], now).await.unwrap();
+        assert_eq!(store.pending_cancel(d).await.unwrap(), None, "running: nothing to cancel");
+    }
+    store.control_deployment(dep.id, Control::Abort, &admin(), now).await.unwrap();
+    assert_eq!(store.pending_cancel(&stops).await.unwrap(), Some(dep.id));
+    assert_eq!(store.pending_cancel(&goes_on).await.unwrap(), Some(dep.id));
+    assert_eq!(store.pending_cancel(&untold).await.unwrap(), None, "never told");
+    let step = CheckedEvent { deployment: Some(dep.id), ..event(EventKind::from_name("canceling"), 3) };
+    let canceled = CheckedEvent { deployment: Some(dep.id), ..event(EventKind::from_name("canceled"), 4) };
+    let rejected = CheckedEvent { deployment: Some(dep.id), ..event(EventKind::from_name("cancel-rejected"), 5) };
+    let events_before = store.events(&stops, 0, 100).await.unwrap().unwrap_or_default().len();
+    let answer = |d: &DeviceId, dep: i64, a: Option<CancelAnswer>, e: &CheckedEvent| {
+        let (d, e) = (d.clone(), e.clone());
+        async move { store.answer_cancel(dep, &d, a, &e, now).await.unwrap() }
+    };
+    assert_eq!(answer(&stops, dep.id + 1, Some(CancelAnswer::Canceled), &canceled).await, None, "another deployment");
+    assert_eq!(answer(&untold, dep.id, Some(CancelAnswer::Canceled), &canceled).await, None, "never told");
+    assert!(answer(&stops, dep.id, None, &step).await.is_some(), "a step before the answer");
+    assert_eq!(store.pending_cancel(&stops).await.unwrap(), Some(dep.id), "still to answer");
+    assert!(answer(&stops, dep.id, Some(CancelAnswer::Canceled), &canceled).await.is_some());
+    assert!(answer(&goes_on, dep.id, Some(CancelAnswer::Rejected), &rejected).await.is_some());
+    for d in [&stops, &goes_on] {
+        assert_eq!(store.pending_cancel(d).await.unwrap(), None, "answered");
+        assert_eq!(answer(d, dep.id, Some(CancelAnswer::Canceled), &canceled).await, None, "once only");
+    }
+    let action = |d: DeviceId| async move { store.device_action(dep.id, &d).await.unwrap().unwrap() };
+    assert_eq!(action(stops.clone()).await.cancel_answer, Some(CancelAnswer::Canceled));
+    assert_eq!(action(goes_on.clone()).await.cancel_answer, Some(CancelAnswer::Rejected));
+    assert_eq!(action(untold.clone()).await.cancel_answer, None);
+    let kinds: Vec<String> = store.events(&stops, 0, 100).await.unwrap().unwrap()[events_before..]
+        .iter()
+        .map(|e| e.kind.as_str().to_owned())
+        .collect();
+    assert_eq!(kinds, ["canceling", "canceled"], "the refused answers stored nothing");
 }
 
 /// The dashboard's counts, made by the database: devices by version (unreported first), those
