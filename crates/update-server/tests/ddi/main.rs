@@ -190,7 +190,8 @@ impl Server {
         self.operator(reqwest::Method::GET, path, None).await
     }
 
-    /// Registers `target` as a release, tags `devices` with `tag` and deploys the release to
+    /// Registers `target` as a release, tags `devices` with `tag` (none: the tag has its
+    /// members already, from their certificates) and deploys the release to
     /// the tag in `waves` an hour apart that pause on the first failure. Returns the
     /// deployment id.
     pub(crate) async fn deploy(&self, target: &Target, tag: &str, devices: &[&str], waves: Value) -> i64 {
@@ -201,8 +202,10 @@ impl Server {
                 Some(json!({"target": target.name, "version": target.version})),
             )
             .await;
-        self.operator(reqwest::Method::POST, &format!("/api/v1/tags/{tag}/devices"), Some(json!({"devices": devices})))
-            .await;
+        if !devices.is_empty() {
+            let path = format!("/api/v1/tags/{tag}/devices");
+            self.operator(reqwest::Method::POST, &path, Some(json!({"devices": devices}))).await;
+        }
         let d = self
             .operator(
                 reqwest::Method::POST,

@@ -6,7 +6,8 @@
 //! swupdate build: /work/shared/TEST-RIG-SERVICES.md §3 (signed images mandatory, `-H`,
 //! the `none` bootloader keeps the update state in RAM, the server's sleep overrides `-p`).
 //! A third device is told to install, its deployment is aborted, and suricatta acknowledges
-//! the `cancelAction` the server then sends.
+//! the `cancelAction` the server then sends. A fourth presents a client certificate instead
+//! of a token and installs what its certificate's tag is deployed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -164,11 +165,16 @@ impl Drop for Swupdate {
 /// A suricatta configuration (libconfig; `globals` is mandatory) for `device` with its target
 /// token, trusting the server's CA.
 fn config(dir: &Path, server: &Server, device: &str, token: &str) -> PathBuf {
+    config_with(dir, server, device, &format!("targettoken = \"{token}\";"))
+}
+
+/// [`config`] with other credentials: `credentials` is the settings' text.
+fn config_with(dir: &Path, server: &Server, device: &str, credentials: &str) -> PathBuf {
     let path = dir.join(format!("{device}.cfg"));
     let text = format!(
         "globals : {{ verbose = true; loglevel = 6; }};\n\
          suricatta : {{ tenant = \"DEFAULT\"; id = \"{device}\"; url = \"https://127.0.0.1:{}\";\n\
-         \tpolldelay = 1; retry = 2; retrywait = 1; cafile = \"{}\"; targettoken = \"{token}\"; }};\n\
+         \tpolldelay = 1; retry = 2; retrywait = 1; cafile = \"{}\"; {credentials} }};\n\
          identify : ( {{ name = \"hwRevision\"; value = \"1.0\"; }}, {{ name = \"serialNo\"; value = \"{device}\"; }} );\n",
         server.addr.port(),
         server.ca_file.display()
@@ -345,4 +351,53 @@ async fn suricatta_acknowledges_the_cancel_of_an_aborted_deployment() {
     assert_eq!(events.last().unwrap()["version"], "1.0.1");
     assert_eq!(poll(token.clone()).await["_links"], json!({}), "the action is closed");
     assert_eq!(std::fs::read(&disk).unwrap(), old, "nothing was written\n{log}");
+}
+
+/// Mutual TLS instead of a token: suricatta presents its client certificate (`sslcert`,
+/// `sslkey`; CN = the controller id, OU = its tag), is offered its certificate tag's deployment
+/// and downloads and installs the `.swu` over the same mutual-TLS connection rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suricatta_with_a_client_certificate_installs_a_release() {
+    if !tools_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let signer = signer(d);
+    let disk = d.join("disk.img");
+    let old = vec![0x55u8; 96 * 1024];
+    std::fs::write(&disk, &old).unwrap();
+    let new_image = image(4, 80 * 1024);
+    let release = Target {
+        name: "demo-1.0.2.swu".into(),
+        version: "1.0.2".into(),
+        bytes: build_swu(&d.join("swu"), "1.0.2", "1.0", &new_image, &disk, &signer),
+    };
+    let repo = write_repo(d, std::slice::from_ref(&release));
+    let device_ca = crate::util::Ca::new("snakeoil DDI device CA");
+    let server = Server::start_with(d, &repo, Some(&device_ca));
+    let (cert, key) = device_ca.device_in("dev-mtls", "ddi-mtls").write(d, "dev-mtls");
+    // Only the certificate's tag places the device: its first poll (here by a Rust client with
+    // its certificate) puts it in the tag, and the deployment names no device.
+    let identity = device_ca.device_in("dev-mtls", "ddi-mtls");
+    let first = crate::util::client_for(server.addr, &[server.ca.der()], Some(&identity));
+    let r = first.get(server.url("/DEFAULT/controller/v1/dev-mtls")).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let deployment = server.deploy(&release, "ddi-mtls", &[], json!([{"percent": 100}])).await;
+
+    let credentials = format!("sslcert = \"{}\"; sslkey = \"{}\";", cert.display(), key.display());
+    let cfg = config_with(d, &server, "dev-mtls", &credentials);
+    let mut run = Swupdate::start(d, "dev-mtls", &cfg, &signer.0, "-p 1");
+    let events = server.wait_for_events("dev-mtls", RUN_LIMIT, |e| has(e, "installed", "All Chunks Installed")).await;
+    run.stop();
+    let log = run.log();
+    let written = std::fs::read(&disk).unwrap();
+    assert_eq!(&written[..new_image.len()], &new_image[..], "the image is in the device's file\n{log}");
+    assert!(has(&events, "downloading", "proceeding/none"), "{:#?}", kinds(&events));
+    for e in &events {
+        assert_eq!(e["version"], "1.0.2");
+    }
+    let d = server.get(&format!("/api/v1/deployments/{deployment}")).await;
+    assert_eq!((d["waves"][0]["assigned"].as_u64(), d["waves"][0]["attempted"].as_u64()), (Some(1), Some(1)), "{d:#}");
+    assert_eq!(d["waves"][0]["devices"].as_u64(), Some(1), "the certificate's tag put it in the deployment");
 }
