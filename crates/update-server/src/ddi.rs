@@ -51,7 +51,7 @@ use crate::api::{Caller, JsonBody};
 use crate::device::DeviceIdSource;
 use crate::error::ApiError;
 use crate::operator::AdminToken;
-use crate::store::{ActionOutcome, CancelAnswer, DeploymentRecord};
+use crate::store::{ActionOutcome, AttributeMode, CancelAnswer, DeploymentRecord, MAX_ATTRIBUTES};
 
 /// The tenant hawkBit clients use unless told otherwise.
 pub const DEFAULT_TENANT: &str = "DEFAULT";
@@ -294,6 +294,11 @@ async fn poll(
             "deploymentBase".to_owned(),
             link(format!("{base}/{tenant}/controller/v1/{device}/deploymentBase/{}?c={c}", d.id)),
         );
+    }
+    // Ask for the device's attributes until it has given some (hawkBit asks when they are
+    // missing); SWUpdate sends its `identify` settings.
+    if s.app.store.attributes(&device).await?.is_empty() {
+        links.insert("configData".to_owned(), link(format!("{base}/{tenant}/controller/v1/{device}/configData")));
     }
     tracing::debug!(%device, offered = links.contains_key("deploymentBase"), cancel, "ddi poll");
     Ok(Json(json!({
@@ -712,16 +717,19 @@ fn feedback_as_event(
     .map_err(|e| ApiError::InvalidRequest(e.to_string()))
 }
 
-/// A configData body: `data` is a map of attribute names to values.
+/// A configData body: `data` is a map of attribute names to values; `mode` says what it does
+/// to the stored ones (`merge`, the default; `replace`; `remove`).
 #[derive(Debug, Deserialize)]
 struct ConfigData {
     #[serde(default)]
     data: HashMap<String, String>,
+    #[serde(default)]
+    mode: Option<String>,
 }
 
-/// `PUT …/configData`: the device's attributes. Checked (at most 100 entries of text without
-/// control characters, 256 bytes each) and logged; this server does not ask for them (the
-/// poll never links `configData`) and does not store them.
+/// `PUT …/configData`: the device's attributes, checked (at most 100 entries of text without
+/// control characters, names of 1 to 256 bytes, values up to 256) and stored; a device holds
+/// at most [`MAX_ATTRIBUTES`] (409 beyond, nothing changed).
 async fn config_data(
     State(s): State<DdiState>,
     caller: Caller,
@@ -730,23 +738,38 @@ async fn config_data(
     JsonBody(body): JsonBody<ConfigData>,
 ) -> Result<StatusCode, ApiError> {
     let device = authenticate(&s, &caller, &headers, &tenant, &controller).await?;
-    check_config_data(&body)?;
-    tracing::info!(%device, attributes = body.data.len(), "ddi configData");
+    let (mode, data) = check_config_data(body)?;
+    let held = s.app.store.set_attributes(&device, mode, &data, s.app.clock.now()).await?;
+    tracing::info!(%device, attributes = data.len(), held, "ddi configData");
     Ok(StatusCode::OK)
 }
 
-fn check_config_data(body: &ConfigData) -> Result<(), ApiError> {
-    if body.data.len() > 100 {
-        return Err(ApiError::InvalidRequest("data: at most 100 attributes".to_owned()));
+/// The mode and the attributes, sorted by name; or why they are refused (400).
+fn check_config_data(body: ConfigData) -> Result<(AttributeMode, Vec<(String, String)>), ApiError> {
+    let mode = match body.mode.as_deref() {
+        None | Some("merge") => AttributeMode::Merge,
+        Some("replace") => AttributeMode::Replace,
+        Some("remove") => AttributeMode::Remove,
+        Some(other) => {
+            return Err(ApiError::InvalidRequest(format!(
+                "mode: {:?} is not merge, replace or remove",
+                printable(other)
+            )));
+        }
+    };
+    if body.data.len() > MAX_ATTRIBUTES {
+        return Err(ApiError::InvalidRequest(format!("data: at most {MAX_ATTRIBUTES} attributes")));
     }
     for (k, v) in &body.data {
-        if k.len() > 256 || v.len() > 256 || k.chars().chain(v.chars()).any(char::is_control) {
+        if k.is_empty() || k.len() > 256 || v.len() > 256 || k.chars().chain(v.chars()).any(char::is_control) {
             return Err(ApiError::InvalidRequest(
-                "data: names and values are at most 256 bytes, without control characters".to_owned(),
+                "data: names of 1 to 256 bytes and values of at most 256, without control characters".to_owned(),
             ));
         }
     }
-    Ok(())
+    let mut data: Vec<(String, String)> = body.data.into_iter().collect();
+    data.sort();
+    Ok((mode, data))
 }
 
 /// The DDI bodies' parsing and checks without a store (`crate::fuzzing`): whether `body` was
@@ -765,7 +788,7 @@ pub(crate) fn parse_bodies(body: &[u8]) -> usize {
         };
         event.check().ok()
     });
-    let config = Json::<ConfigData>::from_bytes(body).ok().filter(|Json(c)| check_config_data(c).is_ok());
+    let config = Json::<ConfigData>::from_bytes(body).ok().and_then(|Json(c)| check_config_data(c).ok());
     usize::from(feedback.is_some()) + usize::from(config.is_some())
 }
 

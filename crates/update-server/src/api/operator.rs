@@ -64,12 +64,15 @@ pub(crate) struct DeviceView {
     record: DeviceRecord,
     /// Open push streams (0: not connected).
     push_streams: usize,
+    /// What the device reported about itself through hawkBit's configData (one device only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attributes: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl DeviceView {
     fn new(state: &AppState, record: DeviceRecord) -> Self {
         let push_streams = state.push.connected(&record.id);
-        Self { record, push_streams }
+        Self { record, push_streams, attributes: None }
     }
 }
 
@@ -101,7 +104,8 @@ pub(crate) async fn get_device(
 ) -> Result<Json<DeviceView>, ApiError> {
     let id = device_id(&raw)?;
     let record = state.store.device(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no device {id}")))?;
-    Ok(Json(DeviceView::new(&state, record)))
+    let attributes = state.store.attributes(&id).await?.into_iter().collect();
+    Ok(Json(DeviceView { attributes: Some(attributes), ..DeviceView::new(&state, record) }))
 }
 
 /// `GET /api/v1/devices/{id}/events` query.

@@ -264,9 +264,19 @@ pub(crate) async fn device(State(s): State<DashState>, who: LoggedIn, Path(raw):
             opt(slot.version.as_ref())
         );
     }
+    body.push_str("</table>");
+    let attributes = s.app.store.attributes(&id).await?;
+    if !attributes.is_empty() {
+        // Reported by the device (hawkBit configData): escaped like every stored text.
+        body.push_str("<h2>Attributes</h2><table id=\"attributes\"><tr><th>name</th><th>value</th></tr>");
+        for (name, value) in &attributes {
+            let _ = write!(body, "<tr><td>{}</td><td>{}</td></tr>", esc(name), esc(value));
+        }
+        body.push_str("</table>");
+    }
     let _ = write!(
         body,
-        "</table><h2>Event timeline</h2><p>{} events{}</p><table id=\"events\"><tr><th>received</th><th>device time</th>\
+        "<h2>Event timeline</h2><p>{} events{}</p><table id=\"events\"><tr><th>received</th><th>device time</th>\
          <th>event</th><th>version</th><th>reason</th></tr>",
         events.len(),
         if events.len() > TIMELINE { format!(", the newest {TIMELINE} shown") } else { String::new() }

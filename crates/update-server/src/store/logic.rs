@@ -17,8 +17,8 @@ use sqlx::{Database, Pool, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    ActionOutcome, CancelAnswer, CheckInOutcome, Control, DeploymentRecord, DeviceAction, DeviceRecord, EventRetention,
-    Pruned, ReleaseRecord, Store, StoreError, StoredEvent, VersionSummary, WaveView,
+    ActionOutcome, AttributeMode, CancelAnswer, CheckInOutcome, Control, DeploymentRecord, DeviceAction, DeviceRecord,
+    EventRetention, MAX_ATTRIBUTES, Pruned, ReleaseRecord, Store, StoreError, StoredEvent, VersionSummary, WaveView,
 };
 use crate::audit::{self, Action, Actor, AuditEntry};
 use crate::rollout::{Progress, Step, WaveCounts, next_step};
@@ -351,6 +351,25 @@ pub(super) trait Queries: Send {
         &mut self,
         device: &DeviceId,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// A device's attributes, `(name, value)` by name.
+    fn attribute_rows(
+        &mut self,
+        device: &DeviceId,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+    /// Sets one attribute of a device.
+    fn upsert_attribute(
+        &mut self,
+        device: &DeviceId,
+        name: &str,
+        value: &str,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes one attribute of a device (`None`: all of them).
+    fn delete_attributes(
+        &mut self,
+        device: &DeviceId,
+        name: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The newest aborted deployment the device was told to install and has neither ended nor
     /// answered a cancel of.
     fn pending_cancel(&mut self, device: &DeviceId) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
@@ -700,6 +719,23 @@ impl<B: Backend> Store for B {
 
     async fn pending_cancel(&self, device: &DeviceId) -> Result<Option<i64>, StoreError> {
         acquire(self).await?.pending_cancel(device).await
+    }
+
+    async fn attributes(&self, device: &DeviceId) -> Result<Vec<(String, String)>, StoreError> {
+        acquire(self).await?.attribute_rows(device).await
+    }
+
+    async fn set_attributes(
+        &self,
+        device: &DeviceId,
+        mode: AttributeMode,
+        data: &[(String, String)],
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.write("begin attributes").await?;
+        let held = set_attributes(&mut *tx, device, mode, data, now).await?;
+        commit::<B>(tx, "commit attributes").await?;
+        Ok(held)
     }
 
     async fn answer_cancel(
@@ -1410,6 +1446,38 @@ pub(super) async fn device_action(
         cancel_answer,
         state: DeploymentState::from_name(&row.text("state")?),
     }))
+}
+
+/// [`Store::set_attributes`](super::Store::set_attributes) inside the caller's transaction.
+pub(super) async fn set_attributes(
+    conn: &mut impl Queries,
+    device: &DeviceId,
+    mode: AttributeMode,
+    data: &[(String, String)],
+    now: OffsetDateTime,
+) -> Result<usize, StoreError> {
+    conn.ensure_device(device, now).await?;
+    match mode {
+        AttributeMode::Merge | AttributeMode::Replace => {
+            if mode == AttributeMode::Replace {
+                conn.delete_attributes(device, None).await?;
+            }
+            for (name, value) in data {
+                conn.upsert_attribute(device, name, value, now).await?;
+            }
+        }
+        AttributeMode::Remove => {
+            for (name, _) in data {
+                conn.delete_attributes(device, Some(name)).await?;
+            }
+        }
+    }
+    let held = conn.attribute_rows(device).await?.len();
+    if held > MAX_ATTRIBUTES {
+        // The caller's transaction is not committed: nothing changes.
+        return Err(StoreError::Conflict(format!("a device holds at most {MAX_ATTRIBUTES} attributes, not {held}")));
+    }
+    Ok(held)
 }
 
 /// [`Store::answer_cancel`](super::Store::answer_cancel) inside the caller's transaction.

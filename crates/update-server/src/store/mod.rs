@@ -268,6 +268,20 @@ pub enum ActionOutcome {
     Failed,
 }
 
+/// The most attributes a device holds ([`Store::set_attributes`]).
+pub const MAX_ATTRIBUTES: usize = 100;
+
+/// How a device's reported attributes change the stored ones (hawkBit's configData `mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttributeMode {
+    /// Set these, keep the others (the default).
+    Merge,
+    /// These and no others.
+    Replace,
+    /// Delete these names.
+    Remove,
+}
+
 /// How a device answered the cancel of an aborted deployment it had been told to install
 /// (a hawkBit `cancelAction`, [`crate::ddi`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -453,6 +467,20 @@ pub trait Store: Send + Sync + 'static {
     /// The device's part in a deployment, whatever the deployment's state; `None` when the
     /// deployment does not hold the device (or does not exist).
     async fn device_action(&self, deployment: i64, device: &DeviceId) -> Result<Option<DeviceAction>, StoreError>;
+
+    /// The device's attributes (hawkBit configData), `(name, value)` by name.
+    async fn attributes(&self, device: &DeviceId) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Changes the device's attributes by `mode`, creating the device on first contact: how
+    /// many it holds then. [`StoreError::Conflict`] (nothing changed) when that would be over
+    /// [`MAX_ATTRIBUTES`].
+    async fn set_attributes(
+        &self,
+        device: &DeviceId,
+        mode: AttributeMode,
+        data: &[(String, String)],
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError>;
 
     /// The deployment whose cancel the device has to answer: the newest aborted one that told
     /// it to install, that it has not ended and whose cancel it has not answered.

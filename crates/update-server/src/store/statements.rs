@@ -596,6 +596,45 @@ macro_rules! queries {
         .transpose()
     }
 
+    async fn attribute_rows(&mut self, device: &DeviceId) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query_as("SELECT name, value FROM device_attributes WHERE device_id = $1 ORDER BY name")
+            .bind(device.as_str())
+            .fetch_all(&mut *self)
+            .await
+            .map_err(query_error("read a device's attributes"))
+    }
+
+    async fn upsert_attribute(
+        &mut self,
+        device: &DeviceId,
+        name: &str,
+        value: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO device_attributes (device_id, name, value, updated) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (device_id, name) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+        )
+        .bind(device.as_str())
+        .bind(name)
+        .bind(value)
+        .bind($time(now)?)
+        .execute(&mut *self)
+        .await
+        .map_err(query_error("store an attribute"))?;
+        Ok(())
+    }
+
+    async fn delete_attributes(&mut self, device: &DeviceId, name: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM device_attributes WHERE device_id = $1 AND (CAST($2 AS TEXT) IS NULL OR name = $2)")
+            .bind(device.as_str())
+            .bind(name)
+            .execute(&mut *self)
+            .await
+            .map_err(query_error("delete attributes"))?;
+        Ok(())
+    }
+
     async fn pending_cancel(&mut self, device: &DeviceId) -> Result<Option<i64>, StoreError> {
         sqlx::query_scalar(
             "SELECT dd.deployment_id FROM deployment_devices dd

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha1::Digest as _;
 
-use crate::{GATEWAY_TOKEN, Server, Target, kinds, write_repo};
+use crate::{GATEWAY_TOKEN, Server, Target, action_links, kinds, write_repo};
 
 fn target(name: &str, seed: u8) -> Target {
     Target {
@@ -197,19 +197,46 @@ async fn hostile_ddi_requests_are_refused_and_change_nothing() {
     let body = feedback(json!(deployment_a), "closed", "success", &[]);
     assert_eq!(call(&server, post.clone(), &fb, Some(token_a.clone()), Some(body)).await.0, 409);
     let (_, body) = call(&server, get.clone(), root, Some(token_a.clone()), None).await;
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["_links"], json!({}));
+    assert!(action_links(&serde_json::from_str::<Value>(&body).unwrap()).is_empty(), "{body}");
     let d = server.get(&format!("/api/v1/deployments/{deployment_a}")).await;
     assert_eq!(d["state"], "paused", "a failure pauses a 0% deployment: {d:#}");
 
-    // configData: checked, then accepted.
+    // configData: asked for until given, checked, stored; a refused body changes nothing.
     let config = format!("{root}/configData");
+    let (_, body) = call(&server, get.clone(), root, Some(token_a.clone()), None).await;
+    assert!(body.contains(&format!("{root}/configData")), "asked for: {body}");
     let good = json!({"id": "", "status": {"execution": "closed", "result": {"finished": "success"}},
-                      "data": {"hwRevision": "1.0"}});
+                      "data": {"hwRevision": "1.0", "serialNo": "A-1"}});
     let put = reqwest::Method::PUT;
-    let ok = call(&server, put.clone(), &config, Some(token_a.clone()), Some(good.to_string().into_bytes())).await;
+    let put_config = |body: Value, auth: String| {
+        let (server, config, put) = (&server, config.clone(), put.clone());
+        async move { call(server, put, &config, Some(auth), Some(body.to_string().into_bytes())).await }
+    };
+    let ok = put_config(good, token_a.clone()).await;
     assert_eq!(ok.0, 200, "{}", ok.1);
-    let bad = json!({"data": {"hwRevision": "1.0\u{7}"}});
-    assert_eq!(call(&server, put, &config, Some(token_a.clone()), Some(bad.to_string().into_bytes())).await.0, 400);
+    let stored = json!({"hwRevision": "1.0", "serialNo": "A-1"});
+    assert_eq!(server.get("/api/v1/devices/dev-a").await["attributes"], stored);
+    let (_, body) = call(&server, get.clone(), root, Some(token_a.clone()), None).await;
+    assert!(!body.contains("configData"), "not asked again: {body}");
+    let too_many: serde_json::Map<String, Value> = (0..101).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let fills: serde_json::Map<String, Value> = (0..99).map(|i| (format!("k{i}"), json!("v"))).collect();
+    for (body, expected, why) in [
+        (json!({"data": {"hwRevision": "1.0\u{7}"}}), 400, "a control character"),
+        (json!({"data": {"": "x"}}), 400, "an empty name"),
+        (json!({"data": {"n": "x".repeat(257)}}), 400, "a long value"),
+        (json!({"mode": "obliterate", "data": {}}), 400, "an unknown mode"),
+        (json!({"data": too_many}), 400, "101 in one body"),
+        (json!({"data": fills}), 409, "over 100 with the two held"),
+        (json!({"data": "not a map"}), 422, "data of the wrong shape"),
+    ] {
+        let (status, text) = put_config(body, token_a.clone()).await;
+        assert_eq!(status.as_u16(), expected, "{why}: {text}");
+    }
+    assert_eq!(put_config(json!({"data": {"x": "1"}}), token_b.clone()).await.0, 401, "dev-b's token");
+    assert_eq!(server.get("/api/v1/devices/dev-a").await["attributes"], stored, "refused bodies changed nothing");
+    let ok = put_config(json!({"mode": "remove", "data": {"serialNo": ""}}), token_a.clone()).await;
+    assert_eq!(ok.0, 200, "{}", ok.1);
+    assert_eq!(server.get("/api/v1/devices/dev-a").await["attributes"], json!({"hwRevision": "1.0"}));
 
     // Cancel: dev-b is told to install, then its deployment is aborted.
     let root_b = "/DEFAULT/controller/v1/dev-b";
@@ -269,7 +296,7 @@ async fn hostile_ddi_requests_are_refused_and_change_nothing() {
     assert_eq!(events.last().unwrap()["version"], "1.2.3");
     assert_eq!(call(&server, post.clone(), &cancel_fb, Some(token_b.clone()), Some(body)).await.0, 404, "once");
     let (_, body) = call(&server, get.clone(), root_b, Some(token_b.clone()), None).await;
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["_links"], json!({}), "nothing left to do");
+    assert!(action_links(&serde_json::from_str::<Value>(&body).unwrap()).is_empty(), "nothing left to do: {body}");
     assert_eq!(raw_status(&server, &cancel, &token_b).await, 404);
     let fb_b = format!("{root_b}/deploymentBase/{deployment_b}/feedback");
     let body = feedback(json!(deployment_b), "closed", "success", &[]);

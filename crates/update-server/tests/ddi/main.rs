@@ -267,3 +267,9 @@ pub(crate) fn kinds(events: &[Value]) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// The names of a poll's links to an action (`deploymentBase`, `cancelAction`), without
+/// `configData` (asked for until the device has sent its attributes).
+pub(crate) fn action_links(poll: &Value) -> Vec<String> {
+    poll["_links"].as_object().map_or_else(Vec::new, |l| l.keys().filter(|k| *k != "configData").cloned().collect())
+}

@@ -274,6 +274,8 @@ async fn suricatta_installs_a_release_and_a_failure_pauses_its_deployment() {
     assert_eq!(deployment["state"], "running");
     let device = server.get("/api/v1/devices/dev-good").await;
     assert_eq!(device["version"], "1.0.1", "the inventory shows the installed release");
+    // Asked for by the poll's configData link, SWUpdate sent its `identify` settings.
+    assert_eq!(device["attributes"], json!({"hwRevision": "1.0", "serialNo": "dev-good"}), "{device:#}");
 
     // The other device: SWUpdate refuses the .swu for other hardware and reports a failure;
     // its file is untouched and the deployment pauses before its next wave.

@@ -200,6 +200,12 @@ async fn seed(server: &TestServer) -> i64 {
 async fn untrusted_text_is_shown_escaped() {
     let server = start().await;
     seed(&server).await;
+    // Attributes as a hawkBit client reports them (configData; markup is allowed there).
+    let attributes = [("<u>name</u>".to_owned(), "<i>value</i>".to_owned())];
+    let device_id = update_protocol::DeviceId::parse("device-0001").unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let mode = update_server::store::AttributeMode::Merge;
+    server.state.store.set_attributes(&device_id, mode, &attributes, now).await.unwrap();
     let b = browser(&server);
     let (session, _) = log_in(&server, &b, VIEWER_TOKEN).await;
     let get = |path: &'static str| {
@@ -211,8 +217,10 @@ async fn untrusted_text_is_shown_escaped() {
     assert!(fleet.contains("&lt;img src=x onerror=alert(2)&gt;"), "{fleet}");
     let device = get("/dashboard/devices/device-0001").await;
     assert!(device.contains("&lt;b&gt;bold&lt;/b&gt;") && device.contains("&lt;img src=x"), "{device}");
+    assert!(device.contains("<td>&lt;u&gt;name&lt;/u&gt;</td><td>&lt;i&gt;value&lt;/i&gt;</td>"), "{device}");
     for page in [&fleet, &device] {
         assert!(!page.contains("<script") && !page.contains("<img") && !page.contains("<b>"), "{page}");
+        assert!(!page.contains("<u>") && !page.contains("<i>"), "{page}");
     }
     server.stop().await;
 }

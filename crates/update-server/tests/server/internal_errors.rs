@@ -16,8 +16,8 @@ use update_server::operator::OperatorAccess;
 use update_server::push::PushHub;
 use update_server::repo::ServedRepository;
 use update_server::store::{
-    CancelAnswer, CheckInOutcome, Control, DeploymentRecord, DeviceAction, DeviceRecord, EventRetention, Pruned,
-    ReleaseRecord, Store, StoreError, StoredEvent, VersionSummary,
+    AttributeMode, CancelAnswer, CheckInOutcome, Control, DeploymentRecord, DeviceAction, DeviceRecord, EventRetention,
+    Pruned, ReleaseRecord, Store, StoreError, StoredEvent, VersionSummary,
 };
 use update_server::{AppState, app};
 
@@ -124,6 +124,18 @@ impl Store for BrokenStore {
         Err(broken())
     }
     async fn pending_cancel(&self, _: &DeviceId) -> Result<Option<i64>, StoreError> {
+        Err(broken())
+    }
+    async fn attributes(&self, _: &DeviceId) -> Result<Vec<(String, String)>, StoreError> {
+        Err(broken())
+    }
+    async fn set_attributes(
+        &self,
+        _: &DeviceId,
+        _: AttributeMode,
+        _: &[(String, String)],
+        _: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
         Err(broken())
     }
     async fn answer_cancel(

@@ -451,3 +451,42 @@ pub async fn the_fleet_is_counted_by_version(store: &dyn Store) {
     );
     assert_eq!(store.version_summary(at(31)).await.unwrap()[1], summary(Some("1.0.0"), 2, 0, 0));
 }
+
+/// A device's attributes (hawkBit configData): merged, replaced, removed; never more than the
+/// limit, and a change that would pass it changes nothing.
+pub async fn attributes_merge_replace_and_remove_within_the_limit(store: &dyn Store) {
+    use update_server::store::{AttributeMode, MAX_ATTRIBUTES, StoreError};
+    let now = datetime!(2026-03-01 10:00 UTC);
+    let device = id("attr-01");
+    let pairs = |p: &[(&str, &str)]| p.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect::<Vec<_>>();
+    assert!(store.attributes(&device).await.unwrap().is_empty());
+    let held = store
+        .set_attributes(&device, AttributeMode::Merge, &pairs(&[("serialNo", "1"), ("hwRevision", "1.0")]), now)
+        .await
+        .unwrap();
+    assert_eq!(held, 2);
+    assert!(store.device(&device).await.unwrap().is_some(), "first contact creates the device");
+    store
+        .set_attributes(&device, AttributeMode::Merge, &pairs(&[("hwRevision", "1.1"), ("site", "B")]), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.attributes(&device).await.unwrap(),
+        pairs(&[("hwRevision", "1.1"), ("serialNo", "1"), ("site", "B")])
+    );
+    store.set_attributes(&device, AttributeMode::Remove, &pairs(&[("site", ""), ("absent", "")]), now).await.unwrap();
+    assert_eq!(store.attributes(&device).await.unwrap(), pairs(&[("hwRevision", "1.1"), ("serialNo", "1")]));
+    store.set_attributes(&device, AttributeMode::Replace, &pairs(&[("mac", "02:00:00:00:00:01")]), now).await.unwrap();
+    assert_eq!(store.attributes(&device).await.unwrap(), pairs(&[("mac", "02:00:00:00:00:01")]));
+    assert!(store.attributes(&id("attr-02")).await.unwrap().is_empty(), "another device's are its own");
+
+    // The limit: a full set, then one more merged in is refused and nothing changes.
+    let full: Vec<(String, String)> = (0..MAX_ATTRIBUTES).map(|i| (format!("a{i:03}"), i.to_string())).collect();
+    assert_eq!(store.set_attributes(&device, AttributeMode::Replace, &full, now).await.unwrap(), MAX_ATTRIBUTES);
+    let more = pairs(&[("a000", "changed"), ("one-too-many", "x")]);
+    assert!(matches!(
+        store.set_attributes(&device, AttributeMode::Merge, &more, now).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.attributes(&device).await.unwrap(), full, "the refused merge changed nothing");
+}

@@ -63,4 +63,5 @@ suite!(
     lists_read_in_pages,
     ddi_actions_follow_the_deployment_and_target_tokens_are_replaced,
     the_fleet_is_counted_by_version,
+    attributes_merge_replace_and_remove_within_the_limit,
 );
