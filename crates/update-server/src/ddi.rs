@@ -24,7 +24,8 @@
 //! - **Hostile input** is refused before anything is stored: unknown tenants, malformed or
 //!   dotted controller ids, another device's id, action ids the device does not hold, feedback
 //!   of the wrong shape or over 64 KiB; control characters in feedback details are escaped
-//!   (as every event reason is).
+//!   (as every event reason is). Polls, feedback and configData spend the authenticated
+//!   device's per-device rate tokens (429 beyond).
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -50,6 +51,7 @@ use crate::AppState;
 use crate::api::{Caller, JsonBody};
 use crate::device::DeviceIdSource;
 use crate::error::ApiError;
+use crate::limits::Rated;
 use crate::operator::AdminToken;
 use crate::store::{ActionOutcome, AttributeMode, CancelAnswer, DeploymentRecord, MAX_ATTRIBUTES};
 
@@ -194,6 +196,17 @@ async fn authenticate(
     Err(ApiError::DeviceIdentityRequired("Authorization must be TargetToken or GatewayToken"))
 }
 
+/// Takes one of the authenticated device's `kind` tokens from the listener's per-device rate
+/// limits (a poll counts as a check-in; feedback and configData as events): the same buckets
+/// as its native requests when it has a certificate. Keyed on the id authentication proved, so
+/// nobody can spend another device's tokens. No limits outside a listener (router tests).
+fn rate(caller: &Caller, kind: Rated, device: &DeviceId) -> Result<(), ApiError> {
+    match caller.0.as_ref().and_then(|p| p.rates.as_ref()) {
+        Some(rates) => rates.take(kind, device.as_str()),
+        None => Ok(()),
+    }
+}
+
 fn decode_digest(hex: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     if hex.len() != 64 {
@@ -276,6 +289,7 @@ async fn poll(
     Path((tenant, controller)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let device = authenticate(&s, &caller, &headers, &tenant, &controller).await?;
+    rate(&caller, Rated::CheckIn, &device)?;
     let base = base_url(&caller, &uri, &headers)?;
     let mut links = serde_json::Map::new();
     // A cancel first, as hawkBit does: the device stops (or says it cannot) before anything new.
@@ -576,6 +590,7 @@ async fn feedback(
     JsonBody(body): JsonBody<Feedback>,
 ) -> Result<StatusCode, ApiError> {
     let device = authenticate(&s, &caller, &headers, &tenant, &controller).await?;
+    rate(&caller, Rated::Event, &device)?;
     let id = parse_id("actionId", &action)?;
     check_feedback_id(body.id.as_ref(), id)?;
     let kind = feedback_event(&body.status).map_err(ApiError::InvalidRequest)?;
@@ -667,6 +682,7 @@ async fn cancel_feedback(
     JsonBody(body): JsonBody<Feedback>,
 ) -> Result<StatusCode, ApiError> {
     let device = authenticate(&s, &caller, &headers, &tenant, &controller).await?;
+    rate(&caller, Rated::Event, &device)?;
     let id = parse_id("actionId", &action)?;
     check_feedback_id(body.id.as_ref(), id)?;
     let (kind, answer) = cancel_feedback_event(&body.status).map_err(ApiError::InvalidRequest)?;
@@ -738,6 +754,7 @@ async fn config_data(
     JsonBody(body): JsonBody<ConfigData>,
 ) -> Result<StatusCode, ApiError> {
     let device = authenticate(&s, &caller, &headers, &tenant, &controller).await?;
+    rate(&caller, Rated::Event, &device)?;
     let (mode, data) = check_config_data(body)?;
     let held = s.app.store.set_attributes(&device, mode, &data, s.app.clock.now()).await?;
     tracing::info!(%device, attributes = data.len(), held, "ddi configData");

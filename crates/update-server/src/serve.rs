@@ -31,7 +31,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Who is on the other end of a connection; in every request's extensions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Peer {
     /// The remote socket address.
     pub remote: SocketAddr,
@@ -40,6 +40,9 @@ pub struct Peer {
     /// The client certificate the handshake verified (mutual TLS only), read once per
     /// connection and shared by its requests.
     pub client: Option<Arc<ClientCertificate>>,
+    /// The listener's per-device rate limits, for routes that learn who the device is only
+    /// after authenticating it (hawkBit DDI, [`crate::ddi`]).
+    pub rates: Option<Arc<RateLimiter>>,
 }
 
 /// Serves `app` on `listener` with the default [`Limits`] until `shutdown` completes, then lets
@@ -79,7 +82,7 @@ pub async fn serve_tracked(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
     builder.http2().timer(TokioTimer::new());
-    let shared = Arc::new(Shared { rates: RateLimiter::new(&limits), limits, builder });
+    let shared = Arc::new(Shared { rates: Arc::new(RateLimiter::new(&limits)), limits, builder });
     let mut shutdown = std::pin::pin!(shutdown);
     let mut last_refusal_log: Option<Instant> = None;
     loop {
@@ -121,7 +124,7 @@ pub async fn serve_tracked(
 /// What every connection of a listener shares.
 struct Shared {
     limits: Limits,
-    rates: RateLimiter,
+    rates: Arc<RateLimiter>,
     builder: auto::Builder<TokioExecutor>,
 }
 
@@ -136,7 +139,7 @@ impl Connection {
     async fn run(self, tcp: TcpStream, remote: SocketAddr) {
         let Some(acceptor) = self.acceptor.clone() else {
             self.admission.established();
-            let peer = Peer { remote, tls: false, client: None };
+            let peer = Peer { remote, tls: false, client: None, rates: Some(Arc::clone(&self.shared.rates)) };
             return self.http(TokioIo::new(tcp), peer).await;
         };
         let evicted = self.admission.evicted.clone();
@@ -164,7 +167,7 @@ impl Connection {
             .peer_certificates()
             .and_then(<[_]>::first)
             .map(|der| Arc::new(ClientCertificate::from_der(der)));
-        let peer = Peer { remote, tls: true, client };
+        let peer = Peer { remote, tls: true, client, rates: Some(Arc::clone(&self.shared.rates)) };
         self.http(TokioIo::new(stream), peer).await;
     }
 

@@ -302,3 +302,55 @@ async fn hostile_ddi_requests_are_refused_and_change_nothing() {
     let body = feedback(json!(deployment_b), "closed", "success", &[]);
     assert_eq!(call(&server, post.clone(), &fb_b, Some(token_b.clone()), Some(body)).await.0, 409, "canceled");
 }
+
+/// A device with a valid token flooding feedback or polls is held to its per-device rates
+/// (`--events-per-minute` 120, `--checkins-per-minute` 60 by default): 429 with `Retry-After`,
+/// nothing stored beyond them, and another device is served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_ddi_device_is_rate_limited_and_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = target("a-1.2.3.swu", 0);
+    let repo = write_repo(dir.path(), &[Target { bytes: a.bytes.clone(), ..target("a-1.2.3.swu", 0) }]);
+    let server = Server::start(dir.path(), &repo);
+    let deployment = server.deploy(&a, "group-a", &["dev-a", "dev-b"], json!([{"percent": 100}])).await;
+    let token_a = format!("TargetToken {}", server.ddi_token("dev-a"));
+    let token_b = format!("TargetToken {}", server.ddi_token("dev-b"));
+    let root = "/DEFAULT/controller/v1/dev-a";
+    assert_eq!(call(&server, reqwest::Method::GET, root, Some(token_a.clone()), None).await.0, 200, "told");
+
+    let client = server.client();
+    let fb = server.url(&format!("{root}/deploymentBase/{deployment}/feedback"));
+    let (mut accepted, mut refused) = (0, 0);
+    for _ in 0..150 {
+        let body = feedback(json!(deployment), "proceeding", "none", &["flood"]);
+        let r = client.post(&fb).header("Authorization", &token_a).header("Content-Type", "application/json");
+        let r = r.body(body).send().await.unwrap();
+        match r.status().as_u16() {
+            200 => accepted += 1,
+            429 => {
+                refused += 1;
+                let after: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+                assert!((1..=60).contains(&after), "Retry-After {after}");
+            }
+            other => panic!("feedback: {other}"),
+        }
+    }
+    // A burst of 120, plus the 2 a second that refill while the loop runs.
+    assert!((120..135).contains(&accepted) && refused > 0, "accepted {accepted}, refused {refused}");
+    let stored =
+        server.events("dev-a").await.iter().filter(|e| e["reason"].as_str().unwrap().contains("flood")).count();
+    assert_eq!(stored, accepted, "only the accepted feedback is stored");
+    // Polls count as check-ins: 60 at once (one spent above), then 429.
+    let mut polls = Vec::new();
+    for _ in 0..80 {
+        polls.push(call(&server, reqwest::Method::GET, root, Some(token_a.clone()), None).await.0.as_u16());
+    }
+    let polled = polls.iter().filter(|s| **s == 200).count();
+    assert!((59..70).contains(&polled) && polls.contains(&429), "{polls:?}");
+    // dev-b has buckets of its own.
+    let root_b = "/DEFAULT/controller/v1/dev-b";
+    assert_eq!(call(&server, reqwest::Method::GET, root_b, Some(token_b.clone()), None).await.0, 200);
+    let fb_b = format!("{root_b}/deploymentBase/{deployment}/feedback");
+    let body = feedback(json!(deployment), "proceeding", "none", &["fine"]);
+    assert_eq!(call(&server, reqwest::Method::POST, &fb_b, Some(token_b), Some(body)).await.0, 200);
+}
