@@ -168,15 +168,17 @@ impl Row {
         let per_mille = |p: usize| {
             self.latencies_us.get((self.latencies_us.len() * p / 1000).min(self.latencies_us.len().saturating_sub(1)))
         };
-        eprintln!(
-            "{}: p90 {} ms, p95 {} ms, p99 {} ms, p99.9 {} ms, max {} ms",
-            self.name,
-            ms(per_mille(900)),
-            ms(per_mille(950)),
-            ms(per_mille(990)),
-            ms(per_mille(999)),
-            ms(self.latencies_us.last())
-        );
+        if !self.latencies_us.is_empty() {
+            eprintln!(
+                "{}: p90 {} ms, p95 {} ms, p99 {} ms, p99.9 {} ms, max {} ms",
+                self.name,
+                ms(per_mille(900)),
+                ms(per_mille(950)),
+                ms(per_mille(990)),
+                ms(per_mille(999)),
+                ms(self.latencies_us.last())
+            );
+        }
         #[allow(clippy::cast_precision_loss, reason = "counts far below 2^52")]
         let (rate, cpu_us) = (
             self.requests as f64 / self.seconds,
