@@ -116,6 +116,9 @@ pub enum Follow {
     Install,
     /// Start nothing, for this reason (logged).
     Idle(String),
+    /// The deployment was aborted with a rollback: go back to the other slot if the assigned
+    /// release is what runs ([`rollback_assigned`]); install nothing either way.
+    Rollback,
 }
 
 /// Decides about an assignment at `now` (pure): `install` only from `allowed-from` on and,
@@ -129,6 +132,7 @@ pub fn follow(a: &update_protocol::Assignment, now: OffsetDateTime) -> Follow {
     let idle = match a.action {
         AssignmentAction::Hold => format!("deployment {d} is paused: installing nothing"),
         AssignmentAction::Wait => format!("deployment {d}: outside its maintenance window{opens}"),
+        AssignmentAction::Rollback => return Follow::Rollback,
         AssignmentAction::Unknown => {
             format!("deployment {d}: an action this version does not know: installing nothing")
         }
@@ -160,11 +164,20 @@ pub fn check_now(updater: &Updater, now: OffsetDateTime, install: bool, noreboot
     state.last_result = Some("started".into());
     state.store(updater)?;
     let assigned = state.assignment.as_ref();
-    let result = match assigned.map(|a| follow(a, now)) {
-        Some(Follow::Idle(why)) => {
+    let result = match assigned.map(|a| (a, follow(a, now))) {
+        Some((_, Follow::Idle(why))) => {
             updater.log(Severity::Notice, &why);
             state.last_result = Some(why);
             return state.store(updater).map(|()| None);
+        }
+        Some((a, Follow::Rollback)) => {
+            let outcome = rollback_assigned(updater, a, install, noreboot);
+            state.last_result = Some(match &outcome {
+                Ok(what) => what.clone(),
+                Err(e) => format!("failed: {e}"),
+            });
+            state.store(updater)?;
+            return outcome.map(|_| None);
         }
         _ if install => updater.install_for(assigned, noreboot).map(|r| r.installed.map(|o| o.version.to_string())),
         _ => updater.check_for(assigned).map(|_| None),
@@ -180,6 +193,47 @@ pub fn check_now(updater: &Updater, now: OffsetDateTime, install: bool, noreboot
     };
     state.store(updater)?;
     result
+}
+
+/// Follows a `rollback` assignment: when the booted slot runs the aborted deployment's
+/// release, records the release as failed on this device (so it is never installed again),
+/// switches to the other slot (`update rollback`, reported to the server as `rolled-back`)
+/// and, unless `noreboot`, reboots into it. Without `act` (check-only), or when the device does
+/// not run the release, it changes nothing. Returns what it did (logged).
+///
+/// # Errors
+/// Status, rollback or reboot errors (a driver that cannot roll back says so).
+pub fn rollback_assigned(
+    updater: &Updater,
+    a: &update_protocol::Assignment,
+    act: bool,
+    noreboot: bool,
+) -> Result<String> {
+    let d = a.deployment;
+    let status = updater.status()?;
+    let running = status.slots.iter().find(|s| s.booted).and_then(|s| s.version.as_ref()).map(ToString::to_string);
+    if running.as_deref() != Some(a.version.as_str()) {
+        let what = format!(
+            "deployment {d} was aborted with a rollback; this device runs {}, not {}: nothing to roll back",
+            running.as_deref().unwrap_or("an unknown version"),
+            a.version
+        );
+        updater.log(Severity::Info, &what);
+        return Ok(what);
+    }
+    if !act {
+        let what = format!("deployment {d} was aborted with a rollback of {}: check-only, not rolling back", a.version);
+        updater.log(Severity::Notice, &what);
+        return Ok(what);
+    }
+    updater.remember_failed(&a.version, &format!("deployment {d} was aborted with a rollback"));
+    let change = updater.rollback()?;
+    let what = format!("deployment {d} was aborted with a rollback: {}", change.message);
+    updater.log(Severity::Notice, &what);
+    if !noreboot {
+        updater.reboot()?;
+    }
+    Ok(what)
 }
 
 /// The result of the post-boot health checks.
@@ -369,7 +423,10 @@ pub fn run(
                     a.action == update_protocol::AssignmentAction::Install
                         && DaemonState::load(&updater).refused != Some(a.deployment)
                 });
-                forced = answer.check_now || install;
+                // A rollback is followed at once too (it does nothing where the release does
+                // not run).
+                let rollback = assigned.is_some_and(|a| a.action == update_protocol::AssignmentAction::Rollback);
+                forced = answer.check_now || install || rollback;
                 // Why nothing starts (a forced check logs it itself).
                 if !forced && let Some(Follow::Idle(why)) = assigned.map(|a| follow(a, OffsetDateTime::now_utc())) {
                     updater.log(Severity::Info, &why);
@@ -529,8 +586,11 @@ mod tests {
         assert_eq!(follow(&a, t), Follow::Install);
         let idle = |a: &Assignment, now| match follow(a, now) {
             Follow::Idle(why) => why,
-            Follow::Install => panic!("{a:?} installs at {now}"),
+            other => panic!("{a:?} at {now}: {other:?}"),
         };
+        // A rollback, whatever the time: the device decides by what it runs.
+        let rollback = Assignment { action: AssignmentAction::Rollback, ..a.clone() };
+        assert_eq!(follow(&rollback, t - time::Duration::days(1)), Follow::Rollback);
         assert!(idle(&a, t - time::Duration::seconds(1)).contains("wave opens at 2026-03-01T10:00:00Z"));
         assert!(idle(&Assignment { action: AssignmentAction::Hold, ..a.clone() }, t).contains("paused"));
         assert!(idle(&Assignment { action: AssignmentAction::Unknown, ..a.clone() }, t).contains("does not know"));

@@ -99,6 +99,10 @@ pub enum AssignmentAction {
     /// The device's wave is open, but its maintenance window is closed: install when the
     /// window opens (the server says `install` then; the device checks the window too).
     Wait,
+    /// The deployment was aborted with `rollback-on-abort`: a device that runs the release goes
+    /// back to its other slot and never installs the release again; one that does not run it
+    /// does nothing. Either installs nothing while this stands.
+    Rollback,
     /// From a newer server: do nothing.
     #[serde(other)]
     Unknown,
@@ -215,6 +219,10 @@ pub struct NewDeployment {
     /// Devices install only inside this window (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance_window: Option<MaintenanceWindow>,
+    /// When the deployment is aborted, tell the devices it told to install to roll back
+    /// ([`AssignmentAction::Rollback`]). Off by default (and then not written).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback_on_abort: bool,
 }
 
 impl NewDeployment {
@@ -339,6 +347,8 @@ mod tests {
         assert_eq!(newer, AssignmentAction::Unknown);
         assert_eq!(serde_json::to_value(AssignmentAction::Hold).unwrap(), "hold");
         assert_eq!(serde_json::to_value(AssignmentAction::Wait).unwrap(), "wait");
+        assert_eq!(serde_json::to_value(AssignmentAction::Rollback).unwrap(), "rollback");
+        assert_eq!(serde_json::from_value::<AssignmentAction>(json!("rollback")).unwrap(), AssignmentAction::Rollback);
         let windowed = json!({"deployment": 7, "target": "t", "version": "2", "wave": 0, "action": "wait",
             "allowed-from": "2026-03-01T10:00:00Z",
             "window": {"cron": "0 2 * * *", "duration-secs": 3600, "time-zone": "UTC"},
@@ -359,6 +369,12 @@ mod tests {
         assert_eq!(d.waves, [Wave::Devices(2), Wave::Percent(10), Wave::Percent(100)]);
         d.validate().unwrap();
         assert_eq!(serde_json::to_value(&d).unwrap(), plan);
+        assert!(!d.rollback_on_abort);
+        let mut with_rollback = plan.clone();
+        with_rollback["rollback-on-abort"] = json!(true);
+        let r: NewDeployment = serde_json::from_value(with_rollback.clone()).unwrap();
+        assert!(r.rollback_on_abort);
+        assert_eq!(serde_json::to_value(&r).unwrap(), with_rollback);
         for (field, waves, threshold) in [
             ("waves", vec![], 5),
             ("waves", vec![Wave::Percent(50)], 5),

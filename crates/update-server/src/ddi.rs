@@ -243,6 +243,11 @@ async fn offer(s: &DdiState, caller: &Caller, device: &DeviceId) -> Result<Optio
     let Some(action) = store.device_action(assignment.deployment, device).await? else {
         return Ok(None);
     };
+    // hawkBit has no rollback: a DDI device is offered nothing for an aborted deployment
+    // (beyond its cancel, which the poll sends first).
+    if assignment.action == update_protocol::AssignmentAction::Rollback {
+        return Ok(None);
+    }
     let install = assignment.action == update_protocol::AssignmentAction::Install;
     if action.outcome.is_some() || !(install || action.told) {
         return Ok(None);

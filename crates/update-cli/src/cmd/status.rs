@@ -52,6 +52,7 @@ pub fn status(updater: &Updater, json: bool) -> Result<u8> {
                 libupdate::fleet::AssignmentAction::Install => "install",
                 libupdate::fleet::AssignmentAction::Hold => "hold",
                 libupdate::fleet::AssignmentAction::Wait => "wait for the maintenance window to install",
+                libupdate::fleet::AssignmentAction::Rollback => "aborted: roll back from",
                 _ => "(an action this version does not know) for",
             },
             Untrusted(&a.target),

@@ -372,6 +372,7 @@ pub(crate) async fn deployments(State(s): State<DashState>, who: LoggedIn) -> Pa
              <label>Waves (device counts and percentages, the last 100%) <input name=\"waves\" id=\"waves\" value=\"2, 50%, 100%\" required></label>\
              <label>Least seconds between waves <input name=\"min_wave_interval_secs\" id=\"interval\" value=\"3600\" required></label>\
              <label>Pause when failures exceed (%) <input name=\"max_failure_percent\" id=\"threshold\" value=\"10\" required></label>\
+             <label><input type=\"checkbox\" name=\"rollback_on_abort\" id=\"rollback-on-abort\" value=\"on\"> Roll devices back when aborted</label>\
              <button type=\"submit\" id=\"start-deployment\">Start deployment</button></form>",
         );
     }
@@ -389,6 +390,8 @@ pub(crate) struct DeploymentForm {
     waves: String,
     min_wave_interval_secs: String,
     max_failure_percent: String,
+    /// A checkbox: `on` when ticked, absent otherwise.
+    rollback_on_abort: String,
 }
 
 /// `"2, 50%, 100%"` → two canaries, then up to 50%, then everyone.
@@ -427,6 +430,7 @@ pub(crate) async fn create_deployment(
             .parse()
             .map_err(|_| PageError::bad("failure threshold: 0 to 100"))?,
         maintenance_window: None,
+        rollback_on_abort: f.rollback_on_abort == "on",
     };
     plan.validate().map_err(|e| PageError::bad(e.to_string()))?;
     let d = s.app.store.create_deployment(&plan, &actor(&who.operator), s.app.clock.now()).await?;
@@ -473,7 +477,7 @@ pub(crate) async fn deployment(State(s): State<DashState>, who: LoggedIn, Path(r
         "<table id=\"deployment\"><tr><th>release</th><td>{} ({})</td></tr><tr><th>tag</th><td>{}</td></tr>\
          <tr><th>state</th><td>{}</td></tr><tr><th>open wave</th><td>{} of {}</td></tr>\
          <tr><th>failure threshold</th><td>{}%</td></tr><tr><th>least time between waves</th><td>{} s</td></tr>\
-         <tr><th>created</th><td>{} by {}</td></tr></table>",
+         <tr><th>when aborted</th><td id=\"on-abort\">{}</td></tr><tr><th>created</th><td>{} by {}</td></tr></table>",
         esc(&d.release.version),
         esc(&d.release.target),
         esc(d.tag.as_str()),
@@ -482,6 +486,7 @@ pub(crate) async fn deployment(State(s): State<DashState>, who: LoggedIn, Path(r
         d.waves.len(),
         d.max_failure_percent,
         d.min_wave_interval_secs,
+        if d.rollback_on_abort { "devices told to install roll back" } else { "devices keep what they installed" },
         when(d.created),
         esc(&d.created_by),
     );

@@ -351,6 +351,9 @@ pub(super) trait Queries: Send {
         &mut self,
         device: &DeviceId,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// The newest deployment that told the device to install: columns `deployment_id`,
+    /// `wave`, `assigned` (time), `state` and `rollback_on_abort` (flag).
+    fn last_told(&mut self, device: &DeviceId) -> impl Future<Output = Result<Option<Self::Row>, StoreError>> + Send;
     /// A device's attributes, `(name, value)` by name.
     fn attribute_rows(
         &mut self,
@@ -896,6 +899,7 @@ fn deployment_from_row(row: &impl Columns) -> Result<StoredDeployment, StoreErro
             .map(|w| serde_json::from_str(&w))
             .transpose()
             .map_err(|e| corrupt(format_args!("deployment {id} maintenance window: {e}")))?,
+        rollback_on_abort: row.flag("rollback_on_abort")?,
         waves: waves
             .into_iter()
             .map(|plan| WaveView { plan, devices: 0, assigned: 0, attempted: 0, failed: 0, succeeded: 0 })
@@ -1148,6 +1152,7 @@ pub(super) async fn create_deployment(
         "release": release.id, "target": release.target, "version": release.version, "tag": plan.tag,
         "waves": plan.waves, "wave-sizes": sizes, "min-wave-interval-secs": plan.min_wave_interval_secs,
         "max-failure-percent": plan.max_failure_percent, "maintenance-window": plan.maintenance_window,
+        "rollback-on-abort": plan.rollback_on_abort,
     });
     append_audit(
         conn,
@@ -1305,9 +1310,49 @@ async fn advance(conn: &mut impl Queries, id: i64, now: OffsetDateTime) -> Resul
     Ok(())
 }
 
-/// At check-in: moves the device's deployment on, then returns its assignment (and marks it
-/// told when it says install).
+/// At check-in: the device's assignment from its running or paused deployment
+/// ([`current_assignment`]), else the rollback its last deployment asks for, if any
+/// ([`rollback_assignment`]).
 async fn assignment(
+    conn: &mut impl Queries,
+    device: &DeviceId,
+    now: OffsetDateTime,
+) -> Result<Option<Assignment>, StoreError> {
+    match current_assignment(conn, device, now).await? {
+        Some(a) => Ok(Some(a)),
+        None => rollback_assignment(conn, device).await,
+    }
+}
+
+/// `rollback` when the newest deployment that told the device to install was aborted with
+/// `rollback-on-abort` (the device decides whether it runs that release).
+async fn rollback_assignment(conn: &mut impl Queries, device: &DeviceId) -> Result<Option<Assignment>, StoreError> {
+    let Some(row) = conn.last_told(device).await? else {
+        return Ok(None);
+    };
+    if DeploymentState::from_name(&row.text("state")?) != DeploymentState::Aborted || !row.flag("rollback_on_abort")? {
+        return Ok(None);
+    }
+    let id = row.int("deployment_id")?;
+    let Some(d) = deployment_rows(conn, Some(id), Counts::Skip).await?.into_iter().next().map(|d| d.record) else {
+        return Ok(None);
+    };
+    Ok(Some(Assignment {
+        deployment: id,
+        target: d.release.target,
+        version: d.release.version,
+        wave: to_u32("wave", row.int("wave")?)?,
+        action: AssignmentAction::Rollback,
+        allowed_from: format_time(row.time("assigned")?)?,
+        window: None,
+        window_closes: None,
+        window_opens: None,
+    }))
+}
+
+/// Moves the device's running or paused deployment on, then returns its assignment (and marks
+/// it told when it says install).
+async fn current_assignment(
     conn: &mut impl Queries,
     device: &DeviceId,
     now: OffsetDateTime,

@@ -165,6 +165,8 @@ pub struct DeploymentRecord {
     pub max_failure_percent: u8,
     /// Devices install only inside this window.
     pub maintenance_window: Option<update_protocol::window::MaintenanceWindow>,
+    /// Aborting it tells the devices it told to install to roll back.
+    pub rollback_on_abort: bool,
     /// Every wave with its counts.
     pub waves: Vec<WaveView>,
     /// When it was created.

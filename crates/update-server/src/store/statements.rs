@@ -370,8 +370,9 @@ macro_rules! queries {
     ) -> Result<i64, StoreError> {
         sqlx::query_scalar(concat!(
             "INSERT INTO deployments (release_id, tag, waves, min_wave_interval, max_failure_percent, state,
-                                      current_wave, wave_opened, created, created_by, maintenance_window)
-             VALUES ($1, $2, $3", $json, ", $4, $5, 'running', 0, $6, $6, $7, $8", $json, ") RETURNING id",
+                                      current_wave, wave_opened, created, created_by, maintenance_window,
+                                      rollback_on_abort)
+             VALUES ($1, $2, $3", $json, ", $4, $5, 'running', 0, $6, $6, $7, $8", $json, ", $9) RETURNING id",
         ))
         .bind(plan.release)
         .bind(plan.tag.as_str())
@@ -381,6 +382,7 @@ macro_rules! queries {
         .bind($time(now)?)
         .bind(&actor.name)
         .bind(window)
+        .bind(plan.rollback_on_abort)
         .fetch_one(&mut *self)
         .await
         .map_err(query_error("create a deployment"))
@@ -413,7 +415,8 @@ macro_rules! queries {
             concat!(
                 "SELECT d.id, d.tag, d.waves", $text, " AS waves, d.min_wave_interval, d.max_failure_percent,
                         d.state, d.pause_reason, d.current_wave, d.wave_opened, d.waived_wave,
-                        d.maintenance_window", $text, " AS maintenance_window, d.created, d.created_by, {}
+                        d.maintenance_window", $text, " AS maintenance_window, d.rollback_on_abort, d.created,
+                        d.created_by, {}
                  FROM deployments d JOIN releases r ON r.id = d.release_id WHERE d.id < $1 ORDER BY d.id DESC LIMIT $2"
             ),
             RELEASE_COLUMNS,
@@ -431,7 +434,8 @@ macro_rules! queries {
             concat!(
                 "SELECT d.id, d.tag, d.waves", $text, " AS waves, d.min_wave_interval, d.max_failure_percent,
                         d.state, d.pause_reason, d.current_wave, d.wave_opened, d.waived_wave,
-                        d.maintenance_window", $text, " AS maintenance_window, d.created, d.created_by, {}
+                        d.maintenance_window", $text, " AS maintenance_window, d.rollback_on_abort, d.created,
+                        d.created_by, {}
                  FROM deployments d JOIN releases r ON r.id = d.release_id {} ORDER BY d.id DESC"
             ),
             RELEASE_COLUMNS,
@@ -633,6 +637,19 @@ macro_rules! queries {
             .await
             .map_err(query_error("delete attributes"))?;
         Ok(())
+    }
+
+    async fn last_told(&mut self, device: &DeviceId) -> Result<Option<Self::Row>, StoreError> {
+        sqlx::query(
+            "SELECT dd.deployment_id, dd.wave, dd.assigned, d.state, d.rollback_on_abort FROM deployment_devices dd
+             JOIN deployments d ON d.id = dd.deployment_id
+             WHERE dd.device_id = $1 AND dd.assigned IS NOT NULL
+             ORDER BY dd.deployment_id DESC LIMIT 1",
+        )
+        .bind(device.as_str())
+        .fetch_optional(&mut *self)
+        .await
+        .map_err(query_error("find a device's last deployment"))
     }
 
     async fn pending_cancel(&mut self, device: &DeviceId) -> Result<Option<i64>, StoreError> {

@@ -194,6 +194,7 @@ async fn a_release_failing_on_its_canaries_pauses_the_rollout_before_the_second_
     assert_eq!(status, StatusCode::CREATED, "{d}");
     let id = d["id"].as_i64().unwrap();
     assert_eq!(d["state"], "running");
+    assert_eq!(d["rollback-on-abort"], false, "off unless asked for");
     assert_eq!(wave_counts(&d), [[2, 0, 0, 0, 0], [10, 0, 0, 0, 0], [48, 0, 0, 0, 0], [60, 0, 0, 0, 0]]);
 
     // Membership is the deployment's hash order of the device ids.
@@ -418,7 +419,7 @@ async fn a_maintenance_window_makes_devices_wait_until_it_opens() {
     let window = json!({"cron": "0 2 * * *", "duration-secs": 3600, "time-zone": "UTC"});
     let plan = |window: Value| {
         json!({"release": 1, "tag": "night", "waves": [{"percent": 100}], "min-wave-interval-secs": 0,
-               "max-failure-percent": 0, "maintenance-window": window})
+               "max-failure-percent": 0, "maintenance-window": window, "rollback-on-abort": true})
     };
     let r = post(
         "/api/v1/deployments",
@@ -430,7 +431,9 @@ async fn a_maintenance_window_makes_devices_wait_until_it_opens() {
     assert!(r.text().await.unwrap().contains("Mars/Olympus"));
     let r = post("/api/v1/deployments", plan(window.clone())).await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(r.json::<Value>().await.unwrap()["maintenance-window"], window);
+    let created = r.json::<Value>().await.unwrap();
+    assert_eq!(created["maintenance-window"], window);
+    assert_eq!(created["rollback-on-abort"], true);
 
     let device = server.client(Some(&server.device_ca.device("device-0042")));
     let check_in = || async {

@@ -134,6 +134,7 @@ pub async fn a_failing_canary_pauses_the_deployment_and_the_audit_chain_holds(st
         min_wave_interval_secs: 60,
         max_failure_percent: 0,
         maintenance_window: None,
+        rollback_on_abort: false,
     };
     let dep = store.create_deployment(&plan, &admin(), t0).await.unwrap();
     assert_eq!(dep.waves.iter().map(|w| w.devices).collect::<Vec<_>>(), [2, 8]);
@@ -207,6 +208,7 @@ pub async fn events_count_for_the_deployment_they_name_and_windows_give_instants
             min_wave_interval_secs: 60,
             max_failure_percent: 0,
             maintenance_window: window,
+            rollback_on_abort: false,
         };
         ids.push(store.create_deployment(&plan, &admin(), t0).await.unwrap().id);
     }
@@ -304,6 +306,7 @@ pub async fn lists_read_in_pages(store: &dyn Store) {
             min_wave_interval_secs: 0,
             max_failure_percent: 50,
             maintenance_window: None,
+            rollback_on_abort: false,
         };
         store.create_deployment(&plan, &admin(), now).await.unwrap();
     }
@@ -348,6 +351,7 @@ pub async fn ddi_actions_follow_the_deployment_and_target_tokens_are_replaced(st
         min_wave_interval_secs: 0,
         max_failure_percent: 50,
         maintenance_window: None,
+        rollback_on_abort: false,
     };
     let dep = store.create_deployment(&plan, &admin(), now).await.unwrap();
     assert_eq!(store.device_action(dep.id, &id("ddi-02")).await.unwrap(), None, "not in the deployment");
@@ -489,4 +493,75 @@ pub async fn attributes_merge_replace_and_remove_within_the_limit(store: &dyn St
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.attributes(&device).await.unwrap(), full, "the refused merge changed nothing");
+}
+
+/// `rollback-on-abort`: once aborted, the devices the deployment told to install are told to
+/// roll back (those it never told, nothing); a deployment without it tells nobody; a newer
+/// deployment that speaks to the device comes first.
+pub async fn an_aborted_deployment_with_rollback_tells_the_devices_it_told(store: &dyn Store) {
+    use update_server::store::Control;
+    let t0 = datetime!(2026-03-01 12:00 UTC);
+    let devices: Vec<DeviceId> = (1..=4).map(|i| id(&format!("rb-{i}"))).collect();
+    store.tag_devices(&tag("rb"), &devices, &admin(), t0).await.unwrap();
+    let deploy = |target: &str, rollback_on_abort: bool| {
+        let target = target.to_owned();
+        async move {
+            let release = NewRelease { version: target.trim_start_matches("demo-").to_owned(), target };
+            let r = store.create_release(&release, &admin(), t0).await.unwrap();
+            let plan = NewDeployment {
+                release: r.id,
+                tag: tag("rb"),
+                waves: vec![Wave::Devices(2), Wave::Percent(100)],
+                min_wave_interval_secs: 3600,
+                max_failure_percent: 50,
+                maintenance_window: None,
+                rollback_on_abort,
+            };
+            store.create_deployment(&plan, &admin(), t0).await.unwrap()
+        }
+    };
+    let assignment =
+        |d: DeviceId| async move { store.check_in(&d, &Report::default(), &[], t0).await.unwrap().assignment };
+    let dep = deploy("demo-2.0.0", true).await;
+    assert!(dep.rollback_on_abort);
+    let mut told = Vec::new();
+    for d in &devices {
+        if assignment(d.clone()).await.is_some_and(|a| a.action == AssignmentAction::Install) {
+            told.push(d.clone());
+        }
+    }
+    assert_eq!(told.len(), 2, "the first wave");
+    store.control_deployment(dep.id, Control::Abort, &admin(), t0).await.unwrap();
+    for d in &devices {
+        let a = assignment(d.clone()).await;
+        if told.contains(d) {
+            let a = a.unwrap();
+            assert_eq!((a.action, a.deployment, a.version.as_str()), (AssignmentAction::Rollback, dep.id, "2.0.0"));
+        } else {
+            assert_eq!(a, None, "{d} was never told to install");
+        }
+    }
+    // A newer deployment that opens for the device comes first; one without the option, once
+    // aborted, tells nobody anything.
+    let newer = deploy("demo-2.0.1", false).await;
+    let first = newer.waves[0].devices;
+    assert_eq!(first, 2);
+    let mut installing = 0;
+    for d in &devices {
+        match assignment(d.clone()).await {
+            Some(a) if a.deployment == newer.id => {
+                assert_eq!(a.action, AssignmentAction::Install);
+                installing += 1;
+            }
+            // Not in the newer one's open wave: the aborted release still goes.
+            Some(a) => assert!(a.deployment == dep.id && a.action == AssignmentAction::Rollback && told.contains(d)),
+            None => assert!(!told.contains(d), "{d}"),
+        }
+    }
+    assert_eq!(installing, 2, "the newer deployment's first wave; the others wait for its next wave");
+    store.control_deployment(newer.id, Control::Abort, &admin(), t0).await.unwrap();
+    for d in &devices {
+        let a = assignment(d.clone()).await;
+        assert!(a.as_ref().is_none_or(|a| a.deployment == dep.id), "{d}: {a:?}");
+    }
 }

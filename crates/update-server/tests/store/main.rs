@@ -64,4 +64,5 @@ suite!(
     ddi_actions_follow_the_deployment_and_target_tokens_are_replaced,
     the_fleet_is_counted_by_version,
     attributes_merge_replace_and_remove_within_the_limit,
+    an_aborted_deployment_with_rollback_tells_the_devices_it_told,
 );

@@ -210,6 +210,7 @@ fn rollout(
     release_version: &str,
     waves: Vec<update_protocol::rollout::Wave>,
     window: Option<update_protocol::window::MaintenanceWindow>,
+    rollback_on_abort: bool,
 ) -> Rollout {
     use update_protocol::rollout::{NewDeployment, NewRelease};
     use update_repo::TargetName;
@@ -276,6 +277,7 @@ fn rollout(
             min_wave_interval_secs: 3600,
             max_failure_percent: 0,
             maintenance_window: window,
+            rollback_on_abort,
         };
         store.create_deployment(&plan, &actor(), now).await.unwrap().id
     });
@@ -323,7 +325,7 @@ fn all_at_once() -> Vec<update_protocol::rollout::Wave> {
 /// Then, already at 2.0, the next check-in installs nothing more (and 3.0 never comes).
 #[test]
 fn a_device_installs_its_assigned_release_not_the_newest() {
-    let r = rollout(update_server::clock::Clock::system(), "ok", "2.0.0", all_at_once(), None);
+    let r = rollout(update_server::clock::Clock::system(), "ok", "2.0.0", all_at_once(), None, false);
     r.daemon_once().unwrap();
     assert_eq!(r.slot_versions(), [Some("1.0.0".to_owned()), Some("2.0.0".to_owned())], "2.0 in slot B, not 3.0");
     assert_eq!(r.fx.slot_version(Slot::B), "2.0");
@@ -354,7 +356,7 @@ fn outside_its_maintenance_window_the_device_installs_nothing() {
         time_zone: "UTC".into(),
     };
     let clock = update_server::clock::Clock::manual(datetime!(2026-03-01 02:30 UTC));
-    let r = rollout(clock.clone(), "ok", "2.0.0", all_at_once(), Some(window));
+    let r = rollout(clock.clone(), "ok", "2.0.0", all_at_once(), Some(window), false);
     let before = r.fx.fingerprint();
     r.daemon_once().unwrap();
     assert_eq!(r.fx.fingerprint(), before, "outside the window by the device's clock: nothing written");
@@ -393,6 +395,7 @@ fn a_failed_install_is_counted_against_the_wave_and_the_paused_rollout_holds_the
         "2.0.0",
         vec![Wave::Devices(1), Wave::Percent(100)],
         None,
+        false,
     );
     r.daemon_once().unwrap();
     assert_eq!(r.slot_versions()[1].as_deref(), Some("2.0.0"));
@@ -431,7 +434,7 @@ fn a_failed_install_is_counted_against_the_wave_and_the_paused_rollout_holds_the
 /// try again at every check-in.
 #[test]
 fn an_assigned_version_the_repository_does_not_have_is_refused() {
-    let r = rollout(update_server::clock::Clock::system(), "ok", "2.5.0", all_at_once(), None);
+    let r = rollout(update_server::clock::Clock::system(), "ok", "2.5.0", all_at_once(), None, false);
     let before = r.fx.fingerprint();
     let e = r.daemon_once().unwrap_err();
     assert_eq!(e.kind(), update_core::ErrorKind::Refused);
@@ -447,4 +450,42 @@ fn an_assigned_version_the_repository_does_not_have_is_refused() {
     r.daemon_once().unwrap();
     assert_eq!(r.server.kinds(&r.id), ["failed"], "not tried again at the next check-in");
     assert_eq!(r.fx.fingerprint(), before);
+}
+
+/// A deployment created with `rollback-on-abort`: the device installs and commits 2.0, the
+/// operator aborts, and at its next check-in the device is told to roll back: it goes back to
+/// 1.0 (reported `rolled-back`), remembers 2.0 as failed, and then installs neither 2.0 nor
+/// the 3.0 the repository signs while the rollback stands.
+#[test]
+fn an_aborted_deployment_with_rollback_takes_its_devices_back() {
+    let r = rollout(update_server::clock::Clock::system(), "ok", "2.0.0", all_at_once(), None, true);
+    r.daemon_once().unwrap();
+    assert_eq!(r.fx.dev.reboot().unwrap(), Slot::B);
+    r.daemon_once().unwrap();
+    assert_eq!(r.server.kinds(&r.id), ["downloading", "installed", "rebooted", "committed"]);
+    assert_eq!(r.slot_versions(), [Some("1.0.0".to_owned()), Some("2.0.0".to_owned())]);
+
+    let store = &r.server.state.store;
+    let now = time::OffsetDateTime::now_utc();
+    r.server
+        .runtime
+        .block_on(store.control_deployment(r.deployment, update_server::store::Control::Abort, &actor(), now))
+        .unwrap();
+    r.daemon_once().unwrap();
+    let a = r.fx.updater().status_report().unwrap().assignment.unwrap();
+    assert_eq!((a.action, a.deployment), (update_protocol::AssignmentAction::Rollback, r.deployment));
+    assert!(r.log().contains(&format!("deployment {} was aborted with a rollback", r.deployment)), "{}", r.log());
+    assert_eq!(r.fx.dev.reboot().unwrap(), Slot::A, "the rollback made slot A boot next");
+    r.daemon_once().unwrap();
+    assert_eq!(r.server.kinds(&r.id), ["downloading", "installed", "rebooted", "committed", "rolled-back"]);
+    let report = r.fx.updater().status_report().unwrap();
+    assert!(report.failed_releases.iter().any(|v| v.starts_with("2.0.0")), "{:?}", report.failed_releases);
+
+    // Running 1.0 under the standing rollback: nothing to roll back, nothing installed.
+    let before = r.fx.fingerprint();
+    let up = r.fx.updater();
+    assert_eq!(daemon::check_now(&up, time::OffsetDateTime::now_utc(), true, true).unwrap(), None);
+    assert_eq!(r.fx.fingerprint(), before, "neither 2.0 again nor 3.0");
+    assert!(r.log().contains("runs 1.0.0, not 2.0.0: nothing to roll back"), "{}", r.log());
+    assert_eq!(r.server.kinds(&r.id).len(), 5, "nothing more reported");
 }
