@@ -198,8 +198,10 @@ pub fn check_now(updater: &Updater, now: OffsetDateTime, install: bool, noreboot
 /// Follows a `rollback` assignment: when the booted slot runs the aborted deployment's
 /// release, records the release as failed on this device (so it is never installed again),
 /// switches to the other slot (`update rollback`, reported to the server as `rolled-back`)
-/// and, unless `noreboot`, reboots into it. Without `act` (check-only), or when the device does
-/// not run the release, it changes nothing. Returns what it did (logged).
+/// and, unless `noreboot`, reboots into it. When the release is installed but waits for its
+/// reboot, drops it instead (`update cancel`) and records it as failed. Without `act`
+/// (check-only), or when the device has the release in neither way, it changes nothing.
+/// Returns what it did (logged).
 ///
 /// # Errors
 /// Status, rollback or reboot errors (a driver that cannot roll back says so).
@@ -212,6 +214,23 @@ pub fn rollback_assigned(
     let d = a.deployment;
     let status = updater.status()?;
     let running = status.slots.iter().find(|s| s.booted).and_then(|s| s.version.as_ref()).map(ToString::to_string);
+    // Installed but not booted yet: drop it, so the next reboot does not start it.
+    if let Some((slot, version)) = crate::slot_ops::pending(&status)
+        && version == a.version
+        && running.as_deref() != Some(a.version.as_str())
+    {
+        if !act {
+            let what =
+                format!("deployment {d} was aborted with a rollback of {version}: check-only, not cancelling it");
+            updater.log(Severity::Notice, &what);
+            return Ok(what);
+        }
+        updater.remember_failed(&version, &format!("deployment {d} was aborted with a rollback"));
+        let change = updater.cancel()?;
+        let what = format!("deployment {d} was aborted with a rollback: {} (it was in slot {slot})", change.message);
+        updater.log(Severity::Notice, &what);
+        return Ok(what);
+    }
     if running.as_deref() != Some(a.version.as_str()) {
         let what = format!(
             "deployment {d} was aborted with a rollback; this device runs {}, not {}: nothing to roll back",

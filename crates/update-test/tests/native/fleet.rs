@@ -489,3 +489,31 @@ fn an_aborted_deployment_with_rollback_takes_its_devices_back() {
     assert!(r.log().contains("runs 1.0.0, not 2.0.0: nothing to roll back"), "{}", r.log());
     assert_eq!(r.server.kinds(&r.id).len(), 5, "nothing more reported");
 }
+
+/// The same abort while 2.0 is installed but not yet booted: the daemon drops the pending
+/// update (`update cancel`), so the next boot is 1.0 again, and records 2.0 as failed.
+#[test]
+fn an_aborted_deployment_with_rollback_drops_a_pending_install() {
+    let r = rollout(update_server::clock::Clock::system(), "ok", "2.0.0", all_at_once(), None, true);
+    // Installed; the "reboot" command does nothing, so slot B holds 2.0 and boots next.
+    r.daemon_once().unwrap();
+    assert_eq!(r.slot_versions()[1].as_deref(), Some("2.0.0"));
+    let now = time::OffsetDateTime::now_utc();
+    r.server
+        .runtime
+        .block_on(r.server.state.store.control_deployment(
+            r.deployment,
+            update_server::store::Control::Abort,
+            &actor(),
+            now,
+        ))
+        .unwrap();
+    r.daemon_once().unwrap();
+    assert!(r.log().contains("cancelled the pending update 2.0.0 in slot B"), "{}", r.log());
+    assert_eq!(r.fx.dev.reboot().unwrap(), Slot::A, "1.0 boots, not the aborted 2.0");
+    let report = r.fx.updater().status_report().unwrap();
+    assert!(report.failed_releases.iter().any(|v| v.starts_with("2.0.0")), "{:?}", report.failed_releases);
+    let before = r.fx.fingerprint();
+    r.daemon_once().unwrap();
+    assert_eq!(r.fx.fingerprint(), before, "nothing installed under the standing rollback");
+}
