@@ -215,14 +215,14 @@ pub fn rollback_assigned(
     // Compared as versions (the server may write 2.0 for 2.0.0).
     let wanted = update_core::parse_version(&a.version).map_err(|e| Error::Refused(format!("deployment {d}: {e}")))?;
     let status = updater.status()?;
-    let runs_it = status.slots.iter().any(|s| s.booted && s.version.as_ref() == Some(&wanted));
-    let running = status.slots.iter().find(|s| s.booted).and_then(|s| s.version.as_ref()).map(ToString::to_string);
-    let pending_it = status
-        .slots
-        .iter()
-        .any(|s| s.primary && !s.booted && s.state == SlotState::Trying && s.version.as_ref() == Some(&wanted));
+    let version_of = |slot: &str| status.slots.iter().find(|s| s.name == slot).and_then(|s| s.version.as_ref());
+    let running = status.slots.iter().find(|s| s.booted).and_then(|s| s.version.as_ref());
+    let runs_it = running == Some(&wanted);
     // Installed but not booted yet: drop it, so the next reboot does not start it.
-    if let Some((slot, version)) = crate::slot_ops::pending(&status).filter(|_| pending_it && !runs_it) {
+    if let Some((slot, version)) = crate::slot_ops::pending(&status)
+        && !runs_it
+        && version_of(&slot) == Some(&wanted)
+    {
         if !act {
             let what =
                 format!("deployment {d} was aborted with a rollback of {version}: check-only, not cancelling it");
@@ -238,7 +238,7 @@ pub fn rollback_assigned(
     if !runs_it {
         let what = format!(
             "deployment {d} was aborted with a rollback; this device runs {}, not {}: nothing to roll back",
-            running.as_deref().unwrap_or("an unknown version"),
+            running.map_or_else(|| "an unknown version".to_owned(), ToString::to_string),
             a.version
         );
         updater.log(Severity::Info, &what);
