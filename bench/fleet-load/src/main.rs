@@ -160,14 +160,11 @@ struct Row {
 impl Row {
     fn print(&mut self) {
         self.latencies_us.sort_unstable();
-        let pct = |p: usize| {
-            self.latencies_us.get((self.latencies_us.len() * p / 100).min(self.latencies_us.len().saturating_sub(1)))
-        };
         let ms = |v: Option<&u64>| v.map_or("-".to_owned(), |v| format!("{:.2}", *v as f64 / 1000.0));
-        // The tail in detail (stderr, so the table stays a table).
         let per_mille = |p: usize| {
             self.latencies_us.get((self.latencies_us.len() * p / 1000).min(self.latencies_us.len().saturating_sub(1)))
         };
+        // The tail in detail (stderr, so the table stays a table).
         if !self.latencies_us.is_empty() {
             eprintln!(
                 "{}: p90 {} ms, p95 {} ms, p99 {} ms, p99.9 {} ms, max {} ms",
@@ -189,8 +186,8 @@ impl Row {
             self.name,
             self.requests,
             rate,
-            ms(pct(50)),
-            ms(pct(99)),
+            ms(per_mille(500)),
+            ms(per_mille(990)),
             cpu_us,
             self.rss_kib as f64 / 1024.0,
             self.note
